@@ -1,0 +1,169 @@
+"""Compile a :class:`graphspec.Spec` into a PyTorch feature network.
+
+The execution schedule is fixed at build time: each cell keeps, per node, the positions of its
+inputs in a flat list of tensors (cell inputs first, then node outputs in schedule order), so the
+forward pass is a straight loop that ``torch.compile(fullgraph=True)``, ``torch.export`` and ONNX
+export trace without graph breaks. Submodules are named by node id and input name, so state_dict
+keys read like ``cells.0.p4_td.edges.P4.project.conv.weight``.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from graphspec import EdgeStyle, Node, Spec, SpecError, level_name, schedule
+from graphspec.errors import Location
+
+from effdet_graph.fusion import GlobalPoolAttention, WeightedSum
+from effdet_graph.ops import make_activation, make_op
+from effdet_graph.resample import Resample, projection
+
+
+class FusionNode(nn.Module):
+    """Resample every input to the node's level and width, merge, add residuals, apply the op.
+
+    ``forward(inputs, residuals, size)``: lists of (N, C_i, H_i, W_i) tensors -> (N, width, H, W),
+    with ``size`` = (H, W) of the node's level.
+    """
+
+    def __init__(self, node: Node, channels: dict[str, int], levels: dict[str, int], spec: Spec):
+        super().__init__()
+        refs = node.inputs + node.residual
+        self.edges = nn.ModuleDict({
+            ref: Resample(channels[ref], spec.width, node.level - levels[ref], node.edges, spec.conv_bias,
+                          spec.batch_norm)
+            for ref in refs
+        })
+        self.num_inputs = len(node.inputs)
+        if node.merge == "global_pool_attention":
+            coarse = 1 if levels[node.inputs[1]] > levels[node.inputs[0]] else 0
+            self.merge: nn.Module = GlobalPoolAttention(coarse)
+        else:
+            self.merge = WeightedSum(len(node.inputs), node.fusion, spec.width)
+        self.op = make_op(node.op, spec.width, spec.conv_bias, spec.batch_norm)
+
+    def forward(self, inputs: list[torch.Tensor], residuals: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        values = [edge(x, size) for edge, x in zip(self.edges.values(), inputs + residuals)]
+        out = self.merge(values[: self.num_inputs])
+        for extra in values[self.num_inputs:]:
+            out = out + extra
+        return self.op(out)
+
+
+class Cell(nn.Module):
+    """One repeat of the spec's cell: list of per-level tensors (finest first) -> the same levels."""
+
+    def __init__(self, spec: Spec, in_channels: dict[int, int]):
+        super().__init__()
+        slots = {level_name(level): i for i, level in enumerate(spec.levels)}
+        channels = {level_name(level): c for level, c in in_channels.items()}
+        levels = {level_name(level): level for level in spec.levels}
+        by_id = spec.node_by_id
+        self.nodes = nn.ModuleDict()
+        self.input_slots: list[list[int]] = []
+        self.residual_slots: list[list[int]] = []
+        self.size_slots: list[int] = []
+        for node_id in schedule(spec):
+            node = by_id[node_id]
+            try:
+                self.nodes[node_id] = FusionNode(node, channels, levels, spec)
+            except (ValueError, RuntimeError) as exc:
+                raise SpecError(f"cannot build the node: {exc}", node.location, node.id) from exc
+            self.input_slots.append([slots[ref] for ref in node.inputs])
+            self.residual_slots.append([slots[ref] for ref in node.residual])
+            self.size_slots.append(slots[level_name(node.level)])
+            slots[node_id] = len(slots)
+            channels[node_id] = spec.width
+            levels[node_id] = node.level
+        self.output_slots = [slots[spec.outputs[level]] for level in spec.levels]
+
+    def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        sizes = [x.shape[-2:] for x in features]
+        values = list(features)
+        for node, inputs, residuals, size in zip(self.nodes.values(), self.input_slots, self.residual_slots,
+                                                 self.size_slots):
+            values.append(node([values[i] for i in inputs], [values[i] for i in residuals], sizes[size]))
+        return [values[i] for i in self.output_slots]
+
+
+class DerivedLevelBlock(nn.Module):
+    """Make level l + 1 from level l before the first cell: act, then project and downsample by 2."""
+
+    def __init__(self, in_channels: int, width: int, act: str, resample: Resample):
+        super().__init__()
+        self.act = make_activation(act)
+        self.resample = resample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.resample(self.act(x), x.shape[-2:])
+
+
+class FeatureNetwork(nn.Module):
+    """The compiled feature network.
+
+    ``forward(features)``: the backbone's feature maps for ``spec.backbone_levels``, finest first,
+    each (N, C_l, ceil(H / 2**l), ceil(W / 2**l)) with C_l = ``in_channels``; returns one
+    (N, width, ...) tensor per level of ``spec.levels``, finest first.
+    """
+
+    def __init__(self, spec: Spec, in_channels: Sequence[int]):
+        super().__init__()
+        check_channels(spec, in_channels)
+        self.spec = spec
+        self.in_channels = tuple(in_channels)
+        self.levels = spec.levels
+        channels = dict(zip(spec.backbone_levels, in_channels))
+        self.lateral = nn.ModuleDict()
+        if spec.lateral != "none":
+            for level, c in channels.items():
+                self.lateral[level_name(level)] = projection(c, spec.width, spec.lateral, spec.conv_bias,
+                                                             spec.batch_norm)
+                channels[level] = spec.width
+        self.derived = nn.ModuleDict()
+        for derived in spec.derived:
+            style = EdgeStyle(downsample=derived.downsample, projection=derived.projection)
+            resample = Resample(channels[derived.source], spec.width, 1, style, spec.conv_bias, spec.batch_norm)
+            self.derived[level_name(derived.level)] = DerivedLevelBlock(channels[derived.source], spec.width,
+                                                                        derived.act, resample)
+            channels[derived.level] = spec.width
+        self.cells = nn.ModuleList()
+        for _ in range(spec.repeats):
+            self.cells.append(Cell(spec, channels))
+            channels = {level: spec.width for level in spec.levels}
+
+    def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        if len(features) != len(self.in_channels):
+            raise ValueError(f"{self.spec.name}: expected {len(self.in_channels)} feature maps for "
+                             f"{', '.join(level_name(l) for l in self.spec.backbone_levels)}, got {len(features)}")
+        features = list(features)
+        if len(self.lateral):
+            features = [lateral(x) for lateral, x in zip(self.lateral.values(), features)]
+        for block in self.derived.values():
+            features.append(block(features[-1]))
+        for cell in self.cells:
+            features = cell(features)
+        return features
+
+
+def check_channels(spec: Spec, in_channels: Sequence[int], reductions: Sequence[int] | None = None) -> None:
+    """Check a backbone's feature channels (and reductions, timm's ``feature_info``) against the spec."""
+    where = Location(spec.file)
+    names = ", ".join(level_name(level) for level in spec.backbone_levels)
+    if len(in_channels) != len(spec.backbone_levels):
+        raise SpecError(f"the backbone gives {len(in_channels)} feature maps ({list(in_channels)} channels) but the "
+                        f"spec takes {len(spec.backbone_levels)} ({names}); pass one channel count per level", where)
+    if any(c <= 0 for c in in_channels):
+        raise SpecError(f"channel counts must be positive, got {list(in_channels)}", where)
+    if reductions is not None:
+        expected = [2**level for level in spec.backbone_levels]
+        if list(reductions) != expected:
+            raise SpecError(f"the backbone's feature reductions are {list(reductions)} but the spec's inputs "
+                            f"{names} need {expected}; pick backbone out_indices that give these strides", where)
+
+
+def compile_spec(spec: Spec, in_channels: Sequence[int], reductions: Sequence[int] | None = None) -> FeatureNetwork:
+    """Build the feature network of ``spec`` for a backbone with the given feature channels/reductions."""
+    check_channels(spec, in_channels, reductions)
+    return FeatureNetwork(spec, in_channels)

@@ -1,0 +1,89 @@
+"""Named spec parameters: defaults declared under ``params``, used as ``$name``, overridden by ``--set``."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import yaml
+
+from graphspec.errors import Location, SpecError, choices_text, did_you_mean
+from graphspec.yaml_loader import LoadedYaml, YamlPath
+
+_SCALAR_TYPES = (bool, int, float, str)
+
+
+def parse_assignments(assignments: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Parse ``["width=160", "fusion=sum"]`` into ``{"width": 160, "fusion": "sum"}`` (YAML scalars)."""
+    result: dict[str, Any] = {}
+    for text in assignments:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise SpecError(f"--set expects KEY=VALUE, got '{text}'")
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            parsed = value
+        if not isinstance(parsed, _SCALAR_TYPES):
+            raise SpecError(f"--set {key}: the value must be a number, a string or a boolean, got '{value}'")
+        result[key.strip()] = parsed
+    return result
+
+
+def resolve_params(loaded: LoadedYaml, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply ``overrides`` to the spec's ``params`` defaults and substitute every ``$name`` in place.
+
+    Returns the final parameter values. Raises :class:`SpecError` for an unknown parameter, an
+    override of the wrong type, or a ``$name`` that no parameter declares.
+    """
+    data = loaded.data
+    declared = data.get("params", {}) if isinstance(data, dict) else {}
+    if not isinstance(declared, dict):
+        raise SpecError("`params` must be a mapping of name: default value", loaded.where(("params",)))
+    values: dict[str, Any] = {}
+    for name, default in declared.items():
+        location = loaded.where(("params", name))
+        if not isinstance(name, str) or not name.isidentifier():
+            raise SpecError(f"parameter name '{name}' must be an identifier (letters, digits, _)", location)
+        if not isinstance(default, _SCALAR_TYPES):
+            raise SpecError(f"parameter '{name}' needs a number, string or boolean default", location)
+        values[name] = default
+    for name, value in overrides.items():
+        if name not in values:
+            raise SpecError(
+                f"--set {name}: the spec has no parameter '{name}'{did_you_mean(name, values)} "
+                f"{choices_text(values) if values else '(it declares no params)'}",
+                Location(loaded.file),
+            )
+        values[name] = _coerce(name, value, values[name], loaded.file)
+    loaded.data = _substitute(loaded, data, (), values)
+    return values
+
+
+def _coerce(name: str, value: Any, default: Any, file: str) -> Any:
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is not expected:
+        raise SpecError(
+            f"--set {name}={value!r}: expected a {expected.__name__} like the default {default!r}",
+            Location(file),
+        )
+    return value
+
+
+def _substitute(loaded: LoadedYaml, value: Any, path: YamlPath, values: Mapping[str, Any]) -> Any:
+    if path[:1] == ("params",):
+        return value
+    if isinstance(value, dict):
+        return {k: _substitute(loaded, v, path + (k,), values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(loaded, v, path + (i,), values) for i, v in enumerate(value)]
+    if isinstance(value, str) and value.startswith("$"):
+        name = value[1:]
+        if name not in values:
+            raise SpecError(
+                f"unresolved parameter '${name}'{did_you_mean(name, values)}; declare it under `params` "
+                f"{choices_text(values) if values else ''}".rstrip(),
+                loaded.where(path),
+            )
+        return values[name]
+    return value
