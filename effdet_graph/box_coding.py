@@ -181,7 +181,9 @@ def assign_targets(
     gt_boxes = gt_boxes.to(anchors)
     matches = match_anchors(anchors, gt_boxes, config)
     positive = matches >= 0
-    classes = torch.where(positive, gt_labels.to(anchors.device)[matches.clamp(min=0)], matches)
+    classes = matches.clone()
+    if positive.any():
+        classes[positive] = gt_labels.to(anchors.device)[matches[positive]]
     if ignore_boxes is not None and ignore_boxes.shape[0] > 0:
         ignore_boxes = ignore_boxes.to(anchors)
         lt = torch.max(anchors[:, None, :2], ignore_boxes[None, :, :2])

@@ -1,0 +1,124 @@
+"""Analytic cost model: parameters and multiply-accumulates of a spec, without building modules.
+
+It counts exactly what :mod:`effdet_graph.compiler` builds: every conv weight, conv bias, BN
+affine pair and fusion weight; and the multiply-accumulates of convolutions (what
+``torch.utils.flop_counter.FlopCounterMode`` counts, halved). Elementwise work (fusion, pooling,
+activations, BN at inference) is not counted, as in the EfficientDet paper's FLOPs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from graphspec.model import EdgeStyle, Spec, level_name
+
+_STEP_KERNEL = 3
+
+
+@dataclass
+class Cost:
+    """Parameters and multiply-accumulates of one part."""
+
+    params: int = 0
+    macs: int = 0
+
+    def add(self, params: int, macs: int) -> None:
+        self.params += params
+        self.macs += macs
+
+
+@dataclass
+class CostReport:
+    """The whole network's cost and its parts: ``lateral``, ``derived`` and one entry per node id
+    (summed over the cell's repeats)."""
+
+    total: Cost
+    parts: dict[str, Cost] = field(default_factory=dict)
+
+
+def level_sizes(image_size: tuple[int, int], levels: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """Feature map (H, W) of each level: repeated ceil-halving of the image size."""
+    sizes: dict[int, tuple[int, int]] = {}
+    h, w = image_size
+    for level in range(max(levels) + 1):
+        if level in levels:
+            sizes[level] = (h, w)
+        h, w = (h + 1) // 2, (w + 1) // 2
+    return sizes
+
+
+def _conv(cin: int, cout: int, kernel: int, groups: int, bias: bool, out_hw: tuple[int, int]) -> tuple[int, int]:
+    weights = cout * (cin // groups) * kernel * kernel
+    return weights + (cout if bias else 0), weights * out_hw[0] * out_hw[1]
+
+
+def _projection(cin: int, cout: int, style: str, conv_bias: bool, kernel: int, out_hw: tuple[int, int]) -> tuple[int, int]:
+    with_bn = style == "conv_bn"
+    params, macs = _conv(cin, cout, kernel, 1, conv_bias or not with_bn, out_hw)
+    return params + (2 * cout if with_bn else 0), macs
+
+
+def _resample(cin: int, cout: int, source: int, target: int, style: EdgeStyle, spec: Spec,
+              sizes: dict[int, tuple[int, int]]) -> tuple[int, int]:
+    delta = target - source
+    if delta > 0 and style.downsample == "conv":
+        return _projection(cin, cout, style.projection, spec.conv_bias, 2**delta + 1, sizes[target])
+    if cin != cout:
+        return _projection(cin, cout, style.projection, spec.conv_bias, 1, sizes[source])
+    return 0, 0
+
+
+def _op(steps: tuple[str, ...], width: int, conv_bias: bool, out_hw: tuple[int, int]) -> tuple[int, int]:
+    params = macs = 0
+    for i, step in enumerate(steps):
+        bias = conv_bias or "bn" not in steps[i + 1:]
+        if step == "bn":
+            params += 2 * width
+        elif step == "separable_conv":
+            p_dw, m_dw = _conv(width, width, _STEP_KERNEL, width, False, out_hw)
+            p_pw, m_pw = _conv(width, width, 1, 1, bias, out_hw)
+            params, macs = params + p_dw + p_pw, macs + m_dw + m_pw
+        elif step == "conv":
+            p, m = _conv(width, width, _STEP_KERNEL, 1, bias, out_hw)
+            params, macs = params + p, macs + m
+    return params, macs
+
+
+def _merge_params(merge: str, fusion: str, num_inputs: int, width: int) -> int:
+    if merge != "weighted_sum" or fusion == "sum":
+        return 0
+    return num_inputs * width if fusion.startswith("channel_") else num_inputs
+
+
+def estimate_cost(spec: Spec, in_channels: Sequence[int], image_size: int | tuple[int, int] = 512) -> CostReport:
+    """Cost of ``spec`` for a backbone with ``in_channels`` per backbone level and square or (H, W) images."""
+    hw = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    sizes = level_sizes(hw, spec.levels)
+    width = spec.width
+    total = Cost()
+    parts: dict[str, Cost] = {"lateral": Cost(), "derived": Cost()}
+    channels = {level_name(level): c for level, c in zip(spec.backbone_levels, in_channels)}
+    if spec.lateral != "none":
+        for level, c in zip(spec.backbone_levels, in_channels):
+            parts["lateral"].add(*_projection(c, width, spec.lateral, spec.conv_bias, 1, sizes[level]))
+            channels[level_name(level)] = width
+    for derived in spec.derived:
+        style = EdgeStyle(downsample=derived.downsample, projection=derived.projection)
+        cin = channels[level_name(derived.source)]
+        parts["derived"].add(*_resample(cin, width, derived.source, derived.level, style, spec, sizes))
+        channels[level_name(derived.level)] = width
+    levels = {level_name(level): level for level in spec.levels}
+    levels.update({node.id: node.level for node in spec.nodes})
+    for node in spec.nodes:
+        parts[node.id] = Cost()
+    for repeat in range(spec.repeats):
+        for node in spec.nodes:
+            part = parts[node.id]
+            for ref in node.inputs + node.residual:
+                cin = channels.get(ref, width) if repeat == 0 else width
+                part.add(*_resample(cin, width, levels[ref], node.level, node.edges, spec, sizes))
+            part.add(_merge_params(node.merge, node.fusion, len(node.inputs), width), 0)
+            part.add(*_op(node.op, width, spec.conv_bias, sizes[node.level]))
+    for part in parts.values():
+        total.add(part.params, part.macs)
+    return CostReport(total, parts)
