@@ -78,13 +78,13 @@ def soft_nms(
     kept_scores: list[Tensor] = []
     for _ in range(min(max_detections, boxes.shape[0])):
         best = torch.argmax(remaining)
-        best_score = remaining[best]
+        best_score = remaining[best].clone()
         if best_score < 0:
             break
         keep.append(best)
         kept_scores.append(best_score)
         remaining[best] = -1.0
-        iou = box_iou(boxes[best].unsqueeze(0), boxes)[0]
+        iou = box_iou(boxes[best].unsqueeze(0), boxes)[0].nan_to_num(0.0)  # 0/0: two empty boxes
         decay = torch.exp(-(iou * iou) / sigma)
         decay = torch.where(labels == labels[best], decay, torch.ones_like(decay))
         alive = remaining >= 0

@@ -1,0 +1,31 @@
+"""Where the built-in specs live: ``specs/`` of a source checkout, or ``share/effdet-graph/specs`` of
+an installed environment."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from graphspec import InputError
+
+
+def specs_dir() -> Path:
+    """The folder that holds the built-in specs."""
+    candidates = (Path(__file__).resolve().parent.parent / "specs", Path(sys.prefix) / "share" / "effdet-graph" / "specs")
+    for candidate in candidates:
+        if (candidate / "bifpn.yaml").is_file():
+            return candidate
+    raise InputError("the built-in specs are not installed; reinstall effdet-graph or pass a spec file path")
+
+
+def builtin_specs() -> list[Path]:
+    """The built-in feature-network specs, sorted by name."""
+    return sorted(specs_dir().glob("*.yaml"))
+
+
+def resolve_spec_path(name_or_path: str) -> Path:
+    """A spec path as given, or the built-in spec of that name (``bifpn`` -> ``specs/bifpn.yaml``)."""
+    path = Path(name_or_path)
+    if path.exists() or path.suffix in (".yaml", ".yml") or "/" in name_or_path:
+        return path
+    builtin = specs_dir() / f"{name_or_path}.yaml"
+    return builtin if builtin.is_file() else path

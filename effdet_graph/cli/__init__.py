@@ -1,0 +1,39 @@
+"""The ``effdet-graph`` command line. Each command lives in its own module with ``register(subparsers)``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from graphspec import InputError
+
+from effdet_graph.cli import spec_commands
+
+COMMAND_MODULES = (spec_commands,)
+EXIT_INPUT_ERROR = 2
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="effdet-graph",
+        description="Feature networks as YAML DAGs: validate, compile, cost, draw and export them.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a command; input errors print one line (no traceback) and exit with code 2."""
+    args = make_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

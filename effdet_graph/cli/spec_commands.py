@@ -1,0 +1,133 @@
+"""``build``, ``validate`` and ``list``: the spec-language commands."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from graphspec import InputError, SpecError, load_spec, parse_assignments
+from graphspec.cost import estimate_cost
+
+from effdet_graph.builtin import builtin_specs, resolve_spec_path
+from effdet_graph.summary import BuildReport, build_and_run, random_features
+
+DEFAULT_IN_CHANNELS = "40,112,320"  # EfficientNet-B0 at strides 8, 16, 32 (timm feature_info)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    build = subparsers.add_parser("build", help="validate, compile, run and summarise a spec")
+    build.add_argument("spec", help="spec file, or the name of a built-in spec (see `effdet-graph list`)")
+    _add_spec_options(build)
+    build.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    build.add_argument("--draw", metavar="FILE", help="draw the cell (FILE.svg or FILE.png)")
+    build.add_argument("--export", metavar="FILE", help="export the network (FILE.onnx or FILE.pt2)")
+    build.set_defaults(run=run_build)
+
+    validate = subparsers.add_parser("validate", help="check specs without building them (exit 0 or 2)")
+    validate.add_argument("specs", nargs="+", metavar="SPEC")
+    validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                          help="override a spec parameter, e.g. --set width=160 (repeatable)")
+    validate.set_defaults(run=run_validate)
+
+    listing = subparsers.add_parser("list", help="the built-in specs, one line each")
+    listing.add_argument("--build", action="store_true",
+                         help="also compile each spec, run a forward pass and check it against the cost model")
+    listing.add_argument("--input-size", type=int, default=512, metavar="N")
+    listing.set_defaults(run=run_list)
+
+
+def _add_spec_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a spec parameter, e.g. --set width=160 (repeatable)")
+    parser.add_argument("--input-size", type=int, default=512, metavar="N", help="square image size (default 512)")
+    parser.add_argument("--in-channels", default=DEFAULT_IN_CHANNELS, metavar="C3,C4,...",
+                        help=f"backbone channels per input level (default {DEFAULT_IN_CHANNELS}, EfficientNet-B0)")
+
+
+def parse_channels(text: str) -> list[int]:
+    try:
+        channels = [int(c) for c in text.split(",")]
+    except ValueError:
+        raise InputError(f"--in-channels expects comma-separated integers like 40,112,320, got '{text}'") from None
+    if any(c <= 0 for c in channels):
+        raise InputError(f"--in-channels must be positive, got '{text}'")
+    return channels
+
+
+def run_build(args: argparse.Namespace) -> int:
+    if args.input_size <= 0:
+        raise InputError(f"--input-size must be positive, got {args.input_size}")
+    spec = load_spec(resolve_spec_path(args.spec), parse_assignments(args.overrides))
+    channels = parse_channels(args.in_channels)
+    network, report = build_and_run(spec, channels, args.input_size)
+    if args.draw:
+        from effdet_graph.draw import draw_spec
+
+        draw_spec(spec, args.draw)
+    if args.export:
+        from effdet_graph.export import export_network
+
+        export_network(network, random_features(spec, channels, args.input_size), args.export)
+    if args.json:
+        print(json.dumps(report.to_json()))
+    else:
+        print(format_report(report))
+        for label, target in (("drawing", args.draw), ("export", args.export)):
+            if target:
+                print(f"wrote {label} to {target}")
+    return 0
+
+
+def format_report(report: BuildReport) -> str:
+    header = f"{'node':<14} {'level':<5} {'merge':<24} {'params':>10} {'MMACs':>9}  inputs"
+    lines = [f"{report.name} ({report.file}): width {report.width}, {report.repeats} repeats, "
+             f"in_channels {report.in_channels}, {report.input_size}x{report.input_size} input",
+             "", header, "-" * len(header)]
+    for row in report.nodes:
+        lines.append(f"{row.id:<14} {row.level:<5} {row.merge:<24} {row.params:>10,} {row.macs / 1e6:>9.1f}  "
+                     f"{', '.join(row.inputs)}")
+    lines.append(f"(node params and MACs are summed over the {report.repeats} repeats)")
+    shapes = "  ".join(f"{level}: {'x'.join(map(str, shape))}" for level, shape in report.outputs.items())
+    lines += ["", f"params   {report.params:,}", f"GMACs    {report.macs / 1e9:.3f}", f"outputs  {shapes}",
+              f"compile  {report.compile_ms:.1f} ms, forward {report.forward_ms:.1f} ms (CPU, batch 1)"]
+    return "\n".join(lines)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    overrides = parse_assignments(args.overrides)
+    failed = 0
+    for name in args.specs:
+        try:
+            spec = load_spec(resolve_spec_path(name), overrides)
+        except SpecError as exc:
+            print(f"error: {exc}")
+            failed += 1
+        else:
+            print(f"ok: {spec.file} ({spec.name}: {len(spec.nodes)} nodes, levels "
+                  f"P{spec.levels[0]}-P{spec.levels[-1]}, {spec.repeats} repeats)")
+    return 2 if failed else 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    channels = parse_channels(DEFAULT_IN_CHANNELS)
+    header = f"{'spec':<18} {'nodes':>5} {'width':>5} {'reps':>4} {'params':>11} {'GMACs':>7}"
+    if args.build:
+        header += f" {'compile ms':>10} {'forward ms':>10}"
+    print(header + "  description")
+    print("-" * (len(header) + 13))
+    for path in builtin_specs():
+        spec = load_spec(path)
+        line = f"{spec.name:<18} {len(spec.nodes):>5} {spec.width:>5} {spec.repeats:>4}"
+        if args.build:
+            _, report = build_and_run(spec, channels, args.input_size)
+            if report.built_params != report.params:
+                raise RuntimeError(f"{path}: the built module has {report.built_params} parameters, the cost "
+                                   f"model says {report.params}")
+            line += f" {report.params:>11,} {report.macs / 1e9:>7.2f} {report.compile_ms:>10.1f} {report.forward_ms:>10.1f}"
+        else:
+            cost = estimate_cost(spec, channels, args.input_size).total
+            line += f" {cost.params:>11,} {cost.macs / 1e9:>7.2f}"
+        print(f"{line}  {spec.description}")
+    print(f"\nfeature network only, EfficientNet-B0 channels {DEFAULT_IN_CHANNELS}, "
+          f"{args.input_size}x{args.input_size} input; `effdet-graph build SPEC` for details")
+    return 0

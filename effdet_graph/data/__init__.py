@@ -1,0 +1,1 @@
+"""Data sets and transforms: COCO-format reading, synthetic data, resize/augment/collate."""
