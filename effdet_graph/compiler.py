@@ -33,7 +33,7 @@ class FusionNode(nn.Module):
         refs = node.inputs + node.residual
         self.edges = nn.ModuleDict({
             ref: Resample(channels[ref], spec.width, node.level - levels[ref], node.edges, spec.conv_bias,
-                          spec.batch_norm)
+                          spec.batch_norm, spec.padding)
             for ref in refs
         })
         self.num_inputs = len(node.inputs)
@@ -124,7 +124,8 @@ class FeatureNetwork(nn.Module):
         self.derived = nn.ModuleDict()
         for derived in spec.derived:
             style = EdgeStyle(downsample=derived.downsample, projection=derived.projection)
-            resample = Resample(channels[derived.source], spec.width, 1, style, spec.conv_bias, spec.batch_norm)
+            resample = Resample(channels[derived.source], spec.width, 1, style, spec.conv_bias, spec.batch_norm,
+                                spec.padding)
             self.derived[level_name(derived.level)] = DerivedLevelBlock(channels[derived.source], spec.width,
                                                                         derived.act, resample)
             channels[derived.level] = spec.width

@@ -24,6 +24,33 @@ def downsample_geometry(delta: int) -> tuple[int, int, int]:
     return stride + 1, stride, stride // 2
 
 
+class SamePad(nn.Module):
+    """TensorFlow "SAME" padding for a strided window: pad so the output is ``ceil(size / stride)``,
+    putting the odd pixel at the bottom/right (what the public EfficientDet checkpoints were trained with)."""
+
+    def __init__(self, kernel: int, stride: int, value: float = 0.0):
+        super().__init__()
+        self.kernel, self.stride, self.value = kernel, stride, value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = []
+        for size in (x.shape[-1], x.shape[-2]):
+            total = max((-(-size // self.stride) - 1) * self.stride + self.kernel - size, 0)
+            pads += [total // 2, total - total // 2]
+        return F.pad(x, pads, value=self.value)
+
+
+def downsample_layers(kind: str, delta: int, padding: str) -> list[nn.Module]:
+    """The pooling layers of a ``2**delta`` ``max_pool`` / ``avg_pool`` downsample."""
+    kernel, stride, pad = downsample_geometry(delta)
+    same = padding == "same"
+    if kind == "max_pool":
+        pool: nn.Module = nn.MaxPool2d(kernel, stride, 0 if same else pad)
+    else:
+        pool = nn.AvgPool2d(kernel, stride, 0 if same else pad, count_include_pad=False)
+    return [SamePad(kernel, stride, float("-inf") if kind == "max_pool" else 0.0), pool] if same else [pool]
+
+
 def projection(in_channels: int, out_channels: int, style: str, conv_bias: bool, bn: BatchNormStyle) -> nn.Sequential:
     """1x1 conv (+ BN for ``conv_bn``) from ``in_channels`` to ``out_channels``."""
     with_bn = style == "conv_bn"
@@ -41,17 +68,20 @@ class Resample(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, delta: int, style: EdgeStyle, conv_bias: bool,
-                 bn: BatchNormStyle):
+                 bn: BatchNormStyle, padding: str = "symmetric"):
         super().__init__()
         self.delta = delta
         self.upsample = style.upsample
         strided_conv = delta > 0 and style.downsample == "conv"
         self.project: nn.Module | None = None
         if strided_conv:
-            kernel, stride, padding = downsample_geometry(delta)
+            kernel, stride, pad = downsample_geometry(delta)
             with_bn = style.projection == "conv_bn"
-            layers: dict[str, nn.Module] = {"conv": nn.Conv2d(in_channels, out_channels, kernel, stride, padding,
-                                                              bias=conv_bias or not with_bn)}
+            layers: dict[str, nn.Module] = {}
+            if padding == "same":
+                layers["pad"] = SamePad(kernel, stride)
+            layers["conv"] = nn.Conv2d(in_channels, out_channels, kernel, stride, 0 if padding == "same" else pad,
+                                       bias=conv_bias or not with_bn)
             if with_bn:
                 layers["bn"] = make_bn(out_channels, bn)
             self.project = nn.Sequential(OrderedDict(layers))
@@ -59,11 +89,7 @@ class Resample(nn.Module):
             self.project = projection(in_channels, out_channels, style.projection, conv_bias, bn)
         self.pool: nn.Module | None = None
         if delta > 0 and not strided_conv:
-            kernel, stride, padding = downsample_geometry(delta)
-            if style.downsample == "max_pool":
-                self.pool = nn.MaxPool2d(kernel, stride, padding)
-            else:
-                self.pool = nn.AvgPool2d(kernel, stride, padding, count_include_pad=False)
+            self.pool = nn.Sequential(*downsample_layers(style.downsample, delta, padding))
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         if self.project is not None:

@@ -11,6 +11,7 @@ UPSAMPLES = ("nearest", "bilinear")
 DOWNSAMPLES = ("max_pool", "avg_pool", "conv")
 PROJECTIONS = ("conv_bn", "conv")
 LATERALS = ("none",) + PROJECTIONS
+PADDINGS = ("symmetric", "same")  # PyTorch-style, or TensorFlow "SAME" (the public EfficientDet checkpoints)
 OP_STEPS = ("swish", "relu", "separable_conv", "conv", "bn")
 ACTIVATIONS = ("none", "swish", "relu")
 FAST_NORMALIZED_EPS = 1e-4  # EfficientDet, Section 3.3
@@ -89,6 +90,7 @@ class Spec:
     nodes: tuple[Node, ...]
     outputs: dict[int, str]
     conv_bias: bool
+    padding: str
     batch_norm: BatchNormStyle
     params: dict[str, object] = field(default_factory=dict)
 

@@ -20,14 +20,15 @@ TOP_KEYS = {"name": False, "description": False, "params": False, "width": True,
 INPUT_KEYS = {"backbone": True, "lateral": False, "derived": False}
 DERIVED_KEYS = {"level": True, "from": True, "downsample": False, "act": False, "projection": False}
 DEFAULT_KEYS = {"merge": False, "fusion": False, "upsample": False, "downsample": False,
-                "projection": False, "op": False, "conv_bias": False, "bn_eps": False, "bn_momentum": False}
+                "projection": False, "op": False, "conv_bias": False, "bn_eps": False, "bn_momentum": False,
+                "padding": False}
 CELL_KEYS = {"repeats": False, "nodes": True, "outputs": True}
 NODE_KEYS = {"id": True, "level": True, "inputs": True, "merge": False, "fusion": False, "residual": False,
              "op": False, "upsample": False, "downsample": False, "projection": False}
 BUILTIN_DEFAULTS: dict[str, Any] = {
     "merge": "weighted_sum", "fusion": "fast_normalized", "upsample": "nearest", "downsample": "max_pool",
     "projection": "conv_bn", "op": ("swish", "separable_conv", "bn"), "conv_bias": False,
-    "bn_eps": 1e-5, "bn_momentum": 0.1,
+    "bn_eps": 1e-5, "bn_momentum": 0.1, "padding": "symmetric",
 }
 _LEVEL = re.compile(r"^P(\d+)$")
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -123,7 +124,7 @@ class _Parser:
         return model.Spec(
             name=name, description=description, file=self.loaded.file, width=width, repeats=repeats,
             backbone_levels=tuple(backbone), lateral=lateral, derived=tuple(derived), nodes=tuple(nodes),
-            outputs=outputs, conv_bias=defaults["conv_bias"],
+            outputs=outputs, conv_bias=defaults["conv_bias"], padding=defaults["padding"],
             batch_norm=model.BatchNormStyle(defaults["bn_eps"], defaults["bn_momentum"]), params=dict(self.values),
         )
 
@@ -180,6 +181,8 @@ class _Parser:
             return self.choice(value, path, model.DOWNSAMPLES, "downsample mode")
         if key == "projection":
             return self.choice(value, path, model.PROJECTIONS, "projection")
+        if key == "padding":
+            return self.choice(value, path, model.PADDINGS, "padding")
         if key == "conv_bias":
             if not isinstance(value, bool):
                 raise self.fail(f"`conv_bias` must be true or false, got {value!r}", path)

@@ -1,0 +1,107 @@
+"""Synthetic shapes data set: real COCO files, deterministic, varied, written atomically."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import pytest
+from PIL import Image
+from pycocotools.coco import COCO
+
+from effdet_graph.data import synthetic
+from effdet_graph.data.synthetic import CLASSES, make_dataset
+from effdet_graph.errors import DatasetError, InputError
+
+IMAGES, SIZE = 40, 128
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth") / "shapes"
+    summary = make_dataset(out, images=IMAGES, seed=7, image_size=SIZE)
+    return out, summary
+
+
+def _files(root):
+    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_layout_and_pycocotools(dataset):
+    out, summary = dataset
+    assert summary.train_images == 32 and summary.val_images == 8
+    for split, count in (("train", 32), ("val", 8)):
+        with contextlib.redirect_stdout(io.StringIO()):
+            coco = COCO(str(out / split / "instances.json"))
+        assert len(coco.getImgIds()) == count
+        assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == list(CLASSES)
+        for img in coco.loadImgs(coco.getImgIds()):
+            with Image.open(out / split / "images" / img["file_name"]) as im:
+                assert im.size == (img["width"], img["height"]) == (SIZE, SIZE)
+                assert im.mode == "RGB"
+        for ann in coco.loadAnns(coco.getAnnIds()):
+            x, y, w, h = ann["bbox"]
+            assert w > 0 and h > 0 and x >= 0 and y >= 0 and x + w <= SIZE and y + h <= SIZE
+            assert ann["iscrowd"] == 0
+
+
+def test_variety(dataset):
+    out, summary = dataset
+    anns, per_image = [], {}
+    for split in ("train", "val"):
+        data = json.loads((out / split / "instances.json").read_text())
+        anns += data["annotations"]
+        for img in data["images"]:
+            per_image[(split, img["id"])] = 0
+        for a in data["annotations"]:
+            per_image[(split, a["image_id"])] += 1
+    assert summary.train_objects + summary.val_objects == len(anns)
+    sides = [max(a["bbox"][2], a["bbox"][3]) for a in anns]
+    assert min(sides) <= 10 and max(sides) >= 0.6 * SIZE
+    assert 0 in per_image.values(), "some images must be empty"
+    assert max(per_image.values()) >= 8
+    assert {a["category_id"] for a in anns} == set(range(1, len(CLASSES) + 1))
+
+
+def test_deterministic(dataset, tmp_path):
+    out, _ = dataset
+    again = tmp_path / "again"
+    make_dataset(again, images=IMAGES, seed=7, image_size=SIZE)
+    assert _files(again) == _files(out)
+    other = tmp_path / "other"
+    make_dataset(other, images=IMAGES, seed=8, image_size=SIZE)
+    assert _files(other) != _files(out)
+
+
+def test_refuses_non_empty_target(tmp_path):
+    target = tmp_path / "taken"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    with pytest.raises(DatasetError, match=r"taken: already exists .*pick another path or delete"):
+        make_dataset(target, images=4, image_size=64)
+    assert (target / "keep.txt").read_text() == "mine"
+    assert isinstance(DatasetError("x"), InputError)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    make_dataset(empty, images=4, image_size=64)
+    assert (empty / "val" / "instances.json").is_file()
+
+
+def test_atomic_on_failure(tmp_path, monkeypatch):
+    real = synthetic._write_split
+
+    def fail_on_val(folder, name, *args):
+        if name == "val":
+            raise KeyboardInterrupt
+        return real(folder, name, *args)
+
+    monkeypatch.setattr(synthetic, "_write_split", fail_on_val)
+    with pytest.raises(KeyboardInterrupt):
+        make_dataset(tmp_path / "ds", images=4, image_size=64)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kwargs", [dict(images=1), dict(image_size=16), dict(val_fraction=1.0)])
+def test_bad_arguments(tmp_path, kwargs):
+    with pytest.raises(DatasetError):
+        make_dataset(tmp_path / "x", **kwargs)
