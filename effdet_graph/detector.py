@@ -1,0 +1,97 @@
+"""EfficientDet around any compiled feature network: backbone -> feature network -> class/box heads.
+
+:class:`EfficientDet` returns raw per-level outputs in every mode. Training and prediction are
+separate wrappers (:class:`DetectorTrainer`, :class:`DetectorPredictor`), so no ``forward`` changes
+its return type with ``train()`` / ``eval()``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from graphspec import BatchNormStyle, Spec
+
+from effdet_graph.anchors import AnchorConfig, Anchors
+from effdet_graph.backbone import create_backbone
+from effdet_graph.compiler import compile_spec
+from effdet_graph.heads import PredictionHead
+from effdet_graph.losses import DetectionLoss
+from effdet_graph.postprocess import PostProcessConfig, postprocess
+from effdet_graph.scaling import DetectorConfig, detector_config, scale_spec
+
+
+class EfficientDet(nn.Module):
+    """``forward(images)``: (N, 3, H, W) -> (class_outputs, box_outputs), lists over the spec's levels
+    of (N, A * num_classes, H_l, W_l) and (N, A * 4, H_l, W_l) logits / box codes."""
+
+    def __init__(self, spec: Spec, config: DetectorConfig, backbone: nn.Module | None = None):
+        super().__init__()
+        self.spec = spec
+        self.config = config
+        self.anchor_config = dataclasses.replace(config.anchors, min_level=spec.levels[0], max_level=spec.levels[-1])
+        self.backbone = backbone or create_backbone(config.backbone, spec.backbone_levels, **config.backbone_args)
+        info = self.backbone.feature_info
+        self.fpn = compile_spec(spec, info.channels(), info.reduction())
+        head = config.head
+        bn = BatchNormStyle(head.bn_eps, head.bn_momentum)
+        num_anchors = self.anchor_config.num_anchors
+        common = dict(width=spec.width, num_anchors=num_anchors, depth=head.depth, levels=spec.levels,
+                      act=head.act, conv_bias=head.conv_bias, bn=bn)
+        self.class_head = PredictionHead(num_outputs=config.num_classes, class_prior=head.class_prior, **common)
+        self.box_head = PredictionHead(num_outputs=4, **common)
+
+    def forward(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        features = self.fpn(self.backbone(images))
+        return self.class_head(features), self.box_head(features)
+
+    def part_params(self) -> dict[str, int]:
+        """Parameter counts of ``backbone``, ``feature_network`` and ``heads``."""
+        count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
+        return {"backbone": count(self.backbone), "feature_network": count(self.fpn),
+                "heads": count(self.class_head) + count(self.box_head)}
+
+
+class DetectorTrainer(nn.Module):
+    """``forward(images, targets) -> {"loss", "class_loss", "box_loss"}`` for a training step.
+
+    ``targets``: one dict per image with ``boxes`` (FloatTensor[M, 4], xyxy input pixels), ``labels``
+    (Int64Tensor[M], 0-based) and optionally ``ignore_boxes`` (crowd regions).
+    """
+
+    def __init__(self, model: EfficientDet, image_size: int):
+        super().__init__()
+        self.model = model
+        self.anchors = Anchors(model.anchor_config, (image_size, image_size))
+        self.loss = DetectionLoss(model.config.num_classes)
+
+    def forward(self, images: torch.Tensor, targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        class_outputs, box_outputs = self.model(images)
+        return self.loss(class_outputs, box_outputs, self.anchors.boxes, targets)
+
+
+class DetectorPredictor(nn.Module):
+    """``forward(images, image_sizes) -> detections``: one dict per image with ``boxes`` (xyxy input
+    pixels), ``scores`` and 0-based ``labels``, at most ``max_detections_per_image``."""
+
+    def __init__(self, model: EfficientDet, image_size: int, config: PostProcessConfig = PostProcessConfig()):
+        super().__init__()
+        self.model = model
+        self.anchors = Anchors(model.anchor_config, (image_size, image_size))
+        self.config = config
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor, image_sizes: list[tuple[int, int]] | None = None) -> list[dict[str, torch.Tensor]]:
+        class_outputs, box_outputs = self.model(images)
+        sizes = image_sizes or [tuple(images.shape[-2:])] * images.shape[0]
+        return postprocess(class_outputs, box_outputs, self.anchors.boxes, sizes, self.config)
+
+
+def build_detector(spec_path: str | Path, phi: int, backbone: str | None = None, num_classes: int | None = None,
+                   overrides: Mapping[str, Any] | None = None) -> EfficientDet:
+    """EfficientDet-D``phi`` with the feature network of ``spec_path`` (scaled like BiFPN would be)."""
+    config = detector_config(phi, backbone=backbone, num_classes=num_classes)
+    return EfficientDet(scale_spec(spec_path, config, overrides), config)
