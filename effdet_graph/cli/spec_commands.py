@@ -21,6 +21,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     build.add_argument("--draw", metavar="FILE", help="draw the cell (FILE.svg or FILE.png)")
     build.add_argument("--export", metavar="FILE", help="export the network (FILE.onnx or FILE.pt2)")
+    detector = build.add_argument_group("detector", "report the whole EfficientDet detector around the spec")
+    detector.add_argument("--detector", action="store_true",
+                          help="build EfficientDet-D<phi> with this feature network (backbone + spec + heads)")
+    detector.add_argument("--phi", type=int, default=0, help="compound coefficient: 0-7 for D0-D7, 8 for D7x")
+    detector.add_argument("--backbone", help="timm backbone instead of the phi's EfficientNet")
+    detector.add_argument("--num-classes", type=int, help="classes (default 90, COCO)")
     build.set_defaults(run=run_build)
 
     validate = subparsers.add_parser("validate", help="check specs without building them (exit 0 or 2)")
@@ -39,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _add_spec_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a spec parameter, e.g. --set width=160 (repeatable)")
-    parser.add_argument("--input-size", type=int, default=512, metavar="N", help="square image size (default 512)")
+    parser.add_argument("--input-size", type=int, metavar="N",
+                        help="square image size (default 512; with --detector, the phi's resolution)")
     parser.add_argument("--in-channels", default=DEFAULT_IN_CHANNELS, metavar="C3,C4,...",
                         help=f"backbone channels per input level (default {DEFAULT_IN_CHANNELS}, EfficientNet-B0)")
 
@@ -55,8 +62,11 @@ def parse_channels(text: str) -> list[int]:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    if args.input_size <= 0:
+    if args.input_size is not None and args.input_size <= 0:
         raise InputError(f"--input-size must be positive, got {args.input_size}")
+    if args.detector:
+        return run_build_detector(args)
+    args.input_size = args.input_size or 512
     spec = load_spec(resolve_spec_path(args.spec), parse_assignments(args.overrides))
     channels = parse_channels(args.in_channels)
     network, report = build_and_run(spec, channels, args.input_size)
@@ -75,6 +85,28 @@ def run_build(args: argparse.Namespace) -> int:
         for label, target in (("drawing", args.draw), ("export", args.export)):
             if target:
                 print(f"wrote {label} to {target}")
+    return 0
+
+
+def run_build_detector(args: argparse.Namespace) -> int:
+    from effdet_graph.detector_summary import detector_report
+
+    if args.draw or args.export:
+        raise InputError("--draw and --export apply to the feature network; drop --detector to use them")
+    report = detector_report(resolve_spec_path(args.spec), args.phi, backbone=args.backbone,
+                             num_classes=args.num_classes, overrides=parse_assignments(args.overrides),
+                             image_size=args.input_size)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"EfficientDet-{report['detector'].upper()} with {report['spec']}: backbone {report['backbone']}, "
+          f"width {report['width']}, {report['repeats']} repeats, head depth {report['head_depth']}, "
+          f"{report['num_classes']} classes, levels {report['levels'][0]}-{report['levels'][-1]}, "
+          f"{report['image_size']}x{report['image_size']} input\n")
+    print(f"{'part':<16} {'params':>12} {'GMACs':>9}")
+    for name, part in report["parts"].items():
+        print(f"{name:<16} {part['params']:>12,} {part['macs'] / 1e9:>9.3f}")
+    print(f"{'total':<16} {report['params']:>12,} {report['macs'] / 1e9:>9.3f}")
     return 0
 
 

@@ -1,0 +1,59 @@
+"""Parameters and multiply-accumulates of a whole detector and of its parts.
+
+MACs are counted by ``torch.utils.flop_counter.FlopCounterMode`` (FLOPs / 2) on the ``meta``
+device: no memory is allocated and nothing is computed, so even D7x at 1536x1536 is counted in
+seconds on a CPU.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from effdet_graph.detector import EfficientDet, build_detector
+
+
+def _macs(fn: Callable[[], Any]) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops() // 2
+
+
+def _params(*modules: nn.Module) -> int:
+    return sum(p.numel() for module in modules for p in module.parameters())
+
+
+def detector_cost(model: EfficientDet, image_size: int) -> dict[str, Any]:
+    """``{"params", "macs", "parts": {backbone|feature_network|heads: {"params", "macs"}}}`` at one
+    (1, 3, image_size, image_size) image. ``model`` may live on the ``meta`` device."""
+    device = next(model.parameters()).device
+    images = torch.empty(1, 3, image_size, image_size, device=device)
+    model = model.eval()
+    with torch.no_grad():
+        features = model.backbone(images)
+        pyramid = model.fpn(features)
+        parts = {
+            "backbone": {"params": _params(model.backbone), "macs": _macs(lambda: model.backbone(images))},
+            "feature_network": {"params": _params(model.fpn), "macs": _macs(lambda: model.fpn(features))},
+            "heads": {"params": _params(model.class_head, model.box_head),
+                      "macs": _macs(lambda: (model.class_head(pyramid), model.box_head(pyramid)))},
+        }
+    return {"params": sum(p["params"] for p in parts.values()), "macs": sum(p["macs"] for p in parts.values()),
+            "parts": parts}
+
+
+def detector_report(spec_path: str | Path, phi: int, backbone: str | None = None, num_classes: int | None = None,
+                    overrides: Mapping[str, Any] | None = None, image_size: int | None = None) -> dict[str, Any]:
+    """Build EfficientDet-D``phi`` around ``spec_path`` on the meta device and report its cost."""
+    with torch.device("meta"):
+        model = build_detector(spec_path, phi, backbone=backbone, num_classes=num_classes, overrides=overrides)
+    size = image_size or model.config.resolution
+    report = {"detector": model.config.name, "phi": phi, "spec": model.spec.name, "backbone": model.config.backbone,
+              "image_size": size, "width": model.spec.width, "repeats": model.spec.repeats,
+              "head_depth": model.config.head.depth, "num_classes": model.config.num_classes,
+              "levels": [f"P{level}" for level in model.spec.levels]}
+    report.update(detector_cost(model, size))
+    return report
