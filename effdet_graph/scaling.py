@@ -1,6 +1,6 @@
 """Compound scaling: phi -> resolution, backbone, feature-network width and repeats, head depth.
 
-The numbers live in ``specs/efficientdet.yaml``; this module reads and checks them, and scales a
+The numbers live in ``specs/detectors/efficientdet.yaml``; this module reads and checks them, and scales a
 feature-network spec by setting its named parameters.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from graphspec.yaml_loader import load_yaml
 from effdet_graph.anchors import AnchorConfig
 from effdet_graph.builtin import specs_dir
 
-DETECTOR_FILE = "efficientdet.yaml"
+DETECTOR_FILE = "detectors/efficientdet.yaml"
 _MODEL_KEYS = {"name", "phi", "resolution", "backbone", "width", "repeats", "head_depth", "fusion", "anchor_scale"}
 
 
