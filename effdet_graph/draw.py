@@ -175,7 +175,7 @@ def _place_rows(vertices: dict[str, _Vertex], edges: list[_Edge]) -> None:
         vertex.y = vertex.row * step
     for edge in edges:
         if edge.lane:
-            gap, side, track = edge.lane
+            _, side, track = edge.lane
             edge.lane_y = edge.source.y + side * (RADIUS + LANE_INSET + track * TRACK_STEP)
 
 
@@ -231,9 +231,10 @@ def _route(vertices: dict[str, _Vertex], edges: list[_Edge]) -> None:
 
 
 def _figure(spec: Spec) -> Figure:
+    """The whole picture: vertices, routed edges, output arrows, title and legend, to scale."""
     vertices, edges = _layout(spec)
     _route(vertices, edges)
-    outputs = {node_id: level for level, node_id in spec.outputs.items()}
+    outputs = set(spec.outputs.values())
     right = max(v.x for v in vertices.values()) + 0.8
     points = np.concatenate([e.points for e in edges] + [np.array([[right, v.y] for v in vertices.values()])])
     xlim = (points[:, 0].min() - 0.35, right + 0.05)
