@@ -21,6 +21,9 @@ from effdet_graph.ops import make_activation, make_op
 from effdet_graph.resample import Resample, projection
 
 
+_MODULE_ATTRIBUTES = frozenset(dir(nn.ModuleDict()))  # names a submodule key cannot take
+
+
 class FusionNode(nn.Module):
     """Resample every input to the node's level and width, merge, add residuals, apply the op.
 
@@ -61,6 +64,10 @@ class Cell(nn.Module):
         channels = {level_name(level): c for level, c in in_channels.items()}
         levels = {level_name(level): level for level in spec.levels}
         by_id = spec.node_by_id
+        for node in spec.nodes:
+            if node.id in _MODULE_ATTRIBUTES:
+                raise SpecError(f"the id '{node.id}' is a PyTorch module attribute and cannot name a submodule; "
+                                "rename the node", node.location, node.id)
         self.nodes = nn.ModuleDict()
         self.input_slots: list[list[int]] = []
         self.residual_slots: list[list[int]] = []

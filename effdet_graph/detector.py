@@ -15,7 +15,7 @@ from torch import nn
 
 from graphspec import BatchNormStyle, Spec
 
-from effdet_graph.anchors import AnchorConfig, Anchors
+from effdet_graph.anchors import Anchors
 from effdet_graph.backbone import create_backbone
 from effdet_graph.compiler import compile_spec
 from effdet_graph.heads import PredictionHead

@@ -40,15 +40,29 @@ class SamePad(nn.Module):
         return F.pad(x, pads, value=self.value)
 
 
+class SameAvgPool2d(nn.Module):
+    """Average pooling with TensorFlow "SAME" padding; like TensorFlow, the padding is not counted."""
+
+    def __init__(self, kernel: int, stride: int):
+        super().__init__()
+        self.pad = SamePad(kernel, stride)
+        self.pool = nn.AvgPool2d(kernel, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ones = x.new_ones((1, 1) + tuple(x.shape[-2:]))
+        return self.pool(self.pad(x)) / self.pool(self.pad(ones))
+
+
 def downsample_layers(kind: str, delta: int, padding: str) -> list[nn.Module]:
     """The pooling layers of a ``2**delta`` ``max_pool`` / ``avg_pool`` downsample."""
     kernel, stride, pad = downsample_geometry(delta)
-    same = padding == "same"
+    if padding == "same":
+        if kind == "max_pool":
+            return [SamePad(kernel, stride, float("-inf")), nn.MaxPool2d(kernel, stride)]
+        return [SameAvgPool2d(kernel, stride)]
     if kind == "max_pool":
-        pool: nn.Module = nn.MaxPool2d(kernel, stride, 0 if same else pad)
-    else:
-        pool = nn.AvgPool2d(kernel, stride, 0 if same else pad, count_include_pad=False)
-    return [SamePad(kernel, stride, float("-inf") if kind == "max_pool" else 0.0), pool] if same else [pool]
+        return [nn.MaxPool2d(kernel, stride, pad)]
+    return [nn.AvgPool2d(kernel, stride, pad, count_include_pad=False)]
 
 
 def projection(in_channels: int, out_channels: int, style: str, conv_bias: bool, bn: BatchNormStyle) -> nn.Sequential:

@@ -74,7 +74,7 @@ def build_and_run(spec: Spec, in_channels: Sequence[int], input_size: int) -> tu
     by_id = spec.node_by_id
     rows = [NodeRow(node_id, level_name(by_id[node_id].level), list(by_id[node_id].inputs + by_id[node_id].residual),
                     by_id[node_id].merge if by_id[node_id].merge != "weighted_sum" else by_id[node_id].fusion,
-                    cost.parts[node_id].params, cost.parts[node_id].macs)
+                    cost.nodes[node_id].params, cost.nodes[node_id].macs)
             for node_id in schedule(spec)]
     report = BuildReport(
         name=spec.name, file=spec.file, width=spec.width, repeats=spec.repeats, params=cost.total.params,

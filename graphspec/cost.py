@@ -29,11 +29,13 @@ class Cost:
 
 @dataclass
 class CostReport:
-    """The whole network's cost and its parts: ``lateral``, ``derived`` and one entry per node id
-    (summed over the cell's repeats)."""
+    """The whole network's cost and its parts: the ``lateral`` projections, the ``derived`` levels
+    and each node by id (summed over the cell's repeats)."""
 
     total: Cost
-    parts: dict[str, Cost] = field(default_factory=dict)
+    lateral: Cost = field(default_factory=Cost)
+    derived: Cost = field(default_factory=Cost)
+    nodes: dict[str, Cost] = field(default_factory=dict)
 
 
 def level_sizes(image_size: tuple[int, int], levels: Sequence[int]) -> dict[int, tuple[int, int]]:
@@ -95,30 +97,34 @@ def estimate_cost(spec: Spec, in_channels: Sequence[int], image_size: int | tupl
     hw = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     sizes = level_sizes(hw, spec.levels)
     width = spec.width
-    total = Cost()
-    parts: dict[str, Cost] = {"lateral": Cost(), "derived": Cost()}
+    report = CostReport(Cost())
     channels = {level_name(level): c for level, c in zip(spec.backbone_levels, in_channels)}
     if spec.lateral != "none":
         for level, c in zip(spec.backbone_levels, in_channels):
-            parts["lateral"].add(*_projection(c, width, spec.lateral, spec.conv_bias, 1, sizes[level]))
+            report.lateral.add(*_projection(c, width, spec.lateral, spec.conv_bias, 1, sizes[level]))
             channels[level_name(level)] = width
     for derived in spec.derived:
         style = EdgeStyle(downsample=derived.downsample, projection=derived.projection)
         cin = channels[level_name(derived.source)]
-        parts["derived"].add(*_resample(cin, width, derived.source, derived.level, style, spec, sizes))
+        report.derived.add(*_resample(cin, width, derived.source, derived.level, style, spec, sizes))
         channels[level_name(derived.level)] = width
     levels = {level_name(level): level for level in spec.levels}
     levels.update({node.id: node.level for node in spec.nodes})
     for node in spec.nodes:
-        parts[node.id] = Cost()
-    for repeat in range(spec.repeats):
+        report.nodes[node.id] = Cost()
+    # Repeat 0 sees the backbone's channels; repeats 1.. are identical (every input has the width).
+    for repeat, times in ((0, 1), (1, spec.repeats - 1)):
+        if times == 0:
+            continue
         for node in spec.nodes:
-            part = parts[node.id]
+            params = macs = 0
             for ref in node.inputs + node.residual:
                 cin = channels.get(ref, width) if repeat == 0 else width
-                part.add(*_resample(cin, width, levels[ref], node.level, node.edges, spec, sizes))
-            part.add(_merge_params(node.merge, node.fusion, len(node.inputs), width), 0)
-            part.add(*_op(node.op, width, spec.conv_bias, sizes[node.level]))
-    for part in parts.values():
-        total.add(part.params, part.macs)
-    return CostReport(total, parts)
+                p, m = _resample(cin, width, levels[ref], node.level, node.edges, spec, sizes)
+                params, macs = params + p, macs + m
+            params += _merge_params(node.merge, node.fusion, len(node.inputs), width)
+            p, m = _op(node.op, width, spec.conv_bias, sizes[node.level])
+            report.nodes[node.id].add(times * (params + p), times * (macs + m))
+    for part in [report.lateral, report.derived, *report.nodes.values()]:
+        report.total.add(part.params, part.macs)
+    return report

@@ -60,13 +60,14 @@ def resolve_params(loaded: LoadedYaml, overrides: Mapping[str, Any]) -> dict[str
 
 def _coerce(name: str, value: Any, default: Any, file: str) -> Any:
     expected = type(default)
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+    if expected is float and not isinstance(value, bool):
+        try:
+            return float(value)  # also "1e-3", which YAML 1.1 reads as a string
+        except (TypeError, ValueError):
+            pass
     if type(value) is not expected:
-        raise SpecError(
-            f"--set {name}={value!r}: expected a {expected.__name__} like the default {default!r}",
-            Location(file),
-        )
+        kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}[expected]
+        raise SpecError(f"--set {name}={value!r}: expected {kind} like the default {default!r}", Location(file))
     return value
 
 

@@ -30,8 +30,8 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
     "projection": "conv_bn", "op": ("swish", "separable_conv", "bn"), "conv_bias": False,
     "bn_eps": 1e-5, "bn_momentum": 0.1, "padding": "symmetric",
 }
-_LEVEL = re.compile(r"^P(\d+)$")
-_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LEVEL = re.compile(r"P(0|[1-9][0-9]*)")
+_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_LEVEL = 12
 
 
@@ -94,7 +94,7 @@ class _Parser:
         return value
 
     def level(self, value: Any, path: YamlPath) -> int:
-        match = _LEVEL.match(value) if isinstance(value, str) else None
+        match = _LEVEL.fullmatch(value) if isinstance(value, str) else None
         if not match or not 0 <= int(match.group(1)) <= MAX_LEVEL:
             raise self.fail(f"a level is written P<n> with 0 <= n <= {MAX_LEVEL} (e.g. P3), got {value!r}", path)
         return int(match.group(1))
@@ -212,7 +212,7 @@ class _Parser:
             self.node_id = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
             entry = self.mapping(item, path, NODE_KEYS, "a node")
             node_id = entry["id"]
-            if not isinstance(node_id, str) or not _ID.match(node_id) or _LEVEL.match(node_id):
+            if not isinstance(node_id, str) or not _ID.fullmatch(node_id) or _LEVEL.fullmatch(node_id):
                 raise self.fail(f"node id {node_id!r} must be an identifier (letters, digits, _) and not a "
                                 "level name like P3", path + ("id",))
             if node_id in seen:
@@ -269,6 +269,10 @@ class _Parser:
             if level not in levels:
                 raise self.fail(f"output level {key} is outside the spec's levels P{levels[0]}-P{levels[-1]}",
                                 path + (key,))
+            if level in outputs:
+                raise self.fail(f"level {key} has two outputs ('{outputs[level]}' and {node_id!r})", path + (key,))
+            if not isinstance(node_id, str):
+                raise self.fail(f"output {key} must name one node id, got {node_id!r}", path + (key,))
             if node_id not in by_id:
                 raise self.fail(f"output {key}: unknown node '{node_id}'{did_you_mean(node_id, by_id)} "
                                 f"{choices_text(by_id)}", path + (key,))

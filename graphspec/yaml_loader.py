@@ -18,6 +18,7 @@ from graphspec.errors import Location, SpecError
 YamlPath = tuple[Any, ...]
 
 MAX_EXPANDED_NODES = 20_000
+MAX_DEPTH = 50
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -68,6 +69,9 @@ def loads_yaml(text: str, file: str = "<string>") -> LoadedYaml:
         raise SpecError(f"YAML syntax error: {problem}", Location(file, line, column)) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"YAML error: {exc}", Location(file)) from None
+    except RecursionError:
+        raise SpecError(f"the document is nested too deeply (a spec needs fewer than {MAX_DEPTH} levels)",
+                        Location(file)) from None
     if root is None:
         raise SpecError("the file is empty; a spec is a mapping with at least `cell`", Location(file, 1, 1))
     loaded = LoadedYaml(file, None)
@@ -91,6 +95,9 @@ class _Converter:
                 "(an alias bomb?); write the values out instead of nesting aliases",
                 location,
             )
+        if len(path) > MAX_DEPTH:
+            raise SpecError(f"the document is nested more than {MAX_DEPTH} levels deep; a spec needs far fewer",
+                            location)
         if id(node) in self.active:
             raise SpecError("a YAML alias refers to its own anchor (a recursive structure)", location)
         self.loaded.marks.setdefault(path, (location.line, location.column))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from graphspec import InputError, SpecError, load_spec, parse_assignments
@@ -67,6 +68,9 @@ def run_build(args: argparse.Namespace) -> int:
     if args.detector:
         return run_build_detector(args)
     args.input_size = args.input_size or 512
+    for option, target, suffixes in (("--draw", args.draw, (".svg", ".png")), ("--export", args.export, (".onnx", ".pt2"))):
+        if target and Path(target).suffix.lower() not in suffixes:
+            raise InputError(f"{option} {target}: unsupported file type; use {' or '.join(suffixes)}")
     spec = load_spec(resolve_spec_path(args.spec), parse_assignments(args.overrides))
     channels = parse_channels(args.in_channels)
     network, report = build_and_run(spec, channels, args.input_size)
@@ -132,7 +136,7 @@ def run_validate(args: argparse.Namespace) -> int:
         try:
             spec = load_spec(resolve_spec_path(name), overrides)
         except SpecError as exc:
-            print(f"error: {exc}")
+            print(f"error: {exc}", file=sys.stderr)
             failed += 1
         else:
             print(f"ok: {spec.file} ({spec.name}: {len(spec.nodes)} nodes, levels "
