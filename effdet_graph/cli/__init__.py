@@ -6,9 +6,9 @@ import sys
 
 from graphspec import InputError
 
-from effdet_graph.cli import spec_commands
+from effdet_graph.cli import compare_commands, spec_commands
 
-COMMAND_MODULES = (spec_commands,)
+COMMAND_MODULES = (spec_commands, compare_commands,)
 EXIT_INPUT_ERROR = 2
 
 

@@ -1,0 +1,46 @@
+"""Scatter plots of topologies or trials (e.g. AP against GMACs), with the Pareto front marked."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from graphspec import InputError
+
+from effdet_graph.atomic import atomic_output
+
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def pareto_front(xs: Sequence[float], ys: Sequence[float]) -> list[int]:
+    """Indices of the points no other point beats on both axes (lower x, higher y), by increasing x."""
+    order = sorted(range(len(xs)), key=lambda i: (xs[i], -ys[i]))
+    front, best = [], float("-inf")
+    for i in order:
+        if ys[i] > best:
+            front.append(i)
+            best = ys[i]
+    return front
+
+
+def scatter_plot(xs: Sequence[float], ys: Sequence[float], labels: Sequence[str], path: str | Path, *,
+                 xlabel: str, ylabel: str, title: str, pareto: bool = False) -> None:
+    """Write a labelled scatter plot to ``path`` (.png, .svg or .pdf), atomically."""
+    path = Path(path)
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise InputError(f"{path}: unsupported plot type; use one of {', '.join(PLOT_SUFFIXES)}")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.4, 4.4), layout="constrained")
+    axes = figure.add_subplot()
+    axes.scatter(xs, ys, s=36, color="#4c72b0", zorder=3)
+    for x, y, label in zip(xs, ys, labels):
+        axes.annotate(label, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    if pareto and len(xs) > 1:
+        front = pareto_front(xs, ys)
+        axes.plot([xs[i] for i in front], [ys[i] for i in front], color="#c44e52", lw=1.5, zorder=2,
+                  label="Pareto front")
+        axes.legend(frameon=False, fontsize=8)
+    axes.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    axes.grid(alpha=0.3)
+    with atomic_output(path) as tmp:
+        figure.savefig(tmp, format=path.suffix.lower().lstrip("."), dpi=150)
