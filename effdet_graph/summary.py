@@ -76,6 +76,10 @@ def build_and_run(spec: Spec, in_channels: Sequence[int], input_size: int) -> tu
                     by_id[node_id].merge if by_id[node_id].merge != "weighted_sum" else by_id[node_id].fusion,
                     cost.nodes[node_id].params, cost.nodes[node_id].macs)
             for node_id in schedule(spec)]
+    stages = [("lateral", cost.lateral, [level_name(level) for level in spec.backbone_levels], spec.lateral),
+              ("derived", cost.derived, [f"P{d.source}->P{d.level}" for d in spec.derived], "")]
+    rows = [NodeRow(f"({name})", "", inputs, kind, part.params, part.macs)
+            for name, part, inputs, kind in stages if part.params or part.macs] + rows
     report = BuildReport(
         name=spec.name, file=spec.file, width=spec.width, repeats=spec.repeats, params=cost.total.params,
         macs=cost.total.macs, built_params=sum(p.numel() for p in network.parameters()), compile_ms=compile_ms,
