@@ -1,0 +1,120 @@
+"""Compound-scaling search (EfficientNet, Tan & Le 2019, Eq. 3; EfficientDet Sec. 4.2): sample the
+coefficients alpha (depth), beta (width), gamma (resolution) and phi, then derive::
+
+    product    = alpha * beta^2 * gamma^2       accepted when |product - target| <= tolerance; else the
+                                                `solve_for` coefficient is solved from product = target
+                                                (a repair), or the point is rejected if that leaves its range
+    width      = round_to(width_multiple, base_width * beta^phi)
+    repeats    = round(base_repeats * alpha^phi)            (at least 1)
+    head_depth = round(base_head_depth * alpha^phi)         (at least 1)
+    resolution = round_to(resolution_multiple, base_resolution * gamma^phi)
+    backbone   = backbones[phi];  fusion = one of `fusions` (sampled, where listed)
+
+``round`` takes halves up; ``round_to(m, x)`` is the nearest multiple of ``m`` (halves up), at least ``m``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from graphspec.model import FUSIONS
+
+from search.candidate import Draft
+from search.detector import DetectorSettings, read_backbone, spec_params, table_phis
+from search.rejection import InvalidPoint
+from search.template import Template
+from search.schema import FloatRange, IntRange, Reader
+from search.trial import TrialLike
+
+KEYS = {"coefficients": True, "constraint": True, "phi": True, "base": True, "multiples": False,
+        "backbones": True, "fusions": False}
+EXPONENTS = {"alpha": 1, "beta": 2, "gamma": 2}
+BASE_KEYS = ("width", "repeats", "head_depth", "resolution")
+DEFAULT_MULTIPLES = {"width": 8, "resolution": 128}
+
+
+def round_half_up(x: float) -> int:
+    return math.floor(x + 0.5)
+
+
+def round_to(multiple: int, x: float) -> int:
+    """The nearest multiple of ``multiple`` to ``x`` (halves up), at least ``multiple``."""
+    return max(multiple, multiple * round_half_up(x / multiple))
+
+
+@dataclass(frozen=True)
+class CompoundChoices:
+    """A compound-scaling search space (see the module docstring for the formulas)."""
+
+    coefficients: dict[str, FloatRange]
+    target: float
+    tolerance: float
+    solve_for: str | None
+    phi: IntRange
+    base: dict[str, int]
+    multiples: dict[str, int]
+    backbones: tuple[str, ...]
+    fusions: tuple[str, ...]
+    num_classes: int
+
+    def coefficients_on_constraint(self, values: dict[str, float]) -> tuple[dict[str, float], tuple[str, ...]]:
+        """``values`` as they are if they meet the constraint, else repaired; raises :class:`InvalidPoint`."""
+        product = math.prod(values[name] ** e for name, e in EXPONENTS.items())
+        if abs(product - self.target) <= self.tolerance:
+            return values, ()
+        off = f"alpha * beta^2 * gamma^2 = {product:.4f} is off {self.target} by more than {self.tolerance}"
+        if self.solve_for is None:
+            raise InvalidPoint(off)
+        name, exponent = self.solve_for, EXPONENTS[self.solve_for]
+        solved = (self.target * values[name] ** exponent / product) ** (1 / exponent)
+        allowed = self.coefficients[name]
+        if solved not in allowed:
+            raise InvalidPoint(f"{off}, and meeting it needs {name} = {solved:.4f}, outside "
+                               f"[{allowed.low}, {allowed.high}]")
+        return values | {name: solved}, (f"{off}: {name} {values[name]:.4f} -> {solved:.4f}",)
+
+    def draw(self, template: Template, trial: TrialLike) -> Draft:
+        suggested = {name: trial.suggest_float(name, r.low, r.high) for name, r in self.coefficients.items()}
+        values, repairs = self.coefficients_on_constraint(suggested)
+        phi = trial.suggest_int("phi", self.phi.low, self.phi.high)
+        alpha_phi, beta_phi, gamma_phi = (values[name] ** phi for name in ("alpha", "beta", "gamma"))
+        sampled: dict[str, object] = {
+            "width": round_to(self.multiples["width"], self.base["width"] * beta_phi),
+            "repeats": max(1, round_half_up(self.base["repeats"] * alpha_phi)),
+        }
+        if self.fusions:
+            sampled["fusion"] = trial.suggest_categorical("fusion", list(self.fusions))
+        detector = DetectorSettings(
+            phi=phi, backbone=self.backbones[phi], num_classes=self.num_classes,
+            head_depth=max(1, round_half_up(self.base["head_depth"] * alpha_phi)),
+            resolution=round_to(self.multiples["resolution"], self.base["resolution"] * gamma_phi))
+        return Draft(spec_params(template.spec, phi, sampled), detector, repairs=repairs)
+
+
+def read(reader: Reader, template: Template, num_classes: int) -> CompoundChoices:
+    """The compound-scaling keys of a search-space file (``KEYS``)."""
+    reader.mapping(("coefficients",), {name: True for name in EXPONENTS}, "`coefficients`")
+    coefficients = {name: reader.float_range(("coefficients", name), low=1e-9) for name in EXPONENTS}
+    constraint = reader.mapping(("constraint",), {"product": True, "tolerance": True, "solve_for": False},
+                                "`constraint`")
+    solve_for = reader.choice(("constraint", "solve_for"), list(EXPONENTS)) if constraint.get("solve_for") else None
+    phis = table_phis()
+    phi = reader.int_range(("phi",), phis[0], phis[-1])
+    reader.mapping(("base",), {key: True for key in BASE_KEYS}, "`base`")
+    base = {key: reader.integer(("base", key), low=1) for key in BASE_KEYS}
+    reader.mapping(("multiples",), {key: False for key in DEFAULT_MULTIPLES}, "`multiples`", optional=True)
+    multiples = {key: reader.integer(("multiples", key), low=1) if reader.has(("multiples", key)) else default
+                 for key, default in DEFAULT_MULTIPLES.items()}
+    backbones = reader.get(("backbones",))
+    if not isinstance(backbones, list) or len(backbones) <= phi.high:
+        raise reader.fail(f"`backbones` must list one timm backbone per phi 0..{phi.high} (backbone = "
+                          f"backbones[phi]), got {backbones!r}", ("backbones",))
+    fusions = reader.choices(("fusions",), FUSIONS) if reader.has(("fusions",)) else ()
+    if fusions and "fusion" not in template.spec.params:
+        raise reader.fail(f"`fusions` needs a template that declares a `fusion` parameter; {template.path} "
+                          f"declares {', '.join(template.spec.params)}", ("fusions",))
+    return CompoundChoices(
+        coefficients=coefficients, target=reader.number(("constraint", "product"), low=1e-9),
+        tolerance=reader.number(("constraint", "tolerance"), low=0), solve_for=solve_for, phi=phi, base=base,
+        multiples=multiples, backbones=tuple(read_backbone(reader, ("backbones", i)) for i in range(len(backbones))),
+        fusions=fusions, num_classes=num_classes)

@@ -1,0 +1,51 @@
+"""What a search optimises, independent of the engine that drives it.
+
+An :class:`Evaluate` trains and evaluates one :class:`~search.candidate.Candidate` (the proxy task)
+and returns its metrics; it calls ``report(step, ap)`` with intermediate AP so that an engine can
+stop a poor trial early. :data:`OBJECTIVES` names what is optimised: AP alone, or AP against MACs
+or against measured latency (a Pareto front).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+from search.candidate import Candidate
+
+Report = Callable[[int, float], None]
+
+
+class Evaluate(Protocol):
+    def __call__(self, candidate: Candidate, trial_dir: Path, report: Report) -> dict[str, float]:
+        """Train and evaluate ``candidate``, writing its files under ``trial_dir``; return metrics with at
+        least ``AP`` (and ``latency_ms`` if the objective needs it)."""
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Metric names with their directions; the first is the one single-objective engines use."""
+
+    metrics: tuple[str, ...]
+    directions: tuple[str, ...]
+
+    @property
+    def multi(self) -> bool:
+        return len(self.metrics) > 1
+
+    def values(self, candidate: Candidate, metrics: dict[str, float]) -> list[float]:
+        """The objective values of one finished trial; raises ``FloatingPointError`` on NaN."""
+        known = {**metrics, "macs": float(candidate.cost.macs if candidate.detector_cost is None
+                                          else candidate.detector_cost.macs)}
+        values = [float(known[name]) for name in self.metrics]
+        if any(math.isnan(v) for v in values):
+            raise FloatingPointError(f"the trial produced NaN: {dict(zip(self.metrics, values))}")
+        return values
+
+
+OBJECTIVES = {
+    "ap": Objective(("AP",), ("maximize",)),
+    "ap_macs": Objective(("AP", "macs"), ("maximize", "minimize")),
+    "ap_latency": Objective(("AP", "latency_ms"), ("maximize", "minimize")),
+}
