@@ -20,7 +20,9 @@ class PredictionHead(nn.Module):
     list of (N, num_anchors * num_outputs, H_l, W_l). Channel ``a * num_outputs + k`` is output
     ``k`` of anchor ``a`` (see :func:`effdet_graph.anchors.flatten_level_outputs`).
     Convs are shared by all levels; each level has its own BatchNorm (``norms.<repeat>.P<level>``).
-    With ``class_prior`` the prediction bias starts at -log((1 - p) / p) (focal loss, RetinaNet).
+    Conv weights start as effdet's and google/automl's separable head convs do: normal with std
+    ``1 / sqrt(fan_in)`` (TF ``variance_scaling``). With ``class_prior`` the prediction bias starts at
+    -log((1 - p) / p) (focal loss, RetinaNet).
     """
 
     def __init__(self, width: int, num_outputs: int, num_anchors: int, depth: int, levels: Sequence[int],
@@ -39,7 +41,7 @@ class PredictionHead(nn.Module):
     def _init_weights(self, class_prior: float | None) -> None:
         for conv in list(self.convs) + [self.predict]:
             for layer in (conv.conv_dw, conv.conv_pw):
-                nn.init.normal_(layer.weight, std=0.01)
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="linear")
                 if layer.bias is not None:
                     nn.init.zeros_(layer.bias)
         if class_prior is not None:

@@ -1,25 +1,34 @@
-"""The ``effdet-graph`` command line. Each command lives in its own module with ``register(subparsers)``."""
+"""The ``effdet-graph`` command line. Each command lives in its own module with ``register(subparsers)``.
+
+Packages that build on this one add commands through the ``effdet_graph.commands`` entry-point group
+(``search`` registers ``effdet-graph search`` that way), so this package never imports them.
+"""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from importlib.metadata import entry_points
 
 from graphspec import InputError
 
-from effdet_graph.cli import compare_commands, spec_commands
+from effdet_graph.cli import compare_commands, convert_commands, data_commands, spec_commands, train_commands
 
-COMMAND_MODULES = (spec_commands, compare_commands,)
+COMMAND_MODULES = (spec_commands, compare_commands, data_commands, train_commands, convert_commands)
 EXIT_INPUT_ERROR = 2
+PLUGIN_GROUP = "effdet_graph.commands"
 
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="effdet-graph",
-        description="Feature networks as YAML DAGs: validate, compile, cost, draw and export them.")
+        description="Feature networks as YAML DAGs: validate, compile, cost, draw and export them; "
+                    "EfficientDet detectors around them: train, evaluate, compare and search.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(subparsers)
+    for plugin in sorted(entry_points(group=PLUGIN_GROUP), key=lambda ep: ep.name):
+        plugin.load()(subparsers)
     return parser
 
 

@@ -1,0 +1,153 @@
+"""Checkpoints that rebuild their detector alone: the spec's YAML text, its parameters and the
+detector configuration travel with the weights.
+
+A checkpoint is a ``torch.save`` dict of plain values and tensors (so ``torch.load(weights_only=True)``
+reads it) with ``format`` :data:`FORMAT` and the keys of :meth:`ModelRecipe.to_dict` plus ``model``
+(state_dict), optionally ``ema`` (state_dict of the averaged weights) and, when written by
+training, the state needed to resume (see :mod:`effdet_graph.training.loop`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from graphspec import InputError, loads_spec
+
+from effdet_graph.anchors import AnchorConfig
+from effdet_graph.atomic import atomic_output
+from effdet_graph.detector import EfficientDet
+from effdet_graph.errors import CheckpointError
+from effdet_graph.scaling import DetectorConfig, HeadConfig, detector_config, scale_spec
+
+__all__ = ["FORMAT", "ModelRecipe", "load_model_state", "model_from_checkpoint", "read_checkpoint",
+           "save_checkpoint"]
+
+FORMAT = "effdet-graph/1"
+_MAX_LISTED = 5
+
+
+@dataclass(frozen=True)
+class ModelRecipe:
+    """Everything that defines a detector and its classes, as plain values.
+
+    ``spec_params`` are the values of all the spec's parameters (compound scaling plus ``--set``),
+    so ``loads_spec(spec_text, spec_file, spec_params)`` gives the trained topology whatever the
+    defaults in the file are now; ``spec_overrides`` are the ``--set`` values alone, for the record.
+    """
+
+    spec_text: str
+    spec_file: str
+    spec_params: dict[str, Any]
+    spec_overrides: dict[str, Any]
+    phi: int
+    backbone: str
+    image_size: int
+    num_classes: int
+    label_to_category: list[int]
+    class_names: list[str]
+    detector: dict[str, Any]
+
+    @classmethod
+    def create(cls, spec_path: str | Path, phi: int, image_size: int | None, label_to_category: Sequence[int],
+               class_names: Sequence[str], backbone: str | None = None,
+               overrides: Mapping[str, Any] | None = None) -> "ModelRecipe":
+        """The recipe of EfficientDet-D``phi`` with the feature network in ``spec_path``; ``image_size``
+        defaults to the phi's resolution."""
+        if len(label_to_category) != len(class_names) or not label_to_category:
+            raise ValueError("label_to_category and class_names must be non-empty and of equal length")
+        config = detector_config(phi, backbone=backbone, num_classes=len(label_to_category))
+        spec = scale_spec(spec_path, config, overrides)
+        size = config.resolution if image_size is None else image_size
+        if size < 2 ** spec.levels[-1]:
+            raise InputError(f"image size {size} is smaller than the stride of level P{spec.levels[-1]} "
+                             f"({2 ** spec.levels[-1]}); use at least that")
+        return cls(spec_text=Path(spec_path).read_text(encoding="utf-8"), spec_file=str(spec_path),
+                   spec_params=dict(spec.params), spec_overrides=dict(overrides or {}), phi=phi,
+                   backbone=config.backbone, image_size=size, num_classes=config.num_classes,
+                   label_to_category=[int(c) for c in label_to_category], class_names=list(class_names),
+                   detector=dataclasses.asdict(config))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ModelRecipe":
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+
+    def config(self) -> DetectorConfig:
+        """The stored :class:`DetectorConfig` (not re-read from the scaling table)."""
+        values = dict(self.detector)
+        head = HeadConfig(**values.pop("head"))
+        anchors = dict(values.pop("anchors"))
+        anchors["aspect_ratios"] = tuple(tuple(r) for r in anchors["aspect_ratios"])
+        return DetectorConfig(**values, head=head, anchors=AnchorConfig(**anchors))
+
+    def build(self) -> EfficientDet:
+        """A freshly initialised detector of this recipe (random weights)."""
+        return EfficientDet(loads_spec(self.spec_text, self.spec_file, self.spec_params), self.config())
+
+
+def save_checkpoint(path: str | Path, recipe: ModelRecipe, model_state: Mapping[str, torch.Tensor],
+                    **extra: Any) -> None:
+    """Write a checkpoint atomically: a kill or an error leaves the previous file (or none)."""
+    payload = {"format": FORMAT, **recipe.to_dict(), "model": dict(model_state), **extra}
+    with atomic_output(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`, safely (``weights_only=True``).
+
+    Raises:
+        CheckpointError: missing, unreadable, not this format, or lacking keys.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a corrupt or foreign file
+        first = str(exc).splitlines()[0] if str(exc) else "no details"
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {first})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise CheckpointError(f"{path}: not an effdet-graph checkpoint (format {found!r}, expected {FORMAT!r}); "
+                              "convert public effdet weights with `effdet-graph convert`")
+    missing = [f.name for f in dataclasses.fields(ModelRecipe) if f.name not in data] + \
+        [key for key in ("model",) if key not in data]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks the entries {', '.join(missing)}")
+    return data
+
+
+def load_model_state(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
+    """``model.load_state_dict(state)``, strict, with missing, unexpected and wrongly shaped keys named
+    in one :class:`CheckpointError`."""
+    ours = model.state_dict()
+    missing = [k for k in ours if k not in state]
+    unexpected = [k for k in state if k not in ours]
+    shapes = [f"{k}: checkpoint {list(v.shape)}, model {list(ours[k].shape)}"
+              for k, v in state.items() if k in ours and v.shape != ours[k].shape]
+    problems = [f"{len(keys)} {label}: " + "; ".join(keys[:_MAX_LISTED]) +
+                (f"; ... ({len(keys) - _MAX_LISTED} more)" if len(keys) > _MAX_LISTED else "")
+                for label, keys in (("shape mismatches", shapes), ("missing keys", missing),
+                                    ("unexpected keys", unexpected)) if keys]
+    if problems:
+        raise CheckpointError(f"{source}: weights do not fit the model (another phi, spec, backbone or "
+                              "number of classes?): " + " | ".join(problems))
+    model.load_state_dict(state)
+
+
+def model_from_checkpoint(path: str | Path, use_ema: bool = True) -> tuple[EfficientDet, ModelRecipe]:
+    """Rebuild the detector of a checkpoint and load its weights (the EMA weights where present and
+    ``use_ema``), in eval mode on the CPU."""
+    data = read_checkpoint(path)
+    recipe = ModelRecipe.from_dict(data)
+    model = recipe.build()
+    weights = data["ema"] if use_ema and data.get("ema") is not None else data["model"]
+    load_model_state(model, weights, str(path))
+    return model.eval(), recipe

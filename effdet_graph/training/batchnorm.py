@@ -1,0 +1,30 @@
+"""BatchNorm statistics recomputed for the final weights ("precise BN").
+
+The feature network and heads keep TensorFlow's BatchNorm momentum (0.01, i.e. decay 0.99): their
+running statistics average over the last few hundred steps and start from mean 0, variance 1. In a
+run of a few hundred or thousand steps they are still far from the statistics of the final weights
+(a detector that is good in train mode predicts nothing in eval mode), and the EMA weights average
+them once more. So at the end of training the EMA model's statistics are recomputed from scratch,
+as an equal-weight average over batches of training images prepared like evaluation images.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.optim.swa_utils import update_bn
+from torch.utils.data import DataLoader, Subset
+
+from effdet_graph.data.coco import CocoDetection
+from effdet_graph.data.transforms import ResizePad, collate_detection
+
+__all__ = ["recompute_bn_statistics"]
+
+
+def recompute_bn_statistics(model: nn.Module, dataset: CocoDetection, image_size: int, images: int,
+                            batch_size: int, workers: int, device: torch.device) -> None:
+    """Reset every BatchNorm's running statistics of ``model`` and recompute them from the first
+    ``images`` images of ``dataset`` (resized and padded to ``image_size`` as for evaluation)."""
+    resized = CocoDetection(dataset.image_dir, dataset.annotation_file, ResizePad(image_size))
+    loader = DataLoader(Subset(resized, range(min(images, len(resized)))), batch_size=batch_size,
+                        collate_fn=collate_detection, num_workers=workers)
+    update_bn(loader, model, device)

@@ -1,0 +1,178 @@
+"""The detector commands end to end: make-dataset, train, eval, predict, convert; every bad input exits
+with code 2 and one line naming the file, and leaves nothing half-written."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from PIL import Image
+
+from effdet_graph.cli import main
+from effdet_graph.evaluate import METRICS
+
+TINY = ["--spec", "bifpn", "--phi", "0", "--backbone", "mobilenetv3_small_050", "--image-size", "128",
+        "--set", "width=16", "--set", "repeats=1", "--batch-size", "4", "--scale-range", "0.5,1.5"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run faster on one thread, and do not stall on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "shapes"
+    assert main(["make-dataset", str(out), "--images", "10", "--image-size", "128", "--seed", "2"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def checkpoint(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    assert main(["train", "--data", str(data), *TINY, "--steps", "2", "--out", str(out)]) == 0
+    return out / "last.pt"
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    assert err.startswith("error: ")
+    return err
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.rglob("*") if p.name.startswith("."))
+
+
+def test_make_dataset(tmp_path, capsys):
+    out = tmp_path / "shapes"
+    assert main(["make-dataset", str(out), "--images", "5", "--image-size", "64", "--seed", "1"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"wrote {out}: train 4 images") and "val 1 images" in line and "64x64" in line
+    assert (out / "train" / "instances.json").is_file() and len(list((out / "val" / "images").iterdir())) == 1
+    assert main(["make-dataset", str(out)]) == 2
+    assert f"{out}: already exists" in _error_line(capsys)
+
+
+def test_train_writes_checkpoint_and_log(checkpoint, capsys):
+    assert checkpoint.is_file() and (checkpoint.parent / "log.csv").is_file()
+    assert _leftovers(checkpoint.parent) == []
+
+
+def test_train_tensorboard_log(data, tmp_path, capsys):
+    assert main(["train", "--data", str(data), *TINY, "--steps", "1", "--out", str(tmp_path), "--log",
+                 "tensorboard"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert list((tmp_path / "tensorboard").iterdir()) and not (tmp_path / "log.csv").exists()
+
+
+def test_eval_prints_all_metrics(data, checkpoint, capsys):
+    assert main(["eval", "--data", str(data), "--checkpoint", str(checkpoint)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[1].split() == list(METRICS) and len(lines[2].split()) == 6
+    assert main(["eval", "--data", str(data), "--checkpoint", str(checkpoint), "--json", "--nms", "soft"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(METRICS) <= set(result) and result["nms"] == "soft"
+    assert all(-1.0 <= result[m] <= 1.0 for m in METRICS)
+
+
+def test_predict_draws_images(data, checkpoint, tmp_path, capsys):
+    images = sorted((data / "val" / "images").iterdir())
+    jpeg = tmp_path / "photo.jpg"
+    Image.open(images[0]).convert("RGB").save(jpeg)
+    out = tmp_path / "drawn"
+    assert main(["predict", *map(str, images), str(jpeg), "--checkpoint", str(checkpoint), "--out", str(out),
+                 "--score-threshold", "0.0"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith(f"wrote {out}/") for line in lines)
+    for path in [*images, jpeg]:
+        with Image.open(out / path.name) as drawn, Image.open(path) as original:
+            assert drawn.size == original.size and drawn.format == ("JPEG" if path == jpeg else "PNG")
+    assert _leftovers(out) == []
+
+
+def test_bad_inputs_exit_2_with_one_line(data, checkpoint, tmp_path, capsys):
+    nowhere = tmp_path / "nowhere"
+    assert main(["train", "--data", str(nowhere), *TINY, "--steps", "1", "--out", str(tmp_path / "r")]) == 2
+    assert f"{nowhere}: data set folder does not exist" in _error_line(capsys)
+    assert main(["eval", "--data", str(nowhere), "--checkpoint", str(checkpoint)]) == 2
+    assert str(nowhere) in _error_line(capsys)
+
+    missing = tmp_path / "missing.png"
+    out = tmp_path / "drawn"
+    image = next((data / "val" / "images").iterdir())
+    assert main(["predict", str(image), str(missing), "--checkpoint", str(checkpoint), "--out", str(out)]) == 2
+    assert f"{missing}: image file not found" in _error_line(capsys)
+    assert not out.exists()  # checked before anything is written
+    garbage = tmp_path / "garbage.png"
+    garbage.write_bytes(b"not an image")
+    assert main(["predict", str(garbage), "--checkpoint", str(checkpoint), "--out", str(out)]) == 2
+    assert f"{garbage}: not a readable image" in _error_line(capsys)
+
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(checkpoint.read_bytes()[:1000])
+    for command in (["eval", "--data", str(data)], ["predict", str(image), "--out", str(out)]):
+        assert main([*command, "--checkpoint", str(corrupt)]) == 2
+        assert f"{corrupt}: not a readable PyTorch checkpoint" in _error_line(capsys)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weight": torch.zeros(2)}, foreign)
+    assert main(["eval", "--data", str(data), "--checkpoint", str(foreign)]) == 2
+    assert f"{foreign}: not an effdet-graph checkpoint" in _error_line(capsys)
+
+    other = tmp_path / "other"
+    assert main(["train", "--data", str(data), *TINY, "--phi", "1", "--steps", "1", "--out", str(other),
+                 "--resume", str(checkpoint)]) == 2
+    line = _error_line(capsys)
+    assert str(checkpoint) in line and "phi: checkpoint 0, this run 1" in line
+    assert not other.exists()
+
+    lost = tmp_path / "lost"
+    shutil.copytree(data, lost)
+    gone = sorted((lost / "train" / "images").iterdir())[3]
+    gone.unlink()
+    assert main(["train", "--data", str(lost), *TINY, "--steps", "1", "--out", str(tmp_path / "r")]) == 2
+    line = _error_line(capsys)
+    assert f"{lost}/train/instances.json" in line and gone.name in line
+    assert not (tmp_path / "r").exists()
+
+
+def test_input_error_through_the_console_script(tmp_path):
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_text("nonsense")
+    run = subprocess.run([sys.executable, "-m", "effdet_graph.cli", "eval", "--data", str(tmp_path),
+                          "--checkpoint", str(corrupt)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.strip().splitlines() == [run.stderr.strip()] and str(corrupt) in run.stderr
+
+
+def test_convert_effdet_checkpoint_then_eval(data, tmp_path, capsys):
+    effdet = pytest.importorskip("effdet")
+    reference = effdet.create_model("tf_efficientdet_d0", pretrained=False, pretrained_backbone=False)
+    torch.save(reference.state_dict(), tmp_path / "d0.pth")
+    names = tmp_path / "names.json"
+    names.write_text(json.dumps({"categories": [{"id": 1, "name": "person"}]}))
+    converted = tmp_path / "d0.pt"
+    assert main(["convert", str(tmp_path / "d0.pth"), "--phi", "0", "--image-size", "128", "--categories",
+                 str(names), "--out", str(converted)]) == 0
+    assert capsys.readouterr().out.startswith(f"wrote {converted}: EfficientDet-D0")
+    from effdet_graph.checkpoint import model_from_checkpoint
+
+    model, recipe = model_from_checkpoint(converted)
+    assert recipe.num_classes == 90 and recipe.class_names[:2] == ["person", "2"]
+    ours = {k: v for k, v in model.state_dict().items() if k.startswith("backbone.")}
+    assert all(torch.equal(v, reference.state_dict()[k]) for k, v in ours.items())
+    assert main(["eval", "--data", str(data), "--checkpoint", str(converted), "--json"]) == 0
+    assert set(METRICS) <= set(json.loads(capsys.readouterr().out))
+
+    wrong = tmp_path / "wrong.pt"
+    assert main(["convert", str(tmp_path / "d0.pth"), "--phi", "1", "--out", str(wrong)]) == 2
+    assert f"{tmp_path / 'd0.pth'} does not fit d1" in _error_line(capsys)
+    assert not wrong.exists()
