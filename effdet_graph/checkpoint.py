@@ -54,12 +54,14 @@ class ModelRecipe:
     @classmethod
     def create(cls, spec_path: str | Path, phi: int, image_size: int | None, label_to_category: Sequence[int],
                class_names: Sequence[str], backbone: str | None = None,
-               overrides: Mapping[str, Any] | None = None) -> "ModelRecipe":
+               overrides: Mapping[str, Any] | None = None, head_depth: int | None = None) -> "ModelRecipe":
         """The recipe of EfficientDet-D``phi`` with the feature network in ``spec_path``; ``image_size``
-        defaults to the phi's resolution."""
+        defaults to the phi's resolution, ``head_depth`` to the phi's (a search may choose another)."""
         if len(label_to_category) != len(class_names) or not label_to_category:
             raise ValueError("label_to_category and class_names must be non-empty and of equal length")
         config = detector_config(phi, backbone=backbone, num_classes=len(label_to_category))
+        if head_depth is not None:
+            config = dataclasses.replace(config, head=dataclasses.replace(config.head, depth=head_depth))
         spec = scale_spec(spec_path, config, overrides)
         size = config.resolution if image_size is None else image_size
         if size < 2 ** spec.levels[-1]:

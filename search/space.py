@@ -38,16 +38,22 @@ class DatasetConfig:
     name: str = "synthetic"
     path: Path | None = None
     num_classes: int = len(CLASSES)
+    images: int = 160
+    image_size: int = 256
 
 
 @dataclass(frozen=True)
 class ProxyConfig:
     """Proxy training of each candidate: ``steps`` optimizer steps of ``batch_size`` images at
-    ``image_size`` (``None``: the candidate's resolution)."""
+    ``image_size`` (``None``: the candidate's resolution) with learning rate ``lr`` and weight EMA
+    ``ema_decay``; intermediate AP is measured up to ``reports`` times (for early stopping)."""
 
     steps: int
     batch_size: int = 8
     image_size: int | None = None
+    lr: float = 0.05
+    ema_decay: float = 0.99
+    reports: int = 3
 
 
 @dataclass(frozen=True)
@@ -99,22 +105,28 @@ def load_search_space(path: str | Path) -> SearchSpace:
 
 
 def _dataset(reader: Reader, base_dir: Path) -> DatasetConfig:
-    section = reader.mapping(("dataset",), {"name": False, "path": False, "num_classes": False}, "`dataset`",
-                             optional=True)
+    section = reader.mapping(("dataset",), {"name": False, "path": False, "num_classes": False, "images": False,
+                                            "image_size": False}, "`dataset`", optional=True)
     name = reader.choice(("dataset", "name"), DATASETS) if reader.has(("dataset", "name")) else DATASETS[0]
     path = base_dir / reader.string(("dataset", "path")) if reader.has(("dataset", "path")) else None
     if name == "coco" and path is None:
         raise reader.fail("a `coco` dataset needs `path`: the folder with train/ and val/", ("dataset",))
     default_classes = len(CLASSES) if name == "synthetic" else table_row(0).num_classes
     num_classes = reader.integer(("dataset", "num_classes"), low=1) if "num_classes" in section else default_classes
-    return DatasetConfig(name, path, num_classes)
+    images = reader.integer(("dataset", "images"), low=8) if "images" in section else DatasetConfig.images
+    size = reader.integer(("dataset", "image_size"), low=32) if "image_size" in section else DatasetConfig.image_size
+    return DatasetConfig(name, path, num_classes, images, size)
 
 
 def _proxy(reader: Reader) -> ProxyConfig:
-    reader.mapping(("proxy",), {"steps": True, "batch_size": False, "image_size": False}, "`proxy`")
+    reader.mapping(("proxy",), {"steps": True, "batch_size": False, "image_size": False, "lr": False,
+                                "ema_decay": False, "reports": False}, "`proxy`")
     batch = reader.integer(("proxy", "batch_size"), low=1) if reader.has(("proxy", "batch_size")) else 8
     size = reader.integer(("proxy", "image_size"), low=32) if reader.has(("proxy", "image_size")) else None
-    return ProxyConfig(reader.integer(("proxy", "steps"), low=1), batch, size)
+    lr = reader.number(("proxy", "lr"), low=0.0) if reader.has(("proxy", "lr")) else ProxyConfig.lr
+    ema = reader.number(("proxy", "ema_decay"), low=0.0) if reader.has(("proxy", "ema_decay")) else ProxyConfig.ema_decay
+    reports = reader.integer(("proxy", "reports"), low=1) if reader.has(("proxy", "reports")) else ProxyConfig.reports
+    return ProxyConfig(reader.integer(("proxy", "steps"), low=1), batch, size, lr, ema, reports)
 
 
 def _sampler(reader: Reader) -> SamplerSettings:

@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from timm.utils import ModelEmaV3
@@ -81,12 +81,15 @@ def _check_resumable(path: Path, data: dict[str, Any], recipe: ModelRecipe, opti
                               "use the options the run was started with")
 
 
-def train(options: TrainOptions, progress: bool | None = True) -> TrainResult:
+def train(options: TrainOptions, progress: bool | None = True,
+          on_epoch_end: Callable[[int, int, Path], None] | None = None) -> TrainResult:
     """Run (or resume) training; write ``options.out / CHECKPOINT_NAME`` at every epoch end and at the end.
 
     With the same options (and the same hardware and thread count) two runs give the same weights, and
     a run resumed from any of its checkpoints ends with the weights of an uninterrupted one.
-    ``progress``: show a tqdm bar (``None``: only when stderr is a terminal).
+    ``progress``: show a tqdm bar (``None``: only when stderr is a terminal). ``on_epoch_end(step,
+    total_steps, checkpoint)`` runs after each epoch's checkpoint is written (a search measures
+    intermediate AP there); an exception it raises ends the run.
 
     Raises:
         DatasetError: the training split is missing, broken, empty or smaller than a batch.
@@ -100,10 +103,11 @@ def train(options: TrainOptions, progress: bool | None = True) -> TrainResult:
                          "or choose another --out")
     resumed = read_checkpoint(options.resume) if options.resume is not None else None
     with deterministic():
-        return _train(options, resumed, progress)
+        return _train(options, resumed, progress, on_epoch_end)
 
 
-def _train(options: TrainOptions, resumed: dict[str, Any] | None, progress: bool | None) -> TrainResult:
+def _train(options: TrainOptions, resumed: dict[str, Any] | None, progress: bool | None,
+           on_epoch_end: Callable[[int, int, Path], None] | None) -> TrainResult:
     checkpoint = options.out / CHECKPOINT_NAME
     seed_everything(options.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -115,7 +119,8 @@ def _train(options: TrainOptions, resumed: dict[str, Any] | None, progress: bool
         raise DatasetError(f"{dataset.annotation_file}: the train split has {len(dataset)} images, fewer than "
                            f"--batch-size {options.batch_size}; lower --batch-size")
     recipe = ModelRecipe.create(resolve_spec_path(str(options.spec)), options.phi, options.image_size,
-                                dataset.label_to_category, dataset.class_names, options.backbone, options.overrides)
+                                dataset.label_to_category, dataset.class_names, options.backbone, options.overrides,
+                                options.head_depth)
     dataset.transform = TrainTransform(recipe.image_size, tuple(options.scale_range))
     model = recipe.build().to(device).train()
     trainer = DetectorTrainer(model, recipe.image_size).to(device)

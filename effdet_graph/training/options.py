@@ -37,6 +37,7 @@ class TrainOptions:
     warmup_steps: int | None = None
     image_size: int | None = None
     backbone: str | None = None
+    head_depth: int | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     resume: Path | None = None
     seed: int = 0

@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 import warnings
 from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from search.candidate import Candidate
 from search.objective import Evaluate, Objective
@@ -29,13 +30,52 @@ GRACE_S = 15
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
-def make_sampler(space: SearchSpace, objective: Objective) -> optuna.samplers.BaseSampler:
-    seed = space.sampler.seed
+def make_sampler(space: SearchSpace, objective: Objective, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    seed = space.sampler.seed if seed is None else seed
     if space.sampler.name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if objective.multi:
         return optuna.samplers.NSGAIISampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
+
+
+class PerTrialSeed(optuna.samplers.BaseSampler):
+    """The space's sampler, made anew for each trial with a seed from (the space's seed, the trial number).
+
+    A sampler seeded once per process replays its random draws (Optuna's random sampler, TPE's and NSGA-II's
+    first trials) in a resumed search and in every worker of a shared study, so the same points were trained
+    again under new trial numbers. Seeded by trial number, a fresh study still gives the same sequence for the
+    same seed, and a resumed search or another worker draws points of its own.
+    """
+
+    def __init__(self, make: Callable[[int], optuna.samplers.BaseSampler], seed: int):
+        self._make, self._seed = make, seed
+        self._number: int | None = None
+        self._sampler: optuna.samplers.BaseSampler | None = None
+
+    def _of(self, trial: FrozenTrial) -> optuna.samplers.BaseSampler:
+        if self._sampler is None or trial.number != self._number:
+            self._number = trial.number
+            self._sampler = self._make((self._seed * 1_000_003 + trial.number) % 2**32)
+        return self._sampler
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._of(trial).before_trial(study, trial)
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
+        return self._of(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, Any]) -> dict[str, Any]:
+        return self._of(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: Any) -> Any:
+        return self._of(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        self._of(trial).after_trial(study, trial, state, values)
 
 
 def open_study(space: SearchSpace, objective: Objective, storage: str, study_name: str,
@@ -46,7 +86,8 @@ def open_study(space: SearchSpace, objective: Objective, storage: str, study_nam
         from graphspec import InputError
 
         raise InputError(f"--resume: no study '{study_name}' in {storage}; drop --resume to start it")
-    return optuna.create_study(study_name=study_name, storage=rdb, sampler=make_sampler(space, objective),
+    sampler = PerTrialSeed(lambda seed: make_sampler(space, objective, seed), space.sampler.seed)
+    return optuna.create_study(study_name=study_name, storage=rdb, sampler=sampler,
                                directions=list(objective.directions), load_if_exists=True)
 
 

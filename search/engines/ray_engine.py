@@ -63,8 +63,9 @@ def make_trainable(space_file: str, evaluate_factory: Callable[[], Evaluate], ob
         start = time.perf_counter()
         number = _trial_number()
         node = ray.get_runtime_context().get_node_id()
-        if REJECTED in config:
-            tune.report({"rejected": config[REJECTED], "node_id": node, "trial_number": number})
+        if REJECTED in config:  # NaN metrics: a result without them ends the whole run (Tune's strict metric check,
+            nan = dict.fromkeys(objective.metrics, float("nan"))  # OptunaSearch.on_trial_result); ASHA ignores NaN
+            tune.report({**nan, "rejected": config[REJECTED], "node_id": node, "trial_number": number})
             return
         space = load_search_space(space_file)
         values = {k: v for k, v in config.items() if not k.startswith("_")}
@@ -129,6 +130,7 @@ def records_of(grid: tune.ResultGrid) -> list[TrialRecord]:
             state, error = "failed", (lines[-1] if lines else type(result.error).__name__)[:300]
         elif "rejected" in metrics:
             state, error = "rejected", metrics["rejected"]
+            metrics = {k: v for k, v in metrics.items() if k not in ("AP", "latency_ms")}  # the NaN placeholders
         elif metrics.get("finished"):
             state, error = "complete", None
         else:

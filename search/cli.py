@@ -1,0 +1,33 @@
+"""``effdet-graph search``: registered as a command plugin (entry point ``effdet_graph.commands``), so
+the ``effdet_graph`` package never imports ``search``."""
+from __future__ import annotations
+
+import argparse
+
+from search.objective import OBJECTIVES
+from search.run import ENGINES, run_search, summary
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("search", help="search topologies or compound scaling (Optuna or Ray Tune)")
+    parser.add_argument("space", metavar="SPACE.yaml", help="a search-space file, e.g. specs/search/bifpn_edges.yaml")
+    parser.add_argument("--engine", choices=ENGINES, default="optuna")
+    parser.add_argument("--trials", type=int, default=8, help="trials to finish in all (a resumed search counts "
+                        "the finished ones)")
+    parser.add_argument("--objective", choices=list(OBJECTIVES), default="ap",
+                        help="ap: AP alone; ap_macs / ap_latency: the Pareto front of AP against cost")
+    parser.add_argument("--storage", metavar="URL", help="Optuna: database URL (default: SQLite in the results "
+                        "folder; PostgreSQL for workers on several machines); Ray: storage_path (a folder or s3://...)")
+    parser.add_argument("--resume", action="store_true", help="continue an existing study (fail if there is none)")
+    parser.add_argument("--out", metavar="DIR", help="results folder (default runs/search/<space name>)")
+    parser.add_argument("--smoke-test", action="store_true", help="a tiny proxy task and data set (CI, first try)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the proxy training")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    outcome = run_search(args.space, engine=args.engine, trials=args.trials, objective=args.objective,
+                         results_dir=args.out, storage=args.storage, resume=args.resume,
+                         smoke_test=args.smoke_test, seed=args.seed)
+    print(summary(outcome, args.objective))
+    return 0

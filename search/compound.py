@@ -1,0 +1,26 @@
+"""Search EfficientDet's compound-scaling coefficients (alpha, beta, gamma, then phi) with Ray Tune.
+
+Locally (starts a local Ray, makes the built-in synthetic data set, small budget; minutes on a laptop):
+
+    python search/compound.py [--trials 8] [--smoke-test]
+
+On a GPU cluster (the same script; Ray's launcher runs it on the head node, which joins the cluster):
+
+    ray up search/cluster.yaml
+    ray submit search/cluster.yaml search/compound.py -- --trials 64 --storage s3://BUCKET/effdet-graph
+
+Needs: this project installed (``pip install -e '.[search]'``). Results: ``runs/search/compound/``
+(leaderboard.csv, best/, pareto.png, trials/), or under ``--storage`` on a cluster.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder would shadow top-level modules with search/'s own; drop it.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from search.script import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main("compound", __doc__))

@@ -1,0 +1,87 @@
+"""The proxy task: train a candidate detector briefly on a dataset and measure its COCO AP.
+
+Intermediate AP is measured at epoch ends (at most ``proxy.reports`` times) and handed to the
+engine's ``report``, which may stop a poor trial early.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from effdet_graph.checkpoint import model_from_checkpoint
+from effdet_graph.data.synthetic import make_dataset
+from effdet_graph.predict import evaluate_checkpoint
+from effdet_graph.training.loop import train
+from effdet_graph.training.options import TrainOptions
+
+from search.candidate import Candidate
+from search.objective import Report
+from search.space import SearchSpace
+
+
+def prepare_dataset(space: SearchSpace, results_dir: Path) -> Path:
+    """The dataset folder (train/ and val/): the space's COCO path, or the built-in synthetic data set
+    made once under ``results_dir/data`` (seeded by the space's sampler seed)."""
+    if space.dataset.path is not None:
+        return space.dataset.path
+    data = results_dir / "data"
+    if not (data / "train" / "instances.json").is_file():
+        make_dataset(data, images=space.dataset.images, seed=space.sampler.seed,
+                     image_size=space.dataset.image_size)
+    return data
+
+
+def measure_latency_ms(checkpoint: Path, image_size: int, runs: int = 5) -> float:
+    """Median batch-1 eval forward time of the trained detector (CUDA when present)."""
+    model, _ = model_from_checkpoint(checkpoint)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = model.to(device).eval()
+    images = torch.randn(1, 3, image_size, image_size, device=device)
+    times = []
+    with torch.inference_mode():
+        for i in range(runs + 1):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            model(images)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i:
+                times.append(1e3 * (time.perf_counter() - start))
+    return statistics.median(times)
+
+
+class ProxyTask:
+    """An :class:`~search.objective.Evaluate`: ``space.proxy.steps`` training steps, then COCO AP on val."""
+
+    def __init__(self, space: SearchSpace, data: Path, seed: int = 0, measure_latency: bool = False):
+        self.space = space
+        self.data = data
+        self.seed = seed
+        self.measure_latency = measure_latency
+
+    def __call__(self, candidate: Candidate, trial_dir: Path, report: Report) -> dict[str, float]:
+        proxy = self.space.proxy
+        image_size = proxy.image_size or candidate.detector.resolution
+        options = TrainOptions(
+            data=self.data, spec=trial_dir / candidate.file_name, phi=candidate.detector.phi, out=trial_dir / "train",
+            steps=proxy.steps, batch_size=proxy.batch_size, lr=proxy.lr, image_size=image_size,
+            backbone=candidate.detector.backbone, head_depth=candidate.detector.head_depth, seed=self.seed,
+            ema_decay=proxy.ema_decay, warmup_steps=max(1, proxy.steps // 10))
+        last_report = 0
+
+        def on_epoch_end(step: int, total: int, checkpoint: Path) -> None:
+            nonlocal last_report
+            if step < total and step - last_report >= total / proxy.reports:
+                last_report = step
+                report(step, evaluate_checkpoint(checkpoint, self.data, "val")["AP"])
+
+        result = train(options, progress=False, on_epoch_end=on_epoch_end)
+        metrics = evaluate_checkpoint(result.checkpoint, self.data, "val")
+        report(result.total_steps, metrics["AP"])
+        if self.measure_latency:
+            metrics["latency_ms"] = measure_latency_ms(result.checkpoint, image_size)
+        return metrics
