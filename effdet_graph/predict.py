@@ -58,8 +58,8 @@ def evaluate_checkpoint(checkpoint: str | Path, data: Path, split: str = "val", 
         DatasetError: the split is missing or broken, or has categories the checkpoint does not know.
         CheckpointError: the checkpoint is missing or unreadable.
     """
-    predictor, recipe = load_predictor(checkpoint, PostProcessConfig(nms=nms))
     dataset = open_split(data, split)
+    predictor, recipe = load_predictor(checkpoint, PostProcessConfig(nms=nms))
     unknown = sorted(set(dataset.label_to_category) - set(recipe.label_to_category))
     if unknown:
         raise DatasetError(f"{dataset.annotation_file}: category ids {unknown} are not among the checkpoint's "

@@ -43,8 +43,8 @@ _RECIPE_MUST_MATCH = ("spec_text", "spec_params", "phi", "backbone", "image_size
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What :func:`train` did: the checkpoint, the steps run now and in all, and the mean
-    throughput of the steps run now (images per second, data loading included)."""
+    """What :func:`train` did: the checkpoint, the steps run now and in all, the mean throughput of
+    the steps run now (images per second, data loading included, checkpoints not) and the last loss."""
 
     checkpoint: Path
     steps_run: int
@@ -150,7 +150,7 @@ def _train(options: TrainOptions, resumed: dict[str, Any] | None, progress: bool
     log = open_step_log(options.log, options.out, step)
     bar = tqdm(total=total_steps, initial=step, desc="train", unit="step", disable=None if progress is None else not progress,
                dynamic_ncols=True)
-    start_step, started, loss_value = step, time.perf_counter(), math.nan
+    start_step, busy, loss_value = step, 0.0, math.nan
     try:
         for epoch in range(step // steps_per_epoch, math.ceil(total_steps / steps_per_epoch)):
             loader = epoch_loader(dataset, epoch, options.batch_size, options.seed,
@@ -178,6 +178,7 @@ def _train(options: TrainOptions, resumed: dict[str, Any] | None, progress: bool
                                      "lower --lr or raise --warmup-steps")
                 now = time.perf_counter()
                 rate = options.batch_size / (now - last)
+                busy += now - last
                 last, loss_value = now, values["loss"]
                 log.write({"step": step, "epoch": epoch, "lr": lr, **values, "images_per_s": rate})
                 bar.set_postfix(loss=f"{values['loss']:.3f}", lr=f"{lr:.3g}", img_s=f"{rate:.1f}", refresh=False)
@@ -186,9 +187,10 @@ def _train(options: TrainOptions, resumed: dict[str, Any] | None, progress: bool
                 recompute_bn_statistics(ema.module, dataset, recipe.image_size, options.bn_images,
                                         options.batch_size, options.workers, device)
             save()
+            if on_epoch_end is not None:
+                on_epoch_end(step, total_steps, checkpoint)
     finally:
         bar.close()
         log.close()
-    elapsed = time.perf_counter() - started
     run = step - start_step
-    return TrainResult(checkpoint, run, total_steps, run * options.batch_size / elapsed if run else 0.0, loss_value)
+    return TrainResult(checkpoint, run, total_steps, run * options.batch_size / busy if run else 0.0, loss_value)

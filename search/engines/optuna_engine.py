@@ -81,7 +81,16 @@ class PerTrialSeed(optuna.samplers.BaseSampler):
 def open_study(space: SearchSpace, objective: Objective, storage: str, study_name: str,
                must_exist: bool = False) -> optuna.Study:
     """Create the study, or load it when it exists (how a killed search resumes)."""
-    rdb = optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+    import sqlalchemy.exc
+
+    for attempt in range(5):  # workers started together on an empty database race to create Optuna's tables:
+        try:                  # the loser's CREATE TABLE fails, and succeeds (skips) once the tables exist
+            rdb = optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+            break
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == 4:
+                raise
+            time.sleep(0.5 * (attempt + 1))
     if must_exist and study_name not in {s.study_name for s in optuna.get_all_study_summaries(rdb)}:
         from graphspec import InputError
 

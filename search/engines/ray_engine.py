@@ -49,9 +49,9 @@ class DefineByRun:
         return {"space_file": self.space_file, "space": None}
 
 
-def _trial_number() -> int:
+def _trial_number(trial_dir: str | None = None) -> int:
     """Tune's running index of the trial, read from its folder name ``<trainable>_<id>_<index>_<config>``."""
-    match = re.match(r"[^_]+_[0-9a-f]+_(\d+)", Path(tune.get_context().get_trial_dir()).name)
+    match = re.match(r"[^_]+_[0-9a-f]+_(\d+)", Path(trial_dir or tune.get_context().get_trial_dir()).name)
     return int(match.group(1)) if match else 0
 
 
@@ -124,7 +124,8 @@ def records_of(grid: tune.ResultGrid) -> list[TrialRecord]:
     records = []
     for i, result in enumerate(grid):
         metrics = result.metrics or {}
-        number = int(metrics.get("trial_number", i))
+        # A trial that failed before its first report has no trial_number: read it from its folder's name.
+        number = int(metrics.get("trial_number", _trial_number(result.path) if result.path else i))
         if result.error is not None:
             lines = [line for line in str(result.error).splitlines() if line.strip()]
             state, error = "failed", (lines[-1] if lines else type(result.error).__name__)[:300]

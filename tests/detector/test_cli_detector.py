@@ -144,10 +144,10 @@ def test_bad_inputs_exit_2_with_one_line(data, checkpoint, tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
-def test_input_error_through_the_console_script(tmp_path):
+def test_input_error_through_the_console_script(data, tmp_path):
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_text("nonsense")
-    run = subprocess.run([sys.executable, "-m", "effdet_graph.cli", "eval", "--data", str(tmp_path),
+    run = subprocess.run([sys.executable, "-m", "effdet_graph.cli", "eval", "--data", str(data),
                           "--checkpoint", str(corrupt)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.strip().splitlines() == [run.stderr.strip()] and str(corrupt) in run.stderr

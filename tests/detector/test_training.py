@@ -187,3 +187,10 @@ def test_options_are_stored_as_plain_values(data, tmp_path):
     stored = options(data, tmp_path, steps=3).to_dict()
     assert stored["data"] == str(data) and stored["steps"] == 3 and stored["scale_range"] == (0.5, 1.5)
     assert set(stored) == {f.name for f in dataclasses.fields(TrainOptions)}
+
+
+def test_on_epoch_end_sees_each_written_checkpoint(data, tmp_path):
+    seen = []
+    train(options(data, tmp_path, epochs=2), progress=False,
+          on_epoch_end=lambda step, total, path: seen.append((step, total, read_checkpoint(path)["step"])))
+    assert seen == [(2, 4, 2), (4, 4, 4)]
