@@ -27,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--warmup-steps", type=int, metavar="N", help="linear warmup (default 10%% of the steps, at most 1000)")
     train.add_argument("--image-size", type=int, metavar="N", help="square input side (default: the phi's resolution)")
     train.add_argument("--backbone", help="timm backbone instead of the phi's EfficientNet (random weights)")
+    train.add_argument("--head-depth", type=int, metavar="N", help="conv layers of the class and box nets "
+                       "before the prediction (default: the phi's)")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a spec parameter, e.g. --set width=48 (repeatable)")
     train.add_argument("--scale-range", default="0.1,2.0", metavar="LOW,HIGH",
@@ -76,7 +78,7 @@ def run_train(args: argparse.Namespace) -> int:
     options = TrainOptions(
         data=args.data, spec=Path(args.spec), phi=args.phi, out=args.out, steps=args.steps, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps, image_size=args.image_size,
-        backbone=args.backbone, overrides=parse_assignments(args.overrides), resume=args.resume, seed=args.seed,
+        backbone=args.backbone, head_depth=args.head_depth, overrides=parse_assignments(args.overrides), resume=args.resume, seed=args.seed,
         ema_decay=args.ema_decay, log=args.log, workers=args.workers, scale_range=_scale_range(args.scale_range),
         bn_images=args.bn_images)
     result = train(options, progress=None)

@@ -38,7 +38,7 @@ __all__ = ["CHECKPOINT_NAME", "TrainResult", "train"]
 
 CHECKPOINT_NAME = "last.pt"
 #: Recipe entries a resumed run must share with its checkpoint (beyond fitting weights).
-_RECIPE_MUST_MATCH = ("spec_text", "spec_params", "phi", "backbone", "image_size", "label_to_category")
+_RECIPE_MUST_MATCH = ("phi", "backbone", "spec_params", "image_size", "label_to_category")
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,13 @@ def _check_resumable(path: Path, data: dict[str, Any], recipe: ModelRecipe, opti
         raise CheckpointError(f"{path}: holds weights only (no training state); it can be evaluated, not resumed")
     stored, wanted = data["args"], options.to_dict()
     diffs = [f"{k}: checkpoint {data[k]!r}, this run {getattr(recipe, k)!r}"
-             for k in _RECIPE_MUST_MATCH if k != "spec_text" and data[k] != getattr(recipe, k)]
-    if data["spec_text"] != recipe.spec_text and data["spec_params"] == recipe.spec_params:
-        diffs.append(f"spec_text: the spec file {recipe.spec_file} differs from the one trained "
-                     f"({data['spec_file']})")
+             for k in _RECIPE_MUST_MATCH if data[k] != getattr(recipe, k)]
+    if not diffs:  # otherwise those differences explain the rest
+        diffs += [f"detector.{k}: checkpoint {v!r}, this run {recipe.detector.get(k)!r}"
+                  for k, v in data["detector"].items() if recipe.detector.get(k) != v]
+        if data["spec_text"] != recipe.spec_text:
+            diffs.append(f"spec_text: the spec file {recipe.spec_file} differs from the one trained "
+                         f"({data['spec_file']})")
     diffs += [f"{k}: checkpoint {stored.get(k)!r}, this run {wanted[k]!r}"
               for k in RESUME_MUST_MATCH if stored.get(k) != wanted[k]
               and not (k == "scale_range" and tuple(stored.get(k)) == tuple(wanted[k]))]

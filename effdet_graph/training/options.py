@@ -54,7 +54,7 @@ class TrainOptions:
         if self.steps is not None and self.epochs is not None:
             raise InputError("give --steps or --epochs, not both")
         positive = {"--steps": self.steps, "--epochs": self.epochs, "--batch-size": self.batch_size,
-                    "--image-size": self.image_size}
+                    "--image-size": self.image_size, "--head-depth": self.head_depth}
         for name, value in positive.items():
             if value is not None and value < 1:
                 raise InputError(f"{name} must be at least 1, got {value}")

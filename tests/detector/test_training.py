@@ -194,3 +194,9 @@ def test_on_epoch_end_sees_each_written_checkpoint(data, tmp_path):
     train(options(data, tmp_path, epochs=2), progress=False,
           on_epoch_end=lambda step, total, path: seen.append((step, total, read_checkpoint(path)["step"])))
     assert seen == [(2, 4, 2), (4, 4, 4)]
+
+
+def test_resume_refuses_another_head_depth(data, tmp_path):
+    first = train(options(data, tmp_path / "a", steps=1), progress=False)
+    with pytest.raises(CheckpointError, match=r"cannot resume .*detector.head: checkpoint \{'depth': 3"):
+        train(options(data, tmp_path / "b", steps=1, head_depth=2, resume=first.checkpoint), progress=False)
