@@ -5,13 +5,12 @@ engine's ``report``, which may stop a poor trial early.
 """
 from __future__ import annotations
 
-import statistics
-import time
 from pathlib import Path
 
 import torch
 
 from effdet_graph.checkpoint import model_from_checkpoint
+from effdet_graph.compare import measure_latency_ms
 from effdet_graph.data.synthetic import make_dataset
 from effdet_graph.predict import evaluate_checkpoint
 from effdet_graph.training.loop import train
@@ -34,24 +33,10 @@ def prepare_dataset(space: SearchSpace, results_dir: Path) -> Path:
     return data
 
 
-def measure_latency_ms(checkpoint: Path, image_size: int, runs: int = 5) -> float:
+def checkpoint_latency_ms(checkpoint: Path, image_size: int) -> float:
     """Median batch-1 eval forward time of the trained detector (CUDA when present)."""
     model, _ = model_from_checkpoint(checkpoint)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = model.to(device).eval()
-    images = torch.randn(1, 3, image_size, image_size, device=device)
-    times = []
-    with torch.inference_mode():
-        for i in range(runs + 1):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            model(images)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            if i:
-                times.append(1e3 * (time.perf_counter() - start))
-    return statistics.median(times)
+    return measure_latency_ms(model, image_size, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 class ProxyTask:
@@ -83,5 +68,5 @@ class ProxyTask:
         metrics = evaluate_checkpoint(result.checkpoint, self.data, "val")
         report(result.total_steps, metrics["AP"])
         if self.measure_latency:
-            metrics["latency_ms"] = measure_latency_ms(result.checkpoint, image_size)
+            metrics["latency_ms"] = checkpoint_latency_ms(result.checkpoint, image_size)
         return metrics
