@@ -125,7 +125,7 @@ def _train(options: TrainOptions, resumed: dict[str, Any] | None, progress: bool
                                 dataset.label_to_category, dataset.class_names, options.backbone, options.overrides,
                                 options.head_depth)
     dataset.transform = TrainTransform(recipe.image_size, tuple(options.scale_range))
-    model = recipe.build().to(device).train()
+    model = recipe.build().to(device, memory_format=torch.channels_last).train()  # faster convs, CPU and GPU
     trainer = DetectorTrainer(model, recipe.image_size).to(device)
     optimizer = build_optimizer(model, options.lr, options.momentum, options.weight_decay)
     total_steps = options.total_steps(steps_per_epoch)
@@ -163,7 +163,7 @@ def _train(options: TrainOptions, resumed: dict[str, Any] | None, progress: bool
             for images, targets in loader:
                 scheduler.step_update(step)
                 lr = optimizer.param_groups[0]["lr"]
-                images = images.to(device, non_blocking=True)
+                images = images.to(device, memory_format=torch.channels_last, non_blocking=True)
                 targets = [{k: t[k].to(device) for k in ("boxes", "labels", "ignore_boxes")} for t in targets]
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                     losses = trainer(images, targets)
@@ -188,7 +188,7 @@ def _train(options: TrainOptions, resumed: dict[str, Any] | None, progress: bool
                 bar.update()
             if step == total_steps and options.bn_images:
                 recompute_bn_statistics(ema.module, dataset, recipe.image_size, options.bn_images,
-                                        options.batch_size, options.workers, device)
+                                        options.workers, device)
             save()
             if on_epoch_end is not None:
                 on_epoch_end(step, total_steps, checkpoint)
