@@ -26,21 +26,35 @@ def _params(*modules: nn.Module) -> int:
     return sum(p.numel() for module in modules for p in module.parameters())
 
 
+def backbone_cost(backbone: nn.Module, image_size: int) -> tuple[dict[str, int], list[torch.Tensor]]:
+    """``({"params", "macs"}, features)`` of ``backbone`` at one (1, 3, image_size, image_size) image;
+    ``features`` are its outputs (on the backbone's device, ``meta`` included)."""
+    device = next(backbone.parameters()).device
+    images = torch.empty(1, 3, image_size, image_size, device=device)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        features = backbone.eval()(images)
+    return {"params": _params(backbone), "macs": counter.get_total_flops() // 2}, features
+
+
+def neck_and_head_cost(model: EfficientDet, features: list[torch.Tensor]) -> dict[str, dict[str, int]]:
+    """``{"feature_network": {"params", "macs"}, "heads": {...}}`` of ``model`` on backbone ``features``."""
+    model = model.eval()
+    with torch.no_grad():
+        pyramid = model.fpn(features)
+        return {"feature_network": {"params": _params(model.fpn), "macs": _macs(lambda: model.fpn(features))},
+                "heads": {"params": _params(model.class_head, model.box_head),
+                          "macs": _macs(lambda: (model.class_head(pyramid), model.box_head(pyramid)))}}
+
+
 def detector_cost(model: EfficientDet, image_size: int) -> dict[str, Any]:
     """``{"params", "macs", "parts": {backbone|feature_network|heads: {"params", "macs"}}}`` at one
     (1, 3, image_size, image_size) image. ``model`` may live on the ``meta`` device."""
-    device = next(model.parameters()).device
-    images = torch.empty(1, 3, image_size, image_size, device=device)
-    model = model.eval()
-    with torch.no_grad():
-        features = model.backbone(images)
-        pyramid = model.fpn(features)
-        parts = {
-            "backbone": {"params": _params(model.backbone), "macs": _macs(lambda: model.backbone(images))},
-            "feature_network": {"params": _params(model.fpn), "macs": _macs(lambda: model.fpn(features))},
-            "heads": {"params": _params(model.class_head, model.box_head),
-                      "macs": _macs(lambda: (model.class_head(pyramid), model.box_head(pyramid)))},
-        }
+    backbone, features = backbone_cost(model.backbone, image_size)
+    return with_totals({"backbone": backbone, **neck_and_head_cost(model, features)})
+
+
+def with_totals(parts: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """``{"params", "macs", "parts": parts}``: the parts' counts summed."""
     return {"params": sum(p["params"] for p in parts.values()), "macs": sum(p["macs"] for p in parts.values()),
             "parts": parts}
 

@@ -18,13 +18,18 @@ from search.stats import SampleStats
 from search.trial import RecordingTrial, TrialLike
 
 
-def sample_point(space: SearchSpace, trial: TrialLike, stats: SampleStats | None = None) -> Candidate:
-    """Sample ``trial``'s point of ``space``; see the module docstring. Same trial values, same candidate."""
+def sample_point(space: SearchSpace, trial: TrialLike, stats: SampleStats | None = None,
+                 detector_cost: Cost | None = None) -> Candidate:
+    """Sample ``trial``'s point of ``space``; see the module docstring. Same trial values, same candidate.
+
+    ``detector_cost``: the whole detector's cost of this point where it was counted before (Ray's trainable
+    rebuilds the candidate its driver sampled); it is used instead of counting again (0.1-1 s).
+    """
     stats = SampleStats() if stats is None else stats
     stats.sampled += 1
     recorder = RecordingTrial(trial)
     try:
-        candidate = _sample(space, recorder, stats)
+        candidate = _sample(space, recorder, stats, detector_cost)
     except Rejected as rejection:
         rejection.suggestions = dict(recorder.values)
         if isinstance(rejection, OverBudget):
@@ -35,7 +40,7 @@ def sample_point(space: SearchSpace, trial: TrialLike, stats: SampleStats | None
     return candidate
 
 
-def _sample(space: SearchSpace, trial: RecordingTrial, stats: SampleStats) -> Candidate:
+def _sample(space: SearchSpace, trial: RecordingTrial, stats: SampleStats, known_cost: Cost | None) -> Candidate:
     draft = space.choices.draw(space.template, trial)
     file_name = spec_file_name(space.name, trial.number)
     body = spec_text(space.template.data, file_name.removesuffix(".yaml"), _description(space), draft.params,
@@ -47,7 +52,7 @@ def _sample(space: SearchSpace, trial: RecordingTrial, stats: SampleStats) -> Ca
     if draft.repairs:
         stats.repaired += 1
     cost, channels = feature_network_cost(spec, draft.detector)
-    detector_cost = enforce_budget(space.budget, spec, draft.detector, cost)
+    detector_cost = enforce_budget(space.budget, spec, draft.detector, cost, known_cost)
     header = _header(space, trial, draft, channels, cost)
     return Candidate(
         space=space.name, space_file=space.file, trial_number=trial.number, suggestions=dict(trial.values),

@@ -5,6 +5,9 @@ run resumes with ``Tuner.restore``.
 Known limits of the installed Ray we design around: ``OptunaSearch`` ignores Optuna pruners (ASHA
 stops poor trials instead) and takes lists for multi-objective ``metric``/``mode``, for which ASHA
 is not meant, so multi-objective runs have no scheduler.
+
+Trial actors are reused (``reuse_actors``): a trial starts in a worker that has torch and this project
+imported already instead of a new process (about 5 s each on a 2-core CPU, more than a smoke-test trial).
 """
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
+from graphspec.cost import Cost
+
 from search.engines.optuna_engine import make_sampler, trial_dir, write_candidate
 from search.objective import Evaluate, Objective
 from search.rejection import Rejected
@@ -27,11 +32,13 @@ from search.sample import sample_point
 from search.space import SearchSpace, load_search_space
 
 REJECTED = "_rejected"
+DETECTOR_COST = "_detector_cost"
 
 
 class DefineByRun:
     """What ``OptunaSearch`` calls to draw a point; a rejected point (invalid, over budget) is marked so
-    the trainable records it without training. A class, not a closure: Tune pickles its searcher."""
+    the trainable records it without training, and a whole-detector cost counted here is handed to the
+    trainable so it is not counted twice. A class, not a closure: Tune pickles its searcher."""
 
     def __init__(self, space_file: str):
         self.space_file = space_file
@@ -40,10 +47,11 @@ class DefineByRun:
     def __call__(self, trial: optuna.Trial) -> dict[str, Any] | None:
         self.space = self.space or load_search_space(self.space_file)
         try:
-            sample_point(self.space, trial)
+            candidate = sample_point(self.space, trial)
         except Rejected as rejection:
             return {REJECTED: str(rejection)}
-        return None
+        cost = candidate.detector_cost
+        return None if cost is None else {DETECTOR_COST: [cost.params, cost.macs]}
 
     def __getstate__(self) -> dict[str, Any]:
         return {"space_file": self.space_file, "space": None}
@@ -69,7 +77,8 @@ def make_trainable(space_file: str, evaluate_factory: Callable[[], Evaluate], ob
             return
         space = load_search_space(space_file)
         values = {k: v for k, v in config.items() if not k.startswith("_")}
-        candidate = sample_point(space, optuna.trial.FixedTrial(values, number=number))
+        known = Cost(*config[DETECTOR_COST]) if DETECTOR_COST in config else None
+        candidate = sample_point(space, optuna.trial.FixedTrial(values, number=number), detector_cost=known)
         directory = trial_dir(results_dir, number)
         spec_file = str(write_candidate(candidate, directory))
         cost = candidate.detector_cost or candidate.cost
@@ -94,14 +103,15 @@ def run_ray(space: SearchSpace, evaluate_factory: Callable[[], Evaluate], object
     name = name or space.name
     storage = storage_path or str(results_dir.resolve().parent)
     experiment = f"{storage.rstrip('/')}/{name}"
-    trainable = tune.with_resources(
-        make_trainable(str(Path(space.file).resolve()), evaluate_factory, objective, results_dir.resolve()), resources or {"cpu": 1})
+    space_file = str(Path(space.file).resolve())
+    trainable = tune.with_resources(make_trainable(space_file, evaluate_factory, objective, results_dir.resolve()),
+                                    resources or {"cpu": 1})
     if tune.Tuner.can_restore(experiment):
         tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, restart_errored=False)
     else:
         metric = objective.metrics[0] if not objective.multi else list(objective.metrics)
         mode = objective.directions[0][:3] if not objective.multi else [d[:3] for d in objective.directions]
-        searcher = OptunaSearch(DefineByRun(str(Path(space.file).resolve())), metric=metric, mode=mode, seed=space.sampler.seed,
+        searcher = OptunaSearch(DefineByRun(space_file), metric=metric, mode=mode, seed=space.sampler.seed,
                                 sampler=make_sampler(space, objective))
         scheduler = None
         if not objective.multi:
@@ -111,7 +121,7 @@ def run_ray(space: SearchSpace, evaluate_factory: Callable[[], Evaluate], object
             trainable,
             tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=n_trials,
                                         max_concurrent_trials=max_concurrent, metric=metric if scheduler else None,
-                                        mode=mode if scheduler else None),
+                                        mode=mode if scheduler else None, reuse_actors=True),
             run_config=tune.RunConfig(name=name, storage_path=storage, verbose=1,
                                       failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)),
         )

@@ -58,3 +58,13 @@ def test_detector_budget_matches_the_detector_report_and_rejects_large_points(sp
     assert isinstance(info.value, OverBudget) and info.value.scope == "detector"
     assert info.value.macs > 12_000_000_000
     assert (stats.sampled, stats.repaired, stats.rejected_budget, stats.accepted) == (2, 0, 1, 1)
+
+
+def test_a_known_detector_cost_is_checked_not_counted_again(spaces, monkeypatch):
+    space = spaces["compound"]
+    counted = sample_point(space, FixedTrial(SMALL_BIFPN))
+    monkeypatch.setattr("search.budget.whole_detector_cost", lambda *_: pytest.fail("counted again"))
+    again = sample_point(space, FixedTrial(SMALL_BIFPN), detector_cost=counted.detector_cost)
+    assert again == counted
+    with pytest.raises(OverBudget, match="detector over budget: params 12,000,001 > 12,000,000"):
+        sample_point(space, FixedTrial(SMALL_BIFPN), detector_cost=Cost(12_000_001, 1))
