@@ -97,7 +97,7 @@ def search_overhead(engine: str, space: SearchSpace, trials: int, workdir: Path)
         one_off["ray_init_s"] = time.perf_counter() - start
         began = time.time()
         records = run_ray(space, functools.partial(timed_proxy_task, space, data), objective, results, trials,
-                          max_concurrent=1, proxy_steps=space.proxy.steps)
+                          max_concurrent=1)
         ray.shutdown()
     else:
         began = time.time()

@@ -20,6 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "folder; PostgreSQL for workers on several machines); Ray: storage_path (a folder or s3://...)")
     parser.add_argument("--resume", action="store_true", help="continue an existing study (fail if there is none)")
     parser.add_argument("--out", metavar="DIR", help="results folder (default runs/search/<space name>)")
+    parser.add_argument("--steps", type=int, help="proxy training steps per trial (default: the space's proxy.steps)")
     parser.add_argument("--smoke-test", action="store_true", help="a tiny proxy task and data set (CI, first try)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the proxy training")
     parser.set_defaults(run=run)
@@ -28,6 +29,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     outcome = run_search(args.space, engine=args.engine, trials=args.trials, objective=args.objective,
                          results_dir=args.out, storage=args.storage, resume=args.resume,
-                         smoke_test=args.smoke_test, seed=args.seed)
+                         smoke_test=args.smoke_test, seed=args.seed, proxy_steps=args.steps)
     print(summary(outcome, args.objective))
     return 0

@@ -1,7 +1,9 @@
 """The proxy task: train a candidate detector briefly on a dataset and measure its COCO AP.
 
-Intermediate AP is measured at epoch ends (at most ``proxy.reports`` times) and handed to the
-engine's ``report``, which may stop a poor trial early.
+Intermediate AP is measured at epoch ends (at most ``proxy.reports`` times, the first after at least
+``steps / reports`` steps, never at the last step) and handed to the engine's ``report``, which may
+stop a poor trial early. The final AP is returned, not reported: an early stop there would throw away
+a finished trial.
 """
 from __future__ import annotations
 
@@ -66,7 +68,6 @@ class ProxyTask:
 
         result = train(options, progress=False, on_epoch_end=on_epoch_end)
         metrics = evaluate_checkpoint(result.checkpoint, self.data, "val")
-        report(result.total_steps, metrics["AP"])
         if self.measure_latency:
             metrics["latency_ms"] = checkpoint_latency_ms(result.checkpoint, image_size)
         return metrics

@@ -36,17 +36,24 @@ def smoke_space(space: SearchSpace) -> SearchSpace:
 
 def run_search(space_file: str | Path, engine: str = "optuna", trials: int = 8, objective: str = "ap",
                results_dir: str | Path | None = None, storage: str | None = None, resume: bool = False,
-               smoke_test: bool = False, seed: int = 0) -> SearchOutcome:
-    """Run (or resume: the same call again) a search and write its leaderboard, best spec(s) and plot."""
+               smoke_test: bool = False, seed: int = 0, proxy_steps: int | None = None) -> SearchOutcome:
+    """Run (or resume: the same call again) a search and write its leaderboard, best spec(s) and plot.
+
+    ``proxy_steps`` replaces the space's ``proxy.steps`` (a larger budget on a cluster, without editing the file).
+    """
     if engine not in ENGINES:
         raise InputError(f"unknown engine '{engine}'; choose one of {', '.join(ENGINES)}")
     if objective not in OBJECTIVES:
         raise InputError(f"unknown objective '{objective}'; choose one of {', '.join(OBJECTIVES)}")
     if trials < 1:
         raise InputError(f"--trials must be at least 1, got {trials}")
+    if proxy_steps is not None and proxy_steps < 1:
+        raise InputError(f"--steps must be at least 1, got {proxy_steps}")
     space = load_search_space(space_file)
     if smoke_test:
         space = smoke_space(space)
+    if proxy_steps is not None:
+        space = dataclasses.replace(space, proxy=dataclasses.replace(space.proxy, steps=proxy_steps))
     results = Path(results_dir or Path("runs") / "search" / space.name).resolve()
     results.mkdir(parents=True, exist_ok=True)
     data = prepare_dataset(space, results)
@@ -63,8 +70,7 @@ def run_search(space_file: str | Path, engine: str = "optuna", trials: int = 8, 
 
         if not ray.is_initialized():
             ray.init(include_dashboard=False, log_to_driver=False)  # joins RAY_ADDRESS's cluster when set
-        records = run_ray(space, make_task, goal, results, trials, storage_path=storage,
-                          proxy_steps=space.proxy.steps)
+        records = run_ray(space, make_task, goal, results, trials, storage_path=storage)
     best = write_results(records, goal, results)
     return SearchOutcome(results, records, best)
 

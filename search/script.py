@@ -22,13 +22,14 @@ def main(default_space: str, doc: str | None, spaces: Sequence[str] = ()) -> int
     parser.add_argument("--objective", choices=list(OBJECTIVES), default="ap")
     parser.add_argument("--storage", help="Ray storage_path (folder or s3://...) or Optuna database URL")
     parser.add_argument("--out", help="results folder (default runs/search/<space>)")
+    parser.add_argument("--steps", type=int, help="proxy training steps per trial (default: the space's proxy.steps)")
     parser.add_argument("--smoke-test", action="store_true", help="2 trials of a tiny proxy task (CI)")
     args = parser.parse_args()
     trials = 2 if args.smoke_test else args.trials
     try:
         outcome = run_search(builtin_space(getattr(args, "space", default_space)), engine=args.engine,
                              trials=trials, objective=args.objective, results_dir=args.out, storage=args.storage,
-                             smoke_test=args.smoke_test)
+                             smoke_test=args.smoke_test, proxy_steps=args.steps)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -64,8 +64,9 @@ def _trial_number(trial_dir: str | None = None) -> int:
 
 
 def make_trainable(space_file: str, evaluate_factory: Callable[[], Evaluate], objective: Objective,
-                   results_dir: Path) -> Callable[[dict[str, Any]], None]:
-    """The Tune function trainable: rebuild the candidate from the sampled values, train, report."""
+                   results_dir: Path, proxy_steps: int) -> Callable[[dict[str, Any]], None]:
+    """The Tune function trainable: rebuild the candidate from the sampled values, train, report (the last
+    result at ``step`` = ``proxy_steps``, the scheduler's time attribute)."""
 
     def trainable(config: dict[str, Any]) -> None:
         start = time.perf_counter()
@@ -90,22 +91,23 @@ def make_trainable(space_file: str, evaluate_factory: Callable[[], Evaluate], ob
 
         metrics = evaluate_factory()(candidate, directory, report)
         objective.values(candidate, metrics)  # raises on NaN: Tune records the trial as errored
-        tune.report({**metrics, **common, "wall_s": time.perf_counter() - start, "finished": True})
+        tune.report({**metrics, **common, "step": proxy_steps, "wall_s": time.perf_counter() - start,
+                     "finished": True})
 
     return trainable
 
 
 def run_ray(space: SearchSpace, evaluate_factory: Callable[[], Evaluate], objective: Objective, results_dir: Path,
             n_trials: int, storage_path: str | None = None, name: str | None = None,
-            resources: dict[str, float] | None = None, max_concurrent: int | None = None,
-            proxy_steps: int | None = None) -> list[TrialRecord]:
+            resources: dict[str, float] | None = None, max_concurrent: int | None = None) -> list[TrialRecord]:
     """Run the search with Ray Tune (restoring it when ``storage_path/name`` holds a killed run)."""
     name = name or space.name
     storage = storage_path or str(results_dir.resolve().parent)
     experiment = f"{storage.rstrip('/')}/{name}"
     space_file = str(Path(space.file).resolve())
-    trainable = tune.with_resources(make_trainable(space_file, evaluate_factory, objective, results_dir.resolve()),
-                                    resources or {"cpu": 1})
+    trainable = tune.with_resources(
+        make_trainable(space_file, evaluate_factory, objective, results_dir.resolve(), space.proxy.steps),
+        resources or {"cpu": 1})
     if tune.Tuner.can_restore(experiment):
         tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, restart_errored=False)
     else:
@@ -115,8 +117,9 @@ def run_ray(space: SearchSpace, evaluate_factory: Callable[[], Evaluate], object
                                 sampler=make_sampler(space, objective))
         scheduler = None
         if not objective.multi:
-            scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max(2, (proxy_steps or 100)),
-                                      grace_period=1, reduction_factor=3)
+            steps = space.proxy.steps  # rungs in training steps: the first at the first intermediate AP
+            scheduler = ASHAScheduler(time_attr="step", max_t=steps, grace_period=max(1, steps // space.proxy.reports),
+                                      reduction_factor=3)
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=n_trials,

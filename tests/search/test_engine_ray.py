@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ from search.objective import OBJECTIVES
 from search.results import write_results
 from search.space import load_search_space
 
-from engine_helpers import CheapEvaluateFactory, read_log, ship_to_ray, space_file, tune_results, write_ray_driver
+from engine_helpers import CheapEvaluateFactory, FadingEvaluate, read_log, ship_to_ray, space_file, tune_results, write_ray_driver
 
 ray = pytest.importorskip("ray")
 from ray import tune  # noqa: E402
@@ -89,6 +90,18 @@ class TestLocalSearch:
         assert Counter(row["state"] for row in rows) == states
         top = max((r for r in records if r.state == "complete"), key=lambda r: r.metrics["AP"])
         assert [p.name for p in best] == [Path(top.spec_file).name] and (folder / "results" / "pareto.png").is_file()
+
+    def test_asha_stops_poor_trials_at_their_first_report_and_keeps_finished_ones(self, local_ray, tmp_path):
+        space = load_search_space(space_file(tmp_path, "bifpn_edges", max_params=10**9, max_macs=10**12))
+        space = dataclasses.replace(space, proxy=dataclasses.replace(space.proxy, steps=30, reports=3))
+        log = tmp_path / "evaluate.log"
+        records = run_ray(space, FadingEvaluate(str(log)).factory, OBJECTIVES["ap"], tmp_path / "results", 4,
+                          storage_path=str(tmp_path / "ray"), name="asha", max_concurrent=1)
+        states = {r.number: r.state for r in records}
+        assert states[1] == "complete" and list(states.values()).count("pruned") >= 2, states
+        done = {row.number for row in read_log(log) if row.event == "done"}
+        assert done == {n for n, state in states.items() if state == "complete"}  # stopped at step 10, not later
+        assert all(r.metrics["AP"] == 1.0 / r.number for r in records)
 
     def test_a_second_call_restores_the_experiment_without_rerunning_trials(self, local_search, monkeypatch):
         space, folder, log, records, _ = local_search

@@ -31,7 +31,9 @@ def test_builtin_spaces_load_into_typed_parts(spaces):
     assert isinstance(edges.choices, EdgeChoices) and OptionalEdge("P4", "p4_out") in edges.choices.edges
     for space in spaces.values():
         assert space.dataset == DatasetConfig("synthetic", None, 5)
-        assert space.proxy == ProxyConfig(300, 8, 256) and space.sampler == SamplerSettings("tpe", 0)
+        assert space.sampler == SamplerSettings("tpe", 0)
+    assert compound.proxy == ProxyConfig(100, 8, 128)
+    assert cells.proxy == edges.proxy == ProxyConfig(200, 8, 128, lr=0.15)
 
 
 def test_rounding_of_the_compound_formulas():
@@ -69,7 +71,7 @@ ERRORS = [
      "solve_for: delta"),
     ("compound", "  scope: detector", "  scope: detectors", ["`budget.scope`", "did you mean 'detector'?"],
      "scope: detectors"),
-    ("compound", "  steps: 300", "  steps: 0", ["`proxy.steps` must be >= 1, got 0"], "steps: 0"),
+    ("compound", "  steps: 100", "  steps: 0", ["`proxy.steps` must be >= 1, got 0"], "steps: 0"),
     ("compound", "name: tpe", "name: tpee", ["`sampler.name`", "did you mean 'tpe'?"], "name: tpee"),
     ("compound", "  name: synthetic", "  name: coco", ["a `coco` dataset needs `path`"], "dataset:"),
     ("nasfpn_cells", "cells: 7", "cells: 0", ["`cells` must be in [1, 64], got 0"], "cells: 0"),

@@ -1,0 +1,61 @@
+"""``effdet-graph search`` end to end at the smoke budget with the real proxy task: the results folder
+(leaderboard, best spec that ``build`` rebuilds, Pareto plot), the ``--steps`` override, and bad input."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+
+from effdet_graph.builtin import specs_dir
+from effdet_graph.checkpoint import read_checkpoint
+from effdet_graph.cli import main
+
+SPACE = str(specs_dir() / "search" / "bifpn_edges.yaml")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_a_smoke_search_writes_its_results(tmp_path, capsys):
+    out = tmp_path / "search"
+    assert main(["search", SPACE, "--smoke-test", "--trials", "2", "--steps", "3", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "trial state" in printed and f"results: {out}" in printed
+
+    with (out / "leaderboard.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["state"] for row in rows] == ["complete", "complete"]
+    assert all(0.0 <= float(row["AP"]) <= 1.0 and int(row["params"]) > 0 for row in rows)
+    assert float(rows[0]["AP"]) >= float(rows[1]["AP"])  # best first
+    best = list((out / "best").glob("*.yaml"))
+    assert [path.name for path in best] == [f"bifpn_edges_trial{int(rows[0]['trial']):04d}.yaml"]
+    assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for row in rows:  # --steps replaced the smoke budget's steps
+        assert read_checkpoint(out / "trials" / f"{int(row['trial']):04d}" / "train" / "last.pt")["step"] == 3
+
+    capsys.readouterr()
+    assert main(["build", str(best[0]), "--input-size", "256", "--in-channels", "40,112,320", "--json"]) == 0
+    assert '"params"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--steps", "0"], "--steps must be at least 1, got 0"),
+    (["--trials", "0"], "--trials must be at least 1, got 0"),
+])
+def test_bad_search_arguments_exit_2_with_one_line(tmp_path, capsys, args, message):
+    assert main(["search", SPACE, *args, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {message}"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_space_file_exits_2(tmp_path, capsys):
+    assert main(["search", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "nope.yaml" in err and "\n" not in err
