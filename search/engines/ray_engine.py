@@ -144,7 +144,7 @@ def records_of(grid: tune.ResultGrid) -> list[TrialRecord]:
             state, error = "failed", (lines[-1] if lines else type(result.error).__name__)[:300]
         elif "rejected" in metrics:
             state, error = "rejected", metrics["rejected"]
-            metrics = {k: v for k, v in metrics.items() if k not in ("AP", "latency_ms")}  # the NaN placeholders
+            metrics = {k: v for k, v in metrics.items() if k not in ("AP", "latency_ms", "macs")}  # NaN placeholders
         elif metrics.get("finished"):
             state, error = "complete", None
         else:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from search.objective import OBJECTIVES
-from search.results import write_results
+from search.results import best_records, write_results
 from search.space import load_search_space
 
 from engine_helpers import CheapEvaluateFactory, FadingEvaluate, read_log, ship_to_ray, space_file, tune_results, write_ray_driver
@@ -102,6 +102,21 @@ class TestLocalSearch:
         done = {row.number for row in read_log(log) if row.event == "done"}
         assert done == {n for n, state in states.items() if state == "complete"}  # stopped at step 10, not later
         assert all(r.metrics["AP"] == 1.0 / r.number for r in records)
+
+    def test_ap_against_macs_trains_every_accepted_point_and_gives_a_pareto_front(self, local_ray, tmp_path):
+        space = load_search_space(space_file(tmp_path, "bifpn_edges", max_macs=MAX_MACS))
+        records = run_ray(space, CheapEvaluateFactory(), OBJECTIVES["ap_macs"], tmp_path / "results", N_TRIALS,
+                          storage_path=str(tmp_path / "ray"), name="pareto", max_concurrent=2)
+        states = Counter(r.state for r in records)
+        assert set(states) == {"complete", "rejected"} and states["rejected"] >= 1, states  # no scheduler stops
+        for r in records:
+            if r.state == "rejected":
+                assert r.macs is None and r.params is None and r.metrics == {}
+        front = best_records(records, OBJECTIVES["ap_macs"])
+        done = [r for r in records if r.state == "complete"]
+        assert front and all(not any(o.metrics["AP"] >= r.metrics["AP"] and o.macs <= r.macs
+                                     and (o.metrics["AP"], o.macs) != (r.metrics["AP"], r.macs) for o in done)
+                             for r in front)
 
     def test_a_second_call_restores_the_experiment_without_rerunning_trials(self, local_search, monkeypatch):
         space, folder, log, records, _ = local_search
