@@ -36,10 +36,13 @@ def smoke_space(space: SearchSpace) -> SearchSpace:
 
 def run_search(space_file: str | Path, engine: str = "optuna", trials: int = 8, objective: str = "ap",
                results_dir: str | Path | None = None, storage: str | None = None, resume: bool = False,
-               smoke_test: bool = False, seed: int = 0, proxy_steps: int | None = None) -> SearchOutcome:
+               smoke_test: bool = False, seed: int = 0, proxy_steps: int | None = None,
+               gpus_per_trial: float | None = None) -> SearchOutcome:
     """Run (or resume: the same call again) a search and write its leaderboard, best spec(s) and plot.
 
     ``proxy_steps`` replaces the space's ``proxy.steps`` (a larger budget on a cluster, without editing the file).
+    ``gpus_per_trial`` (Ray): GPUs each trial reserves; by default 1 when the cluster has GPUs now, else 0 (an
+    autoscaling cluster whose GPU workers are not up yet needs it given).
     """
     if engine not in ENGINES:
         raise InputError(f"unknown engine '{engine}'; choose one of {', '.join(ENGINES)}")
@@ -47,6 +50,8 @@ def run_search(space_file: str | Path, engine: str = "optuna", trials: int = 8, 
         raise InputError(f"unknown objective '{objective}'; choose one of {', '.join(OBJECTIVES)}")
     if trials < 1:
         raise InputError(f"--trials must be at least 1, got {trials}")
+    if gpus_per_trial is not None and gpus_per_trial < 0:
+        raise InputError(f"--gpus-per-trial must be at least 0, got {gpus_per_trial}")
     if proxy_steps is not None and proxy_steps < 1:
         raise InputError(f"--steps must be at least 1, got {proxy_steps}")
     space = load_search_space(space_file)
@@ -70,7 +75,10 @@ def run_search(space_file: str | Path, engine: str = "optuna", trials: int = 8, 
 
         if not ray.is_initialized():
             ray.init(include_dashboard=False, log_to_driver=False)  # joins RAY_ADDRESS's cluster when set
-        records = run_ray(space, make_task, goal, results, trials, storage_path=storage)
+        if gpus_per_trial is None:
+            gpus_per_trial = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
+        records = run_ray(space, make_task, goal, results, trials, storage_path=storage,
+                          resources={"cpu": 1, "gpu": gpus_per_trial})
     best = write_results(records, goal, results)
     return SearchOutcome(results, records, best)
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -59,3 +62,14 @@ def test_a_missing_space_file_exits_2(tmp_path, capsys):
     assert main(["search", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "nope.yaml" in err and "\n" not in err
+
+
+@pytest.mark.parametrize("script", ["compound.py", "topology.py"])
+def test_the_runnable_scripts_share_the_command_options_and_its_errors(script, tmp_path):
+    path = Path(__file__).resolve().parents[2] / "search" / script
+    shown = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0 and "default ray" in shown.stdout and "--gpus-per-trial" in shown.stdout
+    bad = subprocess.run([sys.executable, str(path), "--steps", "0", "--out", str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=120)
+    assert (bad.returncode, bad.stderr.strip()) == (2, "error: --steps must be at least 1, got 0")
+    assert not (tmp_path / "out").exists()
