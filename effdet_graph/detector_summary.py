@@ -36,21 +36,23 @@ def backbone_cost(backbone: nn.Module, image_size: int) -> tuple[dict[str, int],
     return {"params": _params(backbone), "macs": counter.get_total_flops() // 2}, features
 
 
-def neck_and_head_cost(model: EfficientDet, features: list[torch.Tensor]) -> dict[str, dict[str, int]]:
-    """``{"feature_network": {"params", "macs"}, "heads": {...}}`` of ``model`` on backbone ``features``."""
+def heads_cost(model: EfficientDet, pyramid: list[torch.Tensor]) -> dict[str, int]:
+    """``{"params", "macs"}`` of the class and box heads of ``model`` on feature-network outputs ``pyramid``."""
     model = model.eval()
     with torch.no_grad():
-        pyramid = model.fpn(features)
-        return {"feature_network": {"params": _params(model.fpn), "macs": _macs(lambda: model.fpn(features))},
-                "heads": {"params": _params(model.class_head, model.box_head),
-                          "macs": _macs(lambda: (model.class_head(pyramid), model.box_head(pyramid)))}}
+        macs = _macs(lambda: (model.class_head(pyramid), model.box_head(pyramid)))
+    return {"params": _params(model.class_head, model.box_head), "macs": macs}
 
 
 def detector_cost(model: EfficientDet, image_size: int) -> dict[str, Any]:
     """``{"params", "macs", "parts": {backbone|feature_network|heads: {"params", "macs"}}}`` at one
     (1, 3, image_size, image_size) image. ``model`` may live on the ``meta`` device."""
     backbone, features = backbone_cost(model.backbone, image_size)
-    return with_totals({"backbone": backbone, **neck_and_head_cost(model, features)})
+    model = model.eval()
+    with torch.no_grad():
+        pyramid = model.fpn(features)
+        fpn = {"params": _params(model.fpn), "macs": _macs(lambda: model.fpn(features))}
+    return with_totals({"backbone": backbone, "feature_network": fpn, "heads": heads_cost(model, pyramid)})
 
 
 def with_totals(parts: dict[str, dict[str, int]]) -> dict[str, Any]:

@@ -18,13 +18,7 @@ TINY = ["--spec", "bifpn", "--phi", "0", "--backbone", "mobilenetv3_small_050", 
         "--set", "width=16", "--set", "repeats=1", "--batch-size", "4", "--scale-range", "0.5,1.5"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run faster on one thread, and do not stall on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -27,13 +27,7 @@ TINY = dict(spec="bifpn", phi=0, backbone="mobilenetv3_small_050", image_size=12
             overrides={"width": 16, "repeats": 1}, batch_size=4, lr=0.01, scale_range=(0.5, 1.5))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run faster on one thread, and do not stall on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

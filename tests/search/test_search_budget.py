@@ -3,11 +3,13 @@ over-budget points are typed rejections, counted."""
 from __future__ import annotations
 
 import pytest
+import torch
 from optuna.trial import FixedTrial
 
 from graphspec.cost import Cost
 
-from effdet_graph.detector_summary import detector_report
+from effdet_graph.detector import EfficientDet
+from effdet_graph.detector_summary import detector_cost, detector_report
 from search.budget import Budget
 from search.rejection import OverBudget, Rejected
 from search.sample import sample_point
@@ -68,3 +70,26 @@ def test_a_known_detector_cost_is_checked_not_counted_again(spaces, monkeypatch)
     assert again == counted
     with pytest.raises(OverBudget, match="detector over budget: params 12,000,001 > 12,000,000"):
         sample_point(space, FixedTrial(SMALL_BIFPN), detector_cost=Cost(12_000_001, 1))
+
+
+def test_the_same_detector_under_another_trial_number_is_counted_once(spaces, monkeypatch):
+    import search.budget
+
+    counted = []
+    count = search.budget._count_detector
+    monkeypatch.setattr(search.budget, "_detector_costs", {})
+    monkeypatch.setattr(search.budget, "_count_detector", lambda *args: counted.append(args) or count(*args))
+    first = sample_point(spaces["compound"], FixedTrial(SMALL_BIFPN, number=1))
+    second = sample_point(spaces["compound"], FixedTrial(SMALL_BIFPN, number=2))
+    assert first.file_name != second.file_name and first.detector_cost == second.detector_cost
+    assert len(counted) == 1
+
+
+@pytest.mark.parametrize("phi, fusion", [(1, "fast_normalized"), (2, "sum"), (2, "softmax")])
+def test_the_detector_budget_count_equals_counting_the_built_detector(spaces, phi, fusion):
+    candidate = sample_point(spaces["compound"], FixedTrial({**SMALL_BIFPN, "phi": phi, "fusion": fusion}))
+    with torch.device("meta"):
+        model = EfficientDet(candidate.spec(), candidate.detector_config())
+    report = detector_cost(model, candidate.detector.resolution)
+    assert candidate.detector_cost == Cost(report["params"], report["macs"])
+    assert candidate.detector.resolution > 512 and candidate.detector.backbone == f"tf_efficientnet_b{phi}"

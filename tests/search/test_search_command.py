@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from effdet_graph.builtin import specs_dir
 from effdet_graph.checkpoint import read_checkpoint
@@ -17,12 +16,7 @@ from effdet_graph.cli import main
 SPACE = str(specs_dir() / "search" / "bifpn_edges.yaml")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_a_smoke_search_writes_its_results(tmp_path, capsys):
