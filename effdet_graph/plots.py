@@ -38,7 +38,7 @@ def scatter_plot(xs: Sequence[float], ys: Sequence[float], labels: Sequence[str]
     if pareto and len(xs) > 1:
         front = pareto_front(xs, ys)
         axes.plot([xs[i] for i in front], [ys[i] for i in front], color="#c44e52", lw=1.5, zorder=2,
-                  label="Pareto front")
+                  marker="o", markersize=11, markerfacecolor="none", markeredgewidth=1.5, label="Pareto front")
         axes.legend(frameon=False, fontsize=8)
     axes.set(xlabel=xlabel, ylabel=ylabel, title=title)
     axes.grid(alpha=0.3)
