@@ -129,9 +129,10 @@ def predict_images(checkpoint: str | Path, images: Sequence[Path], out: Path,
         labels = found["labels"].cpu().tolist()
         scores = found["scores"].cpu()
         classes = [recipe.class_names[label] for label in labels]
-        drawn = draw_bounding_boxes(pil_to_tensor(image), boxes,
-                                    labels=[f"{c} {s:.2f}" for c, s in zip(classes, scores.tolist())],
-                                    colors=[colours[label] for label in labels], width=2)
+        drawn = pil_to_tensor(image)
+        if labels:  # torchvision warns when it is given no box to draw
+            drawn = draw_bounding_boxes(drawn, boxes, labels=[f"{c} {s:.2f}" for c, s in zip(classes, scores.tolist())],
+                                        colors=[colours[label] for label in labels], width=2)
         target = out / path.name
         with atomic_output(target) as tmp:
             Image.fromarray(drawn.permute(1, 2, 0).numpy()).save(tmp, format=_image_format(path))
