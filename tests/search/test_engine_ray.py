@@ -188,8 +188,11 @@ def test_a_killed_driver_resumes_without_rerunning_the_trials_it_had_recorded(tm
     command = [sys.executable, str(write_ray_driver(tmp_path)), json.dumps(config)]
     start = time.perf_counter()
     # Its own session: SIGKILL reaches the driver and the local Ray it started (raylet, GCS, workers).
+    # Tune saves its state every second (not every 10 s or more), so the kill finds two finished trials saved
+    # while others still run, however fast this machine is.
     with (tmp_path / "first.out").open("w") as out:
-        driver = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        driver = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                  env={**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "1"})
     deadline, recorded = time.monotonic() + 300, {}
     try:
         while True:  # kill it once Tune has saved two finished trials, while another one is running
