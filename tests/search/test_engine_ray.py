@@ -25,7 +25,8 @@ from search.objective import OBJECTIVES
 from search.results import best_records, write_results
 from search.space import load_search_space
 
-from engine_helpers import CheapEvaluateFactory, FadingEvaluate, read_log, ship_to_ray, space_file, tune_results, write_ray_driver
+from engine_helpers import (CheapEvaluateFactory, FadingEvaluate, read_log, ship_to_ray, space_file, tune_results,
+                            write_ray_driver)
 
 ray = pytest.importorskip("ray")
 from ray import tune  # noqa: E402
