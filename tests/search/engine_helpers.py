@@ -61,7 +61,7 @@ class CheapEvaluate:
     def __call__(self, candidate: Candidate, trial_dir: Path, report: Callable[[int, float], None]) -> dict[str, float]:
         number = candidate.trial_number
         digest = point_hash(candidate)
-        self._log("start", number, digest)
+        write_log(self.log, "start", number, digest)
         ap = cheap_ap(candidate)
         time.sleep(self.sleep_s)
         failure = self.fail.get(number)
@@ -71,14 +71,8 @@ class CheapEvaluate:
             raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate 20.00 GiB (planted, trial {number})")
         metrics = {"AP": float("nan") if failure == "nan" else ap, "AP50": min(1.0, 1.5 * ap)}
         (trial_dir / "metrics.txt").write_text(f"{metrics}\n", encoding="utf-8")
-        self._log("done", number, digest)
+        write_log(self.log, "done", number, digest)
         return metrics
-
-    def _log(self, event: str, number: int, digest: str) -> None:
-        if self.log is None:
-            return
-        with open(self.log, "a", encoding="utf-8") as handle:  # one short line per write: atomic with O_APPEND
-            handle.write(f"{event} {number} {digest} {os.getpid()} {time.time():.3f}\n")
 
 
 @dataclass
@@ -102,10 +96,10 @@ class FadingEvaluate:
 
     def __call__(self, candidate: Candidate, trial_dir: Path, report: Callable[[int, float], None]) -> dict[str, float]:
         ap = 1.0 / candidate.trial_number
-        CheapEvaluate(self.log)._log("start", candidate.trial_number, point_hash(candidate))
+        write_log(self.log, "start", candidate.trial_number, point_hash(candidate))
         for step in (10, 20):
             report(step, ap)
-        CheapEvaluate(self.log)._log("done", candidate.trial_number, point_hash(candidate))
+        write_log(self.log, "done", candidate.trial_number, point_hash(candidate))
         return {"AP": ap}
 
     def factory(self) -> FadingEvaluate:
@@ -118,6 +112,14 @@ class LogRow(NamedTuple):
     digest: str  # the point's hash
     pid: int  # the process that evaluated it
     time: float  # when (time.time())
+
+
+def write_log(path: str | None, event: str, number: int, digest: str) -> None:
+    """Append one evaluate-log line (nothing when ``path`` is None)."""
+    if path is None:
+        return
+    with open(path, "a", encoding="utf-8") as handle:  # one short line per write: atomic with O_APPEND
+        handle.write(f"{event} {number} {digest} {os.getpid()} {time.time():.3f}\n")
 
 
 def read_log(path: str | Path) -> list[LogRow]:
