@@ -32,12 +32,11 @@ from pathlib import Path
 
 import optuna
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from effdet_graph.atomic import atomic_output
 from effdet_graph.compiler import compile_spec
 from effdet_graph.detector import EfficientDet
-from effdet_graph.detector_summary import detector_cost
+from effdet_graph.detector_summary import count_macs, count_params, detector_cost
 from effdet_graph.summary import random_features
 import search.budget
 from search.candidate import Candidate
@@ -126,9 +125,8 @@ def instantiate_cost(candidate: Candidate) -> tuple[int, int]:
         return report["params"], report["macs"]
     network = compile_spec(spec, candidate.in_channels).eval()
     features = random_features(spec, candidate.in_channels, size)
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        network(features)
-    return sum(p.numel() for p in network.parameters()), counter.get_total_flops() // 2
+    with torch.no_grad():
+        return count_params(network), count_macs(lambda: network(features))
 
 
 def filtering_rate(name: str, points: int, peers: int) -> dict[str, float]:

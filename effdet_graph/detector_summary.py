@@ -16,13 +16,15 @@ from torch.utils.flop_counter import FlopCounterMode
 from effdet_graph.detector import EfficientDet, build_detector
 
 
-def _macs(fn: Callable[[], Any]) -> int:
+def count_macs(fn: Callable[[], Any]) -> int:
+    """Multiply-accumulates of running ``fn`` (FlopCounterMode's FLOPs / 2)."""
     with FlopCounterMode(display=False) as counter:
         fn()
     return counter.get_total_flops() // 2
 
 
-def _params(*modules: nn.Module) -> int:
+def count_params(*modules: nn.Module) -> int:
+    """Parameters of ``modules``, together."""
     return sum(p.numel() for module in modules for p in module.parameters())
 
 
@@ -33,15 +35,15 @@ def backbone_cost(backbone: nn.Module, image_size: int) -> tuple[dict[str, int],
     images = torch.empty(1, 3, image_size, image_size, device=device)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         features = backbone.eval()(images)
-    return {"params": _params(backbone), "macs": counter.get_total_flops() // 2}, features
+    return {"params": count_params(backbone), "macs": counter.get_total_flops() // 2}, features
 
 
 def heads_cost(model: EfficientDet, pyramid: list[torch.Tensor]) -> dict[str, int]:
     """``{"params", "macs"}`` of the class and box heads of ``model`` on feature-network outputs ``pyramid``."""
     model = model.eval()
     with torch.no_grad():
-        macs = _macs(lambda: (model.class_head(pyramid), model.box_head(pyramid)))
-    return {"params": _params(model.class_head, model.box_head), "macs": macs}
+        macs = count_macs(lambda: (model.class_head(pyramid), model.box_head(pyramid)))
+    return {"params": count_params(model.class_head, model.box_head), "macs": macs}
 
 
 def detector_cost(model: EfficientDet, image_size: int) -> dict[str, Any]:
@@ -51,12 +53,8 @@ def detector_cost(model: EfficientDet, image_size: int) -> dict[str, Any]:
     model = model.eval()
     with torch.no_grad():
         pyramid = model.fpn(features)
-        fpn = {"params": _params(model.fpn), "macs": _macs(lambda: model.fpn(features))}
-    return with_totals({"backbone": backbone, "feature_network": fpn, "heads": heads_cost(model, pyramid)})
-
-
-def with_totals(parts: dict[str, dict[str, int]]) -> dict[str, Any]:
-    """``{"params", "macs", "parts": parts}``: the parts' counts summed."""
+        fpn = {"params": count_params(model.fpn), "macs": count_macs(lambda: model.fpn(features))}
+    parts = {"backbone": backbone, "feature_network": fpn, "heads": heads_cost(model, pyramid)}
     return {"params": sum(p["params"] for p in parts.values()), "macs": sum(p["macs"] for p in parts.values()),
             "parts": parts}
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Sequence
 
-from graphspec import InputError
+from effdet_graph.cli import run_command
 
 from search.cli import add_search_options, run
 from search.space import builtin_space
@@ -20,8 +19,4 @@ def main(default_space: str, doc: str | None, spaces: Sequence[str] = ()) -> int
     add_search_options(parser, engine="ray")
     args = parser.parse_args()
     args.space = builtin_space(getattr(args, "space", default_space))
-    try:
-        return run(args)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(run, args)

@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 from importlib.metadata import entry_points
+from typing import Callable
 
 from graphspec import InputError
 
@@ -35,8 +36,13 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run a command; input errors print one line (no traceback) and exit with code 2."""
     args = make_parser().parse_args(argv)
+    return run_command(args.run, args)
+
+
+def run_command(run: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
+    """``run(args)`` as a command: its exit code; an input error prints one line (no traceback) and gives 2."""
     try:
-        return args.run(args) or 0
+        return run(args) or 0
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT_ERROR

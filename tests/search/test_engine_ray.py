@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -96,7 +97,7 @@ class TestLocalSearch:
         space = load_search_space(space_file(tmp_path, "bifpn_edges", max_params=10**9, max_macs=10**12))
         space = dataclasses.replace(space, proxy=dataclasses.replace(space.proxy, steps=30, reports=3))
         log = tmp_path / "evaluate.log"
-        records = run_ray(space, FadingEvaluate(str(log)).factory, OBJECTIVES["ap"], tmp_path / "results", 4,
+        records = run_ray(space, functools.partial(FadingEvaluate, str(log)), OBJECTIVES["ap"], tmp_path / "results", 4,
                           storage_path=str(tmp_path / "ray"), name="asha", max_concurrent=1)
         states = {r.number: r.state for r in records}
         assert states[1] == "complete" and list(states.values()).count("pruned") >= 2, states
