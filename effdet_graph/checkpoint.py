@@ -9,6 +9,7 @@ training, the state needed to resume (see :mod:`effdet_graph.training.loop`).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -23,7 +24,7 @@ from effdet_graph.detector import EfficientDet
 from effdet_graph.errors import CheckpointError
 from effdet_graph.scaling import DetectorConfig, HeadConfig, detector_config, scale_spec
 
-__all__ = ["FORMAT", "ModelRecipe", "load_model_state", "model_from_checkpoint", "read_checkpoint",
+__all__ = ["FORMAT", "ModelRecipe", "load_model_state", "load_safely", "model_from_checkpoint", "read_checkpoint",
            "save_checkpoint"]
 
 FORMAT = "effdet-graph/1"
@@ -101,20 +102,41 @@ def save_checkpoint(path: str | Path, recipe: ModelRecipe, model_state: Mapping[
         torch.save(payload, tmp)
 
 
+def load_safely(path: str | Path) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU: tensors and plain values only, never code.
+
+    Raises:
+        CheckpointError: the file is missing, corrupt, or holds other objects.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        with warnings.catch_warnings():  # the safe unpickler's warnings about a corrupt file's pickle protocol
+            warnings.filterwarnings("ignore", module="torch._weights_only_unpickler")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a corrupt or foreign file
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {_cause(exc)}); "
+                              "it is corrupt, or holds objects other than tensors and plain values") from None
+
+
+def _cause(exc: Exception) -> str:
+    """The line that says what went wrong. A refused unpickling puts it after torch's advice to turn the
+    safe loading off, which is not ours to give."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else "no details"
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`, safely (``weights_only=True``).
 
     Raises:
         CheckpointError: missing, unreadable, not this format, or lacking keys.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a corrupt or foreign file
-        first = str(exc).splitlines()[0] if str(exc) else "no details"
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {first})") from None
+    data = load_safely(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise CheckpointError(f"{path}: not an effdet-graph checkpoint (format {found!r}, expected {FORMAT!r}); "

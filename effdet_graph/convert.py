@@ -16,6 +16,7 @@ import torch
 
 from graphspec import Spec, level_name
 
+from effdet_graph.checkpoint import load_safely
 from effdet_graph.detector import EfficientDet
 from effdet_graph.errors import CheckpointError
 
@@ -73,14 +74,7 @@ def effdet_key_to_ours(key: str, spec: Spec) -> str | None:
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a checkpoint safely (``weights_only=True``); unwraps ``state_dict``/``state_dict_ema``/``model``
     and a ``model.`` prefix (effdet's training wrapper)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a corrupt or foreign file
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else 'no details'})") from None
+    data = load_safely(path)
     for wrapper in ("state_dict_ema", "state_dict", "model"):
         if isinstance(data, dict) and isinstance(data.get(wrapper), dict):
             data = data[wrapper]

@@ -55,6 +55,10 @@ def run_search(space_file: str | Path, engine: str = "optuna", trials: int = 8, 
     if proxy_steps is not None and proxy_steps < 1:
         raise InputError(f"--steps must be at least 1, got {proxy_steps}")
     space = load_search_space(space_file)
+    if engine == "optuna" and storage is not None:
+        from search.engines.optuna_engine import open_storage
+
+        open_storage(storage)  # a bad URL fails here, before the results folder and data set are made
     if smoke_test:
         space = smoke_space(space)
     if proxy_steps is not None:

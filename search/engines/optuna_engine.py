@@ -9,6 +9,7 @@ its heartbeat stops, and a restarted search — the same command — continues t
 from __future__ import annotations
 
 import gc
+import itertools
 import time
 import warnings
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any, Callable, Sequence
 import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
+
+from graphspec import InputError
 
 from search.candidate import Candidate
 from search.objective import Evaluate, Objective
@@ -80,22 +83,35 @@ class PerTrialSeed(optuna.samplers.BaseSampler):
         self._of(trial).after_trial(study, trial, state, values)
 
 
-def open_study(space: SearchSpace, objective: Objective, storage: str, study_name: str,
-               must_exist: bool = False) -> optuna.Study:
-    """Create the study, or load it when it exists (how a killed search resumes)."""
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """Optuna's storage at database ``url`` (its tables made if missing).
+
+    Raises:
+        InputError: the URL is malformed, its driver is not installed, or the database cannot be opened.
+    """
     import sqlalchemy.exc
 
-    for attempt in range(5):  # workers started together on an empty database race to create Optuna's tables:
-        try:                  # the loser's CREATE TABLE fails, and succeeds (skips) once the tables exist
-            rdb = optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
-            break
+    # Workers started together on an empty database race to create Optuna's tables: the loser's CREATE TABLE
+    # fails, and succeeds (skips) once the tables exist.
+    for attempt in itertools.count():
+        try:
+            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
             if attempt == 4:
                 raise
             time.sleep(0.5 * (attempt + 1))
-    if must_exist and study_name not in {s.study_name for s in optuna.get_all_study_summaries(rdb)}:
-        from graphspec import InputError
+        except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.OperationalError, ImportError) as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise InputError(f"--storage {url}: cannot open the database ({reason}); check the URL (e.g. "
+                             "sqlite:///runs/study.db, postgresql+psycopg2://user:pw@host/db) and that the "
+                             "server is up") from None
 
+
+def open_study(space: SearchSpace, objective: Objective, storage: str, study_name: str,
+               must_exist: bool = False) -> optuna.Study:
+    """Create the study, or load it when it exists (how a killed search resumes)."""
+    rdb = open_storage(storage)
+    if must_exist and study_name not in {s.study_name for s in optuna.get_all_study_summaries(rdb)}:
         raise InputError(f"--resume: no study '{study_name}' in {storage}; drop --resume to start it")
     sampler = PerTrialSeed(lambda seed: make_sampler(space, objective, seed), space.sampler.seed)
     return optuna.create_study(study_name=study_name, storage=rdb, sampler=sampler,

@@ -81,6 +81,13 @@ def test_corrupt_and_missing_checkpoints(tmp_path):
         load_effdet_checkpoint(model, corrupt)
     with pytest.raises(CheckpointError, match=r"nope\.pth: checkpoint not found"):
         load_effdet_checkpoint(model, tmp_path / "nope.pth")
+    random_bytes = tmp_path / "random.pth"
+    random_bytes.write_bytes(bytes(range(128, 256)))  # refused by the safe unpickler, not a zip archive
+    with pytest.raises(CheckpointError) as info:
+        load_effdet_checkpoint(model, random_bytes)
+    message = str(info.value)  # the cause, without torch's advice to turn safe loading off
+    assert message.startswith(f"{random_bytes}: not a readable PyTorch checkpoint (UnpicklingError: ")
+    assert "weights_only" not in message and "\n" not in message
 
 
 def test_checkpoint_loading_never_unpickles_code(tmp_path):

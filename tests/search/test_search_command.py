@@ -67,3 +67,14 @@ def test_the_runnable_scripts_share_the_command_options_and_its_errors(script, t
                          capture_output=True, text=True, timeout=120)
     assert (bad.returncode, bad.stderr.strip()) == (2, "error: --steps must be at least 1, got 0")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("sqlite:////nonexistent/folder/study.db", "unable to open database file"),
+    ("nosuchdb://host/db", "Can't load plugin: sqlalchemy.dialects:nosuchdb"),
+])
+def test_a_storage_that_cannot_be_opened_exits_2_before_anything_is_written(tmp_path, capsys, url, reason):
+    assert main(["search", SPACE, "--storage", url, "--smoke-test", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: --storage {url}: cannot open the database ({reason}); check the URL")
+    assert "\n" not in err and not (tmp_path / "out").exists()
