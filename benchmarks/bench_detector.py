@@ -8,6 +8,7 @@ SGD step) at batch 4, 512x512, CPU with 2 threads (and fp16 throughput at batch 
 ``torch.compile``, when a GPU is present). Runs of the two models alternate; medians are
 reported as ratios ours / effdet. Writes ``benchmarks/results/detector.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,14 +16,14 @@ import json
 import statistics
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
-from effdet_graph.atomic import atomic_output
-from effdet_graph.convert import convert_effdet_state_dict
-from effdet_graph.detector import build_detector
+from effdet_graph.io.atomic import atomic_output
+from effdet_graph.io.convert import convert_effdet_state_dict
+from effdet_graph.model.detector import build_detector
 
 RESULTS = Path(__file__).resolve().parent / "results" / "detector.json"
 

@@ -20,6 +20,7 @@ filtering run starts with empty cost caches.
 
 Writes ``benchmarks/results/search.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,12 +34,12 @@ from pathlib import Path
 import optuna
 import torch
 
-from effdet_graph.atomic import atomic_output
-from effdet_graph.compiler import compile_spec
-from effdet_graph.detector import EfficientDet
-from effdet_graph.detector_summary import count_macs, count_params, detector_cost
-from effdet_graph.summary import random_features
 import search.budget
+from effdet_graph.fpn.compiler import compile_spec
+from effdet_graph.fpn.summary import random_features
+from effdet_graph.io.atomic import atomic_output
+from effdet_graph.model.cost import count_macs, count_params, detector_cost
+from effdet_graph.model.detector import EfficientDet
 from search.candidate import Candidate
 from search.engines.optuna_engine import run_optuna
 from search.objective import OBJECTIVES, Evaluate, Report
@@ -98,8 +99,9 @@ def search_overhead(engine: str, space: SearchSpace, trials: int, workdir: Path)
         ray.init(include_dashboard=False, log_to_driver=False, num_cpus=2)
         one_off["ray_init_s"] = time.perf_counter() - start
         began = time.time()
-        records = run_ray(space, functools.partial(timed_proxy_task, space, data), objective, results, trials,
-                          max_concurrent=1)
+        records = run_ray(
+            space, functools.partial(timed_proxy_task, space, data), objective, results, trials, max_concurrent=1
+        )
         ended = time.time()
         ray.shutdown()
     else:
@@ -111,9 +113,17 @@ def search_overhead(engine: str, space: SearchSpace, trials: int, workdir: Path)
     proxy = sum(seconds for _, seconds in proxies)
     steady = ended - first - proxy
     states = [r.state for r in records]
-    return {"trials": len(records), **{state: states.count(state) for state in sorted(set(states))},
-            "wall_s": ended - began, "start_s": first - began, "proxy_s": proxy, "proxy_tasks": len(proxies),
-            "overhead_per_trial_s": steady / len(records), "overhead_fraction": steady / (ended - first), **one_off}
+    return {
+        "trials": len(records),
+        **{state: states.count(state) for state in sorted(set(states))},
+        "wall_s": ended - began,
+        "start_s": first - began,
+        "proxy_s": proxy,
+        "proxy_tasks": len(proxies),
+        "overhead_per_trial_s": steady / len(records),
+        "overhead_fraction": steady / (ended - first),
+        **one_off,
+    }
 
 
 def instantiate_cost(candidate: Candidate) -> tuple[int, int]:
@@ -150,19 +160,32 @@ def filtering_rate(name: str, points: int, peers: int) -> dict[str, float]:
         params, macs = instantiate_cost(candidate)
         cost = candidate.detector_cost or candidate.cost
         if (params, macs) != (cost.params, cost.macs):
-            raise AssertionError(f"{candidate.file_name}: cost model {cost.params:,} params / {cost.macs:,} MACs, "
-                                 f"built {params:,} / {macs:,}")
+            raise AssertionError(
+                f"{candidate.file_name}: cost model {cost.params:,} params / {cost.macs:,} MACs, "
+                f"built {params:,} / {macs:,}"
+            )
     peer_rate = min(peers, len(accepted)) / (time.perf_counter() - start)
     rate = points / seconds
-    return {"scope": space.budget.scope, "points": points, "specs_per_s": rate, "peer_specs_per_s": peer_rate,
-            "ratio": rate / peer_rate, **{f"{k}_rate": v for k, v in stats.rates().items()}}
+    return {
+        "scope": space.budget.scope,
+        "points": points,
+        "specs_per_s": rate,
+        "peer_specs_per_s": peer_rate,
+        "ratio": rate / peer_rate,
+        **{f"{k}_rate": v for k, v in stats.rates().items()},
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=8, help="trials a search")
-    parser.add_argument("--spaces", nargs="+", choices=SPACES, default=["compound", "bifpn_edges"],
-                        help="spaces of the overhead searches")
+    parser.add_argument(
+        "--spaces",
+        nargs="+",
+        choices=SPACES,
+        default=["compound", "bifpn_edges"],
+        help="spaces of the overhead searches",
+    )
     parser.add_argument("--quick", action="store_true", help="fewer sampled points")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -175,29 +198,43 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as workdir:
         for name in args.spaces:
             space = smoke_space(load_search_space(builtin_space(name)))
-            overhead[name] = {engine: search_overhead(engine, space, args.trials, Path(workdir))
-                              for engine in ("optuna", "ray")}
+            overhead[name] = {
+                engine: search_overhead(engine, space, args.trials, Path(workdir)) for engine in ("optuna", "ray")
+            }
 
     print(f"Framework overhead at the smoke budget, {args.trials} trials a search, one at a time:")
-    print("| space | engine | trials (complete / rejected / pruned) | start s | proxy task s | overhead s/trial "
-          "| overhead | target |\n|---|---|---|---:|---:|---:|---:|---:|")
+    print(
+        "| space | engine | trials (complete / rejected / pruned) | start s | proxy task s | overhead s/trial "
+        "| overhead | target |\n|---|---|---|---:|---:|---:|---:|---:|"
+    )
     for name, engines in overhead.items():
         for engine, r in engines.items():
             counts = " / ".join(str(r.get(state, 0)) for state in ("complete", "rejected", "pruned"))
-            print(f"| {name} | {engine} | {r['trials']} ({counts}) | {r['start_s']:.1f} "
-                  f"| {r['proxy_s'] / r['proxy_tasks']:.2f} | {r['overhead_per_trial_s']:.2f} "
-                  f"| {100 * r['overhead_fraction']:.1f} % | < {100 * OVERHEAD_TARGET:.0f} % |")
+            print(
+                f"| {name} | {engine} | {r['trials']} ({counts}) | {r['start_s']:.1f} "
+                f"| {r['proxy_s'] / r['proxy_tasks']:.2f} | {r['overhead_per_trial_s']:.2f} "
+                f"| {100 * r['overhead_fraction']:.1f} % | < {100 * OVERHEAD_TARGET:.0f} % |"
+            )
     ray_init = max(engines["ray"]["ray_init_s"] for engines in overhead.values())
     print(f"one-off, apart: making the smoke data set < 1 s, ray.init up to {ray_init:.1f} s")
     print("\nCost-model filtering (random points; peer: instantiate on the CPU and count):")
-    print("| space | budget scope | specs/s | peer specs/s | ratio | accepted | repaired | invalid | over budget |\n"
-          "|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| space | budget scope | specs/s | peer specs/s | ratio | accepted | repaired | invalid | over budget |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    )
     for name, r in filtering.items():
-        print(f"| {name} | {r['scope']} | {r['specs_per_s']:.1f} | {r['peer_specs_per_s']:.2f} | {r['ratio']:.0f}x "
-              f"| {r['accepted_rate']:.0%} | {r['repaired_rate']:.0%} | {r['rejected_invalid_rate']:.0%} "
-              f"| {r['rejected_budget_rate']:.0%} |")
-    results = {"device": "cpu", "threads": 2, "overhead": overhead, "filtering": filtering,
-               "overhead_target": OVERHEAD_TARGET}
+        print(
+            f"| {name} | {r['scope']} | {r['specs_per_s']:.1f} | {r['peer_specs_per_s']:.2f} | {r['ratio']:.0f}x "
+            f"| {r['accepted_rate']:.0%} | {r['repaired_rate']:.0%} | {r['rejected_invalid_rate']:.0%} "
+            f"| {r['rejected_budget_rate']:.0%} |"
+        )
+    results = {
+        "device": "cpu",
+        "threads": 2,
+        "overhead": overhead,
+        "filtering": filtering,
+        "overhead_target": OVERHEAD_TARGET,
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(RESULTS) as tmp:
         tmp.write_text(json.dumps(results, indent=2))

@@ -1,0 +1,89 @@
+"""EfficientDet detectors around any feature network written in the spec language.
+
+The public API, in the order of the pipeline::
+
+    import effdet_graph as eg
+    spec = graphspec.load_spec("specs/bifpn.yaml")
+    fpn = eg.compile_spec(spec, in_channels=[40, 112, 320])     # nn.Module: P3-P5 -> P3-P7
+    detector = eg.build_detector("bifpn", phi=0)                # EfficientDet-D0 around that spec
+    result = eg.train(eg.TrainOptions(data=..., spec=..., phi=0, out=...))
+    metrics = eg.evaluate(result.checkpoint, data, "val")       # COCO AP of a checkpoint
+    model, recipe = eg.load_checkpoint(result.checkpoint)
+
+Stages live in subpackages: :mod:`effdet_graph.fpn` (the compiler and its layers), :mod:`effdet_graph.model`
+(backbone, heads, anchors, losses, post-processing, compound scaling), :mod:`effdet_graph.io` (checkpoints,
+the model recipe, weight conversion), :mod:`effdet_graph.data`, :mod:`effdet_graph.training`,
+:mod:`effdet_graph.inference`, :mod:`effdet_graph.comparison` and the command line, :mod:`effdet_graph.cli`.
+
+Names are imported on first use, so ``import effdet_graph`` stays cheap for commands that never touch torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from effdet_graph.builtin import builtin_specs as list_specs
+    from effdet_graph.builtin import resolve_spec_path
+    from effdet_graph.comparison.table import compare_specs
+    from effdet_graph.data.synthetic import make_dataset
+    from effdet_graph.device import resolve_device
+    from effdet_graph.errors import CheckpointError, DatasetError, InputError
+    from effdet_graph.fpn.compiler import FeatureNetwork, compile_spec
+    from effdet_graph.inference.predict import evaluate_checkpoint as evaluate
+    from effdet_graph.inference.predict import predict_images
+    from effdet_graph.io.checkpoint import model_from_checkpoint as load_checkpoint
+    from effdet_graph.io.checkpoint import save_checkpoint
+    from effdet_graph.io.convert import load_effdet_checkpoint
+    from effdet_graph.io.recipe import ModelRecipe
+    from effdet_graph.model.cost import detector_report
+    from effdet_graph.model.detector import EfficientDet, build_detector
+    from effdet_graph.model.scaling import DetectorConfig, detector_config, scale_spec
+    from effdet_graph.training.loop import TrainResult, train
+    from effdet_graph.training.options import TrainOptions
+
+#: public name -> (module, attribute)
+_EXPORTS: dict[str, tuple[str, str]] = {
+    "CheckpointError": ("effdet_graph.errors", "CheckpointError"),
+    "DatasetError": ("effdet_graph.errors", "DatasetError"),
+    "DetectorConfig": ("effdet_graph.model.scaling", "DetectorConfig"),
+    "EfficientDet": ("effdet_graph.model.detector", "EfficientDet"),
+    "FeatureNetwork": ("effdet_graph.fpn.compiler", "FeatureNetwork"),
+    "InputError": ("effdet_graph.errors", "InputError"),
+    "ModelRecipe": ("effdet_graph.io.recipe", "ModelRecipe"),
+    "TrainOptions": ("effdet_graph.training.options", "TrainOptions"),
+    "TrainResult": ("effdet_graph.training.loop", "TrainResult"),
+    "build_detector": ("effdet_graph.model.detector", "build_detector"),
+    "compare_specs": ("effdet_graph.comparison.table", "compare_specs"),
+    "compile_spec": ("effdet_graph.fpn.compiler", "compile_spec"),
+    "detector_config": ("effdet_graph.model.scaling", "detector_config"),
+    "detector_report": ("effdet_graph.model.cost", "detector_report"),
+    "evaluate": ("effdet_graph.inference.predict", "evaluate_checkpoint"),
+    "list_specs": ("effdet_graph.builtin", "builtin_specs"),
+    "load_checkpoint": ("effdet_graph.io.checkpoint", "model_from_checkpoint"),
+    "load_effdet_checkpoint": ("effdet_graph.io.convert", "load_effdet_checkpoint"),
+    "make_dataset": ("effdet_graph.data.synthetic", "make_dataset"),
+    "predict_images": ("effdet_graph.inference.predict", "predict_images"),
+    "resolve_device": ("effdet_graph.device", "resolve_device"),
+    "resolve_spec_path": ("effdet_graph.builtin", "resolve_spec_path"),
+    "save_checkpoint": ("effdet_graph.io.checkpoint", "save_checkpoint"),
+    "scale_spec": ("effdet_graph.model.scaling", "scale_spec"),
+    "train": ("effdet_graph.training.loop", "train"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attribute = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'effdet_graph' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

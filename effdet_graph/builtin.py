@@ -1,5 +1,6 @@
 """Where the built-in specs live: ``specs/`` of a source checkout, or ``share/effdet-graph/specs`` of
 an installed environment."""
+
 from __future__ import annotations
 
 import sys
@@ -10,7 +11,10 @@ from graphspec import InputError
 
 def specs_dir() -> Path:
     """The folder that holds the built-in specs."""
-    candidates = (Path(__file__).resolve().parent.parent / "specs", Path(sys.prefix) / "share" / "effdet-graph" / "specs")
+    candidates = (
+        Path(__file__).resolve().parent.parent / "specs",
+        Path(sys.prefix) / "share" / "effdet-graph" / "specs",
+    )
     for candidate in candidates:
         if (candidate / "bifpn.yaml").is_file():
             return candidate

@@ -4,6 +4,7 @@ Both derive from :class:`graphspec.errors.InputError`, so the command line print
 message alone and exits with code 2. Messages name the file and the offending entry and,
 where there is one, say how to fix it.
 """
+
 from __future__ import annotations
 
 from graphspec.errors import InputError

@@ -1,14 +1,15 @@
 """Analytic cost model: parameters and multiply-accumulates of a spec, without building modules.
 
-It counts exactly what :mod:`effdet_graph.compiler` builds: every conv weight, conv bias, BN
+It counts exactly what :mod:`effdet_graph.fpn.compiler` builds: every conv weight, conv bias, BN
 affine pair and fusion weight; and the multiply-accumulates of convolutions (what
 ``torch.utils.flop_counter.FlopCounterMode`` counts, halved). Elementwise work (fusion, pooling,
 activations, BN at inference) is not counted, as in the EfficientDet paper's FLOPs.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from graphspec.model import EdgeStyle, Spec, level_name
 
@@ -54,14 +55,17 @@ def _conv(cin: int, cout: int, kernel: int, groups: int, bias: bool, out_hw: tup
     return weights + (cout if bias else 0), weights * out_hw[0] * out_hw[1]
 
 
-def _projection(cin: int, cout: int, style: str, conv_bias: bool, kernel: int, out_hw: tuple[int, int]) -> tuple[int, int]:
+def _projection(
+    cin: int, cout: int, style: str, conv_bias: bool, kernel: int, out_hw: tuple[int, int]
+) -> tuple[int, int]:
     with_bn = style == "conv_bn"
     params, macs = _conv(cin, cout, kernel, 1, conv_bias or not with_bn, out_hw)
     return params + (2 * cout if with_bn else 0), macs
 
 
-def _resample(cin: int, cout: int, source: int, target: int, style: EdgeStyle, spec: Spec,
-              sizes: dict[int, tuple[int, int]]) -> tuple[int, int]:
+def _resample(
+    cin: int, cout: int, source: int, target: int, style: EdgeStyle, spec: Spec, sizes: dict[int, tuple[int, int]]
+) -> tuple[int, int]:
     delta = target - source
     if delta > 0 and style.downsample == "conv":
         return _projection(cin, cout, style.projection, spec.conv_bias, 2**delta + 1, sizes[target])
@@ -73,7 +77,7 @@ def _resample(cin: int, cout: int, source: int, target: int, style: EdgeStyle, s
 def _op(steps: tuple[str, ...], width: int, conv_bias: bool, out_hw: tuple[int, int]) -> tuple[int, int]:
     params = macs = 0
     for i, step in enumerate(steps):
-        bias = conv_bias or "bn" not in steps[i + 1:]
+        bias = conv_bias or "bn" not in steps[i + 1 :]
         if step == "bn":
             params += 2 * width
         elif step == "separable_conv":

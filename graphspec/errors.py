@@ -1,9 +1,10 @@
 """The one exception type of the spec language, and the helpers that phrase its messages."""
+
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,9 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 def choices_text(choices: Iterable[str]) -> str:
     """Format the valid choices for an error message: ``(valid: a, b, c)``."""
     return "(valid: " + ", ".join(str(c) for c in choices) + ")"
+
+
+def first_few(items: Sequence[str], limit: int = 5, sep: str = ", ") -> str:
+    """The first ``limit`` items joined by ``sep``, then ``... (N more)`` for the rest: ``a, b, c, ... (7 more)``."""
+    shown = sep.join(str(item) for item in items[:limit])
+    return shown + (f"{sep}... ({len(items) - limit} more)" if len(items) > limit else "")

@@ -1,4 +1,5 @@
 """The cell as a networkx DAG: execution order, cycle and dead-node checks, depth for drawing."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -11,7 +12,7 @@ if TYPE_CHECKING:
     from graphspec.model import Spec
 
 
-def cell_graph(spec: "Spec") -> nx.DiGraph:
+def cell_graph(spec: Spec) -> nx.DiGraph:
     """One cell as a DAG. Vertices are cell inputs (``P3`` ...) and node ids; edges carry ``kind``
     (``input`` or ``residual``). Vertex attributes: ``level`` and ``is_input``."""
     from graphspec.model import level_name
@@ -29,7 +30,7 @@ def cell_graph(spec: "Spec") -> nx.DiGraph:
     return graph
 
 
-def schedule(spec: "Spec") -> list[str]:
+def schedule(spec: Spec) -> list[str]:
     """Node ids in execution order: topological, ties broken by the order written in the spec."""
     graph = cell_graph(spec)
     position = {node.id: i for i, node in enumerate(spec.nodes)}
@@ -37,7 +38,7 @@ def schedule(spec: "Spec") -> list[str]:
     return [v for v in order if v in position]
 
 
-def check_graph(spec: "Spec") -> None:
+def check_graph(spec: Spec) -> None:
     """Raise :class:`SpecError` if the cell has a cycle or a node that feeds no output."""
     graph = cell_graph(spec)
     by_id = spec.node_by_id
@@ -50,8 +51,11 @@ def check_graph(spec: "Spec") -> None:
         first = min(ids, key=lambda i: spec.nodes.index(by_id[i]))
         start = ids.index(first)
         ring = ids[start:] + ids[:start] + [first]
-        raise SpecError(f"the nodes form a cycle {' -> '.join(ring)}; a feature network must be acyclic",
-                        by_id[first].location, first)
+        raise SpecError(
+            f"the nodes form a cycle {' -> '.join(ring)}; a feature network must be acyclic",
+            by_id[first].location,
+            first,
+        )
     feeding = set()
     for node_id in spec.outputs.values():
         feeding |= nx.ancestors(graph, node_id) | {node_id}
@@ -60,7 +64,7 @@ def check_graph(spec: "Spec") -> None:
             raise SpecError("the node feeds no cell output; connect it or remove it", node.location, node.id)
 
 
-def node_depths(spec: "Spec") -> dict[str, int]:
+def node_depths(spec: Spec) -> dict[str, int]:
     """Longest path from the cell inputs to each vertex (inputs have depth 0); used for layout."""
     graph = cell_graph(spec)
     depth: dict[str, int] = {}

@@ -1,4 +1,5 @@
 """The typed graph a spec loads into: named nodes, named inputs, levels, never list positions."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

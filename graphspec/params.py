@@ -1,7 +1,9 @@
 """Named spec parameters: defaults declared under ``params``, used as ``$name``, overridden by ``--set``."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import yaml
 

@@ -3,11 +3,13 @@
 Every check raises :class:`SpecError` naming the file, line, column, node and the valid choices.
 Graph-level checks (cycles, reachability) run afterwards in :mod:`graphspec.graph`.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from graphspec import model
 from graphspec.errors import SpecError, choices_text, did_you_mean
@@ -15,20 +17,53 @@ from graphspec.graph import check_graph
 from graphspec.params import resolve_params
 from graphspec.yaml_loader import LoadedYaml, YamlPath, load_yaml, loads_yaml
 
-TOP_KEYS = {"name": False, "description": False, "params": False, "width": True, "inputs": True,
-            "defaults": False, "cell": True}
+TOP_KEYS = {
+    "name": False,
+    "description": False,
+    "params": False,
+    "width": True,
+    "inputs": True,
+    "defaults": False,
+    "cell": True,
+}
 INPUT_KEYS = {"backbone": True, "lateral": False, "derived": False}
 DERIVED_KEYS = {"level": True, "from": True, "downsample": False, "act": False, "projection": False}
-DEFAULT_KEYS = {"merge": False, "fusion": False, "upsample": False, "downsample": False,
-                "projection": False, "op": False, "conv_bias": False, "bn_eps": False, "bn_momentum": False,
-                "padding": False}
+DEFAULT_KEYS = {
+    "merge": False,
+    "fusion": False,
+    "upsample": False,
+    "downsample": False,
+    "projection": False,
+    "op": False,
+    "conv_bias": False,
+    "bn_eps": False,
+    "bn_momentum": False,
+    "padding": False,
+}
 CELL_KEYS = {"repeats": False, "nodes": True, "outputs": True}
-NODE_KEYS = {"id": True, "level": True, "inputs": True, "merge": False, "fusion": False, "residual": False,
-             "op": False, "upsample": False, "downsample": False, "projection": False}
+NODE_KEYS = {
+    "id": True,
+    "level": True,
+    "inputs": True,
+    "merge": False,
+    "fusion": False,
+    "residual": False,
+    "op": False,
+    "upsample": False,
+    "downsample": False,
+    "projection": False,
+}
 BUILTIN_DEFAULTS: dict[str, Any] = {
-    "merge": "weighted_sum", "fusion": "fast_normalized", "upsample": "nearest", "downsample": "max_pool",
-    "projection": "conv_bn", "op": ("swish", "separable_conv", "bn"), "conv_bias": False,
-    "bn_eps": 1e-5, "bn_momentum": 0.1, "padding": "symmetric",
+    "merge": "weighted_sum",
+    "fusion": "fast_normalized",
+    "upsample": "nearest",
+    "downsample": "max_pool",
+    "projection": "conv_bn",
+    "op": ("swish", "separable_conv", "bn"),
+    "conv_bias": False,
+    "bn_eps": 1e-5,
+    "bn_momentum": 0.1,
+    "padding": "symmetric",
 }
 _LEVEL = re.compile(r"P(0|[1-9][0-9]*)")
 _ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -52,7 +87,9 @@ def _build(loaded: LoadedYaml, overrides: Mapping[str, Any]) -> model.Spec:
     if not isinstance(loaded.data, dict):
         raise SpecError(
             f"the top level must be a mapping with keys {', '.join(k for k, r in TOP_KEYS.items() if r)}, "
-            f"got a {type(loaded.data).__name__}", loaded.where(()))
+            f"got a {type(loaded.data).__name__}",
+            loaded.where(()),
+        )
     values = resolve_params(loaded, overrides)
     spec = _Parser(loaded, values).spec()
     check_graph(spec)
@@ -74,8 +111,9 @@ class _Parser:
             raise self.fail(f"{what} must be a mapping with keys {', '.join(keys)}", path)
         for key in value:
             if key not in keys:
-                raise self.fail(f"unknown key '{key}' in {what}{did_you_mean(key, keys)} "
-                                f"{choices_text(keys)}", path + (key,))
+                raise self.fail(
+                    f"unknown key '{key}' in {what}{did_you_mean(key, keys)} {choices_text(keys)}", path + (key,)
+                )
         for key, required in keys.items():
             if required and key not in value:
                 raise self.fail(f"missing required key '{key}' in {what}", path)
@@ -122,10 +160,20 @@ class _Parser:
         nodes = self.nodes(cell["nodes"], levels, defaults)
         outputs = self.outputs(cell["outputs"], levels, nodes)
         return model.Spec(
-            name=name, description=description, file=self.loaded.file, width=width, repeats=repeats,
-            backbone_levels=tuple(backbone), lateral=lateral, derived=tuple(derived), nodes=tuple(nodes),
-            outputs=outputs, conv_bias=defaults["conv_bias"], padding=defaults["padding"],
-            batch_norm=model.BatchNormStyle(defaults["bn_eps"], defaults["bn_momentum"]), params=dict(self.values),
+            name=name,
+            description=description,
+            file=self.loaded.file,
+            width=width,
+            repeats=repeats,
+            backbone_levels=tuple(backbone),
+            lateral=lateral,
+            derived=tuple(derived),
+            nodes=tuple(nodes),
+            outputs=outputs,
+            conv_bias=defaults["conv_bias"],
+            padding=defaults["padding"],
+            batch_norm=model.BatchNormStyle(defaults["bn_eps"], defaults["bn_momentum"]),
+            params=dict(self.values),
         )
 
     def inputs(self, value: Any) -> tuple[list[int], str, list[model.DerivedLevel]]:
@@ -135,8 +183,10 @@ class _Parser:
             raise self.fail("`inputs.backbone` needs at least one level, e.g. [P3, P4, P5]", ("inputs", "backbone"))
         backbone = [self.level(v, ("inputs", "backbone", i)) for i, v in enumerate(names)]
         if backbone != list(range(backbone[0], backbone[0] + len(backbone))):
-            raise self.fail("`inputs.backbone` must list consecutive levels, finest first, e.g. [P3, P4, P5]",
-                            ("inputs", "backbone"))
+            raise self.fail(
+                "`inputs.backbone` must list consecutive levels, finest first, e.g. [P3, P4, P5]",
+                ("inputs", "backbone"),
+            )
         lateral = self.choice(section.get("lateral", "none"), ("inputs", "lateral"), model.LATERALS, "lateral")
         derived: list[model.DerivedLevel] = []
         items = section.get("derived", [])
@@ -151,15 +201,23 @@ class _Parser:
             if level != top + 1 or source != top:
                 raise self.fail(
                     f"derived levels extend the pyramid one level at a time: expected level P{top + 1} "
-                    f"from P{top}, got {model.level_name(level)} from {model.level_name(source)}", path)
-            derived.append(model.DerivedLevel(
-                level=level, source=source,
-                downsample=self.choice(entry.get("downsample", "max_pool"), path + ("downsample",),
-                                       model.DOWNSAMPLES, "downsample"),
-                act=self.choice(entry.get("act", "none"), path + ("act",), model.ACTIVATIONS, "activation"),
-                projection=self.choice(entry.get("projection", "conv_bn"), path + ("projection",),
-                                       model.PROJECTIONS, "projection"),
-                location=self.loaded.where(path)))
+                    f"from P{top}, got {model.level_name(level)} from {model.level_name(source)}",
+                    path,
+                )
+            derived.append(
+                model.DerivedLevel(
+                    level=level,
+                    source=source,
+                    downsample=self.choice(
+                        entry.get("downsample", "max_pool"), path + ("downsample",), model.DOWNSAMPLES, "downsample"
+                    ),
+                    act=self.choice(entry.get("act", "none"), path + ("act",), model.ACTIVATIONS, "activation"),
+                    projection=self.choice(
+                        entry.get("projection", "conv_bn"), path + ("projection",), model.PROJECTIONS, "projection"
+                    ),
+                    location=self.loaded.where(path),
+                )
+            )
             top = level
         return backbone, lateral, derived
 
@@ -213,30 +271,47 @@ class _Parser:
             entry = self.mapping(item, path, NODE_KEYS, "a node")
             node_id = entry["id"]
             if not isinstance(node_id, str) or not _ID.fullmatch(node_id) or _LEVEL.fullmatch(node_id):
-                raise self.fail(f"node id {node_id!r} must be an identifier (letters, digits, _) and not a "
-                                "level name like P3", path + ("id",))
+                raise self.fail(
+                    f"node id {node_id!r} must be an identifier (letters, digits, _) and not a level name like P3",
+                    path + ("id",),
+                )
             if node_id in seen:
-                raise self.fail(f"duplicate node id '{node_id}' (first defined by node #{seen[node_id] + 1}); "
-                                "ids must be unique", path + ("id",))
+                raise self.fail(
+                    f"duplicate node id '{node_id}' (first defined by node #{seen[node_id] + 1}); ids must be unique",
+                    path + ("id",),
+                )
             seen[node_id] = i
             level = self.level(entry["level"], path + ("level",))
             if level not in levels:
-                raise self.fail(f"level {model.level_name(level)} is outside the spec's levels "
-                                f"P{levels[0]}-P{levels[-1]}", path + ("level",))
+                raise self.fail(
+                    f"level {model.level_name(level)} is outside the spec's levels P{levels[0]}-P{levels[-1]}",
+                    path + ("level",),
+                )
             inputs = self.name_list(entry["inputs"], path + ("inputs",), "`inputs`")
             if not inputs:
                 raise self.fail("a node needs at least one input", path + ("inputs",))
             residual = self.name_list(entry.get("residual", []), path + ("residual",), "`residual`")
-            fields = {key: self.node_field(key, entry[key], path + (key,)) if key in entry else defaults[key]
-                      for key in ("merge", "fusion", "upsample", "downsample", "projection", "op")}
+            fields = {
+                key: self.node_field(key, entry[key], path + (key,)) if key in entry else defaults[key]
+                for key in ("merge", "fusion", "upsample", "downsample", "projection", "op")
+            }
             if fields["merge"] == "global_pool_attention" and len(inputs) != 2:
-                raise self.fail(f"merge 'global_pool_attention' takes exactly 2 inputs, got {len(inputs)}",
-                                path + ("inputs",))
-            nodes.append(model.Node(
-                id=node_id, level=level, inputs=tuple(inputs), merge=fields["merge"], fusion=fields["fusion"],
-                residual=tuple(residual), op=fields["op"],
-                edges=model.EdgeStyle(fields["upsample"], fields["downsample"], fields["projection"]),
-                location=self.loaded.where(path)))
+                raise self.fail(
+                    f"merge 'global_pool_attention' takes exactly 2 inputs, got {len(inputs)}", path + ("inputs",)
+                )
+            nodes.append(
+                model.Node(
+                    id=node_id,
+                    level=level,
+                    inputs=tuple(inputs),
+                    merge=fields["merge"],
+                    fusion=fields["fusion"],
+                    residual=tuple(residual),
+                    op=fields["op"],
+                    edges=model.EdgeStyle(fields["upsample"], fields["downsample"], fields["projection"]),
+                    location=self.loaded.where(path),
+                )
+            )
         self.node_id = None
         self.references(nodes, levels)
         return nodes
@@ -252,8 +327,7 @@ class _Parser:
                     if ref == node.id:
                         raise self.fail(f"the node lists itself in `{field}` (a self-loop)", path)
                     if ref not in names:
-                        raise self.fail(f"unknown input '{ref}'{did_you_mean(ref, names)} {choices_text(names)}",
-                                        path)
+                        raise self.fail(f"unknown input '{ref}'{did_you_mean(ref, names)} {choices_text(names)}", path)
                     if ref in refs[:j] or (field == "residual" and ref in node.inputs):
                         raise self.fail(f"'{ref}' is listed twice; list each input once", path)
         self.node_id = None
@@ -267,23 +341,31 @@ class _Parser:
         for key, node_id in value.items():
             level = self.level(key, path + (key,))
             if level not in levels:
-                raise self.fail(f"output level {key} is outside the spec's levels P{levels[0]}-P{levels[-1]}",
-                                path + (key,))
+                raise self.fail(
+                    f"output level {key} is outside the spec's levels P{levels[0]}-P{levels[-1]}", path + (key,)
+                )
             if level in outputs:
                 raise self.fail(f"level {key} has two outputs ('{outputs[level]}' and {node_id!r})", path + (key,))
             if not isinstance(node_id, str):
                 raise self.fail(f"output {key} must name one node id, got {node_id!r}", path + (key,))
             if node_id not in by_id:
-                raise self.fail(f"output {key}: unknown node '{node_id}'{did_you_mean(node_id, by_id)} "
-                                f"{choices_text(by_id)}", path + (key,))
+                raise self.fail(
+                    f"output {key}: unknown node '{node_id}'{did_you_mean(node_id, by_id)} {choices_text(by_id)}",
+                    path + (key,),
+                )
             if by_id[node_id].level != level:
-                raise self.fail(f"output {key} names node '{node_id}', which is at level "
-                                f"{model.level_name(by_id[node_id].level)}", path + (key,))
+                raise self.fail(
+                    f"output {key} names node '{node_id}', which is at level {model.level_name(by_id[node_id].level)}",
+                    path + (key,),
+                )
             if node_id in outputs.values():
                 raise self.fail(f"node '{node_id}' is the output of two levels", path + (key,))
             outputs[level] = node_id
         missing = [model.level_name(level) for level in levels if level not in outputs]
         if missing:
-            raise self.fail(f"`cell.outputs` has no node for {', '.join(missing)}; every level "
-                            f"P{levels[0]}-P{levels[-1]} needs one so the cell can repeat", path)
+            raise self.fail(
+                f"`cell.outputs` has no node for {', '.join(missing)}; every level "
+                f"P{levels[0]}-P{levels[-1]} needs one so the cell can repeat",
+                path,
+            )
         return dict(sorted(outputs.items()))

@@ -5,6 +5,7 @@ PyYAML's safe composer builds a node tree; we turn it into plain Python values o
 expansion is bounded (no "billion laughs"), and (3) every value's position is kept in a table
 keyed by its path, e.g. ``("cell", "nodes", 3, "inputs", 1)``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -70,8 +71,9 @@ def loads_yaml(text: str, file: str = "<string>") -> LoadedYaml:
     except yaml.YAMLError as exc:
         raise SpecError(f"YAML error: {exc}", Location(file)) from None
     except RecursionError:
-        raise SpecError(f"the document is nested too deeply (a spec needs fewer than {MAX_DEPTH} levels)",
-                        Location(file)) from None
+        raise SpecError(
+            f"the document is nested too deeply (a spec needs fewer than {MAX_DEPTH} levels)", Location(file)
+        ) from None
     if root is None:
         raise SpecError("the file is empty; a spec is a mapping with at least `cell`", Location(file, 1, 1))
     loaded = LoadedYaml(file, None)
@@ -96,8 +98,9 @@ class _Converter:
                 location,
             )
         if len(path) > MAX_DEPTH:
-            raise SpecError(f"the document is nested more than {MAX_DEPTH} levels deep; a spec needs far fewer",
-                            location)
+            raise SpecError(
+                f"the document is nested more than {MAX_DEPTH} levels deep; a spec needs far fewer", location
+            )
         if id(node) in self.active:
             raise SpecError("a YAML alias refers to its own anchor (a recursive structure)", location)
         self.loaded.marks.setdefault(path, (location.line, location.column))

@@ -1,12 +1,13 @@
 """Params / MACs budgets, checked before any training.
 
 The feature network is costed analytically (:func:`graphspec.cost.estimate_cost`, microseconds); the
-whole detector as :func:`effdet_graph.detector_summary.detector_cost` counts it, faster: the backbone's
+whole detector as :func:`effdet_graph.model.cost.detector_cost` counts it, faster: the backbone's
 count is made once per backbone and resolution, the feature network's is the analytic one (equal to what
 FlopCounterMode counts), and only the heads are built and counted on the ``meta`` device for each new
 point (about 0.07 s; each distinct detector is counted once). Both use the candidate's resolution and
 its backbone's real feature channels.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,12 +17,11 @@ from functools import cache
 import torch
 from torch import nn
 
+from effdet_graph.model.backbone import create_backbone
+from effdet_graph.model.cost import backbone_cost, heads_cost
+from effdet_graph.model.detector import EfficientDet
 from graphspec import Spec
 from graphspec.cost import Cost, estimate_cost, level_sizes
-
-from effdet_graph.backbone import create_backbone
-from effdet_graph.detector import EfficientDet
-from effdet_graph.detector_summary import backbone_cost, heads_cost
 from search.detector import DetectorSettings
 from search.rejection import OverBudget
 from search.schema import Reader
@@ -39,12 +39,15 @@ class Budget:
 
     def check(self, cost: Cost) -> None:
         """Raise :class:`OverBudget` if ``cost`` exceeds a bound."""
-        over = [f"{what} {value:,} > {limit:,}" for what, value, limit in
-                (("params", cost.params, self.max_params), ("MACs", cost.macs, self.max_macs))
-                if limit is not None and value > limit]
+        over = [
+            f"{what} {value:,} > {limit:,}"
+            for what, value, limit in (("params", cost.params, self.max_params), ("MACs", cost.macs, self.max_macs))
+            if limit is not None and value > limit
+        ]
         if over:
-            raise OverBudget(f"{self.scope.replace('_', ' ')} over budget: {'; '.join(over)}", self.scope,
-                             cost.params, cost.macs)
+            raise OverBudget(
+                f"{self.scope.replace('_', ' ')} over budget: {'; '.join(over)}", self.scope, cost.params, cost.macs
+            )
 
 
 def read_budget(reader: Reader) -> Budget:
@@ -77,8 +80,9 @@ def feature_network_cost(spec: Spec, detector: DetectorSettings) -> tuple[Cost, 
 
 
 @cache
-def _backbone_cost(name: str, levels: tuple[int, ...],
-                   resolution: int) -> tuple[dict[str, int], tuple[torch.Size, ...]]:
+def _backbone_cost(
+    name: str, levels: tuple[int, ...], resolution: int
+) -> tuple[dict[str, int], tuple[torch.Size, ...]]:
     """Params, MACs and feature shapes of timm backbone ``name`` at ``resolution`` (counted once, cached)."""
     counts, features = backbone_cost(_meta_backbone(name, levels), resolution)
     return counts, tuple(feature.shape for feature in features)
@@ -106,12 +110,15 @@ def _count_detector(spec: Spec, detector: DetectorSettings) -> Cost:
     feature_network, _ = feature_network_cost(spec, detector)
     sizes = level_sizes((detector.resolution, detector.resolution), spec.levels)
     with torch.device("meta"):
-        model = EfficientDet(spec, detector.config(spec),
-                             backbone=_meta_backbone(detector.backbone, spec.backbone_levels))
+        model = EfficientDet(
+            spec, detector.config(spec), backbone=_meta_backbone(detector.backbone, spec.backbone_levels)
+        )
         pyramid = [torch.empty(1, spec.width, *sizes[level]) for level in spec.levels]
     heads = heads_cost(model, pyramid)
-    return Cost(backbone["params"] + feature_network.params + heads["params"],
-                backbone["macs"] + feature_network.macs + heads["macs"])
+    return Cost(
+        backbone["params"] + feature_network.params + heads["params"],
+        backbone["macs"] + feature_network.macs + heads["macs"],
+    )
 
 
 def clear_caches() -> None:
@@ -121,8 +128,9 @@ def clear_caches() -> None:
     _meta_backbone.cache_clear()
 
 
-def enforce_budget(budget: Budget, spec: Spec, detector: DetectorSettings, feature_cost: Cost,
-                   detector_cost: Cost | None = None) -> Cost | None:
+def enforce_budget(
+    budget: Budget, spec: Spec, detector: DetectorSettings, feature_cost: Cost, detector_cost: Cost | None = None
+) -> Cost | None:
     """Check ``budget`` on its scope; raise :class:`OverBudget`, or return the whole detector's cost where
     the scope is ``detector`` (``None`` otherwise: ``feature_cost`` was checked). ``detector_cost``: the
     whole detector's cost where it is already known, so it is not counted again."""

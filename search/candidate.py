@@ -1,13 +1,13 @@
 """What sampling produces: a :class:`Draft` from a search kind, then a checked, costed :class:`Candidate`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from effdet_graph.model.scaling import DetectorConfig
 from graphspec import Spec, loads_spec
 from graphspec.cost import Cost
-
-from effdet_graph.scaling import DetectorConfig
 from search.detector import DetectorSettings
 
 

@@ -2,6 +2,7 @@
 ``effdet_graph.commands``, so the ``effdet_graph`` package never imports ``search``) and the runnable
 scripts ``search/compound.py`` and ``search/topology.py`` share its options; only the default engine
 differs (Optuna for the command, local Ray for the scripts)."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,18 +14,38 @@ from search.run import ENGINES, run_search, summary
 def add_search_options(parser: argparse.ArgumentParser, engine: str) -> None:
     """Every option of a search but the space itself; ``engine`` is the default engine."""
     parser.add_argument("--engine", choices=ENGINES, default=engine, help=f"default {engine}")
-    parser.add_argument("--trials", type=int, default=8, help="trials to finish in all (a resumed search counts "
-                        "the finished ones; --smoke-test: 2)")
-    parser.add_argument("--objective", choices=list(OBJECTIVES), default="ap",
-                        help="ap: AP alone; ap_macs / ap_latency: the Pareto front of AP against cost")
-    parser.add_argument("--storage", metavar="URL", help="Optuna: database URL (default: SQLite in the results "
-                        "folder; PostgreSQL for workers on several machines); Ray: storage_path (a folder or s3://...)")
-    parser.add_argument("--resume", action="store_true", help="Optuna: continue an existing study (fail if there "
-                        "is none); without it an existing study is continued too")
+    parser.add_argument(
+        "--trials",
+        type=int,
+        default=8,
+        help="trials to finish in all (a resumed search counts the finished ones; --smoke-test: 2)",
+    )
+    parser.add_argument(
+        "--objective",
+        choices=list(OBJECTIVES),
+        default="ap",
+        help="ap: AP alone; ap_macs / ap_latency: the Pareto front of AP against cost",
+    )
+    parser.add_argument(
+        "--storage",
+        metavar="URL",
+        help="Optuna: database URL (default: SQLite in the results "
+        "folder; PostgreSQL for workers on several machines); Ray: storage_path (a folder or s3://...)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="Optuna: continue an existing study (fail if there "
+        "is none); without it an existing study is continued too",
+    )
     parser.add_argument("--out", metavar="DIR", help="results folder (default runs/search/<space name>)")
     parser.add_argument("--steps", type=int, help="proxy training steps per trial (default: the space's proxy.steps)")
-    parser.add_argument("--gpus-per-trial", type=float, metavar="N", help="Ray: GPUs each trial reserves "
-                        "(default: 1 when the cluster has GPUs now, else 0)")
+    parser.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        metavar="N",
+        help="Ray: GPUs each trial reserves (default: 1 when the cluster has GPUs now, else 0)",
+    )
     parser.add_argument("--smoke-test", action="store_true", help="2 trials of a tiny proxy task and data set (CI)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the proxy training")
 
@@ -38,10 +59,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the search ``args`` describe and print its leaderboard; raises ``InputError`` on bad input."""
-    outcome = run_search(args.space, engine=args.engine, trials=2 if args.smoke_test else args.trials,
-                         objective=args.objective, results_dir=args.out, storage=args.storage, resume=args.resume,
-                         smoke_test=args.smoke_test, seed=args.seed, proxy_steps=args.steps,
-                         gpus_per_trial=args.gpus_per_trial)
+    outcome = run_search(
+        args.space,
+        engine=args.engine,
+        trials=2 if args.smoke_test else args.trials,
+        objective=args.objective,
+        results_dir=args.out,
+        storage=args.storage,
+        resume=args.resume,
+        smoke_test=args.smoke_test,
+        seed=args.seed,
+        proxy_steps=args.steps,
+        gpus_per_trial=args.gpus_per_trial,
+    )
     print(summary(outcome, args.objective))
     return 0
-

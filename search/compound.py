@@ -12,6 +12,7 @@ On a GPU cluster (the same script; Ray's launcher runs it on the head node, whic
 Needs: this project installed (``pip install -e '.[search]'``). Results: ``runs/search/compound/``
 (leaderboard.csv, best/, pareto.png, trials/), or under ``--storage`` on a cluster.
 """
+
 from __future__ import annotations
 
 import sys

@@ -1,19 +1,20 @@
 """The detector around a candidate: its settings, its :class:`DetectorConfig`, the spec parameters it sets,
 and the ``detector`` section of a search-space file."""
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Mapping
+from typing import Any
 
 import timm
 
+from effdet_graph.model.scaling import DetectorConfig, detector_config, load_scaling
 from graphspec import Spec
 from graphspec.errors import did_you_mean
 from graphspec.yaml_loader import YamlPath
-
-from effdet_graph.scaling import DetectorConfig, detector_config, load_scaling
 from search.schema import Reader, key_text
 
 table_row = cache(detector_config)
@@ -43,14 +44,20 @@ class DetectorSettings:
         ``EfficientDet(spec, settings.config(spec))``; ``scale_spec(file, config)`` gives ``spec`` back."""
         row = table_row(self.phi, self.backbone, self.num_classes)
         return dataclasses.replace(
-            row, resolution=self.resolution, width=spec.width, repeats=spec.repeats, padding=spec.padding,
-            head=dataclasses.replace(row.head, depth=self.head_depth), fusion=spec.params.get("fusion"),
-            backbone_args=dict(row.backbone_args))
+            row,
+            resolution=self.resolution,
+            width=spec.width,
+            repeats=spec.repeats,
+            padding=spec.padding,
+            head=dataclasses.replace(row.head, depth=self.head_depth),
+            fusion=spec.params.get("fusion"),
+            backbone_args=dict(row.backbone_args),
+        )
 
 
 def spec_params(template: Spec, phi: int, sampled: Mapping[str, Any]) -> dict[str, Any]:
     """All parameter values of a candidate spec: the template's defaults, then what EfficientDet-D``phi``'s
-    scaling sets (as :func:`effdet_graph.scaling.scale_spec` does), then the sampled values."""
+    scaling sets (as :func:`effdet_graph.model.scaling.scale_spec` does), then the sampled values."""
     scaling = table_row(phi).spec_overrides()
     values = dict(template.params)
     values.update({name: value for name, value in scaling.items() if name in values})
@@ -67,8 +74,9 @@ def read_backbone(reader: Reader, path: YamlPath) -> str:
     """A timm model name, checked against timm's registry (with a did-you-mean)."""
     name = reader.string(path)
     if not timm.is_model(name):
-        raise reader.fail(f"{key_text(path)}: unknown timm backbone '{name}'{did_you_mean(name, timm.list_models())}",
-                          path)
+        raise reader.fail(
+            f"{key_text(path)}: unknown timm backbone '{name}'{did_you_mean(name, timm.list_models())}", path
+        )
     return name
 
 

@@ -5,12 +5,14 @@ and returns its metrics; it calls ``report(step, ap)`` with intermediate AP so t
 stop a poor trial early. :data:`OBJECTIVES` names what is optimised: AP alone, or AP against MACs
 or against measured latency (a Pareto front).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from search.candidate import Candidate
 
@@ -36,8 +38,10 @@ class Objective:
 
     def values(self, candidate: Candidate, metrics: dict[str, float]) -> list[float]:
         """The objective values of one finished trial; raises ``FloatingPointError`` on NaN."""
-        known = {**metrics, "macs": float(candidate.cost.macs if candidate.detector_cost is None
-                                          else candidate.detector_cost.macs)}
+        known = {
+            **metrics,
+            "macs": float(candidate.cost.macs if candidate.detector_cost is None else candidate.detector_cost.macs),
+        }
         values = [float(known[name]) for name in self.metrics]
         if any(math.isnan(v) for v in values):
             raise FloatingPointError(f"the trial produced NaN: {dict(zip(self.metrics, values))}")

@@ -5,19 +5,18 @@ Intermediate AP is measured at epoch ends (at most ``proxy.reports`` times, the 
 stop a poor trial early. The final AP is returned, not reported: an early stop there would throw away
 a finished trial.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
-from effdet_graph.checkpoint import model_from_checkpoint
-from effdet_graph.compare import measure_latency_ms
+from effdet_graph.comparison.table import measure_latency_ms
 from effdet_graph.data.synthetic import make_dataset
-from effdet_graph.predict import evaluate_checkpoint
+from effdet_graph.device import resolve_device
+from effdet_graph.inference.predict import evaluate_checkpoint
+from effdet_graph.io.checkpoint import model_from_checkpoint
 from effdet_graph.training.loop import train
 from effdet_graph.training.options import TrainOptions
-
 from search.candidate import Candidate
 from search.objective import Report
 from search.space import SearchSpace
@@ -30,15 +29,14 @@ def prepare_dataset(space: SearchSpace, results_dir: Path) -> Path:
         return space.dataset.path
     data = results_dir / "data"
     if not (data / "train" / "instances.json").is_file():
-        make_dataset(data, images=space.dataset.images, seed=space.sampler.seed,
-                     image_size=space.dataset.image_size)
+        make_dataset(data, images=space.dataset.images, seed=space.sampler.seed, image_size=space.dataset.image_size)
     return data
 
 
 def checkpoint_latency_ms(checkpoint: Path, image_size: int) -> float:
     """Median batch-1 eval forward time of the trained detector (CUDA when present)."""
     model, _ = model_from_checkpoint(checkpoint)
-    return measure_latency_ms(model, image_size, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    return measure_latency_ms(model, image_size, resolve_device())
 
 
 class ProxyTask:
@@ -54,10 +52,20 @@ class ProxyTask:
         proxy = self.space.proxy
         image_size = proxy.image_size or candidate.detector.resolution
         options = TrainOptions(
-            data=self.data, spec=trial_dir / candidate.file_name, phi=candidate.detector.phi, out=trial_dir / "train",
-            steps=proxy.steps, batch_size=proxy.batch_size, lr=proxy.lr, image_size=image_size,
-            backbone=candidate.detector.backbone, head_depth=candidate.detector.head_depth, seed=self.seed,
-            ema_decay=proxy.ema_decay, warmup_steps=max(1, proxy.steps // 10))
+            data=self.data,
+            spec=trial_dir / candidate.file_name,
+            phi=candidate.detector.phi,
+            out=trial_dir / "train",
+            steps=proxy.steps,
+            batch_size=proxy.batch_size,
+            lr=proxy.lr,
+            image_size=image_size,
+            backbone=candidate.detector.backbone,
+            head_depth=candidate.detector.head_depth,
+            seed=self.seed,
+            ema_decay=proxy.ema_decay,
+            warmup_steps=max(1, proxy.steps // 10),
+        )
         last_report = 0
 
         def on_epoch_end(step: int, total: int, checkpoint: Path) -> None:

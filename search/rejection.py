@@ -3,6 +3,7 @@
 The engine records them (with Optuna it raises ``optuna.TrialPruned`` from them); they are not
 :class:`graphspec.InputError`: the user's files are fine, the sampled point is not.
 """
+
 from __future__ import annotations
 
 from typing import Any, ClassVar

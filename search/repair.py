@@ -3,9 +3,11 @@
 A node dict has ``id``, ``level`` (``"P4"``), ``inputs`` and optionally ``residual``; names that are
 no node id are cell inputs (``P3`` ...). ``outputs`` maps a level name to a node id.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import networkx as nx
 

@@ -2,17 +2,17 @@
 
 Engines turn their trials into :class:`TrialRecord` s; everything here is engine-independent.
 """
+
 from __future__ import annotations
 
 import csv
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
-from effdet_graph.atomic import atomic_output
-from effdet_graph.plots import pareto_front, scatter_plot
-
+from effdet_graph.comparison.plots import pareto_front, scatter_plot
+from effdet_graph.io.atomic import atomic_output
 from search.objective import Objective
 
 STATES = ("complete", "pruned", "rejected", "failed", "running")
@@ -36,8 +36,10 @@ def ranked(records: Sequence[TrialRecord], objective: Objective) -> list[TrialRe
     """Complete trials first, best first on the objective's first metric; then the others by number."""
     key = objective.metrics[0]
     sign = -1.0 if objective.directions[0] == "maximize" else 1.0
-    done = sorted((r for r in records if r.state == "complete" and key in _values(r)),
-                  key=lambda r: (sign * _values(r)[key], r.number))
+    done = sorted(
+        (r for r in records if r.state == "complete" and key in _values(r)),
+        key=lambda r: (sign * _values(r)[key], r.number),
+    )
     rest = sorted((r for r in records if r not in done), key=lambda r: r.number)
     return done + rest
 
@@ -64,9 +66,11 @@ def leaderboard_table(records: Sequence[TrialRecord], objective: Objective, limi
     lines = [header, "-" * len(header)]
     for r in ranked(records, objective)[:limit]:
         ap, ap50 = r.metrics.get("AP"), r.metrics.get("AP50")
-        lines.append(f"{r.number:>5} {r.state:<9} {_fmt(r.params, ',')} {_fmt(r.macs and r.macs / 1e9, '.3f', 8)} "
-                     f"{_fmt(ap, '.3f', 6)} {_fmt(ap50, '.3f', 6)} {_fmt(r.wall_s, '.1f', 7)}  "
-                     f"{r.error or (Path(r.spec_file).name if r.spec_file else '')}")
+        lines.append(
+            f"{r.number:>5} {r.state:<9} {_fmt(r.params, ',')} {_fmt(r.macs and r.macs / 1e9, '.3f', 8)} "
+            f"{_fmt(ap, '.3f', 6)} {_fmt(ap50, '.3f', 6)} {_fmt(r.wall_s, '.1f', 7)}  "
+            f"{r.error or (Path(r.spec_file).name if r.spec_file else '')}"
+        )
     return "\n".join(lines)
 
 
@@ -83,8 +87,18 @@ def write_results(records: Sequence[TrialRecord], objective: Objective, results_
         writer = csv.writer(handle)
         writer.writerow(["trial", "state", "spec_file", "params", "macs", *metric_names, "wall_s", "error"])
         for r in ranked(records, objective):
-            writer.writerow([r.number, r.state, r.spec_file or "", r.params or "", r.macs or "",
-                             *[r.metrics.get(name, "") for name in metric_names], r.wall_s or "", r.error or ""])
+            writer.writerow(
+                [
+                    r.number,
+                    r.state,
+                    r.spec_file or "",
+                    r.params or "",
+                    r.macs or "",
+                    *[r.metrics.get(name, "") for name in metric_names],
+                    r.wall_s or "",
+                    r.error or "",
+                ]
+            )
     best_dir = results_dir / "best"
     shutil.rmtree(best_dir, ignore_errors=True)
     best_dir.mkdir()
@@ -96,7 +110,14 @@ def write_results(records: Sequence[TrialRecord], objective: Objective, results_
             best.append(target)
     done = [r for r in records if r.state == "complete" and "AP" in r.metrics and r.macs is not None]
     if done:
-        scatter_plot([r.macs / 1e9 for r in done], [r.metrics["AP"] for r in done], [str(r.number) for r in done],
-                     results_dir / "pareto.png", xlabel="GMACs", ylabel="COCO AP (proxy task)",
-                     title=f"{results_dir.name}: AP against GMACs", pareto=True)
+        scatter_plot(
+            [r.macs / 1e9 for r in done],
+            [r.metrics["AP"] for r in done],
+            [str(r.number) for r in done],
+            results_dir / "pareto.png",
+            xlabel="GMACs",
+            ylabel="COCO AP (proxy task)",
+            title=f"{results_dir.name}: AP against GMACs",
+            pareto=True,
+        )
     return best

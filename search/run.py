@@ -1,4 +1,5 @@
 """One search, start to finish: load the space, prepare the data, run an engine, write the results."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -7,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from graphspec import InputError
-
 from search.objective import OBJECTIVES
 from search.proxy import ProxyTask, prepare_dataset
 from search.results import TrialRecord, best_records, leaderboard_table, write_results
@@ -30,14 +30,25 @@ class SearchOutcome:
 def smoke_space(space: SearchSpace) -> SearchSpace:
     """The same space with a tiny proxy task and data set: for CI and a first try."""
     return dataclasses.replace(
-        space, proxy=dataclasses.replace(space.proxy, steps=SMOKE_STEPS, reports=1, image_size=128, batch_size=4),
-        dataset=dataclasses.replace(space.dataset, images=SMOKE_IMAGES, image_size=128))
+        space,
+        proxy=dataclasses.replace(space.proxy, steps=SMOKE_STEPS, reports=1, image_size=128, batch_size=4),
+        dataset=dataclasses.replace(space.dataset, images=SMOKE_IMAGES, image_size=128),
+    )
 
 
-def run_search(space_file: str | Path, engine: str = "optuna", trials: int = 8, objective: str = "ap",
-               results_dir: str | Path | None = None, storage: str | None = None, resume: bool = False,
-               smoke_test: bool = False, seed: int = 0, proxy_steps: int | None = None,
-               gpus_per_trial: float | None = None) -> SearchOutcome:
+def run_search(
+    space_file: str | Path,
+    engine: str = "optuna",
+    trials: int = 8,
+    objective: str = "ap",
+    results_dir: str | Path | None = None,
+    storage: str | None = None,
+    resume: bool = False,
+    smoke_test: bool = False,
+    seed: int = 0,
+    proxy_steps: int | None = None,
+    gpus_per_trial: float | None = None,
+) -> SearchOutcome:
     """Run (or resume: the same call again) a search and write its leaderboard, best spec(s) and plot.
 
     ``proxy_steps`` replaces the space's ``proxy.steps`` (a larger budget on a cluster, without editing the file).
@@ -81,8 +92,9 @@ def run_search(space_file: str | Path, engine: str = "optuna", trials: int = 8, 
             ray.init(include_dashboard=False, log_to_driver=False)  # joins RAY_ADDRESS's cluster when set
         if gpus_per_trial is None:
             gpus_per_trial = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
-        records = run_ray(space, make_task, goal, results, trials, storage_path=storage,
-                          resources={"cpu": 1, "gpu": gpus_per_trial})
+        records = run_ray(
+            space, make_task, goal, results, trials, storage_path=storage, resources={"cpu": 1, "gpu": gpus_per_trial}
+        )
     best = write_results(records, goal, results)
     return SearchOutcome(results, records, best)
 
@@ -93,8 +105,9 @@ def summary(outcome: SearchOutcome, objective: str = "ap") -> str:
     lines = [leaderboard_table(outcome.records, goal), ""]
     best = best_records(outcome.records, goal)
     if best:
-        lines.append("best: " + ", ".join(f"trial {r.number} (AP {r.metrics.get('AP', float('nan')):.3f})"
-                                          for r in best))
+        lines.append(
+            "best: " + ", ".join(f"trial {r.number} (AP {r.metrics.get('AP', float('nan')):.3f})" for r in best)
+        )
     lines += [f"results: {outcome.results_dir}  (leaderboard.csv, best/, pareto.png, trials/)"]
     lines += [f"best spec: {path}" for path in outcome.best_specs]
     return "\n".join(lines)

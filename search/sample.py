@@ -4,11 +4,11 @@
 (:class:`InvalidPoint` or :class:`OverBudget`); both outcomes are counted in ``stats``. It never imports a
 search library: the engine maps a rejection to its own notion (``optuna.TrialPruned``, a Tune result).
 """
+
 from __future__ import annotations
 
 from graphspec import SpecError, loads_spec
 from graphspec.cost import Cost
-
 from search.budget import enforce_budget, feature_network_cost
 from search.candidate import Candidate, Draft, spec_file_name
 from search.rejection import InvalidPoint, OverBudget, Rejected
@@ -18,8 +18,9 @@ from search.stats import SampleStats
 from search.trial import RecordingTrial, TrialLike
 
 
-def sample_point(space: SearchSpace, trial: TrialLike, stats: SampleStats | None = None,
-                 detector_cost: Cost | None = None) -> Candidate:
+def sample_point(
+    space: SearchSpace, trial: TrialLike, stats: SampleStats | None = None, detector_cost: Cost | None = None
+) -> Candidate:
     """Sample ``trial``'s point of ``space``; see the module docstring. Same trial values, same candidate.
 
     ``detector_cost``: the whole detector's cost of this point where it was counted before (Ray's trainable
@@ -43,8 +44,9 @@ def sample_point(space: SearchSpace, trial: TrialLike, stats: SampleStats | None
 def _sample(space: SearchSpace, trial: RecordingTrial, stats: SampleStats, known_cost: Cost | None) -> Candidate:
     draft = space.choices.draw(space.template, trial)
     file_name = spec_file_name(space.name, trial.number)
-    body = spec_text(space.template.data, file_name.removesuffix(".yaml"), _description(space), draft.params,
-                     draft.cell)
+    body = spec_text(
+        space.template.data, file_name.removesuffix(".yaml"), _description(space), draft.params, draft.cell
+    )
     try:
         spec = loads_spec(body, file_name)
     except SpecError as exc:  # the kinds repair or reject what they can foresee; this is the safety net
@@ -55,18 +57,27 @@ def _sample(space: SearchSpace, trial: RecordingTrial, stats: SampleStats, known
     detector_cost = enforce_budget(space.budget, spec, draft.detector, cost, known_cost)
     header = _header(space, trial, draft, channels, cost)
     return Candidate(
-        space=space.name, space_file=space.file, trial_number=trial.number, suggestions=dict(trial.values),
+        space=space.name,
+        space_file=space.file,
+        trial_number=trial.number,
+        suggestions=dict(trial.values),
         spec_text=with_header(header, body),
-        overrides=dict(draft.params), detector=draft.detector, in_channels=channels, cost=cost,
-        detector_cost=detector_cost, repairs=draft.repairs)
+        overrides=dict(draft.params),
+        detector=draft.detector,
+        in_channels=channels,
+        cost=cost,
+        detector_cost=detector_cost,
+        repairs=draft.repairs,
+    )
 
 
 def _description(space: SearchSpace) -> str:
     return f"{space.kind} candidate from {space.name}, template {space.template.spec.name}"
 
 
-def _header(space: SearchSpace, trial: RecordingTrial, draft: Draft, channels: tuple[int, ...],
-            cost: Cost) -> list[str]:
+def _header(
+    space: SearchSpace, trial: RecordingTrial, draft: Draft, channels: tuple[int, ...], cost: Cost
+) -> list[str]:
     """The comment lines at the top of a candidate's spec file."""
     d = draft.detector
     size = f"{d.resolution}x{d.resolution}"
@@ -74,9 +85,11 @@ def _header(space: SearchSpace, trial: RecordingTrial, draft: Draft, channels: t
     values = ", ".join(f"{name}={value}" for name, value in trial.values.items())
     costed = f"{cost.params:,} params, {cost.macs / 1e9:.4f} GMACs (analytic)"
     rebuild = f"effdet-graph build FILE --input-size {d.resolution} --in-channels {','.join(map(str, channels))}"
-    return [f"Candidate of search space '{space.name}' ({space.file}), trial {trial.number}.",
-            f"Template: {space.template.path}. Detector: {detector}.",
-            f"Trial values: {values}",
-            *(f"Repair: {repair}" for repair in draft.repairs),
-            f"Feature network at {size}, in_channels {list(channels)}: {costed}.",
-            f"Rebuild: {rebuild}"]
+    return [
+        f"Candidate of search space '{space.name}' ({space.file}), trial {trial.number}.",
+        f"Template: {space.template.path}. Detector: {detector}.",
+        f"Trial values: {values}",
+        *(f"Repair: {repair}" for repair in draft.repairs),
+        f"Feature network at {size}, in_channels {list(channels)}: {costed}.",
+        f"Rebuild: {rebuild}",
+    ]

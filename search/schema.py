@@ -4,11 +4,13 @@ The search-space loader reads its sections through one :class:`Reader`; the mess
 language's (``graphspec.parse``): unknown keys get a did-you-mean and the valid choices, ranges name
 both of their values.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from graphspec.errors import SpecError, choices_text, did_you_mean
 from graphspec.yaml_loader import LoadedYaml, YamlPath
@@ -72,8 +74,9 @@ class Reader:
             raise self.fail(f"{what} must be a mapping with keys {', '.join(keys)}", path)
         for key in value:
             if key not in keys:
-                raise self.fail(f"unknown key '{key}' in {what}{did_you_mean(key, keys)} {choices_text(keys)}",
-                                path + (key,))
+                raise self.fail(
+                    f"unknown key '{key}' in {what}{did_you_mean(key, keys)} {choices_text(keys)}", path + (key,)
+                )
         missing = [key for key, required in keys.items() if required and key not in value]
         if missing:
             raise self.fail(f"missing required key '{missing[0]}' in {what}", path)
@@ -88,8 +91,9 @@ class Reader:
     def choice(self, path: YamlPath, choices: Sequence[str]) -> str:
         value = self.get(path)
         if value not in choices:
-            raise self.fail(f"{key_text(path)}: unknown value {value!r}{did_you_mean(value, choices)} "
-                            f"{choices_text(choices)}", path)
+            raise self.fail(
+                f"{key_text(path)}: unknown value {value!r}{did_you_mean(value, choices)} {choices_text(choices)}", path
+            )
         return value
 
     def choices(self, path: YamlPath, valid: Sequence[str]) -> tuple[str, ...]:

@@ -1,28 +1,37 @@
 """Search spaces as data: load a ``specs/search/*.yaml`` file into a typed :class:`SearchSpace`.
 
 Every file has the common keys (``COMMON_KEYS``) and the keys of its ``search`` kind: ``compound``
-(:mod:`search.kinds.compound`), ``nasfpn_cells`` (:mod:`search.kinds.cells`) or ``bifpn_edges`` (:mod:`search.kinds.edges`).
+(:mod:`search.kinds.compound`), ``nasfpn_cells`` (:mod:`search.kinds.cells`) or ``bifpn_edges``
+(:mod:`search.kinds.edges`).
 Any mistake raises :class:`graphspec.SpecError` naming FILE:LINE:COL and the key, with a did-you-mean
 for unknown keys and values.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from graphspec.yaml_loader import load_yaml
-
 from effdet_graph.builtin import specs_dir
 from effdet_graph.data.synthetic import CLASSES
-from search.kinds import cells, compound, edges
+from graphspec.yaml_loader import load_yaml
 from search.budget import Budget, read_budget
 from search.detector import table_row
+from search.kinds import cells, compound, edges
 from search.schema import Reader
 from search.template import Template, read_template
 
 KINDS = {"compound": compound, "nasfpn_cells": cells, "bifpn_edges": edges}
-COMMON_KEYS = {"search": True, "name": False, "description": False, "template": True, "dataset": False,
-               "proxy": True, "budget": True, "sampler": False}
+COMMON_KEYS = {
+    "search": True,
+    "name": False,
+    "description": False,
+    "template": True,
+    "dataset": False,
+    "proxy": True,
+    "budget": True,
+    "sampler": False,
+}
 DATASETS = ("synthetic", "coco")
 SAMPLERS = ("tpe", "random")
 SEARCH_DIR = "search"
@@ -99,14 +108,24 @@ def load_search_space(path: str | Path) -> SearchSpace:
     return SearchSpace(
         name=reader.string(("name",)) if reader.has(("name",)) else Path(loaded.file).stem,
         description=reader.string(("description",)) if reader.has(("description",)) else "",
-        file=loaded.file, kind=kind, template=template,
-        choices=module.read(reader, template, dataset.num_classes), dataset=dataset, proxy=_proxy(reader),
-        budget=read_budget(reader), sampler=_sampler(reader))
+        file=loaded.file,
+        kind=kind,
+        template=template,
+        choices=module.read(reader, template, dataset.num_classes),
+        dataset=dataset,
+        proxy=_proxy(reader),
+        budget=read_budget(reader),
+        sampler=_sampler(reader),
+    )
 
 
 def _dataset(reader: Reader, base_dir: Path) -> DatasetConfig:
-    section = reader.mapping(("dataset",), {"name": False, "path": False, "num_classes": False, "images": False,
-                                            "image_size": False}, "`dataset`", optional=True)
+    section = reader.mapping(
+        ("dataset",),
+        {"name": False, "path": False, "num_classes": False, "images": False, "image_size": False},
+        "`dataset`",
+        optional=True,
+    )
     name = reader.choice(("dataset", "name"), DATASETS) if reader.has(("dataset", "name")) else DATASETS[0]
     path = base_dir / reader.string(("dataset", "path")) if reader.has(("dataset", "path")) else None
     if name == "coco" and path is None:
@@ -119,12 +138,17 @@ def _dataset(reader: Reader, base_dir: Path) -> DatasetConfig:
 
 
 def _proxy(reader: Reader) -> ProxyConfig:
-    reader.mapping(("proxy",), {"steps": True, "batch_size": False, "image_size": False, "lr": False,
-                                "ema_decay": False, "reports": False}, "`proxy`")
+    reader.mapping(
+        ("proxy",),
+        {"steps": True, "batch_size": False, "image_size": False, "lr": False, "ema_decay": False, "reports": False},
+        "`proxy`",
+    )
     batch = reader.integer(("proxy", "batch_size"), low=1) if reader.has(("proxy", "batch_size")) else 8
     size = reader.integer(("proxy", "image_size"), low=32) if reader.has(("proxy", "image_size")) else None
     lr = reader.number(("proxy", "lr"), low=0.0) if reader.has(("proxy", "lr")) else ProxyConfig.lr
-    ema = reader.number(("proxy", "ema_decay"), low=0.0) if reader.has(("proxy", "ema_decay")) else ProxyConfig.ema_decay
+    ema = (
+        reader.number(("proxy", "ema_decay"), low=0.0) if reader.has(("proxy", "ema_decay")) else ProxyConfig.ema_decay
+    )
     reports = reader.integer(("proxy", "reports"), low=1) if reader.has(("proxy", "reports")) else ProxyConfig.reports
     return ProxyConfig(reader.integer(("proxy", "steps"), low=1), batch, size, lr, ema, reports)
 

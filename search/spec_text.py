@@ -4,11 +4,13 @@ comment header saying where it came from.
 Lists of scalars and the entries of lists (nodes, derived levels) are written in flow style, one
 per line, as the built-in specs are; everything else in block style.
 """
+
 from __future__ import annotations
 
 import copy
 import textwrap
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import yaml
 
@@ -43,8 +45,9 @@ def _styled(value: Any, in_list: bool = False) -> Any:
     return value
 
 
-def spec_text(template: Mapping[str, Any], name: str, description: str, params: Mapping[str, Any],
-              cell: Mapping[str, Any] | None) -> str:
+def spec_text(
+    template: Mapping[str, Any], name: str, description: str, params: Mapping[str, Any], cell: Mapping[str, Any] | None
+) -> str:
     """The spec file text: ``template`` (raw YAML data, ``$name`` references kept) with ``name``,
     ``description``, the ``params`` defaults replaced, and ``cell``'s ``nodes`` / ``outputs`` where given."""
     data: dict[str, Any] = {"name": name, "description": description}

@@ -1,4 +1,5 @@
 """Counts of what sampling gave: accepted, repaired, rejected as invalid, rejected over budget."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

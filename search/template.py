@@ -1,16 +1,16 @@
 """The spec a search space starts from: a built-in spec name (``bifpn``) or a spec path relative to the
 search-space file, loaded both as a typed :class:`Spec` and as raw YAML data (``$name`` references kept)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from effdet_graph.builtin import builtin_specs, specs_dir
 from graphspec import Spec, load_spec
 from graphspec.errors import choices_text, did_you_mean
 from graphspec.yaml_loader import load_yaml
-
-from effdet_graph.builtin import builtin_specs, specs_dir
 from search.schema import Reader
 
 REQUIRED_PARAMS = ("width", "repeats")
@@ -32,17 +32,22 @@ def read_template(reader: Reader, base_dir: Path) -> Template:
     if "/" in value or value.endswith((".yaml", ".yml")):
         path = base_dir / value
         if not path.is_file():
-            raise reader.fail(f"template file {path} not found; give a built-in spec name or a path relative "
-                              f"to {base_dir}", path_key)
+            raise reader.fail(
+                f"template file {path} not found; give a built-in spec name or a path relative to {base_dir}", path_key
+            )
     else:
         names = [spec.stem for spec in builtin_specs()]
         if value not in names:
-            raise reader.fail(f"unknown built-in template '{value}'{did_you_mean(value, names)} {choices_text(names)}",
-                              path_key)
+            raise reader.fail(
+                f"unknown built-in template '{value}'{did_you_mean(value, names)} {choices_text(names)}", path_key
+            )
         path = specs_dir() / f"{value}.yaml"
     spec = load_spec(path)
     missing = [name for name in REQUIRED_PARAMS if name not in spec.params]
     if missing:
-        raise reader.fail(f"template {path} does not declare the parameters {', '.join(missing)}; a search sets "
-                          "them (declare them under `params`, use them as `width: $width`)", path_key)
+        raise reader.fail(
+            f"template {path} does not declare the parameters {', '.join(missing)}; a search sets "
+            "them (declare them under `params`, use them as `width: $width`)",
+            path_key,
+        )
     return Template(path, spec, load_yaml(path).data)

@@ -4,9 +4,11 @@
 ``OptunaSearch`` hands a define-by-run function (it forwards attribute access to an optuna trial).
 Nothing here imports optuna.
 """
+
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 Choice = None | bool | int | float | str  # what Optuna accepts as a categorical choice
 
@@ -20,8 +22,9 @@ class TrialLike(Protocol):
 
     def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int: ...
 
-    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
-                      log: bool = False) -> float: ...
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float: ...
 
     def suggest_categorical(self, name: str, choices: Sequence[Choice]) -> Choice: ...
 
@@ -40,8 +43,9 @@ class RecordingTrial:
     def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
         return self._keep(name, self.trial.suggest_int(name, low, high, step=step, log=log))
 
-    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
-                      log: bool = False) -> float:
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float:
         return self._keep(name, self.trial.suggest_float(name, low, high, step=step, log=log))
 
     def suggest_categorical(self, name: str, choices: Sequence[Choice]) -> Choice:

@@ -1,4 +1,5 @@
 """The compiled modules: fusion formulas on hand-computed numbers, train/eval, tracing and export."""
+
 from __future__ import annotations
 
 import math
@@ -6,11 +7,11 @@ import math
 import pytest
 import torch
 
-from graphspec import SpecError, load_spec, loads_spec
 from effdet_graph.builtin import builtin_specs
-from effdet_graph.compiler import compile_spec
-from effdet_graph.fusion import GlobalPoolAttention, WeightedSum
-from effdet_graph.summary import random_features
+from effdet_graph.fpn.compiler import compile_spec
+from effdet_graph.fpn.fusion import GlobalPoolAttention, WeightedSum
+from effdet_graph.fpn.summary import random_features
+from graphspec import SpecError, load_spec, loads_spec
 
 B0_CHANNELS = [40, 112, 320]
 
@@ -19,14 +20,17 @@ def _constant_inputs(values: list[float], channels: int = 2) -> list[torch.Tenso
     return [torch.full((1, channels, 2, 2), v) for v in values]
 
 
-@pytest.mark.parametrize("method, weights, expected", [
-    ("sum", None, 1.0 + 2.0 + 4.0),
-    ("unbounded", [0.5, -1.0, 2.0], 0.5 * 1 - 1.0 * 2 + 2.0 * 4),
-    # softmax of [0, ln 2, ln 5] = [1, 2, 5] / 8
-    ("softmax", [0.0, math.log(2), math.log(5)], (1 * 1 + 2 * 2 + 5 * 4) / 8),
-    # relu([3, -1, 1]) = [3, 0, 1]; / (4 + 1e-4)
-    ("fast_normalized", [3.0, -1.0, 1.0], (3 * 1 + 0 * 2 + 1 * 4) / (4 + 1e-4)),
-])
+@pytest.mark.parametrize(
+    "method, weights, expected",
+    [
+        ("sum", None, 1.0 + 2.0 + 4.0),
+        ("unbounded", [0.5, -1.0, 2.0], 0.5 * 1 - 1.0 * 2 + 2.0 * 4),
+        # softmax of [0, ln 2, ln 5] = [1, 2, 5] / 8
+        ("softmax", [0.0, math.log(2), math.log(5)], (1 * 1 + 2 * 2 + 5 * 4) / 8),
+        # relu([3, -1, 1]) = [3, 0, 1]; / (4 + 1e-4)
+        ("fast_normalized", [3.0, -1.0, 1.0], (3 * 1 + 0 * 2 + 1 * 4) / (4 + 1e-4)),
+    ],
+)
 def test_weighted_sum_matches_formula(method, weights, expected):
     fusion = WeightedSum(3, method, channels=2)
     if weights is not None:
@@ -118,7 +122,9 @@ def test_backbone_feature_info_is_checked():
     info = backbone.feature_info
     spec = load_spec("specs/bifpn.yaml")
     compile_spec(spec, info.channels(), info.reduction())
-    with pytest.raises(SpecError, match=r"reductions are \[4, 8, 16\] but the spec's inputs P3, P4, P5 need \[8, 16, 32\]"):
+    with pytest.raises(
+        SpecError, match=r"reductions are \[4, 8, 16\] but the spec's inputs P3, P4, P5 need \[8, 16, 32\]"
+    ):
         compile_spec(spec, [24, 40, 112], [4, 8, 16])
     with pytest.raises(SpecError, match="gives 2 feature maps"):
         compile_spec(spec, [40, 112])
@@ -161,7 +167,7 @@ def test_builtin_specs_trace_without_graph_breaks(path):
 
 @pytest.mark.parametrize("path", builtin_specs(), ids=lambda p: p.stem)
 def test_builtin_specs_torch_export_matches_eager(path, tmp_path):
-    from effdet_graph.export import export_network
+    from effdet_graph.fpn.export import export_network
 
     spec = load_spec(path, {"width": 8, "repeats": 2})
     network = compile_spec(spec, B0_CHANNELS).eval()
@@ -189,7 +195,7 @@ def test_torch_compile_fullgraph_matches_eager():
 @pytest.mark.parametrize("path", builtin_specs(), ids=lambda p: p.stem)
 def test_builtin_specs_onnx_export_matches_eager(path, tmp_path):
     onnx = pytest.importorskip("onnx")
-    from effdet_graph.export import export_network
+    from effdet_graph.fpn.export import export_network
 
     spec = load_spec(path, {"width": 8, "repeats": 2})
     network = compile_spec(spec, B0_CHANNELS).eval()

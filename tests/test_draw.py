@@ -1,12 +1,13 @@
 """Drawing a spec's cell: every built-in spec to SVG and PNG, deterministic, atomic, suffix checked."""
+
 from __future__ import annotations
 
 import pytest
 from matplotlib.figure import Figure
 
-from graphspec import InputError, level_name, load_spec
 from effdet_graph.builtin import builtin_specs
-from effdet_graph.draw import draw_spec
+from effdet_graph.fpn.draw import draw_spec
+from graphspec import InputError, level_name, load_spec
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

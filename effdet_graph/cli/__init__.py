@@ -3,17 +3,17 @@
 Packages that build on this one add commands through the ``effdet_graph.commands`` entry-point group
 (``search`` registers ``effdet-graph search`` that way), so this package never imports them.
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Callable
-
-from graphspec import InputError
 
 from effdet_graph.cli import compare_commands, convert_commands, data_commands, spec_commands, train_commands
+from graphspec import InputError
 
 COMMAND_MODULES = (spec_commands, compare_commands, data_commands, train_commands, convert_commands)
 EXIT_INPUT_ERROR = 2
@@ -24,7 +24,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="effdet-graph",
         description="Feature networks as YAML DAGs: validate, compile, cost, draw and export them; "
-                    "EfficientDet detectors around them: train, evaluate, compare and search.")
+        "EfficientDet detectors around them: train, evaluate, compare and search.",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(subparsers)

@@ -1,4 +1,5 @@
 """``convert``: a public effdet checkpoint into this project's checkpoint format."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,11 +16,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--phi", type=int, required=True, help="the checkpoint's EfficientDet-D<phi> (8 for D7x)")
     parser.add_argument("--spec", default="specs/bifpn.yaml", help="feature-network spec (default specs/bifpn.yaml)")
     parser.add_argument("--backbone", help="timm backbone (default: the phi's tf_efficientnet)")
-    parser.add_argument("--num-classes", type=int, default=90, metavar="N",
-                        help="class outputs; label i is category id i + 1 (default 90, COCO)")
+    parser.add_argument(
+        "--num-classes",
+        type=int,
+        default=90,
+        metavar="N",
+        help="class outputs; label i is category id i + 1 (default 90, COCO)",
+    )
     parser.add_argument("--image-size", type=int, metavar="N", help="input side (default: the phi's resolution)")
-    parser.add_argument("--categories", type=Path, metavar="JSON",
-                        help="COCO instances file to take class names from (e.g. instances_val2017.json)")
+    parser.add_argument(
+        "--categories",
+        type=Path,
+        metavar="JSON",
+        help="COCO instances file to take class names from (e.g. instances_val2017.json)",
+    )
     parser.add_argument("--out", type=Path, required=True, metavar="OUT.pt")
     parser.set_defaults(run=run_convert)
 
@@ -38,15 +48,24 @@ def _class_names(path: Path | None, category_ids: list[int]) -> list[str]:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from effdet_graph.checkpoint import ModelRecipe, save_checkpoint
-    from effdet_graph.convert import load_effdet_checkpoint
+    from effdet_graph.io.checkpoint import save_checkpoint
+    from effdet_graph.io.convert import load_effdet_checkpoint
+    from effdet_graph.io.recipe import ModelRecipe
 
     category_ids = list(range(1, args.num_classes + 1))
-    recipe = ModelRecipe.create(resolve_spec_path(args.spec), args.phi, args.image_size, category_ids,
-                                _class_names(args.categories, category_ids), backbone=args.backbone)
+    recipe = ModelRecipe.create(
+        resolve_spec_path(args.spec),
+        args.phi,
+        args.image_size,
+        category_ids,
+        _class_names(args.categories, category_ids),
+        backbone=args.backbone,
+    )
     model = recipe.build()
     load_effdet_checkpoint(model, args.checkpoint)
     save_checkpoint(args.out, recipe, model.state_dict())
-    print(f"wrote {args.out}: EfficientDet-{recipe.detector['name'].upper()} with {recipe.spec_file}, "
-          f"{recipe.num_classes} classes, {recipe.image_size}x{recipe.image_size} input")
+    print(
+        f"wrote {args.out}: EfficientDet-{recipe.detector['name'].upper()} with {recipe.spec_file}, "
+        f"{recipe.num_classes} classes, {recipe.image_size}x{recipe.image_size} input"
+    )
     return 0

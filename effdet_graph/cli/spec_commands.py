@@ -1,4 +1,5 @@
 """``build``, ``validate`` and ``list``: the spec-language commands."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,11 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from effdet_graph.builtin import builtin_specs, resolve_spec_path
+from effdet_graph.fpn.summary import BuildReport, build_and_run, random_features
 from graphspec import InputError, SpecError, load_spec, parse_assignments
 from graphspec.cost import estimate_cost
-
-from effdet_graph.builtin import builtin_specs, resolve_spec_path
-from effdet_graph.summary import BuildReport, build_and_run, random_features
 
 DEFAULT_IN_CHANNELS = "40,112,320"  # EfficientNet-B0 at strides 8, 16, 32 (timm feature_info)
 
@@ -23,8 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--draw", metavar="FILE", help="draw the cell (FILE.svg or FILE.png)")
     build.add_argument("--export", metavar="FILE", help="export the network (FILE.onnx or FILE.pt2)")
     detector = build.add_argument_group("detector", "report the whole EfficientDet detector around the spec")
-    detector.add_argument("--detector", action="store_true",
-                          help="build EfficientDet-D<phi> with this feature network (backbone + spec + heads)")
+    detector.add_argument(
+        "--detector",
+        action="store_true",
+        help="build EfficientDet-D<phi> with this feature network (backbone + spec + heads)",
+    )
     detector.add_argument("--phi", type=int, default=0, help="compound coefficient: 0-7 for D0-D7, 8 for D7x")
     detector.add_argument("--backbone", help="timm backbone instead of the phi's EfficientNet")
     detector.add_argument("--num-classes", type=int, help="classes (default 90, COCO)")
@@ -32,24 +35,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     validate = subparsers.add_parser("validate", help="check specs without building them (exit 0 or 2)")
     validate.add_argument("specs", nargs="+", metavar="SPEC")
-    validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                          help="override a spec parameter, e.g. --set width=160 (repeatable)")
+    validate.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spec parameter, e.g. --set width=160 (repeatable)",
+    )
     validate.set_defaults(run=run_validate)
 
     listing = subparsers.add_parser("list", help="the built-in specs, one line each")
-    listing.add_argument("--build", action="store_true",
-                         help="also compile each spec, run a forward pass and check it against the cost model")
+    listing.add_argument(
+        "--build",
+        action="store_true",
+        help="also compile each spec, run a forward pass and check it against the cost model",
+    )
     listing.add_argument("--input-size", type=int, default=512, metavar="N")
     listing.set_defaults(run=run_list)
 
 
 def _add_spec_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a spec parameter, e.g. --set width=160 (repeatable)")
-    parser.add_argument("--input-size", type=int, metavar="N",
-                        help="square image size (default 512; with --detector, the phi's resolution)")
-    parser.add_argument("--in-channels", default=DEFAULT_IN_CHANNELS, metavar="C3,C4,...",
-                        help=f"backbone channels per input level (default {DEFAULT_IN_CHANNELS}, EfficientNet-B0)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spec parameter, e.g. --set width=160 (repeatable)",
+    )
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        metavar="N",
+        help="square image size (default 512; with --detector, the phi's resolution)",
+    )
+    parser.add_argument(
+        "--in-channels",
+        default=DEFAULT_IN_CHANNELS,
+        metavar="C3,C4,...",
+        help=f"backbone channels per input level (default {DEFAULT_IN_CHANNELS}, EfficientNet-B0)",
+    )
 
 
 def parse_channels(text: str) -> list[int]:
@@ -68,18 +94,21 @@ def run_build(args: argparse.Namespace) -> int:
     if args.detector:
         return run_build_detector(args)
     args.input_size = args.input_size or 512
-    for option, target, suffixes in (("--draw", args.draw, (".svg", ".png")), ("--export", args.export, (".onnx", ".pt2"))):
+    for option, target, suffixes in (
+        ("--draw", args.draw, (".svg", ".png")),
+        ("--export", args.export, (".onnx", ".pt2")),
+    ):
         if target and Path(target).suffix.lower() not in suffixes:
             raise InputError(f"{option} {target}: unsupported file type; use {' or '.join(suffixes)}")
     spec = load_spec(resolve_spec_path(args.spec), parse_assignments(args.overrides))
     channels = parse_channels(args.in_channels)
     network, report = build_and_run(spec, channels, args.input_size)
     if args.draw:
-        from effdet_graph.draw import draw_spec
+        from effdet_graph.fpn.draw import draw_spec
 
         draw_spec(spec, args.draw)
     if args.export:
-        from effdet_graph.export import export_network
+        from effdet_graph.fpn.export import export_network
 
         export_network(network, random_features(spec, channels, args.input_size), args.export)
     if args.json:
@@ -93,20 +122,27 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_build_detector(args: argparse.Namespace) -> int:
-    from effdet_graph.detector_summary import detector_report
+    from effdet_graph.model.cost import detector_report
 
     if args.draw or args.export:
         raise InputError("--draw and --export apply to the feature network; drop --detector to use them")
-    report = detector_report(resolve_spec_path(args.spec), args.phi, backbone=args.backbone,
-                             num_classes=args.num_classes, overrides=parse_assignments(args.overrides),
-                             image_size=args.input_size)
+    report = detector_report(
+        resolve_spec_path(args.spec),
+        args.phi,
+        backbone=args.backbone,
+        num_classes=args.num_classes,
+        overrides=parse_assignments(args.overrides),
+        image_size=args.input_size,
+    )
     if args.json:
         print(json.dumps(report))
         return 0
-    print(f"EfficientDet-{report['detector'].upper()} with {report['spec']}: backbone {report['backbone']}, "
-          f"width {report['width']}, {report['repeats']} repeats, head depth {report['head_depth']}, "
-          f"{report['num_classes']} classes, levels {report['levels'][0]}-{report['levels'][-1]}, "
-          f"{report['image_size']}x{report['image_size']} input\n")
+    print(
+        f"EfficientDet-{report['detector'].upper()} with {report['spec']}: backbone {report['backbone']}, "
+        f"width {report['width']}, {report['repeats']} repeats, head depth {report['head_depth']}, "
+        f"{report['num_classes']} classes, levels {report['levels'][0]}-{report['levels'][-1]}, "
+        f"{report['image_size']}x{report['image_size']} input\n"
+    )
     print(f"{'part':<16} {'params':>12} {'GMACs':>9}")
     for name, part in report["parts"].items():
         print(f"{name:<16} {part['params']:>12,} {part['macs'] / 1e9:>9.3f}")
@@ -116,16 +152,27 @@ def run_build_detector(args: argparse.Namespace) -> int:
 
 def format_report(report: BuildReport) -> str:
     header = f"{'node':<14} {'level':<5} {'merge':<24} {'params':>10} {'MMACs':>9}  inputs"
-    lines = [f"{report.name} ({report.file}): width {report.width}, {report.repeats} repeats, "
-             f"in_channels {report.in_channels}, {report.input_size}x{report.input_size} input",
-             "", header, "-" * len(header)]
+    lines = [
+        f"{report.name} ({report.file}): width {report.width}, {report.repeats} repeats, "
+        f"in_channels {report.in_channels}, {report.input_size}x{report.input_size} input",
+        "",
+        header,
+        "-" * len(header),
+    ]
     for row in report.nodes:
-        lines.append(f"{row.id:<14} {row.level:<5} {row.merge:<24} {row.params:>10,} {row.macs / 1e6:>9.1f}  "
-                     f"{', '.join(row.inputs)}")
+        lines.append(
+            f"{row.id:<14} {row.level:<5} {row.merge:<24} {row.params:>10,} {row.macs / 1e6:>9.1f}  "
+            f"{', '.join(row.inputs)}"
+        )
     lines.append(f"(node params and MACs are summed over the {report.repeats} repeats)")
     shapes = "  ".join(f"{level}: {'x'.join(map(str, shape))}" for level, shape in report.outputs.items())
-    lines += ["", f"params   {report.params:,}", f"GMACs    {report.macs / 1e9:.3f}", f"outputs  {shapes}",
-              f"compile  {report.compile_ms:.1f} ms, forward {report.forward_ms:.1f} ms (CPU, batch 1)"]
+    lines += [
+        "",
+        f"params   {report.params:,}",
+        f"GMACs    {report.macs / 1e9:.3f}",
+        f"outputs  {shapes}",
+        f"compile  {report.compile_ms:.1f} ms, forward {report.forward_ms:.1f} ms (CPU, batch 1)",
+    ]
     return "\n".join(lines)
 
 
@@ -139,8 +186,10 @@ def run_validate(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
         else:
-            print(f"ok: {spec.file} ({spec.name}: {len(spec.nodes)} nodes, levels "
-                  f"P{spec.levels[0]}-P{spec.levels[-1]}, {spec.repeats} repeats)")
+            print(
+                f"ok: {spec.file} ({spec.name}: {len(spec.nodes)} nodes, levels "
+                f"P{spec.levels[0]}-P{spec.levels[-1]}, {spec.repeats} repeats)"
+            )
     return 2 if failed else 0
 
 
@@ -157,13 +206,19 @@ def run_list(args: argparse.Namespace) -> int:
         if args.build:
             _, report = build_and_run(spec, channels, args.input_size)
             if report.built_params != report.params:
-                raise RuntimeError(f"{path}: the built module has {report.built_params} parameters, the cost "
-                                   f"model says {report.params}")
-            line += f" {report.params:>11,} {report.macs / 1e9:>7.2f} {report.compile_ms:>10.1f} {report.forward_ms:>10.1f}"
+                raise RuntimeError(
+                    f"{path}: the built module has {report.built_params} parameters, the cost "
+                    f"model says {report.params}"
+                )
+            line += (
+                f" {report.params:>11,} {report.macs / 1e9:>7.2f} {report.compile_ms:>10.1f} {report.forward_ms:>10.1f}"
+            )
         else:
             cost = estimate_cost(spec, channels, args.input_size).total
             line += f" {cost.params:>11,} {cost.macs / 1e9:>7.2f}"
         print(f"{line}  {spec.description}")
-    print(f"\nfeature network only, EfficientNet-B0 channels {DEFAULT_IN_CHANNELS}, "
-          f"{args.input_size}x{args.input_size} input; `effdet-graph build SPEC` for details")
+    print(
+        f"\nfeature network only, EfficientNet-B0 channels {DEFAULT_IN_CHANNELS}, "
+        f"{args.input_size}x{args.input_size} input; `effdet-graph build SPEC` for details"
+    )
     return 0

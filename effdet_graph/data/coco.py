@@ -11,6 +11,7 @@ Category ids are mapped to contiguous labels ``0..K-1`` in ascending id order;
 ``label_to_category`` maps back. Crowd annotations (``iscrowd: 1``) are returned apart, as
 ``ignore_boxes``. Images without annotations are kept.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,8 +20,9 @@ import json
 import math
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -40,8 +42,9 @@ _MAX_LISTED = 5
 class DetectionTransform(Protocol):
     """``(image, target, rng) -> (image tensor, target)``; see :mod:`effdet_graph.data.transforms`."""
 
-    def __call__(self, image: Image.Image, target: dict[str, Any],
-                 rng: random.Random) -> tuple[Tensor, dict[str, Any]]: ...
+    def __call__(
+        self, image: Image.Image, target: dict[str, Any], rng: random.Random
+    ) -> tuple[Tensor, dict[str, Any]]: ...
 
 
 def _fail(where: str, message: str) -> DatasetError:
@@ -58,8 +61,7 @@ def _is_id(value: Any) -> bool:
 
 def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise _fail(str(path), "annotation file does not exist; check the path "
-                               "(expected a COCO instances JSON)")
+        raise _fail(str(path), "annotation file does not exist; check the path (expected a COCO instances JSON)")
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -68,8 +70,10 @@ def _read_json(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as e:
         raise _fail(str(path), f"cannot be read ({e})") from None
     if not isinstance(data, dict):
-        raise _fail(str(path), "expected a JSON object with 'images', 'annotations' and "
-                               f"'categories', found {type(data).__name__}")
+        raise _fail(
+            str(path),
+            f"expected a JSON object with 'images', 'annotations' and 'categories', found {type(data).__name__}",
+        )
     for key in ("images", "categories"):
         if not isinstance(data.get(key), list):
             raise _fail(str(path), f"missing the list '{key}'; this is not a COCO instances file")
@@ -106,16 +110,19 @@ def _check_images(path: Path, image_dir: Path, data: dict[str, Any]) -> None:
         for key in ("width", "height"):
             if not _is_id(img.get(key)) or img[key] <= 0:
                 raise DatasetError(
-                    f"{where} '{img['file_name']}': '{key}' must be a positive integer, "
-                    f"got {img.get(key)!r}")
+                    f"{where} '{img['file_name']}': '{key}' must be a positive integer, got {img.get(key)!r}"
+                )
         if not (image_dir / img["file_name"]).is_file():
             missing.append(img["file_name"])
     if missing:
         listed = ", ".join(f"'{m}'" for m in missing[:_MAX_LISTED])
         more = f" and {len(missing) - _MAX_LISTED} more" if len(missing) > _MAX_LISTED else ""
-        raise _fail(str(path), f"{len(missing)} of {len(data['images'])} listed images are missing "
-                               f"from {image_dir}: {listed}{more}; copy them there or remove "
-                               "their entries")
+        raise _fail(
+            str(path),
+            f"{len(missing)} of {len(data['images'])} listed images are missing "
+            f"from {image_dir}: {listed}{more}; copy them there or remove "
+            "their entries",
+        )
 
 
 def _check_annotations(path: Path, data: dict[str, Any]) -> None:
@@ -136,24 +143,28 @@ def _check_annotations(path: Path, data: dict[str, Any]) -> None:
         if ann.get("category_id") not in categories:
             raise DatasetError(
                 f"{where}: category_id {ann.get('category_id')!r} is not in 'categories' "
-                f"(ids: {', '.join(str(c) for c in sorted(categories))}); fix or remove it")
+                f"(ids: {', '.join(str(c) for c in sorted(categories))}); fix or remove it"
+            )
         box = ann.get("bbox")
         if not isinstance(box, list) or len(box) != 4 or not all(_is_number(v) for v in box):
-            raise DatasetError(f"{where}: 'bbox' must be [x, y, width, height], "
-                               f"got {json.dumps(box)}")
+            raise DatasetError(f"{where}: 'bbox' must be [x, y, width, height], got {json.dumps(box)}")
         x, y, w, h = box
         if w <= 0 or h <= 0:
             kind = "zero" if w == 0 or h == 0 else "negative"
             raise DatasetError(f"{where}: box {json.dumps(box)} has {kind} area; fix or remove it")
-        if (x < -BOX_TOLERANCE or y < -BOX_TOLERANCE or x + w > img["width"] + BOX_TOLERANCE
-                or y + h > img["height"] + BOX_TOLERANCE):
+        if (
+            x < -BOX_TOLERANCE
+            or y < -BOX_TOLERANCE
+            or x + w > img["width"] + BOX_TOLERANCE
+            or y + h > img["height"] + BOX_TOLERANCE
+        ):
             raise DatasetError(
                 f"{where}: box {json.dumps(box)} lies outside the {img['width']}x{img['height']} "
-                "image; fix or remove it")
+                "image; fix or remove it"
+            )
 
 
-def load_coco(image_dir: str | os.PathLike[str],
-              annotation_file: str | os.PathLike[str]) -> COCO:
+def load_coco(image_dir: str | os.PathLike[str], annotation_file: str | os.PathLike[str]) -> COCO:
     """Check a COCO data set (see the module docstring) and return its pycocotools index.
 
     Raises:
@@ -215,14 +226,15 @@ class CocoDetection(Dataset):
         self.class_names: list[str] = [str(c.get("name", c["id"])) for c in cats]
 
     @classmethod
-    def from_split(cls, split_dir: str | os.PathLike[str], transform: Any = None,
-                   seed: int = 0) -> "CocoDetection":
+    def from_split(cls, split_dir: str | os.PathLike[str], transform: Any = None, seed: int = 0) -> CocoDetection:
         """Open ``split_dir/images`` + ``split_dir/instances.json`` (the layout
         :func:`effdet_graph.data.synthetic.make_dataset` writes)."""
         split = Path(split_dir)
         if not split.is_dir():
-            raise _fail(str(split), "data set folder does not exist; check the path "
-                                    "(expected SPLIT/images/ and SPLIT/instances.json)")
+            raise _fail(
+                str(split),
+                "data set folder does not exist; check the path (expected SPLIT/images/ and SPLIT/instances.json)",
+            )
         return cls(split / "images", split / "instances.json", transform, seed)
 
     @property
@@ -249,8 +261,10 @@ class CocoDetection(Dataset):
             raise _fail(str(file), f"image {image_id} cannot be read ({e})") from None
         w, h = info["width"], info["height"]
         if image.size != (w, h):
-            raise _fail(str(file), f"image {image_id} is {image.size[0]}x{image.size[1]} but "
-                                   f"{self.annotation_file} says {w}x{h}")
+            raise _fail(
+                str(file),
+                f"image {image_id} is {image.size[0]}x{image.size[1]} but {self.annotation_file} says {w}x{h}",
+            )
         boxes, labels, crowd = [], [], []
         for ann in self.coco.imgToAnns.get(image_id, []):
             x, y, bw, bh = ann["bbox"]

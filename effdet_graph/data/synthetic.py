@@ -15,6 +15,7 @@ Output depends only on the arguments: the same seed gives the same bytes. Everyt
 into a hidden temporary folder beside ``out`` and renamed to ``out`` at the end, so ``out`` never
 holds a half-written data set (a killed run leaves only the hidden ``.NAME.*.tmp`` folder).
 """
+
 from __future__ import annotations
 
 import json
@@ -85,8 +86,7 @@ def _draw_distractors(rng: np.random.Generator, image: Image.Image) -> None:
         n = int(rng.integers(5, 10))
         angles = np.sort(rng.uniform(0, 2 * math.pi, n))
         radii = radius * rng.uniform(0.4, 1.0, n)
-        draw.polygon([(cx + r * math.cos(a), cy + r * math.sin(a)) for a, r in zip(angles, radii)],
-                     fill=colour)
+        draw.polygon([(cx + r * math.cos(a), cy + r * math.sin(a)) for a, r in zip(angles, radii)], fill=colour)
 
 
 def _shape_mask(kind: int, w: int, h: int, rng: np.random.Generator) -> Image.Image:
@@ -133,14 +133,16 @@ def render_image(rng: np.random.Generator, size: int) -> tuple[Image.Image, list
         mask = _shape_mask(kind, w, h, rng)
         colour = np.clip(np.array(_COLOURS[kind]) + rng.uniform(-25, 25, 3), 0, 255)
         shade = np.linspace(rng.uniform(0.75, 1.0), rng.uniform(1.0, 1.15), w, dtype=np.float32)
-        patch = np.clip(colour[None, None, :] * shade[None, :, None]
-                        + rng.normal(0, 6, (h, w, 3)), 0, 255).astype(np.uint8)
+        patch = np.clip(colour[None, None, :] * shade[None, :, None] + rng.normal(0, 6, (h, w, 3)), 0, 255).astype(
+            np.uint8
+        )
         image.paste(Image.fromarray(patch), (x, y), mask)
         ys, xs = np.nonzero(np.asarray(mask))
         if len(xs) == 0:
             continue
-        objects.append((kind, [x + int(xs.min()), y + int(ys.min()),
-                               int(xs.max() - xs.min()) + 1, int(ys.max() - ys.min()) + 1]))
+        objects.append(
+            (kind, [x + int(xs.min()), y + int(ys.min()), int(xs.max() - xs.min()) + 1, int(ys.max() - ys.min()) + 1])
+        )
     return image, objects
 
 
@@ -156,17 +158,22 @@ def _write_split(folder: Path, name: str, indices: range, seed: int, size: int) 
         image.save(image_dir / file_name, format="PNG")
         images.append({"id": image_id, "file_name": file_name, "width": size, "height": size})
         for kind, box in objects:
-            annotations.append({
-                "id": len(annotations) + 1, "image_id": image_id, "category_id": kind + 1,
-                "bbox": box, "area": box[2] * box[3], "iscrowd": 0,
-            })
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": kind + 1,
+                    "bbox": box,
+                    "area": box[2] * box[3],
+                    "iscrowd": 0,
+                }
+            )
     data = {
         "info": {"description": f"effdet-graph synthetic shapes, split {name}, seed {seed}"},
         "licenses": [],
         "images": images,
         "annotations": annotations,
-        "categories": [{"id": i + 1, "name": c, "supercategory": "shape"}
-                       for i, c in enumerate(CLASSES)],
+        "categories": [{"id": i + 1, "name": c, "supercategory": "shape"} for i, c in enumerate(CLASSES)],
     }
     with open(folder / name / "instances.json", "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1)
@@ -202,8 +209,7 @@ def make_dataset(
     if not 0.0 < val_fraction < 1.0:
         raise DatasetError(f"{out}: val fraction must be between 0 and 1, got {val_fraction}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise DatasetError(
-            f"{out}: already exists and is not an empty folder; pick another path or delete it")
+        raise DatasetError(f"{out}: already exists and is not an empty folder; pick another path or delete it")
     num_val = min(images - 1, max(1, round(images * val_fraction)))
     num_train = images - num_val
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,11 +10,13 @@ normalised ``FloatTensor[3, S, S]`` and the target with boxes in input pixels pl
 * ``image_size``: ``(h, w)`` of the input covered by the image; the rest is padding (zeros,
   i.e. the ImageNet mean colour after normalisation).
 """
+
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from PIL import Image
@@ -55,13 +57,11 @@ def to_normalized_tensor(image: Image.Image, size: int) -> Tensor:
     return out
 
 
-def _place_boxes(boxes: Tensor, scale: float, offset: tuple[int, int],
-                 region: tuple[int, int]) -> Tensor:
+def _place_boxes(boxes: Tensor, scale: float, offset: tuple[int, int], region: tuple[int, int]) -> Tensor:
     """Scale, shift by ``-offset (x, y)`` and clip xyxy boxes to ``region (h, w)``."""
     if boxes.numel() == 0:
         return boxes.reshape(0, 4).float()
-    b = boxes.float() * scale - torch.tensor([offset[0], offset[1], offset[0], offset[1]],
-                                             dtype=torch.float32)
+    b = boxes.float() * scale - torch.tensor([offset[0], offset[1], offset[0], offset[1]], dtype=torch.float32)
     b[:, 0::2] = b[:, 0::2].clamp(0, region[1])
     b[:, 1::2] = b[:, 1::2].clamp(0, region[0])
     return b
@@ -73,8 +73,9 @@ class ResizePad:
 
     size: int
 
-    def __call__(self, image: Image.Image, target: dict[str, Any],
-                 rng: random.Random | None = None) -> tuple[Tensor, dict[str, Any]]:
+    def __call__(
+        self, image: Image.Image, target: dict[str, Any], rng: random.Random | None = None
+    ) -> tuple[Tensor, dict[str, Any]]:
         w, h = image.size
         scale = self.size / max(w, h)
         new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
@@ -109,8 +110,7 @@ class TrainTransform:
         if not 0 < lo <= hi:
             raise ValueError(f"scale_range must be 0 < low <= high, got {self.scale_range}")
 
-    def __call__(self, image: Image.Image, target: dict[str, Any],
-                 rng: random.Random) -> tuple[Tensor, dict[str, Any]]:
+    def __call__(self, image: Image.Image, target: dict[str, Any], rng: random.Random) -> tuple[Tensor, dict[str, Any]]:
         if rng.random() < self.flip_prob:
             image, target = hflip(image, target)
         w, h = image.size
@@ -124,8 +124,7 @@ class TrainTransform:
             image = image.crop((off_x, off_y, off_x + region[1], off_y + region[0]))
         out = dict(target)
         boxes = _place_boxes(target["boxes"], scale, (off_x, off_y), region)
-        keep = ((boxes[:, 2] - boxes[:, 0]) >= self.min_box_size) & (
-            (boxes[:, 3] - boxes[:, 1]) >= self.min_box_size)
+        keep = ((boxes[:, 2] - boxes[:, 0]) >= self.min_box_size) & ((boxes[:, 3] - boxes[:, 1]) >= self.min_box_size)
         out["boxes"], out["labels"] = boxes[keep], target["labels"][keep]
         if "ignore_boxes" in target:
             crowd = _place_boxes(target["ignore_boxes"], scale, (off_x, off_y), region)

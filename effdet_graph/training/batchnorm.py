@@ -13,6 +13,7 @@ leaves out the variance between batches, so small batches (8 images) give too sm
 cost a third of the AP on the synthetic data set; from about 32 images on the result no longer
 changes.
 """
+
 from __future__ import annotations
 
 import torch
@@ -28,11 +29,16 @@ __all__ = ["BATCH_SIZE", "recompute_bn_statistics"]
 BATCH_SIZE = 32
 
 
-def recompute_bn_statistics(model: nn.Module, dataset: CocoDetection, image_size: int, images: int,
-                            workers: int, device: torch.device) -> None:
+def recompute_bn_statistics(
+    model: nn.Module, dataset: CocoDetection, image_size: int, images: int, workers: int, device: torch.device
+) -> None:
     """Reset every BatchNorm's running statistics of ``model`` and recompute them from the first
     ``images`` images of ``dataset`` (resized and padded to ``image_size`` as for evaluation)."""
     resized = CocoDetection(dataset.image_dir, dataset.annotation_file, ResizePad(image_size))
-    loader = DataLoader(Subset(resized, range(min(images, len(resized)))), batch_size=BATCH_SIZE,
-                        collate_fn=collate_detection, num_workers=workers)
+    loader = DataLoader(
+        Subset(resized, range(min(images, len(resized)))),
+        batch_size=BATCH_SIZE,
+        collate_fn=collate_detection,
+        num_workers=workers,
+    )
     update_bn(loader, model, device)

@@ -6,6 +6,7 @@ of each item is seeded by ``(seed, e, index)`` (:class:`~effdet_graph.data.coco.
 loader can start at any batch of its epoch, so a run resumed at step ``k`` sees the batches an
 uninterrupted run would have seen after step ``k``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,23 +29,38 @@ def open_split(data: Path, split: str, seed: int = 0) -> CocoDetection:
         DatasetError: ``data`` or the split is missing or broken, or the split has no images.
     """
     if not data.is_dir():
-        raise DatasetError(f"{data}: data set folder does not exist; create one with `effdet-graph make-dataset "
-                           f"{data}` or point --data at a folder with {split}/images and {split}/instances.json")
+        raise DatasetError(
+            f"{data}: data set folder does not exist; create one with `effdet-graph make-dataset "
+            f"{data}` or point --data at a folder with {split}/images and {split}/instances.json"
+        )
     dataset = CocoDetection.from_split(data / split, seed=seed)
     if len(dataset) == 0:
         raise DatasetError(f"{dataset.annotation_file}: the {split} split lists no images")
     return dataset
 
 
-def epoch_loader(dataset: CocoDetection, epoch: int, batch_size: int, seed: int, first_batch: int = 0,
-                 end_batch: int | None = None, workers: int = 0) -> DataLoader:
+def epoch_loader(
+    dataset: CocoDetection,
+    epoch: int,
+    batch_size: int,
+    seed: int,
+    first_batch: int = 0,
+    end_batch: int | None = None,
+    workers: int = 0,
+) -> DataLoader:
     """Batches ``first_batch .. end_batch - 1`` of epoch ``epoch`` (default: to the last full batch),
     each ``(images FloatTensor[B, 3, S, S], [target])``."""
     full_batches = len(dataset) // batch_size
     end = full_batches if end_batch is None else min(end_batch, full_batches)
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(derive_seed(seed, epoch)))
     dataset.set_epoch(epoch)
-    return DataLoader(dataset, batch_size=batch_size, sampler=order[first_batch * batch_size:end * batch_size].tolist(),
-                      num_workers=workers, collate_fn=collate_detection, worker_init_fn=seed_worker,
-                      generator=torch.Generator().manual_seed(derive_seed(seed, epoch, 1)),
-                      pin_memory=torch.cuda.is_available())
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=order[first_batch * batch_size : end * batch_size].tolist(),
+        num_workers=workers,
+        collate_fn=collate_detection,
+        worker_init_fn=seed_worker,
+        generator=torch.Generator().manual_seed(derive_seed(seed, epoch, 1)),
+        pin_memory=torch.cuda.is_available(),
+    )

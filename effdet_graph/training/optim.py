@@ -1,5 +1,6 @@
 """Optimizer and learning-rate schedule: SGD with momentum, weight decay on conv/linear weights only,
 linear warmup then cosine decay, set per step."""
+
 from __future__ import annotations
 
 import torch
@@ -25,6 +26,12 @@ def build_scheduler(optimizer: torch.optim.Optimizer, total_steps: int, warmup_s
     ``lr * FINAL_LR_FRACTION`` at ``total_steps``. Call ``step_update(step)`` before optimizer step
     ``step`` (0-based); the rate depends on ``step`` alone, so a resumed run picks up exactly."""
     peak = optimizer.param_groups[0]["lr"]
-    return CosineLRScheduler(optimizer, t_initial=max(1, total_steps - warmup_steps), lr_min=peak * FINAL_LR_FRACTION,
-                             warmup_t=warmup_steps, warmup_lr_init=peak * WARMUP_START_FRACTION,
-                             warmup_prefix=True, t_in_epochs=False)
+    return CosineLRScheduler(
+        optimizer,
+        t_initial=max(1, total_steps - warmup_steps),
+        lr_min=peak * FINAL_LR_FRACTION,
+        warmup_t=warmup_steps,
+        warmup_lr_init=peak * WARMUP_START_FRACTION,
+        warmup_prefix=True,
+        t_in_epochs=False,
+    )

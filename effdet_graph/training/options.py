@@ -1,4 +1,5 @@
 """The settings of a training run, checked once, stored in its checkpoints."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,8 +14,20 @@ __all__ = ["DEFAULT_EPOCHS", "LOG_KINDS", "RESUME_MUST_MATCH", "TrainOptions"]
 DEFAULT_EPOCHS = 10
 LOG_KINDS = ("csv", "tensorboard")
 #: Options that fix the run's result; ``--resume`` refuses a checkpoint recorded with other values.
-RESUME_MUST_MATCH = ("steps", "epochs", "batch_size", "lr", "warmup_steps", "seed", "ema_decay", "weight_decay",
-                     "momentum", "clip_norm", "scale_range", "bn_images")
+RESUME_MUST_MATCH = (
+    "steps",
+    "epochs",
+    "batch_size",
+    "lr",
+    "warmup_steps",
+    "seed",
+    "ema_decay",
+    "weight_decay",
+    "momentum",
+    "clip_norm",
+    "scale_range",
+    "bn_images",
+)
 
 
 @dataclass(frozen=True)
@@ -49,12 +62,18 @@ class TrainOptions:
     clip_norm: float = 10.0
     scale_range: tuple[float, float] = (0.1, 2.0)
     bn_images: int = 512
+    device: str | None = None
 
     def __post_init__(self) -> None:
         if self.steps is not None and self.epochs is not None:
             raise InputError("give --steps or --epochs, not both")
-        positive = {"--steps": self.steps, "--epochs": self.epochs, "--batch-size": self.batch_size,
-                    "--image-size": self.image_size, "--head-depth": self.head_depth}
+        positive = {
+            "--steps": self.steps,
+            "--epochs": self.epochs,
+            "--batch-size": self.batch_size,
+            "--image-size": self.image_size,
+            "--head-depth": self.head_depth,
+        }
         for name, value in positive.items():
             if value is not None and value < 1:
                 raise InputError(f"{name} must be at least 1, got {value}")

@@ -1,10 +1,12 @@
 """Seeds and random-number states: everything a run draws from is seeded, and its state is saved in
 checkpoints so that a resumed run draws the same numbers as an uninterrupted one."""
+
 from __future__ import annotations
 
 import contextlib
 import random
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,8 +30,12 @@ def seed_everything(seed: int) -> None:
 def deterministic() -> Iterator[None]:
     """Deterministic kernels inside the block (where a CUDA kernel has none, torch warns instead of
     failing); the previous settings are restored after it."""
-    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-              torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.deterministic,
+    )
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
     try:
@@ -52,8 +58,10 @@ def rng_state() -> dict[str, Any]:
     numpy_state = np.random.get_state(legacy=False)
     return {
         "python": random.getstate(),
-        "numpy": {**numpy_state, "state": {**numpy_state["state"],
-                                           "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64))}},
+        "numpy": {
+            **numpy_state,
+            "state": {**numpy_state["state"], "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64))},
+        },
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }

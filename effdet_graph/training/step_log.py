@@ -3,13 +3,14 @@
 A resumed run continues the log of the run it resumes: rows (events) after the resumed step, written
 by the run before it was killed, are dropped first, so no step appears twice.
 """
+
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 from typing import Protocol
 
-from effdet_graph.atomic import atomic_output
+from effdet_graph.io.atomic import atomic_output
 
 __all__ = ["FIELDS", "StepLog", "open_step_log"]
 

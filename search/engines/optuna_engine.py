@@ -6,21 +6,22 @@ between machines). Workers send heartbeats; a trial whose worker was killed is m
 its heartbeat stops, and a restarted search — the same command — continues the study until
 ``n_trials`` trials have finished, without running finished ones again.
 """
+
 from __future__ import annotations
 
 import gc
 import itertools
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from graphspec import InputError
-
 from search.candidate import Candidate
 from search.objective import Evaluate, Objective
 from search.rejection import Rejected
@@ -70,16 +71,17 @@ class PerTrialSeed(optuna.samplers.BaseSampler):
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
         return self._of(trial).infer_relative_search_space(study, trial)
 
-    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
-                        search_space: dict[str, Any]) -> dict[str, Any]:
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, Any]) -> dict[str, Any]:
         return self._of(trial).sample_relative(study, trial, search_space)
 
-    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
-                           param_distribution: Any) -> Any:
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: Any
+    ) -> Any:
         return self._of(trial).sample_independent(study, trial, param_name, param_distribution)
 
-    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
-                    values: Sequence[float] | None) -> None:
+    def after_trial(
+        self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
         self._of(trial).after_trial(study, trial, state, values)
 
 
@@ -102,20 +104,24 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
             time.sleep(0.5 * (attempt + 1))
         except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.OperationalError, ImportError) as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            raise InputError(f"--storage {url}: cannot open the database ({reason}); check the URL (e.g. "
-                             "sqlite:///runs/study.db, postgresql+psycopg2://user:pw@host/db) and that the "
-                             "server is up") from None
+            raise InputError(
+                f"--storage {url}: cannot open the database ({reason}); check the URL (e.g. "
+                "sqlite:///runs/study.db, postgresql+psycopg2://user:pw@host/db) and that the "
+                "server is up"
+            ) from None
 
 
-def open_study(space: SearchSpace, objective: Objective, storage: str, study_name: str,
-               must_exist: bool = False) -> optuna.Study:
+def open_study(
+    space: SearchSpace, objective: Objective, storage: str, study_name: str, must_exist: bool = False
+) -> optuna.Study:
     """Create the study, or load it when it exists (how a killed search resumes)."""
     rdb = open_storage(storage)
     if must_exist and study_name not in {s.study_name for s in optuna.get_all_study_summaries(rdb)}:
         raise InputError(f"--resume: no study '{study_name}' in {storage}; drop --resume to start it")
     sampler = PerTrialSeed(lambda seed: make_sampler(space, objective, seed), space.sampler.seed)
-    return optuna.create_study(study_name=study_name, storage=rdb, sampler=sampler,
-                               directions=list(objective.directions), load_if_exists=True)
+    return optuna.create_study(
+        study_name=study_name, storage=rdb, sampler=sampler, directions=list(objective.directions), load_if_exists=True
+    )
 
 
 def trial_dir(results_dir: Path, number: int) -> Path:
@@ -129,8 +135,9 @@ def write_candidate(candidate: Candidate, directory: Path) -> Path:
     return path
 
 
-def optuna_objective(space: SearchSpace, evaluate: Evaluate, objective: Objective, results_dir: Path,
-                     stats: SampleStats):
+def optuna_objective(
+    space: SearchSpace, evaluate: Evaluate, objective: Objective, results_dir: Path, stats: SampleStats
+):
     """The function ``study.optimize`` calls: sample, check the budget, train, evaluate, record."""
 
     def run(trial: optuna.Trial) -> list[float]:
@@ -170,17 +177,27 @@ def optuna_objective(space: SearchSpace, evaluate: Evaluate, objective: Objectiv
     return run
 
 
-def run_optuna(space: SearchSpace, evaluate: Evaluate, objective: Objective, results_dir: Path, n_trials: int,
-               storage: str | None = None, study_name: str | None = None, resume: bool = False) -> list[TrialRecord]:
+def run_optuna(
+    space: SearchSpace,
+    evaluate: Evaluate,
+    objective: Objective,
+    results_dir: Path,
+    n_trials: int,
+    storage: str | None = None,
+    study_name: str | None = None,
+    resume: bool = False,
+) -> list[TrialRecord]:
     """Run (or continue) the study until ``n_trials`` trials have finished; return every trial's record."""
     results_dir.mkdir(parents=True, exist_ok=True)
     storage = storage or f"sqlite:///{(results_dir / 'study.db').resolve()}"
     study = open_study(space, objective, storage, study_name or space.name, must_exist=resume)
     optuna.storages.fail_stale_trials(study)
     stats = SampleStats()
-    study.optimize(optuna_objective(space, evaluate, objective, results_dir, stats),
-                   callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=FINISHED), collect_after_failure],
-                   catch=(Exception,))
+    study.optimize(
+        optuna_objective(space, evaluate, objective, results_dir, stats),
+        callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=FINISHED), collect_after_failure],
+        catch=(Exception,),
+    )
     return records_of(study)
 
 
@@ -203,10 +220,22 @@ def records_of(study: optuna.Study) -> list[TrialRecord]:
             state = "rejected" if "rejected" in attrs else "pruned"
         else:
             state = {TrialState.COMPLETE: "complete", TrialState.FAIL: "failed"}.get(trial.state, "running")
-        records.append(TrialRecord(
-            number=trial.number, state=state, spec_file=attrs.get("spec_file"), params=attrs.get("params"),
-            macs=attrs.get("macs"), metrics=dict(attrs.get("metrics", {})), wall_s=attrs.get("wall_s"),
-            error=attrs.get("error") or attrs.get("rejected")
-            or ("its worker stopped (killed?); the trial was not finished" if trial.state == TrialState.FAIL
-                and "metrics" not in attrs else None)))
+        records.append(
+            TrialRecord(
+                number=trial.number,
+                state=state,
+                spec_file=attrs.get("spec_file"),
+                params=attrs.get("params"),
+                macs=attrs.get("macs"),
+                metrics=dict(attrs.get("metrics", {})),
+                wall_s=attrs.get("wall_s"),
+                error=attrs.get("error")
+                or attrs.get("rejected")
+                or (
+                    "its worker stopped (killed?); the trial was not finished"
+                    if trial.state == TrialState.FAIL and "metrics" not in attrs
+                    else None
+                ),
+            )
+        )
     return records

@@ -9,12 +9,14 @@ is not meant, so multi-objective runs have no scheduler.
 Trial actors are reused (``reuse_actors``): a trial starts in a worker that has torch and this project
 imported already instead of a new process (about 5 s each on a 2-core CPU, more than a smoke-test trial).
 """
+
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import optuna
 import ray
@@ -23,7 +25,6 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from graphspec.cost import Cost
-
 from search.engines.optuna_engine import make_sampler, trial_dir, write_candidate
 from search.objective import Evaluate, Objective
 from search.rejection import Rejected
@@ -63,8 +64,9 @@ def _trial_number(trial_dir: str | None = None) -> int:
     return int(match.group(1)) if match else 0
 
 
-def make_trainable(space_file: str, evaluate_factory: Callable[[], Evaluate], objective: Objective,
-                   results_dir: Path, proxy_steps: int) -> Callable[[dict[str, Any]], None]:
+def make_trainable(
+    space_file: str, evaluate_factory: Callable[[], Evaluate], objective: Objective, results_dir: Path, proxy_steps: int
+) -> Callable[[dict[str, Any]], None]:
     """The Tune function trainable: rebuild the candidate from the sampled values, train, report (the last
     result at ``step`` = ``proxy_steps``, the scheduler's time attribute)."""
 
@@ -83,23 +85,35 @@ def make_trainable(space_file: str, evaluate_factory: Callable[[], Evaluate], ob
         directory = trial_dir(results_dir, number)
         spec_file = str(write_candidate(candidate, directory))
         cost = candidate.detector_cost or candidate.cost
-        common = {"spec_file": spec_file, "params": cost.params, "macs": cost.macs, "node_id": node,
-                  "trial_number": number}
+        common = {
+            "spec_file": spec_file,
+            "params": cost.params,
+            "macs": cost.macs,
+            "node_id": node,
+            "trial_number": number,
+        }
 
         def report(step: int, ap: float) -> None:
             tune.report({"AP": ap, "step": step, **common})
 
         metrics = evaluate_factory()(candidate, directory, report)
         objective.values(candidate, metrics)  # raises on NaN: Tune records the trial as errored
-        tune.report({**metrics, **common, "step": proxy_steps, "wall_s": time.perf_counter() - start,
-                     "finished": True})
+        tune.report({**metrics, **common, "step": proxy_steps, "wall_s": time.perf_counter() - start, "finished": True})
 
     return trainable
 
 
-def run_ray(space: SearchSpace, evaluate_factory: Callable[[], Evaluate], objective: Objective, results_dir: Path,
-            n_trials: int, storage_path: str | None = None, name: str | None = None,
-            resources: dict[str, float] | None = None, max_concurrent: int | None = None) -> list[TrialRecord]:
+def run_ray(
+    space: SearchSpace,
+    evaluate_factory: Callable[[], Evaluate],
+    objective: Objective,
+    results_dir: Path,
+    n_trials: int,
+    storage_path: str | None = None,
+    name: str | None = None,
+    resources: dict[str, float] | None = None,
+    max_concurrent: int | None = None,
+) -> list[TrialRecord]:
     """Run the search with Ray Tune (restoring it when ``storage_path/name`` holds a killed run)."""
     name = name or space.name
     storage = storage_path or str(results_dir.resolve().parent)
@@ -107,26 +121,43 @@ def run_ray(space: SearchSpace, evaluate_factory: Callable[[], Evaluate], object
     space_file = str(Path(space.file).resolve())
     trainable = tune.with_resources(
         make_trainable(space_file, evaluate_factory, objective, results_dir.resolve(), space.proxy.steps),
-        resources or {"cpu": 1})
+        resources or {"cpu": 1},
+    )
     if tune.Tuner.can_restore(experiment):
         tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, restart_errored=False)
     else:
         metric = objective.metrics[0] if not objective.multi else list(objective.metrics)
         mode = objective.directions[0][:3] if not objective.multi else [d[:3] for d in objective.directions]
-        searcher = OptunaSearch(DefineByRun(space_file), metric=metric, mode=mode, seed=space.sampler.seed,
-                                sampler=make_sampler(space, objective))
+        searcher = OptunaSearch(
+            DefineByRun(space_file),
+            metric=metric,
+            mode=mode,
+            seed=space.sampler.seed,
+            sampler=make_sampler(space, objective),
+        )
         scheduler = None
         if not objective.multi:
             steps = space.proxy.steps  # rungs in training steps: the first at the first intermediate AP
-            scheduler = ASHAScheduler(time_attr="step", max_t=steps, grace_period=max(1, steps // space.proxy.reports),
-                                      reduction_factor=3)
+            scheduler = ASHAScheduler(
+                time_attr="step", max_t=steps, grace_period=max(1, steps // space.proxy.reports), reduction_factor=3
+            )
         tuner = tune.Tuner(
             trainable,
-            tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=n_trials,
-                                        max_concurrent_trials=max_concurrent, metric=metric if scheduler else None,
-                                        mode=mode if scheduler else None, reuse_actors=True),
-            run_config=tune.RunConfig(name=name, storage_path=storage, verbose=1,
-                                      failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)),
+            tune_config=tune.TuneConfig(
+                search_alg=searcher,
+                scheduler=scheduler,
+                num_samples=n_trials,
+                max_concurrent_trials=max_concurrent,
+                metric=metric if scheduler else None,
+                mode=mode if scheduler else None,
+                reuse_actors=True,
+            ),
+            run_config=tune.RunConfig(
+                name=name,
+                storage_path=storage,
+                verbose=1,
+                failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+            ),
         )
     grid = tuner.fit()
     return records_of(grid)
@@ -149,9 +180,20 @@ def records_of(grid: tune.ResultGrid) -> list[TrialRecord]:
             state, error = "complete", None
         else:
             state, error = "pruned", "stopped early by ASHA"
-        records.append(TrialRecord(
-            number=number, state=state, spec_file=metrics.get("spec_file"), params=metrics.get("params"),
-            macs=metrics.get("macs"), metrics={k: float(metrics[k]) for k in ("AP", "AP50", "AP75", "APs", "APm",
-                                                                               "APl", "latency_ms") if k in metrics},
-            wall_s=metrics.get("wall_s"), error=error))
+        records.append(
+            TrialRecord(
+                number=number,
+                state=state,
+                spec_file=metrics.get("spec_file"),
+                params=metrics.get("params"),
+                macs=metrics.get("macs"),
+                metrics={
+                    k: float(metrics[k])
+                    for k in ("AP", "AP50", "AP75", "APs", "APm", "APl", "latency_ms")
+                    if k in metrics
+                },
+                wall_s=metrics.get("wall_s"),
+                error=error,
+            )
+        )
     return records

@@ -12,17 +12,18 @@ cell of each level. Deterministic repairs, each recorded:
 
 A cell only reads earlier cells, so no cycle can arise and nothing is rejected as invalid.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from graphspec import level_name
 from graphspec.model import FUSIONS
-
 from search.candidate import Draft
 from search.detector import DetectorSettings, read_detector, spec_params
 from search.repair import NodeData, drop_dead_nodes, nearest_level
-from search.template import Template
 from search.schema import Reader
+from search.template import Template
 from search.trial import TrialLike
 
 KEYS = {"detector": False, "cells": True, "merges": True}
@@ -86,7 +87,13 @@ def fill_missing_levels(nodes: list[NodeData], outputs: dict[str, str], pyramid:
 def read(reader: Reader, template: Template, num_classes: int) -> CellChoices:
     """The cell-search keys of a search-space file (``KEYS``)."""
     if len(template.spec.levels) < 2:
-        raise reader.fail(f"a cell search needs a template with at least two levels; {template.path} has "
-                          f"{level_name(template.spec.levels[0])} only", ("template",))
-    return CellChoices(cells=reader.integer(("cells",), 1, MAX_CELLS), merges=reader.choices(("merges",), MERGES),
-                       detector=read_detector(reader, num_classes))
+        raise reader.fail(
+            f"a cell search needs a template with at least two levels; {template.path} has "
+            f"{level_name(template.spec.levels[0])} only",
+            ("template",),
+        )
+    return CellChoices(
+        cells=reader.integer(("cells",), 1, MAX_CELLS),
+        merges=reader.choices(("merges",), MERGES),
+        detector=read_detector(reader, num_classes),
+    )

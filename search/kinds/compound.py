@@ -12,22 +12,29 @@ coefficients alpha (depth), beta (width), gamma (resolution) and phi, then deriv
 
 ``round`` takes halves up; ``round_to(m, x)`` is the nearest multiple of ``m`` (halves up), at least ``m``.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
 from graphspec.model import FUSIONS
-
 from search.candidate import Draft
 from search.detector import DetectorSettings, read_backbone, spec_params, table_phis
 from search.rejection import InvalidPoint
-from search.template import Template
 from search.schema import FloatRange, IntRange, Reader
+from search.template import Template
 from search.trial import TrialLike
 
-KEYS = {"coefficients": True, "constraint": True, "phi": True, "base": True, "multiples": False,
-        "backbones": True, "fusions": False}
+KEYS = {
+    "coefficients": True,
+    "constraint": True,
+    "phi": True,
+    "base": True,
+    "multiples": False,
+    "backbones": True,
+    "fusions": False,
+}
 EXPONENTS = {"alpha": 1, "beta": 2, "gamma": 2}
 BASE_KEYS = ("width", "repeats", "head_depth", "resolution")
 DEFAULT_MULTIPLES = {"width": 8, "resolution": 128}
@@ -69,8 +76,9 @@ class CompoundChoices:
         solved = (self.target * values[name] ** exponent / product) ** (1 / exponent)
         allowed = self.coefficients[name]
         if solved not in allowed:
-            raise InvalidPoint(f"{off}, and meeting it needs {name} = {solved:.4f}, outside "
-                               f"[{allowed.low}, {allowed.high}]")
+            raise InvalidPoint(
+                f"{off}, and meeting it needs {name} = {solved:.4f}, outside [{allowed.low}, {allowed.high}]"
+            )
         return values | {name: solved}, (f"{off}: {name} {values[name]:.4f} -> {solved:.4f}",)
 
     def draw(self, template: Template, trial: TrialLike) -> Draft:
@@ -85,9 +93,12 @@ class CompoundChoices:
         if self.fusions:
             sampled["fusion"] = trial.suggest_categorical("fusion", list(self.fusions))
         detector = DetectorSettings(
-            phi=phi, backbone=self.backbones[phi], num_classes=self.num_classes,
+            phi=phi,
+            backbone=self.backbones[phi],
+            num_classes=self.num_classes,
             head_depth=max(1, round_half_up(self.base["head_depth"] * alpha_phi)),
-            resolution=round_to(self.multiples["resolution"], self.base["resolution"] * gamma_phi))
+            resolution=round_to(self.multiples["resolution"], self.base["resolution"] * gamma_phi),
+        )
         return Draft(spec_params(template.spec, phi, sampled), detector, repairs=repairs)
 
 
@@ -95,26 +106,42 @@ def read(reader: Reader, template: Template, num_classes: int) -> CompoundChoice
     """The compound-scaling keys of a search-space file (``KEYS``)."""
     reader.mapping(("coefficients",), {name: True for name in EXPONENTS}, "`coefficients`")
     coefficients = {name: reader.float_range(("coefficients", name), low=1e-9) for name in EXPONENTS}
-    constraint = reader.mapping(("constraint",), {"product": True, "tolerance": True, "solve_for": False},
-                                "`constraint`")
+    constraint = reader.mapping(
+        ("constraint",), {"product": True, "tolerance": True, "solve_for": False}, "`constraint`"
+    )
     solve_for = reader.choice(("constraint", "solve_for"), list(EXPONENTS)) if constraint.get("solve_for") else None
     phis = table_phis()
     phi = reader.int_range(("phi",), phis[0], phis[-1])
     reader.mapping(("base",), {key: True for key in BASE_KEYS}, "`base`")
     base = {key: reader.integer(("base", key), low=1) for key in BASE_KEYS}
     reader.mapping(("multiples",), {key: False for key in DEFAULT_MULTIPLES}, "`multiples`", optional=True)
-    multiples = {key: reader.integer(("multiples", key), low=1) if reader.has(("multiples", key)) else default
-                 for key, default in DEFAULT_MULTIPLES.items()}
+    multiples = {
+        key: reader.integer(("multiples", key), low=1) if reader.has(("multiples", key)) else default
+        for key, default in DEFAULT_MULTIPLES.items()
+    }
     backbones = reader.get(("backbones",))
     if not isinstance(backbones, list) or len(backbones) <= phi.high:
-        raise reader.fail(f"`backbones` must list one timm backbone per phi 0..{phi.high} (backbone = "
-                          f"backbones[phi]), got {backbones!r}", ("backbones",))
+        raise reader.fail(
+            f"`backbones` must list one timm backbone per phi 0..{phi.high} (backbone = "
+            f"backbones[phi]), got {backbones!r}",
+            ("backbones",),
+        )
     fusions = reader.choices(("fusions",), FUSIONS) if reader.has(("fusions",)) else ()
     if fusions and "fusion" not in template.spec.params:
-        raise reader.fail(f"`fusions` needs a template that declares a `fusion` parameter; {template.path} "
-                          f"declares {', '.join(template.spec.params)}", ("fusions",))
+        raise reader.fail(
+            f"`fusions` needs a template that declares a `fusion` parameter; {template.path} "
+            f"declares {', '.join(template.spec.params)}",
+            ("fusions",),
+        )
     return CompoundChoices(
-        coefficients=coefficients, target=reader.number(("constraint", "product"), low=1e-9),
-        tolerance=reader.number(("constraint", "tolerance"), low=0), solve_for=solve_for, phi=phi, base=base,
-        multiples=multiples, backbones=tuple(read_backbone(reader, ("backbones", i)) for i in range(len(backbones))),
-        fusions=fusions, num_classes=num_classes)
+        coefficients=coefficients,
+        target=reader.number(("constraint", "product"), low=1e-9),
+        tolerance=reader.number(("constraint", "tolerance"), low=0),
+        solve_for=solve_for,
+        phi=phi,
+        base=base,
+        multiples=multiples,
+        backbones=tuple(read_backbone(reader, ("backbones", i)) for i in range(len(backbones))),
+        fusions=fusions,
+        num_classes=num_classes,
+    )

@@ -8,6 +8,7 @@ is removed when off; one it lacks is added (as the node's last input) when on. T
 - a node left without inputs, or edges that close a cycle: rejected (no deterministic repair);
 - nodes that feed no output: dropped (a repair, recorded).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from typing import Any
 from graphspec import level_name
 from graphspec.errors import choices_text, did_you_mean
 from graphspec.model import FUSIONS
-
 from search.candidate import Draft
 from search.detector import DetectorSettings, read_detector, spec_params
 from search.rejection import InvalidPoint
@@ -74,8 +74,12 @@ class EdgeChoices:
         outputs = dict(template.data["cell"]["outputs"])
         nodes, dropped = drop_dead_nodes(nodes, outputs)
         repairs = (f"dropped {', '.join(dropped)}: they feed no output",) if dropped else ()
-        return Draft(spec_params(template.spec, self.detector.phi, {}), self.detector,
-                     {"nodes": nodes, "outputs": outputs}, repairs)
+        return Draft(
+            spec_params(template.spec, self.detector.phi, {}),
+            self.detector,
+            {"nodes": nodes, "outputs": outputs},
+            repairs,
+        )
 
 
 def read(reader: Reader, template: Template, num_classes: int) -> EdgeChoices:
@@ -93,8 +97,11 @@ def read(reader: Reader, template: Template, num_classes: int) -> EdgeChoices:
         target, source = reader.string(path + ("to",)), reader.string(path + ("from",))
         for value, key, valid in ((target, "to", node_ids), (source, "from", sources)):
             if value not in valid:
-                raise reader.fail(f"optional edge {key} '{value}': not in the template{did_you_mean(value, valid)} "
-                                  f"{choices_text(valid)}", path + (key,))
+                raise reader.fail(
+                    f"optional edge {key} '{value}': not in the template{did_you_mean(value, valid)} "
+                    f"{choices_text(valid)}",
+                    path + (key,),
+                )
         edge = OptionalEdge(source, target)
         if source == target or edge in edges:
             raise reader.fail(f"optional edge {source} -> {target} is a self-loop or listed twice", path)
@@ -109,12 +116,21 @@ def _check_acyclic_alone(reader: Reader, template: Template, edges: list[Optiona
     switching it on could never give a valid network."""
     optional = {(edge.source, edge.target) for edge in edges}
     fixed: list[dict[str, Any]] = [
-        {"id": node.id, "inputs": [ref for ref in node.inputs if (ref, node.id) not in optional],
-         "residual": list(node.residual)} for node in template.spec.nodes]
+        {
+            "id": node.id,
+            "inputs": [ref for ref in node.inputs if (ref, node.id) not in optional],
+            "residual": list(node.residual),
+        }
+        for node in template.spec.nodes
+    ]
     for i, edge in enumerate(edges):
-        with_edge = [node | {"inputs": node["inputs"] + [edge.source]} if node["id"] == edge.target else node
-                     for node in fixed]
+        with_edge = [
+            node | {"inputs": node["inputs"] + [edge.source]} if node["id"] == edge.target else node for node in fixed
+        ]
         cycle = find_cycle(with_edge)
         if cycle:
-            raise reader.fail(f"optional edge {edge.source} -> {edge.target} always closes the cycle "
-                              f"{' -> '.join(cycle)} with the template's fixed edges", ("optional_edges", i))
+            raise reader.fail(
+                f"optional edge {edge.source} -> {edge.target} always closes the cycle "
+                f"{' -> '.join(cycle)} with the template's fixed edges",
+                ("optional_edges", i),
+            )

@@ -1,20 +1,23 @@
 """Anchors: same order and values as effdet's (yxyx -> xyxy), layout helpers."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
-from effdet_graph.anchors import (AnchorConfig, Anchors, feature_map_sizes, flatten_level_outputs,
-                                  generate_anchors)
+from effdet_graph.model.anchors import AnchorConfig, Anchors, feature_map_sizes, flatten_level_outputs, generate_anchors
 
 RATIOS = [(1.0, 1.0), (1.4, 0.7), (0.7, 1.4)]
 
 
-@pytest.mark.parametrize("min_level,max_level,anchor_scale,size", [
-    (3, 7, 4.0, (512, 512)),
-    (3, 8, 5.0, (512, 512)),
-    (3, 7, 4.0, (256, 384)),
-])
+@pytest.mark.parametrize(
+    "min_level,max_level,anchor_scale,size",
+    [
+        (3, 7, 4.0, (512, 512)),
+        (3, 8, 5.0, (512, 512)),
+        (3, 7, 4.0, (256, 384)),
+    ],
+)
 def test_matches_effdet(min_level, max_level, anchor_scale, size):
     effdet_anchors = pytest.importorskip("effdet.anchors")
     ref = effdet_anchors.Anchors(min_level, max_level, 3, RATIOS, anchor_scale, size).boxes
@@ -39,7 +42,7 @@ def test_order_level_position_anchor():
     # anchor 1 = octave 0, aspect (2, .5): 16 wide, 4 high
     torch.testing.assert_close(boxes[5], torch.tensor([4.0, 2.0, 20.0, 6.0]))
     # anchor 2 = octave 1 (x sqrt 2), aspect (1, 1)
-    s = 8 * 2 ** 0.5 / 2
+    s = 8 * 2**0.5 / 2
     torch.testing.assert_close(boxes[6], torch.tensor([12 - s, 4 - s, 12 + s, 4 + s]))
     # position (row 1, col 0) starts at index 4 * 4 (row-major)
     torch.testing.assert_close(boxes[16], torch.tensor([0.0, 8.0, 8.0, 16.0]))
@@ -75,10 +78,17 @@ def test_module_buffer_not_persistent():
     assert "boxes" not in m.state_dict()
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(min_level=0), dict(min_level=5, max_level=4), dict(num_scales=0),
-    dict(aspect_ratios=()), dict(aspect_ratios=((1.0, -1.0),)), dict(anchor_scale=0.0),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(min_level=0),
+        dict(min_level=5, max_level=4),
+        dict(num_scales=0),
+        dict(aspect_ratios=()),
+        dict(aspect_ratios=((1.0, -1.0),)),
+        dict(anchor_scale=0.0),
+    ],
+)
 def test_bad_config(kwargs):
     with pytest.raises(ValueError):
         AnchorConfig(**kwargs)

@@ -1,5 +1,6 @@
 """The detector commands end to end: make-dataset, train, eval, predict, convert; every bad input exits
 with code 2 and one line naming the file, and leaves nothing half-written."""
+
 from __future__ import annotations
 
 import json
@@ -12,10 +13,26 @@ import torch
 from PIL import Image
 
 from effdet_graph.cli import main
-from effdet_graph.evaluate import METRICS
+from effdet_graph.inference.evaluate import METRICS
 
-TINY = ["--spec", "bifpn", "--phi", "0", "--backbone", "mobilenetv3_small_050", "--image-size", "128",
-        "--set", "width=16", "--set", "repeats=1", "--batch-size", "4", "--scale-range", "0.5,1.5"]
+TINY = [
+    "--spec",
+    "bifpn",
+    "--phi",
+    "0",
+    "--backbone",
+    "mobilenetv3_small_050",
+    "--image-size",
+    "128",
+    "--set",
+    "width=16",
+    "--set",
+    "repeats=1",
+    "--batch-size",
+    "4",
+    "--scale-range",
+    "0.5,1.5",
+]
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -62,8 +79,9 @@ def test_train_writes_checkpoint_and_log(checkpoint, capsys):
 
 
 def test_train_tensorboard_log(data, tmp_path, capsys):
-    assert main(["train", "--data", str(data), *TINY, "--steps", "1", "--out", str(tmp_path), "--log",
-                 "tensorboard"]) == 0
+    assert (
+        main(["train", "--data", str(data), *TINY, "--steps", "1", "--out", str(tmp_path), "--log", "tensorboard"]) == 0
+    )
     assert "wrote" in capsys.readouterr().out
     assert list((tmp_path / "tensorboard").iterdir()) and not (tmp_path / "log.csv").exists()
 
@@ -83,8 +101,22 @@ def test_predict_draws_images(data, checkpoint, tmp_path, capsys):
     jpeg = tmp_path / "photo.jpg"
     Image.open(images[0]).convert("RGB").save(jpeg)
     out = tmp_path / "drawn"
-    assert main(["predict", *map(str, images), str(jpeg), "--checkpoint", str(checkpoint), "--out", str(out),
-                 "--score-threshold", "0.0"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                *map(str, images),
+                str(jpeg),
+                "--checkpoint",
+                str(checkpoint),
+                "--out",
+                str(out),
+                "--score-threshold",
+                "0.0",
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and all(line.startswith(f"wrote {out}/") for line in lines)
     for path in [*images, jpeg]:
@@ -122,8 +154,25 @@ def test_bad_inputs_exit_2_with_one_line(data, checkpoint, tmp_path, capsys):
     assert f"{foreign}: not an effdet-graph checkpoint" in _error_line(capsys)
 
     other = tmp_path / "other"
-    assert main(["train", "--data", str(data), *TINY, "--phi", "1", "--steps", "1", "--out", str(other),
-                 "--resume", str(checkpoint)]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(data),
+                *TINY,
+                "--phi",
+                "1",
+                "--steps",
+                "1",
+                "--out",
+                str(other),
+                "--resume",
+                str(checkpoint),
+            ]
+        )
+        == 2
+    )
     line = _error_line(capsys)
     assert str(checkpoint) in line and "phi: checkpoint 0, this run 1" in line
     assert not other.exists()
@@ -141,8 +190,12 @@ def test_bad_inputs_exit_2_with_one_line(data, checkpoint, tmp_path, capsys):
 def test_input_error_through_the_console_script(data, tmp_path):
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_text("nonsense")
-    run = subprocess.run([sys.executable, "-m", "effdet_graph.cli", "eval", "--data", str(data),
-                          "--checkpoint", str(corrupt)], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "effdet_graph.cli", "eval", "--data", str(data), "--checkpoint", str(corrupt)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.strip().splitlines() == [run.stderr.strip()] and str(corrupt) in run.stderr
 
@@ -154,10 +207,25 @@ def test_convert_effdet_checkpoint_then_eval(data, tmp_path, capsys):
     names = tmp_path / "names.json"
     names.write_text(json.dumps({"categories": [{"id": 1, "name": "person"}]}))
     converted = tmp_path / "d0.pt"
-    assert main(["convert", str(tmp_path / "d0.pth"), "--phi", "0", "--image-size", "128", "--categories",
-                 str(names), "--out", str(converted)]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                str(tmp_path / "d0.pth"),
+                "--phi",
+                "0",
+                "--image-size",
+                "128",
+                "--categories",
+                str(names),
+                "--out",
+                str(converted),
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.startswith(f"wrote {converted}: EfficientDet-D0")
-    from effdet_graph.checkpoint import model_from_checkpoint
+    from effdet_graph.io.checkpoint import model_from_checkpoint
 
     model, recipe = model_from_checkpoint(converted)
     assert recipe.num_classes == 90 and recipe.class_names[:2] == ["person", "2"]

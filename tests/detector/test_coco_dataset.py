@@ -1,4 +1,5 @@
 """COCO data set checks (every DatasetError case), crowd handling, transforms and collate."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,14 @@ import torch
 from PIL import Image
 
 from effdet_graph.data.coco import CocoDetection
-from effdet_graph.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, ResizePad, TrainTransform,
-                                          collate_detection, hflip)
+from effdet_graph.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ResizePad,
+    TrainTransform,
+    collate_detection,
+    hflip,
+)
 from effdet_graph.errors import DatasetError
 
 
@@ -19,8 +26,7 @@ def make_split(root, images=3, mutate=None):
     """A tiny split: 40x30 images, categories 3 ('a') and 7 ('b'), one crowd box, one empty image."""
     (root / "images").mkdir(parents=True)
     data = {
-        "images": [{"id": i + 1, "file_name": f"img_{i:04d}.png", "width": 40, "height": 30}
-                   for i in range(images)],
+        "images": [{"id": i + 1, "file_name": f"img_{i:04d}.png", "width": 40, "height": 30} for i in range(images)],
         "annotations": [
             {"id": 1, "image_id": 1, "category_id": 3, "bbox": [2, 3, 10, 5], "iscrowd": 0},
             {"id": 2, "image_id": 1, "category_id": 7, "bbox": [20, 10, 20, 20], "iscrowd": 0},
@@ -88,20 +94,23 @@ def test_missing_images_listed_up_front(tmp_path):
         CocoDetection.from_split(split)
     msg = str(e.value)
     assert "val/instances.json: 7 of 9 listed images are missing from" in msg
-    assert "'img_0001.png', 'img_0002.png', 'img_0004.png', 'img_0005.png', 'img_0006.png' " \
-           "and 2 more" in msg
+    assert "'img_0001.png', 'img_0002.png', 'img_0004.png', 'img_0005.png', 'img_0006.png' and 2 more" in msg
 
 
-@pytest.mark.parametrize("bbox,expected", [
-    ([10, 10, 0, 5], "box [10, 10, 0, 5] has zero area; fix or remove it"),
-    ([10, 10, 5, -2], "box [10, 10, 5, -2] has negative area"),
-    ([30, 10, 15, 5], "box [30, 10, 15, 5] lies outside the 40x30 image"),
-    ([-3, 10, 5, 5], "box [-3, 10, 5, 5] lies outside"),
-    ([1, 2, 3], "'bbox' must be [x, y, width, height], got [1, 2, 3]"),
-])
+@pytest.mark.parametrize(
+    "bbox,expected",
+    [
+        ([10, 10, 0, 5], "box [10, 10, 0, 5] has zero area; fix or remove it"),
+        ([10, 10, 5, -2], "box [10, 10, 5, -2] has negative area"),
+        ([30, 10, 15, 5], "box [30, 10, 15, 5] lies outside the 40x30 image"),
+        ([-3, 10, 5, 5], "box [-3, 10, 5, 5] lies outside"),
+        ([1, 2, 3], "'bbox' must be [x, y, width, height], got [1, 2, 3]"),
+    ],
+)
 def test_bad_boxes(tmp_path, bbox, expected):
     def mutate(d):
         d["annotations"].append({"id": 17, "image_id": 3, "category_id": 3, "bbox": bbox})
+
     split = make_split(tmp_path / "val", mutate=mutate)
     with pytest.raises(DatasetError) as e:
         CocoDetection.from_split(split)
@@ -113,20 +122,26 @@ def test_bad_boxes(tmp_path, bbox, expected):
 def test_unknown_category(tmp_path):
     def mutate(d):
         d["annotations"][1]["category_id"] = 5
+
     split = make_split(tmp_path / "val", mutate=mutate)
-    with pytest.raises(DatasetError, match=r"instances.json: annotation id 2 \(image 1 'img_0000.png'\): "
-                                           r"category_id 5 is not in 'categories' \(ids: 3, 7\)"):
+    with pytest.raises(
+        DatasetError,
+        match=r"instances.json: annotation id 2 \(image 1 'img_0000.png'\): "
+        r"category_id 5 is not in 'categories' \(ids: 3, 7\)",
+    ):
         CocoDetection.from_split(split)
 
 
 def test_unknown_image_and_duplicates(tmp_path):
     def unknown_image(d):
         d["annotations"][0]["image_id"] = 99
+
     with pytest.raises(DatasetError, match=r"annotation id 1: image_id 99 is not in 'images'"):
         CocoDetection.from_split(make_split(tmp_path / "a", mutate=unknown_image))
 
     def duplicate(d):
         d["images"][1]["id"] = 1
+
     with pytest.raises(DatasetError, match=r"instances.json: image id 1: id appears twice"):
         CocoDetection.from_split(make_split(tmp_path / "b", mutate=duplicate))
 
@@ -141,11 +156,17 @@ def test_image_size_mismatch_reported_on_load(tmp_path):
 
 # --- transforms ------------------------------------------------------------------------------
 
+
 def _target(boxes, labels=None):
     boxes = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
     labels = torch.arange(len(boxes)) if labels is None else torch.tensor(labels)
-    return {"boxes": boxes, "labels": labels, "ignore_boxes": torch.tensor([[0.0, 0, 5, 5]]),
-            "image_id": 1, "orig_size": (80, 100)}
+    return {
+        "boxes": boxes,
+        "labels": labels,
+        "ignore_boxes": torch.tensor([[0.0, 0, 5, 5]]),
+        "image_id": 1,
+        "orig_size": (80, 100),
+    }
 
 
 def _rect_image(box, size=(100, 80)):

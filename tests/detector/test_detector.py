@@ -1,4 +1,5 @@
 """The detector around any spec: per-part costs, MACs against effdet, shapes, CLI report."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,8 @@ import pytest
 import torch
 
 from effdet_graph.cli import main
-from effdet_graph.detector import DetectorPredictor, DetectorTrainer, build_detector
-from effdet_graph.detector_summary import detector_cost, detector_report
+from effdet_graph.model.cost import detector_cost, detector_report
+from effdet_graph.model.detector import DetectorPredictor, DetectorTrainer, build_detector
 
 PHIS = {0: "d0", 1: "d1", 2: "d2", 3: "d3", 4: "d4", 5: "d5", 6: "d6", 7: "d7", 8: "d7x"}
 
@@ -71,10 +72,12 @@ def test_head_output_shapes_and_wrappers():
     model = build_detector("specs/fpn.yaml", 0, num_classes=3, overrides={"width": 16, "repeats": 1})
     images = torch.randn(2, 3, 128, 128)
     class_out, box_out = model.eval()(images)
-    assert [tuple(c.shape) for c in class_out] == [(2, 27, 128 // 2**l, 128 // 2**l) for l in range(3, 8)]
-    assert [tuple(b.shape) for b in box_out] == [(2, 36, 128 // 2**l, 128 // 2**l) for l in range(3, 8)]
-    targets = [{"boxes": torch.tensor([[10.0, 20.0, 60.0, 90.0]]), "labels": torch.tensor([1])},
-               {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}]
+    assert [tuple(c.shape) for c in class_out] == [(2, 27, 128 // 2**k, 128 // 2**k) for k in range(3, 8)]
+    assert [tuple(b.shape) for b in box_out] == [(2, 36, 128 // 2**k, 128 // 2**k) for k in range(3, 8)]
+    targets = [
+        {"boxes": torch.tensor([[10.0, 20.0, 60.0, 90.0]]), "labels": torch.tensor([1])},
+        {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)},
+    ]
     losses = DetectorTrainer(model, 128).train()(images, targets)
     assert set(losses) == {"loss", "class_loss", "box_loss"} and losses["loss"].requires_grad
     detections = DetectorPredictor(model, 128).eval()(images)

@@ -1,13 +1,14 @@
 """The compiled BiFPN detector against the effdet package: exact parameter counts for D0-D7x and
 identical outputs after converting an effdet state_dict."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
-from effdet_graph.convert import convert_effdet_state_dict, load_effdet_checkpoint
-from effdet_graph.detector import build_detector
 from effdet_graph.errors import CheckpointError
+from effdet_graph.io.convert import convert_effdet_state_dict, load_effdet_checkpoint
+from effdet_graph.model.detector import build_detector
 
 effdet = pytest.importorskip("effdet")
 

@@ -1,4 +1,5 @@
 """COCO evaluation: perfect detections give AP 1, none give 0; labels and scales map back."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,7 +7,7 @@ import torch
 
 from effdet_graph.data.coco import CocoDetection
 from effdet_graph.data.synthetic import make_dataset
-from effdet_graph.evaluate import METRICS, coco_evaluate
+from effdet_graph.inference.evaluate import METRICS, coco_evaluate
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +22,15 @@ def _perfect(ds, scale=1.0, label_offset=0):
     for i in range(len(ds)):
         _, t = ds.load(i)
         n = len(t["labels"])
-        dets.append({"image_id": t["image_id"], "boxes": t["boxes"] * scale,
-                     "scores": torch.linspace(0.9, 0.5, n),
-                     "labels": (t["labels"] + label_offset) % ds.num_classes, "scale": scale})
+        dets.append(
+            {
+                "image_id": t["image_id"],
+                "boxes": t["boxes"] * scale,
+                "scores": torch.linspace(0.9, 0.5, n),
+                "labels": (t["labels"] + label_offset) % ds.num_classes,
+                "scale": scale,
+            }
+        )
     return dets
 
 
@@ -41,13 +48,25 @@ def test_wrong_labels_score_zero(val):
 
 def test_no_detections(val):
     assert coco_evaluate(val.coco, []) == {k: 0.0 for k in METRICS}
-    empty = [{"image_id": val.image_ids[0], "boxes": torch.zeros(0, 4),
-              "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.long)}]
+    empty = [
+        {
+            "image_id": val.image_ids[0],
+            "boxes": torch.zeros(0, 4),
+            "scores": torch.zeros(0),
+            "labels": torch.zeros(0, dtype=torch.long),
+        }
+    ]
     assert coco_evaluate(val.coco, empty)["AP"] == 0.0
 
 
 def test_unknown_image_id(val):
-    det = [{"image_id": 12345, "boxes": torch.tensor([[0.0, 0, 5, 5]]),
-            "scores": torch.tensor([0.5]), "labels": torch.tensor([0])}]
+    det = [
+        {
+            "image_id": 12345,
+            "boxes": torch.tensor([[0.0, 0, 5, 5]]),
+            "scores": torch.tensor([0.5]),
+            "labels": torch.tensor([0]),
+        }
+    ]
     with pytest.raises(ValueError, match="12345"):
         coco_evaluate(val.coco, det)

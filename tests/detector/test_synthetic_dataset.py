@@ -1,4 +1,5 @@
 """Synthetic shapes data set: real COCO files, deterministic, varied, written atomically."""
+
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,5 @@
 """Training: checkpoint contents, exact resumption, schedule, data order, and every refused input."""
+
 from __future__ import annotations
 
 import csv
@@ -9,22 +10,29 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-
 import pytest
 import torch
 
-from effdet_graph.checkpoint import FORMAT, ModelRecipe, model_from_checkpoint, read_checkpoint
 from effdet_graph.data.synthetic import make_dataset
 from effdet_graph.data.transforms import ResizePad
 from effdet_graph.errors import CheckpointError, DatasetError, InputError
-from effdet_graph.training import TrainOptions, train
-from effdet_graph.training import loop
+from effdet_graph.io.checkpoint import FORMAT, model_from_checkpoint, read_checkpoint
+from effdet_graph.io.recipe import ModelRecipe
+from effdet_graph.training import TrainOptions, loop, train
 from effdet_graph.training.data import epoch_loader, open_split
 from effdet_graph.training.optim import build_optimizer, build_scheduler
 from effdet_graph.training.seeding import restore_rng_state, rng_state
 
-TINY = dict(spec="bifpn", phi=0, backbone="mobilenetv3_small_050", image_size=128,
-            overrides={"width": 16, "repeats": 1}, batch_size=4, lr=0.01, scale_range=(0.5, 1.5))
+TINY = dict(
+    spec="bifpn",
+    phi=0,
+    backbone="mobilenetv3_small_050",
+    image_size=128,
+    overrides={"width": 16, "repeats": 1},
+    batch_size=4,
+    lr=0.01,
+    scale_range=(0.5, 1.5),
+)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -53,9 +61,29 @@ def test_two_steps_write_a_complete_checkpoint(data, tmp_path):
     assert result.checkpoint == tmp_path / "run" / "last.pt" and result.steps_run == 2
     ckpt = read_checkpoint(result.checkpoint)
     assert ckpt["format"] == FORMAT
-    expected = {"spec_text", "spec_file", "spec_params", "spec_overrides", "phi", "backbone", "image_size",
-                "num_classes", "label_to_category", "class_names", "detector", "model", "ema", "optimizer",
-                "scheduler", "scaler", "step", "epoch", "rng", "args", "train_images"}
+    expected = {
+        "spec_text",
+        "spec_file",
+        "spec_params",
+        "spec_overrides",
+        "phi",
+        "backbone",
+        "image_size",
+        "num_classes",
+        "label_to_category",
+        "class_names",
+        "detector",
+        "model",
+        "ema",
+        "optimizer",
+        "scheduler",
+        "scaler",
+        "step",
+        "epoch",
+        "rng",
+        "args",
+        "train_images",
+    }
     assert expected <= set(ckpt)
     assert ckpt["step"] == 2 and ckpt["epoch"] == 1 and ckpt["image_size"] == 128
     assert ckpt["spec_overrides"] == {"width": 16, "repeats": 1} and ckpt["spec_params"]["width"] == 16
@@ -66,8 +94,9 @@ def test_two_steps_write_a_complete_checkpoint(data, tmp_path):
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.startswith(".")]  # no temporary files left
     model, recipe = model_from_checkpoint(result.checkpoint)  # rebuilt from the checkpoint alone
     assert not model.training and recipe.backbone == "mobilenetv3_small_050"
-    assert torch.equal(model.state_dict()["class_head.predict.conv_pw.bias"],
-                       ckpt["ema"]["class_head.predict.conv_pw.bias"])
+    assert torch.equal(
+        model.state_dict()["class_head.predict.conv_pw.bias"], ckpt["ema"]["class_head.predict.conv_pw.bias"]
+    )
 
 
 def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(data, tmp_path, monkeypatch):
@@ -117,8 +146,11 @@ def test_weights_that_do_not_fit_are_named(data, tmp_path):
     other = ModelRecipe.from_dict({**ckpt, "spec_params": {**ckpt["spec_params"], "width": 24}}).build()
     broken = {**ckpt, "model": other.state_dict()}
     torch.save(broken, tmp_path / "broken.pt")
-    with pytest.raises(CheckpointError, match=r"broken.pt: weights do not fit the model .*shape mismatches: "
-                                              r"fpn\..*checkpoint \[24"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"broken.pt: weights do not fit the model .*shape mismatches: "
+        r"fpn\..*checkpoint \[24",
+    ):
         model_from_checkpoint(tmp_path / "broken.pt", use_ema=False)
 
 
@@ -185,8 +217,11 @@ def test_options_are_stored_as_plain_values(data, tmp_path):
 
 def test_on_epoch_end_sees_each_written_checkpoint(data, tmp_path):
     seen = []
-    train(options(data, tmp_path, epochs=2), progress=False,
-          on_epoch_end=lambda step, total, path: seen.append((step, total, read_checkpoint(path)["step"])))
+    train(
+        options(data, tmp_path, epochs=2),
+        progress=False,
+        on_epoch_end=lambda step, total, path: seen.append((step, total, read_checkpoint(path)["step"])),
+    )
     assert seen == [(2, 4, 2), (4, 4, 4)]
 
 

@@ -3,19 +3,20 @@
 (No ``__init__.py`` in this folder on purpose: with pytest's default import mode it would make this
 folder a package named ``graphspec`` that shadows the real one.)
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from effdet_graph.fpn.compiler import compile_spec
 from graphspec import Spec
 from graphspec.cost import estimate_cost
-from effdet_graph.compiler import compile_spec
 
 
 @dataclass
@@ -34,11 +35,14 @@ def level_size(image_hw: tuple[int, int], level: int) -> tuple[int, int]:
     return math.ceil(image_hw[0] / 2**level), math.ceil(image_hw[1] / 2**level)
 
 
-def backbone_features(spec: Spec, in_channels: Sequence[int], image_hw: tuple[int, int], batch: int = 1,
-                      seed: int = 0) -> list[torch.Tensor]:
+def backbone_features(
+    spec: Spec, in_channels: Sequence[int], image_hw: tuple[int, int], batch: int = 1, seed: int = 0
+) -> list[torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
-    return [torch.randn(batch, c, *level_size(image_hw, level), generator=generator)
-            for level, c in zip(spec.backbone_levels, in_channels)]
+    return [
+        torch.randn(batch, c, *level_size(image_hw, level), generator=generator)
+        for level, c in zip(spec.backbone_levels, in_channels)
+    ]
 
 
 def measure_spec(spec: Spec, in_channels: Sequence[int], image_hw: tuple[int, int], batch: int = 1) -> Measurement:
@@ -47,12 +51,18 @@ def measure_spec(spec: Spec, in_channels: Sequence[int], image_hw: tuple[int, in
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         outputs = network(features)
     cost = estimate_cost(spec, in_channels, image_hw).total
-    return Measurement(list(outputs), sum(p.numel() for p in network.parameters()),
-                       counter.get_total_flops() / 2 / batch, cost.params, cost.macs)
+    return Measurement(
+        list(outputs),
+        sum(p.numel() for p in network.parameters()),
+        counter.get_total_flops() / 2 / batch,
+        cost.params,
+        cost.macs,
+    )
 
 
-def check_spec_network(spec: Spec, in_channels: Sequence[int], image_hw: tuple[int, int],
-                       batch: int = 1) -> Measurement:
+def check_spec_network(
+    spec: Spec, in_channels: Sequence[int], image_hw: tuple[int, int], batch: int = 1
+) -> Measurement:
     """Compile, run one forward pass and assert: one (batch, width, ceil(H/2^l), ceil(W/2^l)) output per
     level, finest first; cost-model params == built params exactly; cost-model MACs (per image) within 1%
     of FlopCounterMode's flops / 2 / batch."""

@@ -1,13 +1,14 @@
 """The built-in specs: they load, match the published topologies, and the compiled networks match the
 analytic cost model and give one correctly shaped output per level."""
+
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from graphspec import level_name, load_spec, schedule
 from effdet_graph.builtin import builtin_specs, specs_dir
 from effdet_graph.cli import main
+from graphspec import level_name, load_spec, schedule
 
 # builtin_specs() globs specs/*.yaml; keep the feature-network specs (those with a `cell`), not
 # detector configs such as specs/efficientdet.yaml.
@@ -22,14 +23,14 @@ B0_CHANNELS = [40, 112, 320]  # EfficientNet-B0 at strides 8, 16, 32
 # BiFPN, P3-P7: EfficientDet (Tan, Pang, Le, CVPR 2020), Figure 2(f); google/automl
 # efficientdet/fpn_configs.py bifpn_config: (output level, input node ids) for nodes 5..12.
 BIFPN_PUBLISHED = [
-    (6, [3, 4]),       # 5
-    (5, [2, 5]),       # 6
-    (4, [1, 6]),       # 7
-    (3, [0, 7]),       # 8
-    (4, [1, 7, 8]),    # 9
-    (5, [2, 6, 9]),    # 10
-    (6, [3, 5, 10]),   # 11
-    (7, [4, 11]),      # 12
+    (6, [3, 4]),  # 5
+    (5, [2, 5]),  # 6
+    (4, [1, 6]),  # 7
+    (3, [0, 7]),  # 8
+    (4, [1, 7, 8]),  # 9
+    (5, [2, 6, 9]),  # 10
+    (6, [3, 5, 10]),  # 11
+    (7, [4, 11]),  # 12
 ]
 BIFPN_PUBLISHED_OUTPUTS = {3: 8, 4: 9, 5: 10, 6: 11, 7: 12}
 
@@ -38,13 +39,13 @@ BIFPN_PUBLISHED_OUTPUTS = {3: 8, 4: 9, 5: 10, 6: 11, 7: 12}
 # nodes 5..11. "gp" is global-pool attention, "sum" a plain sum. Output cells P5 and P7 also add the
 # same-level cell input that nothing else consumed (the implementations' implicit residual rule).
 NASFPN_PUBLISHED = [
-    (4, "gp", [1, 3], []),     # 5
-    (4, "sum", [1, 5], []),    # 6
-    (3, "sum", [0, 6], []),    # 7  output P3
-    (4, "sum", [6, 7], []),    # 8  output P4
-    (5, "gp", [7, 8], [2]),    # 9  output P5, + residual P5
-    (7, "gp", [6, 9], [4]),    # 10 output P7, + residual P7
-    (6, "gp", [9, 10], []),    # 11 output P6
+    (4, "gp", [1, 3], []),  # 5
+    (4, "sum", [1, 5], []),  # 6
+    (3, "sum", [0, 6], []),  # 7  output P3
+    (4, "sum", [6, 7], []),  # 8  output P4
+    (5, "gp", [7, 8], [2]),  # 9  output P5, + residual P5
+    (7, "gp", [6, 9], [4]),  # 10 output P7, + residual P7
+    (6, "gp", [9, 10], []),  # 11 output P6
 ]
 NASFPN_PUBLISHED_OUTPUTS = {3: 7, 4: 8, 5: 9, 6: 11, 7: 10}
 
@@ -91,8 +92,15 @@ def test_nasfpn_is_the_published_topology():
     spec = load_spec(specs_dir() / "nasfpn.yaml")
     ids = numbered(spec)
     ops = {("global_pool_attention", "sum"): "gp", ("weighted_sum", "sum"): "sum"}
-    got = [(n.level, ops[n.merge, n.fusion] if n.merge == "weighted_sum" else ops[n.merge, "sum"],
-            [ids[r] for r in n.inputs], [ids[r] for r in n.residual]) for n in spec.nodes]
+    got = [
+        (
+            n.level,
+            ops[n.merge, n.fusion] if n.merge == "weighted_sum" else ops[n.merge, "sum"],
+            [ids[r] for r in n.inputs],
+            [ids[r] for r in n.residual],
+        )
+        for n in spec.nodes
+    ]
     assert got == NASFPN_PUBLISHED
     assert {level: ids[node] for level, node in spec.outputs.items()} == NASFPN_PUBLISHED_OUTPUTS
     assert {n.op for n in spec.nodes} == {("relu", "conv", "bn")}
@@ -128,7 +136,9 @@ def test_output_shapes_per_level(path, image_hw, check_network):
     # check_network asserts (N, width, ceil(H/2^l), ceil(W/2^l)) for every level and the cost model.
     spec = load_spec(path, {"width": 32, "repeats": 2})
     m = check_network(spec, B0_CHANNELS, image_hw, batch=2)
-    expected = {(128, 128): [(16, 16), (8, 8), (4, 4), (2, 2), (1, 1)],
-                (100, 75): [(13, 10), (7, 5), (4, 3), (2, 2), (1, 1)]}[image_hw]
+    expected = {
+        (128, 128): [(16, 16), (8, 8), (4, 4), (2, 2), (1, 1)],
+        (100, 75): [(13, 10), (7, 5), (4, 3), (2, 2), (1, 1)],
+    }[image_hw]
     assert [tuple(x.shape) for x in m.outputs[:5]] == [(2, 32, *hw) for hw in expected]
     assert len(m.outputs) == len(spec.levels)

@@ -9,6 +9,7 @@ Fenced blocks of docs/spec.md, by info string:
   ```console           `$ effdet-graph ...` lines are run in the folder of the NAME.yaml files; the
                        lines after each must match the output, where `...` matches any text
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -18,17 +19,20 @@ from pathlib import Path
 
 import pytest
 
+from effdet_graph.cli import main
 from graphspec import loads_spec, model
 from graphspec import parse as spec_parse
 from graphspec.yaml_loader import loads_yaml
-from effdet_graph.cli import main
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "spec.md"
 TEXT = DOC.read_text(encoding="utf-8")
 FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 BLOCKS = [(m.group(1).split(), m.group(2), TEXT.count("\n", 0, m.start()) + 1) for m in FENCE.finditer(TEXT)]
-SPEC_BLOCKS = [(info, body, line) for info, body, line in BLOCKS if info[:1] == ["yaml"]
-               and (len(info) == 1 or info[1].endswith(".yaml"))]
+SPEC_BLOCKS = [
+    (info, body, line)
+    for info, body, line in BLOCKS
+    if info[:1] == ["yaml"] and (len(info) == 1 or info[1].endswith(".yaml"))
+]
 FRAGMENTS = [(body, line) for info, body, line in BLOCKS if info[:2] == ["yaml", "fragment"]]
 FILES = {info[-1]: body for info, body, _ in BLOCKS if info[:1] == ["yaml"] and info[-1].endswith(".yaml")}
 CONSOLE = [(body, line) for info, body, line in BLOCKS if info[:1] == ["console"]]
@@ -44,7 +48,7 @@ def test_the_doc_has_examples():
 @pytest.mark.parametrize("info, body, line", SPEC_BLOCKS, ids=[f"line{b[2]}" for b in SPEC_BLOCKS])
 def test_yaml_spec_blocks_load_compile_and_run(info, body, line, check_network):
     spec = loads_spec(body, info[-1] if len(info) > 1 else f"docs/spec.md:{line}")
-    channels = B0_CHANNELS[:len(spec.backbone_levels)] + [16] * (len(spec.backbone_levels) - 3)
+    channels = B0_CHANNELS[: len(spec.backbone_levels)] + [16] * (len(spec.backbone_levels) - 3)
     check_network(spec, channels, (96, 72))
 
 
@@ -72,8 +76,8 @@ def test_console_blocks_print_what_the_doc_shows(body, line, tmp_path, monkeypat
     for command, expected in runs:
         argv = shlex.split(command)
         assert argv[0] == "effdet-graph", command
-        if "--draw" in argv and importlib.util.find_spec("effdet_graph.draw") is None:
-            continue  # drawing lives in effdet_graph/draw.py; not installed in this checkout
+        if "--draw" in argv and importlib.util.find_spec("effdet_graph.fpn.draw") is None:
+            continue  # drawing lives in effdet_graph/fpn/draw.py; not installed in this checkout
         code = main(argv[1:])
         captured = capsys.readouterr()
         actual = (captured.out + captured.err).splitlines()
@@ -91,8 +95,10 @@ def test_every_key_is_documented(keys):
     assert not missing, f"docs/spec.md does not document {keys} {missing}"
 
 
-@pytest.mark.parametrize("choices", ["MERGES", "FUSIONS", "UPSAMPLES", "DOWNSAMPLES", "PROJECTIONS", "LATERALS",
-                                     "PADDINGS", "OP_STEPS", "ACTIVATIONS"])
+@pytest.mark.parametrize(
+    "choices",
+    ["MERGES", "FUSIONS", "UPSAMPLES", "DOWNSAMPLES", "PROJECTIONS", "LATERALS", "PADDINGS", "OP_STEPS", "ACTIVATIONS"],
+)
 def test_every_valid_choice_is_documented(choices):
     missing = [c for c in getattr(model, choices, ()) if f"`{c}`" not in TEXT]
     assert not missing, f"docs/spec.md does not document {choices} {missing}"
@@ -101,8 +107,11 @@ def test_every_valid_choice_is_documented(choices):
 def test_documented_defaults_are_the_built_in_ones():
     defaults = spec_parse.BUILTIN_DEFAULTS
     table = TEXT.split("## Defaults", 1)[1].split("\n## ", 1)[0]
-    rows = {cells[1].strip("` "): cells[3].strip() for cells in (row.split("|") for row in table.splitlines())
-            if len(cells) > 4 and cells[1].strip().startswith("`")}
+    rows = {
+        cells[1].strip("` "): cells[3].strip()
+        for cells in (row.split("|") for row in table.splitlines())
+        if len(cells) > 4 and cells[1].strip().startswith("`")
+    }
     assert set(rows) == set(defaults)
     for key, value in defaults.items():
         shown = rows[key].strip("`")

@@ -1,12 +1,13 @@
 """Named parameters: ``params`` defaults, ``$name`` references and ``--set KEY=VALUE`` overrides."""
+
 from __future__ import annotations
 
 import pytest
 
-from graphspec import SpecError, load_spec, loads_spec, parse_assignments
 from effdet_graph.builtin import specs_dir
 from effdet_graph.cli import main
-from effdet_graph.compiler import compile_spec
+from effdet_graph.fpn.compiler import compile_spec
+from graphspec import SpecError, load_spec, loads_spec, parse_assignments
 
 B0_CHANNELS = [40, 112, 320]
 
@@ -45,10 +46,34 @@ cell:
 
 # -- parse_assignments (what --set does with its text) ---------------------------------------------
 def test_parse_assignments_reads_yaml_scalars():
-    parsed = parse_assignments(["width=160", "fusion=sum", "flag=true", "off=false", "ratio=0.5", "eps=1.0e-3",
-                                "quoted='5'", "empty=", " spaced = 7 ", "expr=a=b", "neg=-3"])
-    assert parsed == {"width": 160, "fusion": "sum", "flag": True, "off": False, "ratio": 0.5, "eps": 1.0e-3,
-                      "quoted": "5", "empty": "", "spaced": 7, "expr": "a=b", "neg": -3}
+    parsed = parse_assignments(
+        [
+            "width=160",
+            "fusion=sum",
+            "flag=true",
+            "off=false",
+            "ratio=0.5",
+            "eps=1.0e-3",
+            "quoted='5'",
+            "empty=",
+            " spaced = 7 ",
+            "expr=a=b",
+            "neg=-3",
+        ]
+    )
+    assert parsed == {
+        "width": 160,
+        "fusion": "sum",
+        "flag": True,
+        "off": False,
+        "ratio": 0.5,
+        "eps": 1.0e-3,
+        "quoted": "5",
+        "empty": "",
+        "spaced": 7,
+        "expr": "a=b",
+        "neg": -3,
+    }
     assert [type(parsed[k]) for k in ("width", "fusion", "flag", "ratio", "quoted")] == [int, str, bool, float, str]
 
 
@@ -61,13 +86,16 @@ def test_parse_assignments_follows_yaml_1_1():
     assert parse_assignments(["a=yes", "b=on", "c=1e-3", "d=0x10"]) == {"a": True, "b": True, "c": "1e-3", "d": 16}
 
 
-@pytest.mark.parametrize("text, words", [
-    ("width", "--set expects KEY=VALUE, got 'width'"),
-    ("=5", "--set expects KEY=VALUE, got '=5'"),
-    ("x=[1, 2]", "--set x: the value must be a number, a string or a boolean, got '[1, 2]'"),
-    ("x={a: 1}", "--set x: the value must be a number, a string or a boolean, got '{a: 1}'"),
-    ("x=null", "--set x: the value must be a number, a string or a boolean, got 'null'"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("width", "--set expects KEY=VALUE, got 'width'"),
+        ("=5", "--set expects KEY=VALUE, got '=5'"),
+        ("x=[1, 2]", "--set x: the value must be a number, a string or a boolean, got '[1, 2]'"),
+        ("x={a: 1}", "--set x: the value must be a number, a string or a boolean, got '{a: 1}'"),
+        ("x=null", "--set x: the value must be a number, a string or a boolean, got 'null'"),
+    ],
+)
 def test_parse_assignments_rejects(text, words):
     with pytest.raises(SpecError) as info:
         parse_assignments([text])
@@ -77,8 +105,16 @@ def test_parse_assignments_rejects(text, words):
 # -- defaults and overrides ------------------------------------------------------------------------
 def test_defaults_are_used_without_overrides():
     spec = loads_spec(PARAM_SPEC, "p.yaml")
-    assert spec.params == {"width": 16, "repeats": 2, "fusion": "softmax", "act": "swish", "eps": 1.0e-3,
-                           "momentum": 0.01, "bias": True, "down": "max_pool"}
+    assert spec.params == {
+        "width": 16,
+        "repeats": 2,
+        "fusion": "softmax",
+        "act": "swish",
+        "eps": 1.0e-3,
+        "momentum": 0.01,
+        "bias": True,
+        "down": "max_pool",
+    }
     assert (spec.width, spec.repeats, spec.conv_bias) == (16, 2, True)
     assert {n.fusion for n in spec.nodes} == {"softmax"}
     assert {n.op for n in spec.nodes} == {("swish", "separable_conv", "bn")}
@@ -87,8 +123,11 @@ def test_defaults_are_used_without_overrides():
 
 
 def test_overrides_change_every_use():
-    spec = loads_spec(PARAM_SPEC, "p.yaml", {"width": 24, "repeats": 3, "fusion": "sum", "act": "relu",
-                                             "eps": 0.5, "bias": False, "down": "conv"})
+    spec = loads_spec(
+        PARAM_SPEC,
+        "p.yaml",
+        {"width": 24, "repeats": 3, "fusion": "sum", "act": "relu", "eps": 0.5, "bias": False, "down": "conv"},
+    )
     assert (spec.width, spec.repeats, spec.conv_bias, spec.batch_norm.eps) == (24, 3, False, 0.5)
     assert {n.fusion for n in spec.nodes} == {"sum"}
     assert {n.op for n in spec.nodes} == {("relu", "separable_conv", "bn")}  # $name inside a list
@@ -107,14 +146,17 @@ def test_int_override_of_a_float_param_is_coerced():
     assert type(spec.batch_norm.momentum) is float and spec.batch_norm.momentum == 1.0
 
 
-@pytest.mark.parametrize("assignment, expected", [
-    ("width=16.0", "--set width=16.0: expected an integer like the default 16"),   # no float -> int
-    ("repeats=true", "--set repeats=True: expected an integer like the default 2"),  # bool is not an int
-    ("bias=1", "--set bias=1: expected a boolean like the default True"),            # int is not a bool
-    ("fusion=3", "--set fusion=3: expected a string like the default 'softmax'"),
-    ("eps=yes", "--set eps=True: expected a number like the default 0.001"),
-    ("eps=fast", "--set eps='fast': expected a number like the default 0.001"),
-])
+@pytest.mark.parametrize(
+    "assignment, expected",
+    [
+        ("width=16.0", "--set width=16.0: expected an integer like the default 16"),  # no float -> int
+        ("repeats=true", "--set repeats=True: expected an integer like the default 2"),  # bool is not an int
+        ("bias=1", "--set bias=1: expected a boolean like the default True"),  # int is not a bool
+        ("fusion=3", "--set fusion=3: expected a string like the default 'softmax'"),
+        ("eps=yes", "--set eps=True: expected a number like the default 0.001"),
+        ("eps=fast", "--set eps='fast': expected a number like the default 0.001"),
+    ],
+)
 def test_override_types_must_match_the_default(assignment, expected):
     with pytest.raises(SpecError) as info:
         loads_spec(PARAM_SPEC, "p.yaml", parse_assignments([assignment]))
@@ -124,40 +166,50 @@ def test_override_types_must_match_the_default(assignment, expected):
 def test_override_of_an_undeclared_param():
     with pytest.raises(SpecError) as info:
         loads_spec(PARAM_SPEC, "p.yaml", {"repeat": 4})
-    assert str(info.value).startswith("p.yaml: --set repeat: the spec has no parameter 'repeat'; did you mean "
-                                      "'repeats'? (valid: width, repeats, fusion, act, eps, momentum, bias, down)")
+    assert str(info.value).startswith(
+        "p.yaml: --set repeat: the spec has no parameter 'repeat'; did you mean "
+        "'repeats'? (valid: width, repeats, fusion, act, eps, momentum, bias, down)"
+    )
     no_params = PARAM_SPEC.split("width: $width\n")[1]
     no_params = "width: 16\n" + no_params.replace("$fusion", "sum").replace("$act", "swish").replace(
-        "$bias", "true").replace("$eps", "1.0e-3").replace("$momentum", "0.01").replace("$repeats", "2").replace(
-        "$down", "max_pool")
+        "$bias", "true"
+    ).replace("$eps", "1.0e-3").replace("$momentum", "0.01").replace("$repeats", "2").replace("$down", "max_pool")
     assert loads_spec(no_params, "n.yaml").params == {}
-    with pytest.raises(SpecError, match=r"^n\.yaml: --set width: the spec has no parameter 'width' "
-                                        r"\(it declares no params\)$"):
+    with pytest.raises(
+        SpecError,
+        match=r"^n\.yaml: --set width: the spec has no parameter 'width' "
+        r"\(it declares no params\)$",
+    ):
         loads_spec(no_params, "n.yaml", {"width": 8})
 
 
 def test_override_that_breaks_a_rule_is_reported_where_the_param_is_used():
     with pytest.raises(SpecError) as info:
         loads_spec(PARAM_SPEC, "p.yaml", {"fusion": "fast_normalised"})
-    assert str(info.value).startswith("p.yaml:17:3: unknown fusion method 'fast_normalised'; did you mean "
-                                      "'fast_normalized'?")
+    assert str(info.value).startswith(
+        "p.yaml:17:3: unknown fusion method 'fast_normalised'; did you mean 'fast_normalized'?"
+    )
 
 
 def test_dollar_only_substitutes_whole_values():
     text = PARAM_SPEC.replace("name: typed_params", "name: net_$width").replace(
-        "  down: max_pool ", "  label: $width\n  down: max_pool ")
+        "  down: max_pool ", "  label: $width\n  down: max_pool "
+    )
     spec = loads_spec(text, "p.yaml")
-    assert spec.name == "net_$width"          # not a whole value: kept as written
-    assert spec.params["label"] == "$width"   # params are not substituted into each other
+    assert spec.name == "net_$width"  # not a whole value: kept as written
+    assert spec.params["label"] == "$width"  # params are not substituted into each other
 
 
-@pytest.mark.parametrize("overrides, width, repeats, fusion", [
-    ({}, 64, 3, "fast_normalized"),
-    ({"width": 88}, 88, 3, "fast_normalized"),
-    ({"repeats": 5}, 64, 5, "fast_normalized"),
-    ({"fusion": "sum"}, 64, 3, "sum"),
-    ({"width": 88, "repeats": 4, "fusion": "channel_softmax"}, 88, 4, "channel_softmax"),
-])
+@pytest.mark.parametrize(
+    "overrides, width, repeats, fusion",
+    [
+        ({}, 64, 3, "fast_normalized"),
+        ({"width": 88}, 88, 3, "fast_normalized"),
+        ({"repeats": 5}, 64, 5, "fast_normalized"),
+        ({"fusion": "sum"}, 64, 3, "sum"),
+        ({"width": 88, "repeats": 4, "fusion": "channel_softmax"}, 88, 4, "channel_softmax"),
+    ],
+)
 def test_bifpn_overrides_change_the_built_network(overrides, width, repeats, fusion):
     spec = load_spec(specs_dir() / "bifpn.yaml", overrides)
     assert (spec.width, spec.repeats) == (width, repeats)

@@ -5,6 +5,7 @@
     file; never any other exception.
 The known counterexamples found while writing these are pinned at the end as strict xfails.
 """
+
 from __future__ import annotations
 
 import copy
@@ -16,15 +17,28 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from effdet_graph.builtin import builtin_specs
+from effdet_graph.fpn.compiler import compile_spec
 from graphspec import SpecError, level_name, loads_spec, schedule
 from graphspec.cost import estimate_cost
-from graphspec.model import (ACTIVATIONS, DOWNSAMPLES, FUSIONS, LATERALS, MERGES, OP_STEPS, PADDINGS,
-                             PROJECTIONS, UPSAMPLES)
-from effdet_graph.builtin import builtin_specs
-from effdet_graph.compiler import compile_spec
+from graphspec.model import (
+    ACTIVATIONS,
+    DOWNSAMPLES,
+    FUSIONS,
+    LATERALS,
+    MERGES,
+    OP_STEPS,
+    PADDINGS,
+    PROJECTIONS,
+    UPSAMPLES,
+)
 
-PROPERTY = settings(max_examples=25, deadline=None, derandomize=False,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+PROPERTY = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 # Node ids that trip the known bugs pinned at the end of this file; the generators avoid them.
 
@@ -40,26 +54,43 @@ def valid_specs(draw):
     """(yaml_text, in_channels, (H, W), batch) for a random valid spec."""
     min_level = draw(st.integers(1, 4))
     levels = list(range(min_level, min_level + draw(st.integers(2, 4))))
-    backbone = levels[:draw(st.integers(1, len(levels)))]
+    backbone = levels[: draw(st.integers(1, len(levels)))]
     width = draw(st.sampled_from([4, 8]))
     in_channels = [draw(st.sampled_from([3, width, 12])) for _ in backbone]
     names = [level_name(level) for level in levels]
 
-    lines = ["name: random_dag", f"width: {width}", "inputs:", f"  backbone: {flow([level_name(l) for l in backbone])}",
-             f"  lateral: {draw(st.sampled_from(LATERALS))}"]
+    lines = [
+        "name: random_dag",
+        f"width: {width}",
+        "inputs:",
+        f"  backbone: {flow([level_name(level) for level in backbone])}",
+        f"  lateral: {draw(st.sampled_from(LATERALS))}",
+    ]
     if len(backbone) < len(levels):
         lines.append("  derived:")
-        for level in levels[len(backbone):]:
-            entry = {"level": level_name(level), "from": level_name(level - 1),
-                     "downsample": draw(st.sampled_from(DOWNSAMPLES)), "act": draw(st.sampled_from(ACTIVATIONS)),
-                     "projection": draw(st.sampled_from(PROJECTIONS))}
+        for level in levels[len(backbone) :]:
+            entry = {
+                "level": level_name(level),
+                "from": level_name(level - 1),
+                "downsample": draw(st.sampled_from(DOWNSAMPLES)),
+                "act": draw(st.sampled_from(ACTIVATIONS)),
+                "projection": draw(st.sampled_from(PROJECTIONS)),
+            }
             lines.append(f"    - {{{', '.join(f'{k}: {v}' for k, v in entry.items())}}}")
-    lines += ["defaults:", f"  fusion: {draw(st.sampled_from(FUSIONS))}",
-              f"  op: {flow(draw(st.lists(st.sampled_from(OP_STEPS), max_size=3)))}",
-              f"  upsample: {draw(st.sampled_from(UPSAMPLES))}", f"  downsample: {draw(st.sampled_from(DOWNSAMPLES))}",
-              f"  projection: {draw(st.sampled_from(PROJECTIONS))}", f"  padding: {draw(st.sampled_from(PADDINGS))}",
-              f"  conv_bias: {flow(draw(st.booleans()))}", "  bn_eps: 1.0e-3",
-              "cell:", f"  repeats: {draw(st.integers(1, 2))}", "  nodes:"]
+    lines += [
+        "defaults:",
+        f"  fusion: {draw(st.sampled_from(FUSIONS))}",
+        f"  op: {flow(draw(st.lists(st.sampled_from(OP_STEPS), max_size=3)))}",
+        f"  upsample: {draw(st.sampled_from(UPSAMPLES))}",
+        f"  downsample: {draw(st.sampled_from(DOWNSAMPLES))}",
+        f"  projection: {draw(st.sampled_from(PROJECTIONS))}",
+        f"  padding: {draw(st.sampled_from(PADDINGS))}",
+        f"  conv_bias: {flow(draw(st.booleans()))}",
+        "  bn_eps: 1.0e-3",
+        "cell:",
+        f"  repeats: {draw(st.integers(1, 2))}",
+        "  nodes:",
+    ]
 
     def node(node_id: str, level: int, inputs: list[str], available: list[str]) -> tuple[list[str], set[str]]:
         """The node's YAML lines (block style) and the names it consumes."""
@@ -93,11 +124,12 @@ def valid_specs(draw):
         available.append(f"n{i}")
     # One output node per level; the nodes nothing consumes are dealt out among them, so every node
     # feeds an output (at most ceil(5 / 2) = 3 inputs each).
-    loose = [name for name in available[len(names):] if name not in used]
+    loose = [name for name in available[len(names) :] if name not in used]
     outputs = {}
     for k, level in enumerate(levels):
-        inputs = loose[k::len(levels)] or draw(st.lists(st.sampled_from(available), min_size=1, max_size=3,
-                                                        unique=True))
+        inputs = loose[k :: len(levels)] or draw(
+            st.lists(st.sampled_from(available), min_size=1, max_size=3, unique=True)
+        )
         node_lines += node(f"out_p{level}", level, inputs, available)[0]
         outputs[level_name(level)] = f"out_p{level}"
     lines += node_lines
@@ -123,16 +155,70 @@ def test_random_valid_specs_compile_run_and_match_the_cost_model(check_network, 
 
 # -- (b) mutations of the built-in specs -----------------------------------------------------------
 FEATURE_SPECS = [p for p in builtin_specs() if "cell" in (yaml.safe_load(p.read_text(encoding="utf-8")) or {})]
-WORDS = ["P0", "P3", "P5", "P7", "P9", "P13", "p3", "p3_out", "p4_td", "sum_p4", "gp_p4", "sum", "softmax",
-         "fast_normalized", "global_pool_attention", "weighted_sum", "conv", "bn", "relu", "max_pool", "nearest",
-         "bilinear", "same", "conv_bn", "none", "$width", "$repeats", "$fusion", "$nope", "$", "", "id", "level",
-         "inputs", "residual", "outputs"]
-KEYS = ["id", "level", "inputs", "residual", "merge", "fusion", "op", "width", "repeats", "nodes", "outputs",
-        "backbone", "derived", "from", "params", "cell", "defaults", "padding", "inptus", "levle"]
-SCALARS = st.one_of(st.sampled_from(WORDS), st.text(max_size=6), st.integers(-3, 12),
-                    st.floats(width=32), st.booleans(), st.none())
-VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=3),
-                   st.dictionaries(st.sampled_from(KEYS), SCALARS, max_size=2))
+WORDS = [
+    "P0",
+    "P3",
+    "P5",
+    "P7",
+    "P9",
+    "P13",
+    "p3",
+    "p3_out",
+    "p4_td",
+    "sum_p4",
+    "gp_p4",
+    "sum",
+    "softmax",
+    "fast_normalized",
+    "global_pool_attention",
+    "weighted_sum",
+    "conv",
+    "bn",
+    "relu",
+    "max_pool",
+    "nearest",
+    "bilinear",
+    "same",
+    "conv_bn",
+    "none",
+    "$width",
+    "$repeats",
+    "$fusion",
+    "$nope",
+    "$",
+    "",
+    "id",
+    "level",
+    "inputs",
+    "residual",
+    "outputs",
+]
+KEYS = [
+    "id",
+    "level",
+    "inputs",
+    "residual",
+    "merge",
+    "fusion",
+    "op",
+    "width",
+    "repeats",
+    "nodes",
+    "outputs",
+    "backbone",
+    "derived",
+    "from",
+    "params",
+    "cell",
+    "defaults",
+    "padding",
+    "inptus",
+    "levle",
+]
+SCALARS = st.one_of(
+    st.sampled_from(WORDS), st.text(max_size=6), st.integers(-3, 12), st.floats(width=32), st.booleans(), st.none()
+)
+VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=3), st.dictionaries(st.sampled_from(KEYS), SCALARS, max_size=2))
 
 
 def all_paths(value, path=()):
@@ -156,8 +242,11 @@ def node_list(data):
 
 
 def mutate(draw, data):
-    kind = draw(st.sampled_from(["delete", "rename", "replace", "drop_node", "duplicate_node", "swap_input",
-                                 "change_level", "valid_choice"]))
+    kind = draw(
+        st.sampled_from(
+            ["delete", "rename", "replace", "drop_node", "duplicate_node", "swap_input", "change_level", "valid_choice"]
+        )
+    )
     nodes = [n for n in node_list(data) if isinstance(n, dict)]
     paths = list(all_paths(data))
     if kind in ("delete", "rename", "replace") and paths:
@@ -190,9 +279,14 @@ def mutate(draw, data):
         node[key] = draw(choices)
 
 
-VALID_CHOICES = [("merge", st.sampled_from(MERGES)), ("fusion", st.sampled_from(FUSIONS)),
-                 ("upsample", st.sampled_from(UPSAMPLES)), ("downsample", st.sampled_from(DOWNSAMPLES)),
-                 ("projection", st.sampled_from(PROJECTIONS)), ("op", st.lists(st.sampled_from(OP_STEPS), max_size=3))]
+VALID_CHOICES = [
+    ("merge", st.sampled_from(MERGES)),
+    ("fusion", st.sampled_from(FUSIONS)),
+    ("upsample", st.sampled_from(UPSAMPLES)),
+    ("downsample", st.sampled_from(DOWNSAMPLES)),
+    ("projection", st.sampled_from(PROJECTIONS)),
+    ("op", st.lists(st.sampled_from(OP_STEPS), max_size=3)),
+]
 
 
 @settings(PROPERTY, max_examples=20)
@@ -207,7 +301,7 @@ def test_mutated_builtin_specs_load_or_raise_spec_error(path, data):
     if data.draw(st.booleans(), label="line edit"):
         lines = text.splitlines(keepends=True)
         i = data.draw(st.integers(0, len(lines) - 1), label="line")
-        lines[i:i + 1] = [] if data.draw(st.booleans(), label="delete line") else [lines[i], lines[i]]
+        lines[i : i + 1] = [] if data.draw(st.booleans(), label="delete line") else [lines[i], lines[i]]
         text = "".join(lines)
     file = f"mutated_{path.stem}.yaml"
     try:
@@ -240,8 +334,11 @@ cell:
 @pytest.mark.parametrize("node_id", ["training", "items", "forward"])
 def test_node_id_that_is_a_module_dict_attribute(node_id):
     spec = loads_spec(TINY.replace("NODE", node_id), "tiny.yaml")
-    with pytest.raises(SpecError, match=rf"tiny.yaml:7:7: node '{node_id}': the id '{node_id}' is a PyTorch "
-                                        "module attribute and cannot name a submodule; rename the node"):
+    with pytest.raises(
+        SpecError,
+        match=rf"tiny.yaml:7:7: node '{node_id}': the id '{node_id}' is a PyTorch "
+        "module attribute and cannot name a submodule; rename the node",
+    ):
         compile_spec(spec, [8, 8])
 
 
@@ -255,8 +352,11 @@ def test_node_named_like_a_cost_part(node_id, lateral, check_network):
 
 
 def test_same_padding_avg_pool_keeps_a_constant_map_constant():
-    text = TINY.replace("NODE", "p4_td").replace("downsample: max_pool", "downsample: avg_pool").replace(
-        "cell:", "defaults: {padding: same}\ncell:")
+    text = (
+        TINY.replace("NODE", "p4_td")
+        .replace("downsample: max_pool", "downsample: avg_pool")
+        .replace("cell:", "defaults: {padding: same}\ncell:")
+    )
     spec = loads_spec(text, "tiny.yaml")
     assert spec.padding == "same"
     network = compile_spec(spec, [8, 8]).eval()

@@ -5,6 +5,7 @@ Each test writes a spec under ``tmp_path`` (so the file name is known), loads it
 that points at the offending token, names the node where the rule is about a node, and carries the
 rule's key words plus the valid choices / did-you-mean suggestion where the code offers one.
 """
+
 from __future__ import annotations
 
 import time
@@ -127,13 +128,18 @@ def test_duplicate_yaml_key(tmp_path):
     assert_error(exc, path, locate(text, "width: 32"), "duplicate key 'width'")
 
 
-@pytest.mark.parametrize("payload, tag", [
-    ('!!python/object/apply:os.system ["touch {marker}"]', "tag:yaml.org,2002:python/object/apply:os.system"),
-    ("!!python/name:os.system", "tag:yaml.org,2002:python/name:os.system"),
-    ('!!python/object/new:subprocess.check_call [["touch", "{marker}"]]',
-     "tag:yaml.org,2002:python/object/new:subprocess.check_call"),
-    ("!pwn touch {marker}", "!pwn"),
-])
+@pytest.mark.parametrize(
+    "payload, tag",
+    [
+        ('!!python/object/apply:os.system ["touch {marker}"]', "tag:yaml.org,2002:python/object/apply:os.system"),
+        ("!!python/name:os.system", "tag:yaml.org,2002:python/name:os.system"),
+        (
+            '!!python/object/new:subprocess.check_call [["touch", "{marker}"]]',
+            "tag:yaml.org,2002:python/object/new:subprocess.check_call",
+        ),
+        ("!pwn touch {marker}", "!pwn"),
+    ],
+)
 def test_python_and_custom_tags_are_rejected_and_never_executed(tmp_path, payload, tag):
     marker = tmp_path / f"pwned_{tmp_path.name}"
     text = variant("description: a three-level test network", "description: " + payload.format(marker=marker))
@@ -154,8 +160,9 @@ def test_alias_bomb_is_bounded_and_fast(tmp_path):
     # the position is that of the value where the count ran over: a "lol" inside the anchored lists
     line, column = exc.location.line, exc.location.column
     assert 1 <= line <= 10 and column >= 1
-    assert_error(exc, path, (line, column), f"the document expands to more than {MAX_EXPANDED_NODES} values",
-                 "alias bomb")
+    assert_error(
+        exc, path, (line, column), f"the document expands to more than {MAX_EXPANDED_NODES} values", "alias bomb"
+    )
 
 
 def test_recursive_alias(tmp_path):
@@ -178,32 +185,51 @@ def test_missing_file(tmp_path):
 
 
 # -- keys ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("old, new, bad, valid, where", [
-    ("inputs:\n  backbone", "inptus:\n  backbone", "inptus", "inputs", "the spec"),
-    ("  backbone: [P3, P4]", "  backbone: [P3, P4]\n  latreal: conv_bn", "latreal", "lateral", "`inputs`"),
-    ("from: P4, downsample:", "from: P4, donwsample:", "donwsample", "downsample", "a derived level"),
-    ("  fusion: $fusion", "  fusoin: $fusion", "fusoin", "fusion", "`defaults`"),
-    ("  repeats: $repeats", "  repaets: $repeats", "repaets", "repeats", "`cell`"),
-    ("      inputs: [P3, p4_td]", "      inptus: [P3, p4_td]", "inptus", "inputs", "a node"),
-])
+@pytest.mark.parametrize(
+    "old, new, bad, valid, where",
+    [
+        ("inputs:\n  backbone", "inptus:\n  backbone", "inptus", "inputs", "the spec"),
+        ("  backbone: [P3, P4]", "  backbone: [P3, P4]\n  latreal: conv_bn", "latreal", "lateral", "`inputs`"),
+        ("from: P4, downsample:", "from: P4, donwsample:", "donwsample", "downsample", "a derived level"),
+        ("  fusion: $fusion", "  fusoin: $fusion", "fusoin", "fusion", "`defaults`"),
+        ("  repeats: $repeats", "  repaets: $repeats", "repaets", "repeats", "`cell`"),
+        ("      inputs: [P3, p4_td]", "      inptus: [P3, p4_td]", "inptus", "inputs", "a node"),
+    ],
+)
 def test_unknown_key_at_each_level_suggests_the_closest(tmp_path, old, new, bad, valid, where):
     text = variant(old, new)
     path, exc = spec_error(tmp_path, text)
     node = "p3_out" if where == "a node" else None
-    message = assert_error(exc, path, locate(text, bad), f"unknown key '{bad}' in {where}",
-                           f"did you mean '{valid}'?", "(valid: ", node=node)
+    message = assert_error(
+        exc,
+        path,
+        locate(text, bad),
+        f"unknown key '{bad}' in {where}",
+        f"did you mean '{valid}'?",
+        "(valid: ",
+        node=node,
+    )
     assert valid in message.split("(valid: ")[1]
 
 
-@pytest.mark.parametrize("old, new, at, missing, where, node", [
-    ("width: $width\n", "", "name: tiny", "width", "the spec", None),
-    # a missing key is reported at the mapping that lacks it (for a mapping value: at its key)
-    ("  backbone: [P3, P4]\n", "", "inputs:", "backbone", "`inputs`", None),
-    ("{level: P5, from: P4, downsample: max_pool}", "{level: P5, downsample: max_pool}", "{level: P5",
-     "from", "a derived level", None),
-    ("  outputs: {P3: p3_out, P4: p4_out, P5: p5_out}\n", "", "cell:", "outputs", "`cell`", None),
-    ("      level: P3\n", "", "id: p3_out", "level", "a node", "p3_out"),
-])
+@pytest.mark.parametrize(
+    "old, new, at, missing, where, node",
+    [
+        ("width: $width\n", "", "name: tiny", "width", "the spec", None),
+        # a missing key is reported at the mapping that lacks it (for a mapping value: at its key)
+        ("  backbone: [P3, P4]\n", "", "inputs:", "backbone", "`inputs`", None),
+        (
+            "{level: P5, from: P4, downsample: max_pool}",
+            "{level: P5, downsample: max_pool}",
+            "{level: P5",
+            "from",
+            "a derived level",
+            None,
+        ),
+        ("  outputs: {P3: p3_out, P4: p4_out, P5: p5_out}\n", "", "cell:", "outputs", "`cell`", None),
+        ("      level: P3\n", "", "id: p3_out", "level", "a node", "p3_out"),
+    ],
+)
 def test_missing_required_key(tmp_path, old, new, at, missing, where, node):
     text = variant(old, new)
     path, exc = spec_error(tmp_path, text)
@@ -214,8 +240,15 @@ def test_missing_required_key(tmp_path, old, new, at, missing, where, node):
 def test_duplicate_node_id(tmp_path):
     text = variant("    - id: p4_out\n", "    - id: p3_out\n")
     path, exc = spec_error(tmp_path, text)
-    assert_error(exc, path, locate(text, "id: p3_out", nth=2), "duplicate node id 'p3_out'",
-                 "first defined by node #2", "unique", node="p3_out")
+    assert_error(
+        exc,
+        path,
+        locate(text, "id: p3_out", nth=2),
+        "duplicate node id 'p3_out'",
+        "first defined by node #2",
+        "unique",
+        node="p3_out",
+    )
 
 
 @pytest.mark.parametrize("bad", ["P3", "3x", "has-dash", 7])
@@ -228,31 +261,45 @@ def test_node_id_must_be_an_identifier_and_not_a_level(tmp_path, bad):
 def test_unknown_input_suggests_the_closest(tmp_path):
     text = variant("inputs: [P4, p4_td, p3_out]", "inputs: [P4, p4_tdd, p3_out]")
     path, exc = spec_error(tmp_path, text)
-    assert_error(exc, path, locate(text, "p4_tdd"), "unknown input 'p4_tdd'", "did you mean 'p4_td'?",
-                 "(valid: P3, P4, P5, p4_td, p3_out, p4_out, p5_out)", node="p4_out")
+    assert_error(
+        exc,
+        path,
+        locate(text, "p4_tdd"),
+        "unknown input 'p4_tdd'",
+        "did you mean 'p4_td'?",
+        "(valid: P3, P4, P5, p4_td, p3_out, p4_out, p5_out)",
+        node="p4_out",
+    )
 
 
-@pytest.mark.parametrize("old, new, first, ring", [
-    # two nodes: p4_td -> p3_out -> p4_td
-    ("inputs: [P4, P5]", "inputs: [P4, P5, p3_out]", "p4_td", "p4_td -> p3_out -> p4_td"),
-    # three nodes, named in data-flow order: p4_td feeds p3_out feeds p4_out feeds p4_td
-    ("inputs: [P4, P5]", "inputs: [P4, P5, p4_out]", "p4_td", "p4_td -> p3_out -> p4_out -> p4_td"),
-])
+@pytest.mark.parametrize(
+    "old, new, first, ring",
+    [
+        # two nodes: p4_td -> p3_out -> p4_td
+        ("inputs: [P4, P5]", "inputs: [P4, P5, p3_out]", "p4_td", "p4_td -> p3_out -> p4_td"),
+        # three nodes, named in data-flow order: p4_td feeds p3_out feeds p4_out feeds p4_td
+        ("inputs: [P4, P5]", "inputs: [P4, P5, p4_out]", "p4_td", "p4_td -> p3_out -> p4_out -> p4_td"),
+    ],
+)
 def test_cycle_is_named(tmp_path, old, new, first, ring):
     text = variant(old, new)
     path, exc = spec_error(tmp_path, text)
     assert_error(exc, path, locate(text, f"id: {first}"), f"the nodes form a cycle {ring}", "acyclic", node=first)
 
 
-@pytest.mark.parametrize("old, new, field", [
-    ("inputs: [P4, p4_td, p3_out]", "inputs: [P4, p4_out, p3_out]", "inputs"),
-    ("inputs: [P4, p4_td, p3_out]", "inputs: [P4, p4_td, p3_out]\n      residual: [p4_out]", "residual"),
-])
+@pytest.mark.parametrize(
+    "old, new, field",
+    [
+        ("inputs: [P4, p4_td, p3_out]", "inputs: [P4, p4_out, p3_out]", "inputs"),
+        ("inputs: [P4, p4_td, p3_out]", "inputs: [P4, p4_td, p3_out]\n      residual: [p4_out]", "residual"),
+    ],
+)
 def test_self_loop(tmp_path, old, new, field):
     text = variant(old, new)
     path, exc = spec_error(tmp_path, text)
-    assert_error(exc, path, locate(text, "p4_out", nth=2),
-                 f"the node lists itself in `{field}` (a self-loop)", node="p4_out")
+    assert_error(
+        exc, path, locate(text, "p4_out", nth=2), f"the node lists itself in `{field}` (a self-loop)", node="p4_out"
+    )
 
 
 def test_node_without_inputs(tmp_path):
@@ -261,10 +308,13 @@ def test_node_without_inputs(tmp_path):
     assert_error(exc, path, locate(text, "inputs: []"), "a node needs at least one input", node="p3_out")
 
 
-@pytest.mark.parametrize("old, new, twice", [
-    ("inputs: [P4, p4_td, p3_out]", "inputs: [P4, p4_td, P4]", "P4"),
-    ("inputs: [P4, p4_td, p3_out]", "inputs: [P4, p4_td, p3_out]\n      residual: [p4_td]", "p4_td"),
-])
+@pytest.mark.parametrize(
+    "old, new, twice",
+    [
+        ("inputs: [P4, p4_td, p3_out]", "inputs: [P4, p4_td, P4]", "P4"),
+        ("inputs: [P4, p4_td, p3_out]", "inputs: [P4, p4_td, p3_out]\n      residual: [p4_td]", "p4_td"),
+    ],
+)
 def test_input_listed_twice(tmp_path, old, new, twice):
     text = variant(old, new)
     path, exc = spec_error(tmp_path, text)
@@ -276,24 +326,31 @@ def test_input_listed_twice(tmp_path, old, new, twice):
 def test_node_that_feeds_no_output(tmp_path):
     text = variant("    - id: p5_out\n", "    - id: dead_end\n      level: P5\n      inputs: [P5]\n    - id: p5_out\n")
     path, exc = spec_error(tmp_path, text)
-    assert_error(exc, path, locate(text, "id: dead_end"), "feeds no cell output", "connect it or remove it",
-                 node="dead_end")
+    assert_error(
+        exc, path, locate(text, "id: dead_end"), "feeds no cell output", "connect it or remove it", node="dead_end"
+    )
 
 
 @pytest.mark.parametrize("inputs", ["[P4, p4_td, p3_out]", "[p3_out]"])
 def test_global_pool_attention_needs_two_inputs(tmp_path, inputs):
     text = variant("inputs: [P4, p4_td, p3_out]", f"merge: global_pool_attention\n      inputs: {inputs}")
     path, exc = spec_error(tmp_path, text)
-    assert_error(exc, path, locate(text, f"inputs: {inputs}"),
-                 f"merge 'global_pool_attention' takes exactly 2 inputs, got {inputs.count(',') + 1}", node="p4_out")
+    assert_error(
+        exc,
+        path,
+        locate(text, f"inputs: {inputs}"),
+        f"merge 'global_pool_attention' takes exactly 2 inputs, got {inputs.count(',') + 1}",
+        node="p4_out",
+    )
 
 
 # -- outputs ---------------------------------------------------------------------------------------
 def test_outputs_missing_a_level(tmp_path):
     text = variant("{P3: p3_out, P4: p4_out, P5: p5_out}", "{P3: p3_out, P5: p5_out}")
     path, exc = spec_error(tmp_path, text)
-    assert_error(exc, path, locate(text, "outputs:"), "`cell.outputs` has no node for P4",
-                 "every level P3-P5 needs one")
+    assert_error(
+        exc, path, locate(text, "outputs:"), "`cell.outputs` has no node for P4", "every level P3-P5 needs one"
+    )
 
 
 def test_output_names_a_node_of_another_level(tmp_path):
@@ -305,8 +362,14 @@ def test_output_names_a_node_of_another_level(tmp_path):
 def test_output_names_an_unknown_node(tmp_path):
     text = variant("P4: p4_out,", "P4: p4_ot,")
     path, exc = spec_error(tmp_path, text)
-    assert_error(exc, path, locate(text, "P4: p4_ot"), "output P4: unknown node 'p4_ot'", "did you mean 'p4_out'?",
-                 "(valid: p4_td, p3_out, p4_out, p5_out)")
+    assert_error(
+        exc,
+        path,
+        locate(text, "P4: p4_ot"),
+        "output P4: unknown node 'p4_ot'",
+        "did you mean 'p4_out'?",
+        "(valid: p4_td, p3_out, p4_out, p5_out)",
+    )
 
 
 def test_node_is_the_output_of_two_levels(tmp_path):
@@ -321,11 +384,25 @@ def test_node_is_the_output_of_two_levels(tmp_path):
 
 
 # -- levels ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("old, new, at, words, node", [
-    ("      level: P3\n", "      level: P6\n", "level: P6", ("level P6 is outside the spec's levels P3-P5",), "p3_out"),
-    ("P5: p5_out}", "P5: p5_out, P2: p3_out}", "P2:", ("output level P2 is outside the spec's levels P3-P5",),
-     None),
-])
+@pytest.mark.parametrize(
+    "old, new, at, words, node",
+    [
+        (
+            "      level: P3\n",
+            "      level: P6\n",
+            "level: P6",
+            ("level P6 is outside the spec's levels P3-P5",),
+            "p3_out",
+        ),
+        (
+            "P5: p5_out}",
+            "P5: p5_out, P2: p3_out}",
+            "P2:",
+            ("output level P2 is outside the spec's levels P3-P5",),
+            None,
+        ),
+    ],
+)
 def test_level_outside_range(tmp_path, old, new, at, words, node):
     text = variant(old, new)
     path, exc = spec_error(tmp_path, text)
@@ -336,8 +413,14 @@ def test_level_outside_range(tmp_path, old, new, at, words, node):
 def test_bad_level_syntax(tmp_path, bad):
     text = variant("      level: P3\n", f"      level: {bad}\n")
     path, exc = spec_error(tmp_path, text)
-    assert_error(exc, path, locate(text, f"      level: {bad}\n", skip=6), "a level is written P<n> with 0 <= n <= 12 (e.g. P3)",
-                 f"got {bad!r}" if bad != "3" else "got 3", node="p3_out")
+    assert_error(
+        exc,
+        path,
+        locate(text, f"      level: {bad}\n", skip=6),
+        "a level is written P<n> with 0 <= n <= 12 (e.g. P3)",
+        f"got {bad!r}" if bad != "3" else "got 3",
+        node="p3_out",
+    )
 
 
 def test_backbone_levels_must_be_consecutive(tmp_path):
@@ -353,11 +436,14 @@ def test_derived_levels_extend_the_pyramid_by_one(tmp_path):
 
 
 # -- numbers ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("old, new, at, what, value", [
-    ("width: $width\n", "width: 0\n", "width: 0", "`width`", "0"),
-    ("width: $width\n", "width: -16\n", "width: -16", "`width`", "-16"),
-    ("repeats: $repeats", "repeats: 0", "repeats: 0", "`cell.repeats`", "0"),
-])
+@pytest.mark.parametrize(
+    "old, new, at, what, value",
+    [
+        ("width: $width\n", "width: 0\n", "width: 0", "`width`", "0"),
+        ("width: $width\n", "width: -16\n", "width: -16", "`width`", "-16"),
+        ("repeats: $repeats", "repeats: 0", "repeats: 0", "`cell.repeats`", "0"),
+    ],
+)
 def test_width_and_repeats_must_be_positive(tmp_path, old, new, at, what, value):
     text = variant(old, new)
     path, exc = spec_error(tmp_path, text)
@@ -371,21 +457,59 @@ def test_width_must_be_an_integer(tmp_path, value, shown):
     assert_error(exc, path, locate(text, f"width: {value}"), f"`width` must be an integer, got {shown}")
 
 
-@pytest.mark.parametrize("old, new, bad, valid, what, valid_list", [
-    ("inputs: [P3, p4_td]", "fusion: fast_normalised\n      inputs: [P3, p4_td]", "fast_normalised",
-     "fast_normalized", "fusion method",
-     "(valid: sum, unbounded, softmax, fast_normalized, channel_softmax, channel_fast_normalized)"),
-    ("inputs: [P3, p4_td]", "op: [swish, seperable_conv, bn]\n      inputs: [P3, p4_td]", "seperable_conv",
-     "separable_conv", "op step", "(valid: swish, relu, separable_conv, conv, bn)"),
-    ("inputs: [P3, p4_td]", "upsample: nearst\n      inputs: [P3, p4_td]", "nearst", "nearest",
-     "upsample mode", "(valid: nearest, bilinear)"),
-    ("inputs: [P3, p4_td]", "downsample: max_pol\n      inputs: [P3, p4_td]", "max_pol", "max_pool",
-     "downsample mode", "(valid: max_pool, avg_pool, conv)"),
-    ("inputs: [P3, p4_td]", "merge: weighted_summ\n      inputs: [P3, p4_td]", "weighted_summ", "weighted_sum",
-     "merge", "(valid: weighted_sum, global_pool_attention)"),
-    ("inputs: [P3, p4_td]", "projection: conv_nb\n      inputs: [P3, p4_td]", "conv_nb", "conv_bn",
-     "projection", "(valid: conv_bn, conv)"),
-])
+@pytest.mark.parametrize(
+    "old, new, bad, valid, what, valid_list",
+    [
+        (
+            "inputs: [P3, p4_td]",
+            "fusion: fast_normalised\n      inputs: [P3, p4_td]",
+            "fast_normalised",
+            "fast_normalized",
+            "fusion method",
+            "(valid: sum, unbounded, softmax, fast_normalized, channel_softmax, channel_fast_normalized)",
+        ),
+        (
+            "inputs: [P3, p4_td]",
+            "op: [swish, seperable_conv, bn]\n      inputs: [P3, p4_td]",
+            "seperable_conv",
+            "separable_conv",
+            "op step",
+            "(valid: swish, relu, separable_conv, conv, bn)",
+        ),
+        (
+            "inputs: [P3, p4_td]",
+            "upsample: nearst\n      inputs: [P3, p4_td]",
+            "nearst",
+            "nearest",
+            "upsample mode",
+            "(valid: nearest, bilinear)",
+        ),
+        (
+            "inputs: [P3, p4_td]",
+            "downsample: max_pol\n      inputs: [P3, p4_td]",
+            "max_pol",
+            "max_pool",
+            "downsample mode",
+            "(valid: max_pool, avg_pool, conv)",
+        ),
+        (
+            "inputs: [P3, p4_td]",
+            "merge: weighted_summ\n      inputs: [P3, p4_td]",
+            "weighted_summ",
+            "weighted_sum",
+            "merge",
+            "(valid: weighted_sum, global_pool_attention)",
+        ),
+        (
+            "inputs: [P3, p4_td]",
+            "projection: conv_nb\n      inputs: [P3, p4_td]",
+            "conv_nb",
+            "conv_bn",
+            "projection",
+            "(valid: conv_bn, conv)",
+        ),
+    ],
+)
 def test_unknown_method_name_suggests_the_closest(tmp_path, old, new, bad, valid, what, valid_list):
     text = variant(old, new)
     path, exc = spec_error(tmp_path, text)
@@ -395,11 +519,14 @@ def test_unknown_method_name_suggests_the_closest(tmp_path, old, new, bad, valid
     assert_error(exc, path, at, f"unknown {what} '{bad}'", f"did you mean '{valid}'?", valid_list, node="p3_out")
 
 
-@pytest.mark.parametrize("old, new, bad, valid, what", [
-    ("  backbone: [P3, P4]", "  backbone: [P3, P4]\n  lateral: conv_b", "conv_b", "conv_bn", "lateral"),
-    ("downsample: max_pool}", "downsample: max_pool, act: rleu}", "rleu", "relu", "activation"),
-    ("  op: [swish", "  upsample: bilinaer\n  op: [swish", "bilinaer", "bilinear", "upsample mode"),
-])
+@pytest.mark.parametrize(
+    "old, new, bad, valid, what",
+    [
+        ("  backbone: [P3, P4]", "  backbone: [P3, P4]\n  lateral: conv_b", "conv_b", "conv_bn", "lateral"),
+        ("downsample: max_pool}", "downsample: max_pool, act: rleu}", "rleu", "relu", "activation"),
+        ("  op: [swish", "  upsample: bilinaer\n  op: [swish", "bilinaer", "bilinear", "upsample mode"),
+    ],
+)
 def test_unknown_names_outside_nodes_suggest_the_closest(tmp_path, old, new, bad, valid, what):
     text = variant(old, new)
     path, exc = spec_error(tmp_path, text)
@@ -407,12 +534,19 @@ def test_unknown_names_outside_nodes_suggest_the_closest(tmp_path, old, new, bad
     assert_error(exc, path, locate(text, key), f"unknown {what} '{bad}'", f"did you mean '{valid}'?", "(valid: ")
 
 
-@pytest.mark.parametrize("old, new, at, words", [
-    ("  op: [swish", "  conv_bias: 1\n  op: [swish", "conv_bias:", ("`conv_bias` must be true or false, got 1",)),
-    ("  op: [swish", "  bn_eps: 0\n  op: [swish", "bn_eps:", ("`bn_eps` must be a positive number, got 0",)),
-    ("  op: [swish", "  bn_momentum: 1.5\n  op: [swish", "bn_momentum:",
-     ("`bn_momentum` must be a number in (0, 1], got 1.5",)),
-])
+@pytest.mark.parametrize(
+    "old, new, at, words",
+    [
+        ("  op: [swish", "  conv_bias: 1\n  op: [swish", "conv_bias:", ("`conv_bias` must be true or false, got 1",)),
+        ("  op: [swish", "  bn_eps: 0\n  op: [swish", "bn_eps:", ("`bn_eps` must be a positive number, got 0",)),
+        (
+            "  op: [swish",
+            "  bn_momentum: 1.5\n  op: [swish",
+            "bn_momentum:",
+            ("`bn_momentum` must be a number in (0, 1], got 1.5",),
+        ),
+    ],
+)
 def test_batch_norm_and_bias_settings_are_typed(tmp_path, old, new, at, words):
     text = variant(old, new)
     path, exc = spec_error(tmp_path, text)
@@ -423,16 +557,26 @@ def test_batch_norm_and_bias_settings_are_typed(tmp_path, old, new, at, words):
 def test_unresolved_param_suggests_the_closest(tmp_path):
     text = variant("fusion: $fusion", "fusion: $fusoin")
     path, exc = spec_error(tmp_path, text)
-    assert_error(exc, path, locate(text, "fusion: $fusoin"), "unresolved parameter '$fusoin'",
-                 "did you mean 'fusion'?", "declare it under `params`", "(valid: width, repeats, fusion)")
+    assert_error(
+        exc,
+        path,
+        locate(text, "fusion: $fusoin"),
+        "unresolved parameter '$fusoin'",
+        "did you mean 'fusion'?",
+        "declare it under `params`",
+        "(valid: width, repeats, fusion)",
+    )
 
 
-@pytest.mark.parametrize("assignment, words", [
-    ("width=abc", ("--set width='abc': expected an integer like the default 16",)),
-    ("width=1.5", ("--set width=1.5: expected an integer like the default 16",)),
-    ("repeats=true", ("--set repeats=True: expected an integer like the default 2",)),
-    ("fusion=3", ("--set fusion=3: expected a string like the default 'fast_normalized'",)),
-])
+@pytest.mark.parametrize(
+    "assignment, words",
+    [
+        ("width=abc", ("--set width='abc': expected an integer like the default 16",)),
+        ("width=1.5", ("--set width=1.5: expected an integer like the default 16",)),
+        ("repeats=true", ("--set repeats=True: expected an integer like the default 2",)),
+        ("fusion=3", ("--set fusion=3: expected a string like the default 'fast_normalized'",)),
+    ],
+)
 def test_ill_typed_override(tmp_path, assignment, words):
     path, exc = spec_error(tmp_path, BASE, parse_assignments([assignment]))
     assert_error(exc, path, None, *words)
@@ -440,15 +584,22 @@ def test_ill_typed_override(tmp_path, assignment, words):
 
 def test_unknown_override_suggests_the_closest(tmp_path):
     path, exc = spec_error(tmp_path, BASE, parse_assignments(["widht=32"]))
-    assert_error(exc, path, None, "--set widht: the spec has no parameter 'widht'", "did you mean 'width'?",
-                 "(valid: width, repeats, fusion)")
+    assert_error(
+        exc,
+        path,
+        None,
+        "--set widht: the spec has no parameter 'widht'",
+        "did you mean 'width'?",
+        "(valid: width, repeats, fusion)",
+    )
 
 
 def test_param_default_must_be_a_scalar(tmp_path):
     text = variant("  fusion: fast_normalized\n", "  fusion: [fast_normalized]\n")
     path, exc = spec_error(tmp_path, text)
-    assert_error(exc, path, locate(text, "fusion: [fast"),
-                 "parameter 'fusion' needs a number, string or boolean default")
+    assert_error(
+        exc, path, locate(text, "fusion: [fast"), "parameter 'fusion' needs a number, string or boolean default"
+    )
 
 
 # -- found by the property tests ---------------------------------------------------------------------
@@ -473,10 +624,13 @@ def test_deeply_nested_document(tmp_path, depth):
     assert "nested" in str(exc) and str(exc).startswith(str(path))
 
 
-@pytest.mark.parametrize("old, new", [
-    ("      level: P5\n", '      level: "P5\\n"\n'),
-    ("    - id: p5_out\n", '    - id: "p5_out\\n"\n'),
-])
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("      level: P5\n", '      level: "P5\\n"\n'),
+        ("    - id: p5_out\n", '    - id: "p5_out\\n"\n'),
+    ],
+)
 def test_names_with_a_trailing_newline(tmp_path, old, new):
     text = variant(old, new)
     if "id:" in new:

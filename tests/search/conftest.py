@@ -3,25 +3,27 @@
 (No ``__init__.py`` here on purpose: it would make this folder a package named ``search`` that shadows the
 real one. Test modules import shared names from ``search_helpers``, not from this file.)
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
+from search_helpers import BUILTIN_SPACES, variant_text
 
 from search.space import SearchSpace, builtin_space, load_search_space
-
-from search_helpers import BUILTIN_SPACES, variant_text
 
 
 @pytest.fixture
 def write_space(tmp_path: Path) -> Callable[[str, str], Path]:
     """``write_space(file_name, text)``: write a search-space file under ``tmp_path`` and return its path."""
+
     def write(file_name: str, text: str) -> Path:
         path = tmp_path / file_name
         path.write_text(text, encoding="utf-8")
         return path
+
     return write
 
 

@@ -10,6 +10,7 @@ tell which points were evaluated, by whom and how often.
 It is a picklable class (not a closure): Ray ships the evaluate factory to its workers, which import this
 module by value (see :func:`ship_to_ray`).
 """
+
 from __future__ import annotations
 
 import glob
@@ -21,9 +22,10 @@ import re
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import torch
 
@@ -90,8 +92,8 @@ class CheapEvaluateFactory:
 @dataclass
 class FadingEvaluate:
     """Reports the trial's AP, 1 / trial number, at steps 10 and 20 of 30, then returns it: each trial is
-    worse than the ones before, so ASHA stops the later ones at their first report. Logs like CheapEvaluate.
-``functools.partial(FadingEvaluate, log)`` is its factory for ``run_ray``."""
+        worse than the ones before, so ASHA stops the later ones at their first report. Logs like CheapEvaluate.
+    ``functools.partial(FadingEvaluate, log)`` is its factory for ``run_ray``."""
 
     log: str
 
@@ -141,8 +143,10 @@ def ship_to_ray() -> None:
 
 # --- search spaces ---------------------------------------------------------------------------------------------
 
-def space_file(directory: Path, name: str, max_params: int | None = None, max_macs: int | None = None,
-               sampler: str | None = None) -> Path:
+
+def space_file(
+    directory: Path, name: str, max_params: int | None = None, max_macs: int | None = None, sampler: str | None = None
+) -> Path:
     """The built-in space ``name`` with its budget bounds (and sampler name) replaced, written to ``directory``."""
     text = builtin_space(name).read_text(encoding="utf-8")
     for key, value in (("  max_params", max_params), ("  max_macs", max_macs), ("sampler:\n  name", sampler)):
@@ -204,10 +208,13 @@ def write_worker_script(directory: Path) -> Path:
 
 # --- a throwaway PostgreSQL server -------------------------------------------------------------------------------
 
+
 def postgres_bin_dir() -> Path | None:
     """The newest ``/usr/lib/postgresql/<version>/bin`` with ``initdb`` and ``pg_ctl`` (Debian's layout)."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3])
-                   if Path(p).parts[-3].isdigit() else 0)
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
+    )
     return Path(found[-1]).parent if found and Path(found[-1]).with_name("pg_ctl").is_file() else None
 
 

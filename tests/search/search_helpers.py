@@ -1,5 +1,6 @@
 """Constants and helpers the search tests import (``conftest`` is not importable by name: another test
 folder has one too)."""
+
 from __future__ import annotations
 
 from search.space import builtin_space

@@ -1,5 +1,6 @@
 """``search/cluster.yaml`` passes Ray's own cluster-config validation (the installed Ray's
 ``prepare_config`` + ``validate_config``, i.e. ``ray/autoscaler/ray-schema.json``), and a misspelled key fails it."""
+
 from __future__ import annotations
 
 import copy
@@ -55,14 +56,17 @@ def rename(config: dict[str, Any], path: tuple[str, ...], new_key: str) -> dict[
     return mutated
 
 
-@pytest.mark.parametrize("path, misspelled", [
-    (("idle_timeout_minutes",), "idle_timeout_minute"),
-    (("head_start_ray_commands",), "head_start_ray_command"),
-    (("available_node_types", "gpu_worker", "min_workers"), "min_worker"),
-    (("available_node_types", "head", "resources"), "resource"),
-    (("auth", "ssh_user"), "ssh_usr"),
-    (("provider", "cache_stopped_nodes"), "cache_stoped_nodes"),
-])
+@pytest.mark.parametrize(
+    "path, misspelled",
+    [
+        (("idle_timeout_minutes",), "idle_timeout_minute"),
+        (("head_start_ray_commands",), "head_start_ray_command"),
+        (("available_node_types", "gpu_worker", "min_workers"), "min_worker"),
+        (("available_node_types", "head", "resources"), "resource"),
+        (("auth", "ssh_user"), "ssh_usr"),
+        (("provider", "cache_stopped_nodes"), "cache_stoped_nodes"),
+    ],
+)
 def test_a_misspelled_key_fails_validation(config, path, misspelled):
     validate(config)
     with pytest.raises((jsonschema.ValidationError, ValueError)) as info:

@@ -2,6 +2,7 @@
 cost, no training): failed trials are recorded with their error and the search goes on; a search killed with
 SIGKILL resumes with the same command without running a finished trial again; the same seed gives the same
 sequence of specs; AP against MACs gives a Pareto front in the results folder."""
+
 from __future__ import annotations
 
 import csv
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from engine_helpers import CheapEvaluate, read_log, space_file, write_worker_script
 from optuna.trial import TrialState
 
 from graphspec import loads_spec
@@ -26,8 +28,6 @@ from search.engines.optuna_engine import run_optuna
 from search.objective import OBJECTIVES
 from search.results import best_records, write_results
 from search.space import builtin_space, load_search_space
-
-from engine_helpers import CheapEvaluate, read_log, space_file, write_worker_script
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # heartbeats
@@ -64,8 +64,17 @@ def test_a_killed_search_resumes_without_running_finished_trials_again(tmp_path)
     space = space_file(tmp_path, "bifpn_edges", **NO_BUDGET)
     results, log = tmp_path / "results", tmp_path / "evaluate.log"
     storage = f"sqlite:///{results / 'study.db'}"
-    config = {"space": str(space), "results_dir": str(results), "n_trials": n_trials, "log": str(log),
-              "sleep_s": 0.8, "storage": storage, "study_name": "killed", "heartbeat_s": 1, "grace_s": 2}
+    config = {
+        "space": str(space),
+        "results_dir": str(results),
+        "n_trials": n_trials,
+        "log": str(log),
+        "sleep_s": 0.8,
+        "storage": storage,
+        "study_name": "killed",
+        "heartbeat_s": 1,
+        "grace_s": 2,
+    }
     command = [sys.executable, str(write_worker_script(tmp_path)), json.dumps(config)]
 
     search = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -94,8 +103,10 @@ def test_a_killed_search_resumes_without_running_finished_trials_again(tmp_path)
     start = time.perf_counter()
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=180)  # the same command again
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    print(f"optuna: killed after {len(finished_before)} complete (trial {running} running); resumed in "
-          f"{time.perf_counter() - start:.1f} s")
+    print(
+        f"optuna: killed after {len(finished_before)} complete (trial {running} running); resumed in "
+        f"{time.perf_counter() - start:.1f} s"
+    )
 
     after = {t.number: t for t in optuna.load_study(study_name="killed", storage=storage).get_trials()}
     states = Counter(t.state for t in after.values())
@@ -103,7 +114,10 @@ def test_a_killed_search_resumes_without_running_finished_trials_again(tmp_path)
     assert after[running].state == TrialState.FAIL  # its heartbeat stopped: failed, not run again
     for number, trial in finished_before.items():
         assert (after[number].params, after[number].values, after[number].user_attrs) == (
-            trial.params, trial.values, trial.user_attrs)
+            trial.params,
+            trial.values,
+            trial.user_attrs,
+        )
 
     rows = read_log(log)
     done = [(row.number, row.digest) for row in rows if row.event == "done"]
@@ -142,10 +156,13 @@ def test_same_seed_same_sequence_of_specs(tmp_path, fast_sqlite, monkeypatch, sa
     space = load_search_space(builtin_space("bifpn_edges"))  # some points are over budget: rejected ones too
 
     def sequence(folder: str) -> list[tuple[str, str, float | None]]:
-        records = run_optuna(space, CheapEvaluate(), OBJECTIVES[objective_name], tmp_path / folder, n_trials,
-                             storage=fast_sqlite(folder))
-        return [(r.state, Path(r.spec_file).read_text() if r.spec_file else r.error, r.metrics.get("AP"))
-                for r in sorted(records, key=lambda r: r.number)]
+        records = run_optuna(
+            space, CheapEvaluate(), OBJECTIVES[objective_name], tmp_path / folder, n_trials, storage=fast_sqlite(folder)
+        )
+        return [
+            (r.state, Path(r.spec_file).read_text() if r.spec_file else r.error, r.metrics.get("AP"))
+            for r in sorted(records, key=lambda r: r.number)
+        ]
 
     first, second = sequence("first"), sequence("second")
     assert len(first) == n_trials and first == second
@@ -163,8 +180,16 @@ def test_ap_against_macs_gives_a_pareto_front(tmp_path):
     done = [r for r in records if r.state == "complete"]
     assert len(records) == 10 and len(done) >= 3
     assert all("over budget" in r.error for r in records if r.state == "rejected")
-    front = [r for r in done if not any(o.metrics["AP"] >= r.metrics["AP"] and o.macs <= r.macs
-                                        and (o.metrics["AP"], o.macs) != (r.metrics["AP"], r.macs) for o in done)]
+    front = [
+        r
+        for r in done
+        if not any(
+            o.metrics["AP"] >= r.metrics["AP"]
+            and o.macs <= r.macs
+            and (o.metrics["AP"], o.macs) != (r.metrics["AP"], r.macs)
+            for o in done
+        )
+    ]
     pareto = best_records(records, objective)  # (a point sampled twice is on it once)
     assert {(r.macs, r.metrics["AP"]) for r in pareto} == {(r.macs, r.metrics["AP"]) for r in front}
     assert sorted(p.name for p in best) == sorted(Path(r.spec_file).name for r in pareto)

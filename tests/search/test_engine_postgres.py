@@ -5,6 +5,7 @@ every sampled point is evaluated once, and both workers do work.
 Needs Debian's ``postgresql`` package (``.ci/run`` installs it) and ``psycopg2`` (the ``search`` extra); skips
 with the reason otherwise.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,9 +21,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import TrialState
-
 from engine_helpers import free_port, postgres_bin_dir, read_log, write_worker_script
+from optuna.trial import TrialState
 
 pytest.importorskip("psycopg2", reason="psycopg2 (the `search` extra: psycopg2-binary) is not installed")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -54,8 +54,19 @@ def postgres_url():
 
     try:
         pg(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-        pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-w", "-t", "60", "-o",
-           f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50", "start")
+        pg(
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(base / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50",
+            "start",
+        )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
         log = (base / "server.log").read_text(errors="replace") if (base / "server.log").is_file() else ""
         detail = (getattr(exc, "stderr", None) or str(exc)).strip().splitlines()[-3:] + log.splitlines()[-3:]
@@ -64,8 +75,11 @@ def postgres_url():
     try:
         yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+            capture_output=True,
+            timeout=120,
+        )
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -73,19 +87,30 @@ def postgres_url():
 def test_two_workers_share_one_study_on_postgres(postgres_url, tmp_path, fast_spaces):
     space = fast_spaces["bifpn_edges"]  # some points are over budget: rejected trials count as finished too
     script, log = write_worker_script(tmp_path), tmp_path / "evaluate.log"
-    config = {"space": space.file, "results_dir": str(tmp_path / "results"), "n_trials": N_TRIALS,
-              "log": str(log), "sleep_s": 0.3, "storage": postgres_url, "study_name": "shared",
-              "barrier": str(tmp_path)}
+    config = {
+        "space": space.file,
+        "results_dir": str(tmp_path / "results"),
+        "n_trials": N_TRIALS,
+        "log": str(log),
+        "sleep_s": 0.3,
+        "storage": postgres_url,
+        "study_name": "shared",
+        "barrier": str(tmp_path),
+    }
     start = time.perf_counter()
-    workers = [subprocess.Popen([sys.executable, str(script), json.dumps(config)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(script), json.dumps(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     deadline = time.monotonic() + 120
     while len(list(tmp_path.glob("ready-*"))) < 2:  # both imported: let them open the study at once
         assert time.monotonic() < deadline and all(w.poll() is None for w in workers), "a worker did not start"
         time.sleep(0.05)
     (tmp_path / "go").touch()
     outputs = [worker.communicate(timeout=240) for worker in workers]
-    for worker, (out, err) in zip(workers, outputs):
+    for worker, (_out, err) in zip(workers, outputs):
         assert worker.returncode == 0, err[-3000:]
     print(f"two workers, {N_TRIALS} trials: {time.perf_counter() - start:.1f} s")
 

@@ -1,25 +1,24 @@
 """Budgets: checked on the feature network (analytic) or the whole detector (meta device), before training;
 over-budget points are typed rejections, counted."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 from optuna.trial import FixedTrial
+from search_helpers import variant_text
 
+from effdet_graph.model.cost import detector_cost, detector_report
+from effdet_graph.model.detector import EfficientDet
 from graphspec.cost import Cost
-
-from effdet_graph.detector import EfficientDet
-from effdet_graph.detector_summary import detector_cost, detector_report
 from search.budget import Budget
 from search.rejection import OverBudget, Rejected
 from search.sample import sample_point
 from search.space import load_search_space
 from search.stats import SampleStats
 
-from search_helpers import variant_text
-
 SMALL_BIFPN = {"alpha": 1.2, "beta": 1.1, "gamma": 1.15, "phi": 0, "fusion": "softmax"}  # D0 with softmax fusion
-BIG_BIFPN = {"alpha": 1.0, "beta": 1.0, "gamma": 1.4, "phi": 3, "fusion": "sum"}        # 1408x1408 input
+BIG_BIFPN = {"alpha": 1.0, "beta": 1.0, "gamma": 1.4, "phi": 3, "fusion": "sum"}  # 1408x1408 input
 
 
 def test_budget_check_allows_the_bound_and_names_what_is_over():
@@ -28,8 +27,12 @@ def test_budget_check_allows_the_bound_and_names_what_is_over():
     message = r"^feature network over budget: params 101 > 100; MACs 2,000 > 1,000$"
     with pytest.raises(OverBudget, match=message) as info:
         budget.check(Cost(101, 2000))
-    assert (info.value.scope, info.value.params, info.value.macs, info.value.kind) == ("feature_network", 101, 2000,
-                                                                                     "budget")
+    assert (info.value.scope, info.value.params, info.value.macs, info.value.kind) == (
+        "feature_network",
+        101,
+        2000,
+        "budget",
+    )
     Budget("detector").check(Cost(10**12, 10**15))  # no bounds
 
 
@@ -37,8 +40,11 @@ def test_feature_network_budget_rejects_and_counts(write_space):
     text = variant_text("nasfpn_cells", "max_params: 1_000_000", "max_params: 1_000")
     space = load_search_space(write_space("tiny.yaml", text))
     stats = SampleStats()
-    values = {f"c{i}.{key}": value for i in range(7)
-              for key, value in (("level", "P4"), ("input0", "P3"), ("input1", "P5"), ("merge", "sum"))}
+    values = {
+        f"c{i}.{key}": value
+        for i in range(7)
+        for key, value in (("level", "P4"), ("input0", "P3"), ("input1", "P5"), ("merge", "sum"))
+    }
     with pytest.raises(OverBudget, match=r"feature network over budget: params [\d,]+ > 1,000$") as info:
         sample_point(space, FixedTrial(values, number=3), stats)
     assert info.value.suggestions == values
@@ -53,8 +59,9 @@ def test_detector_budget_matches_the_detector_report_and_rejects_large_points(sp
     candidate = sample_point(space, FixedTrial(SMALL_BIFPN), stats)
     report = detector_report(space.template.path, 0, num_classes=5, overrides=candidate.overrides)
     assert candidate.detector_cost == Cost(report["params"], report["macs"])
-    assert candidate.cost == Cost(report["parts"]["feature_network"]["params"],
-                                  report["parts"]["feature_network"]["macs"])
+    assert candidate.cost == Cost(
+        report["parts"]["feature_network"]["params"], report["parts"]["feature_network"]["macs"]
+    )
     with pytest.raises(Rejected) as info:
         sample_point(space, FixedTrial(BIG_BIFPN), stats)
     assert isinstance(info.value, OverBudget) and info.value.scope == "detector"

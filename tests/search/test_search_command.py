@@ -1,5 +1,6 @@
 """``effdet-graph search`` end to end at the smoke budget with the real proxy task: the results folder
 (leaderboard, best spec that ``build`` rebuilds, Pareto plot), the ``--steps`` override, and bad input."""
+
 from __future__ import annotations
 
 import csv
@@ -10,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from effdet_graph.builtin import specs_dir
-from effdet_graph.checkpoint import read_checkpoint
 from effdet_graph.cli import main
+from effdet_graph.io.checkpoint import read_checkpoint
 
 SPACE = str(specs_dir() / "search" / "bifpn_edges.yaml")
 
@@ -41,10 +42,13 @@ def test_a_smoke_search_writes_its_results(tmp_path, capsys):
     assert '"params"' in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--steps", "0"], "--steps must be at least 1, got 0"),
-    (["--trials", "0"], "--trials must be at least 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--steps", "0"], "--steps must be at least 1, got 0"),
+        (["--trials", "0"], "--trials must be at least 1, got 0"),
+    ],
+)
 def test_bad_search_arguments_exit_2_with_one_line(tmp_path, capsys, args, message):
     assert main(["search", SPACE, *args, "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
@@ -63,16 +67,23 @@ def test_the_runnable_scripts_share_the_command_options_and_its_errors(script, t
     path = Path(__file__).resolve().parents[2] / "search" / script
     shown = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0 and "default ray" in shown.stdout and "--gpus-per-trial" in shown.stdout
-    bad = subprocess.run([sys.executable, str(path), "--steps", "0", "--out", str(tmp_path / "out")],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, str(path), "--steps", "0", "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert (bad.returncode, bad.stderr.strip()) == (2, "error: --steps must be at least 1, got 0")
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("url, reason", [
-    ("sqlite:////nonexistent/folder/study.db", "unable to open database file"),
-    ("nosuchdb://host/db", "Can't load plugin: sqlalchemy.dialects:nosuchdb"),
-])
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("sqlite:////nonexistent/folder/study.db", "unable to open database file"),
+        ("nosuchdb://host/db", "Can't load plugin: sqlalchemy.dialects:nosuchdb"),
+    ],
+)
 def test_a_storage_that_cannot_be_opened_exits_2_before_anything_is_written(tmp_path, capsys, url, reason):
     assert main(["search", SPACE, "--storage", url, "--smoke-test", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()

@@ -1,19 +1,19 @@
 """Same seed and sampler, same sequence of sampled specs: Optuna's TPE and random samplers drive
 ``sample_point`` in an in-memory study (the objective is -MACs; rejected points are pruned, as an engine
 would), twice."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import optuna
 import pytest
+from search_helpers import BUILTIN_SPACES
 
 from search.rejection import Rejected
 from search.sample import sample_point
 from search.space import SearchSpace
 from search.stats import SampleStats
-
-from search_helpers import BUILTIN_SPACES
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 TRIALS = 20

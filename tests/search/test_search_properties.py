@@ -1,25 +1,26 @@
 """Property test (hypothesis): for any trial values, a point is a valid, correctly costed spec or a counted
 rejection, never another exception; the built-in spaces never need the loader's safety net."""
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from search_helpers import BUILTIN_SPACES
 
 from graphspec import loads_spec
 from graphspec.cost import estimate_cost
-
 from search.rejection import InvalidPoint, OverBudget, Rejected
 from search.sample import sample_point
 from search.space import SearchSpace, load_search_space
 from search.stats import SampleStats
 
-from search_helpers import BUILTIN_SPACES
-
-PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                            HealthCheck.function_scoped_fixture])
+PROPERTY = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 SAFETY_NET = "the sampled spec does not load"
 CYCLE_SPACE = """\
 search: bifpn_edges
@@ -47,8 +48,9 @@ class DrawnTrial:
     def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
         return self.data.draw(st.integers(low, high), label=name)
 
-    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
-                      log: bool = False) -> float:
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float:
         return self.data.draw(st.floats(low, high), label=name)
 
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:

@@ -1,5 +1,6 @@
 """Ray Tune's OptunaSearch (the installed version) drives ``sample_point`` through its define-by-run hook: it
 hands the function a wrapper around an optuna trial, not the trial itself, which :class:`TrialLike` accepts."""
+
 from __future__ import annotations
 
 import optuna
@@ -24,8 +25,9 @@ def test_optuna_search_define_by_run_gives_the_same_specs_as_optuna(fast_spaces)
         except Rejected as rejection:
             return {"rejected": rejection.reason}
 
-    searcher = OptunaSearch(space=define_by_run, metric="macs", mode="min",
-                            sampler=optuna.samplers.RandomSampler(seed=4))
+    searcher = OptunaSearch(
+        space=define_by_run, metric="macs", mode="min", sampler=optuna.samplers.RandomSampler(seed=4)
+    )
     configs = []
     for i in range(3):
         configs.append(searcher.suggest(f"trial_{i}"))

@@ -1,5 +1,6 @@
 """Sampling: candidates are complete spec files that load, compile, rebuild with the command line and cost
 what the candidate says; repairs and rejections are deterministic and counted."""
+
 from __future__ import annotations
 
 import contextlib
@@ -10,21 +11,19 @@ import optuna
 import pytest
 import torch
 from optuna.trial import FixedTrial
-
-from graphspec import loads_spec
-from graphspec.cost import estimate_cost
+from search_helpers import B0_CHANNELS, BUILTIN_SPACES, variant_text
 
 from effdet_graph.cli import main as cli_main
-from effdet_graph.compiler import compile_spec
-from effdet_graph.detector import EfficientDet
-from effdet_graph.scaling import scale_spec
+from effdet_graph.fpn.compiler import compile_spec
+from effdet_graph.model.detector import EfficientDet
+from effdet_graph.model.scaling import scale_spec
+from graphspec import loads_spec
+from graphspec.cost import estimate_cost
 from search.candidate import Candidate
 from search.rejection import InvalidPoint, Rejected
 from search.sample import sample_point
 from search.space import SearchSpace, load_search_space
 from search.stats import SampleStats
-
-from search_helpers import B0_CHANNELS, BUILTIN_SPACES, variant_text
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -76,7 +75,10 @@ def test_detector_config_rebuilds_the_candidate_detector(fast_spaces, tmp_path):
     config = candidate.detector_config()
     assert scale_spec(path, config) == loads_spec(candidate.spec_text, str(path))
     assert (config.resolution, config.head.depth, config.backbone) == (
-        candidate.detector.resolution, candidate.detector.head_depth, candidate.detector.backbone)
+        candidate.detector.resolution,
+        candidate.detector.head_depth,
+        candidate.detector.backbone,
+    )
     with torch.device("meta"):
         model = EfficientDet(candidate.spec(), config)
     assert model.class_head is not None and model.spec.width == candidate.overrides["width"]
@@ -93,18 +95,24 @@ def cell_values(cells: list[tuple[str, str, str, str]]) -> dict[str, str]:
 
 def test_cells_repairs_equal_inputs_missing_levels_and_dead_cells(spaces):
     space = spaces["nasfpn_cells"]
-    values = cell_values([("P4", "P4", "P4", "sum"),        # equal inputs -> second becomes the latest other: P7
-                          ("P3", "c0", "P3", "global_pool_attention"),
-                          ("P6", "P3", "P5", "sum"),        # dead: P6 is produced again by c5
-                          ("P5", "c1", "c0", "sum"),
-                          ("P4", "c1", "c3", "sum"),
-                          ("P6", "c4", "P7", "global_pool_attention"),
-                          ("P4", "c5", "c4", "sum")])       # no cell produces P7 -> filled from P6's c5
+    values = cell_values(
+        [
+            ("P4", "P4", "P4", "sum"),  # equal inputs -> second becomes the latest other: P7
+            ("P3", "c0", "P3", "global_pool_attention"),
+            ("P6", "P3", "P5", "sum"),  # dead: P6 is produced again by c5
+            ("P5", "c1", "c0", "sum"),
+            ("P4", "c1", "c3", "sum"),
+            ("P6", "c4", "P7", "global_pool_attention"),
+            ("P4", "c5", "c4", "sum"),
+        ]
+    )  # no cell produces P7 -> filled from P6's c5
     stats = SampleStats()
     candidate = sample_point(space, FixedTrial(values, number=7), stats)
-    assert candidate.repairs == ("c0: both inputs were P4; the second is now P7",
-                                 "no cell produced P7: p7_fill resamples c5",
-                                 "dropped c2: they feed no output")
+    assert candidate.repairs == (
+        "c0: both inputs were P4; the second is now P7",
+        "no cell produced P7: p7_fill resamples c5",
+        "dropped c2: they feed no output",
+    )
     spec = candidate.spec()
     assert spec.outputs == {3: "c1", 4: "c6", 5: "c3", 6: "c5", 7: "p7_fill"}
     by_id = spec.node_by_id
@@ -183,10 +191,19 @@ def test_compound_repairs_points_off_the_constraint_and_rejects_unreachable_ones
     off = sample_point(space, FixedTrial({"alpha": 1.3, "beta": 1.2, "gamma": 1.3, "phi": 1, "fusion": "sum"}))
     assert off.repairs == ("alpha * beta^2 * gamma^2 = 3.1637 is off 2.0 by more than 0.1: gamma 1.3000 -> 1.0336",)
     assert off.detector.resolution == 512  # 512 * 1.0336 -> 529 -> nearest multiple of 128
-    with pytest.raises(InvalidPoint, match=r"= 2\.7440 is off 2\.0 by more than 0\.1, and meeting it needs gamma = "
-                                           r"0\.8537, outside \[1\.0, 1\.4\]"):
+    with pytest.raises(
+        InvalidPoint,
+        match=r"= 2\.7440 is off 2\.0 by more than 0\.1, and meeting it needs gamma = "
+        r"0\.8537, outside \[1\.0, 1\.4\]",
+    ):
         sample_point(space, FixedTrial({"alpha": 1.4, "beta": 1.4, "gamma": 1.0, "phi": 1, "fusion": "sum"}))
-    strict = load_search_space(write_space("strict.yaml", variant_text(
-        "compound", "  solve_for: gamma ", "  # no solve_for ").replace("scope: detector", "scope: feature_network")))
+    strict = load_search_space(
+        write_space(
+            "strict.yaml",
+            variant_text("compound", "  solve_for: gamma ", "  # no solve_for ").replace(
+                "scope: detector", "scope: feature_network"
+            ),
+        )
+    )
     with pytest.raises(InvalidPoint, match=r"= 3\.1637 is off 2\.0 by more than 0\.1$"):
         sample_point(strict, FixedTrial({"alpha": 1.3, "beta": 1.2, "gamma": 1.3, "phi": 1, "fusion": "sum"}))

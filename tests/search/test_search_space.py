@@ -2,22 +2,21 @@
 
 As in the spec language, an error about a mapping entry points at its key, one about a list item at the item.
 """
+
 from __future__ import annotations
 
 import re
 
 import pytest
+from search_helpers import variant_text
 
 from graphspec import SpecError
-
 from search.budget import Budget
 from search.kinds.cells import CellChoices
 from search.kinds.compound import CompoundChoices, round_to
 from search.kinds.edges import EdgeChoices, OptionalEdge
 from search.schema import FloatRange, IntRange
 from search.space import DatasetConfig, ProxyConfig, SamplerSettings, load_search_space
-
-from search_helpers import variant_text
 
 
 def test_builtin_spaces_load_into_typed_parts(spaces):
@@ -50,46 +49,119 @@ def test_budget_numbers_in_yaml_1_1_exponent_form_are_accepted(write_space):
 ERRORS = [
     ("compound", "fusions: [", "fusoins: [", ["unknown key 'fusoins'", "did you mean 'fusions'?"], "fusoins"),
     ("compound", "search: compound", "search: compund", ["`search`", "did you mean 'compound'?"], "search: compund"),
-    ("compound", "  max_params: 12", "  max_param: 12", ["unknown key 'max_param' in `budget`",
-                                                         "did you mean 'max_params'?"], "max_param"),
-    ("compound", "alpha: {low: 1.0, high: 1.4}", "alpha: {low: 1.5, high: 1.2}",
-     ["`coefficients.alpha`: low 1.5 is greater than high 1.2; swap them"], "low: 1.5"),
-    ("compound", "phi: {low: 0, high: 3}", "phi: {low: 3, high: 1}",
-     ["`phi`: low 3 is greater than high 1"], "low: 3"),
-    ("compound", "phi: {low: 0, high: 3}", "phi: {low: 0, high: 9}", ["`phi.high` must be in [0, 8], got 9"],
-     "high: 9"),
-    ("compound", "template: bifpn ", "template: bifnp ",
-     ["unknown built-in template 'bifnp'", "did you mean 'bifpn'?"], "template: bifnp"),
-    ("compound", "template: bifpn ", "template: ../nowhere/missing.yaml ", ["template file", "missing.yaml not found"],
-     "template: ../"),
-    ("compound", "template: bifpn ", "template: nasfpn ", ["`fusions` needs a template that declares a `fusion`"],
-     "fusions:"),
-    ("compound", "tf_efficientnet_b3]", "tf_efficientnet_b33]",
-     ["`backbones.3`: unknown timm backbone 'tf_efficientnet_b33'", "did you mean"], "tf_efficientnet_b33"),
+    (
+        "compound",
+        "  max_params: 12",
+        "  max_param: 12",
+        ["unknown key 'max_param' in `budget`", "did you mean 'max_params'?"],
+        "max_param",
+    ),
+    (
+        "compound",
+        "alpha: {low: 1.0, high: 1.4}",
+        "alpha: {low: 1.5, high: 1.2}",
+        ["`coefficients.alpha`: low 1.5 is greater than high 1.2; swap them"],
+        "low: 1.5",
+    ),
+    ("compound", "phi: {low: 0, high: 3}", "phi: {low: 3, high: 1}", ["`phi`: low 3 is greater than high 1"], "low: 3"),
+    (
+        "compound",
+        "phi: {low: 0, high: 3}",
+        "phi: {low: 0, high: 9}",
+        ["`phi.high` must be in [0, 8], got 9"],
+        "high: 9",
+    ),
+    (
+        "compound",
+        "template: bifpn ",
+        "template: bifnp ",
+        ["unknown built-in template 'bifnp'", "did you mean 'bifpn'?"],
+        "template: bifnp",
+    ),
+    (
+        "compound",
+        "template: bifpn ",
+        "template: ../nowhere/missing.yaml ",
+        ["template file", "missing.yaml not found"],
+        "template: ../",
+    ),
+    (
+        "compound",
+        "template: bifpn ",
+        "template: nasfpn ",
+        ["`fusions` needs a template that declares a `fusion`"],
+        "fusions:",
+    ),
+    (
+        "compound",
+        "tf_efficientnet_b3]",
+        "tf_efficientnet_b33]",
+        ["`backbones.3`: unknown timm backbone 'tf_efficientnet_b33'", "did you mean"],
+        "tf_efficientnet_b33",
+    ),
     ("compound", ", tf_efficientnet_b3]", "]", ["`backbones` must list one timm backbone per phi 0..3"], "backbones:"),
-    ("compound", "solve_for: gamma", "solve_for: delta", ["`constraint.solve_for`: unknown value 'delta'"],
-     "solve_for: delta"),
-    ("compound", "  scope: detector", "  scope: detectors", ["`budget.scope`", "did you mean 'detector'?"],
-     "scope: detectors"),
+    (
+        "compound",
+        "solve_for: gamma",
+        "solve_for: delta",
+        ["`constraint.solve_for`: unknown value 'delta'"],
+        "solve_for: delta",
+    ),
+    (
+        "compound",
+        "  scope: detector",
+        "  scope: detectors",
+        ["`budget.scope`", "did you mean 'detector'?"],
+        "scope: detectors",
+    ),
     ("compound", "  steps: 100", "  steps: 0", ["`proxy.steps` must be >= 1, got 0"], "steps: 0"),
     ("compound", "name: tpe", "name: tpee", ["`sampler.name`", "did you mean 'tpe'?"], "name: tpee"),
     ("compound", "  name: synthetic", "  name: coco", ["a `coco` dataset needs `path`"], "dataset:"),
     ("nasfpn_cells", "cells: 7", "cells: 0", ["`cells` must be in [1, 64], got 0"], "cells: 0"),
-    ("nasfpn_cells", "cells: 7", "coefficients: {}\ncells: 7", ["unknown key 'coefficients' in a `nasfpn_cells`"],
-     "coefficients"),
-    ("nasfpn_cells", "[sum, global_pool_attention]", "[sum, global_pool_atention]",
-     ["`merges.1`: unknown value 'global_pool_atention'", "did you mean 'global_pool_attention'?"],
-     "global_pool_atention"),
+    (
+        "nasfpn_cells",
+        "cells: 7",
+        "coefficients: {}\ncells: 7",
+        ["unknown key 'coefficients' in a `nasfpn_cells`"],
+        "coefficients",
+    ),
+    (
+        "nasfpn_cells",
+        "[sum, global_pool_attention]",
+        "[sum, global_pool_atention]",
+        ["`merges.1`: unknown value 'global_pool_atention'", "did you mean 'global_pool_attention'?"],
+        "global_pool_atention",
+    ),
     ("nasfpn_cells", "  phi: 0 ", "  phi: x ", ["`detector.phi` must be an integer, got 'x'"], "phi: x"),
-    ("bifpn_edges", "{from: P4, to: p4_out}", "{from: P4, to: p4_ot}",
-     ["optional edge to 'p4_ot': not in the template", "did you mean 'p4_out'?"], "to: p4_ot"),
+    (
+        "bifpn_edges",
+        "{from: P4, to: p4_out}",
+        "{from: P4, to: p4_ot}",
+        ["optional edge to 'p4_ot': not in the template", "did you mean 'p4_out'?"],
+        "to: p4_ot",
+    ),
     ("bifpn_edges", "{from: P4, to: p4_out}", "{from: P44, to: p4_out}", ["optional edge from 'P44'"], "from: P44"),
-    ("bifpn_edges", "{from: P4, to: p4_out}", "{from: p4_out, to: p5_td}",
-     ["optional edge p4_out -> p5_td always closes the cycle", "with the template's fixed edges"], "{from: p4_out"),
-    ("bifpn_edges", "{from: P4, to: p4_out}", "{from: P4, to: p4_out, when: always}",
-     ["unknown key 'when' in an optional edge"], "when: always"),
-    ("bifpn_edges", "{from: P5, to: p5_out}", "{from: P4, to: p4_out}", ["P4 -> p4_out is a self-loop or listed twice"],
-     "{from: P4, to: p4_out}\n  - {from: P6"),
+    (
+        "bifpn_edges",
+        "{from: P4, to: p4_out}",
+        "{from: p4_out, to: p5_td}",
+        ["optional edge p4_out -> p5_td always closes the cycle", "with the template's fixed edges"],
+        "{from: p4_out",
+    ),
+    (
+        "bifpn_edges",
+        "{from: P4, to: p4_out}",
+        "{from: P4, to: p4_out, when: always}",
+        ["unknown key 'when' in an optional edge"],
+        "when: always",
+    ),
+    (
+        "bifpn_edges",
+        "{from: P5, to: p5_out}",
+        "{from: P4, to: p4_out}",
+        ["P4 -> p4_out is a self-loop or listed twice"],
+        "{from: P4, to: p4_out}\n  - {from: P6",
+    ),
 ]
 
 

@@ -1,7 +1,9 @@
 """The backbone: any timm model created with ``features_only=True``, at the strides a spec takes."""
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import timm
 from torch import nn
@@ -23,7 +25,9 @@ def create_backbone(name: str, levels: Sequence[int], **kwargs: Any) -> nn.Modul
     wanted = [2**level for level in levels]
     missing = [r for r in wanted if r not in reductions]
     if missing:
-        raise InputError(f"backbone '{name}' has feature maps at strides {reductions}, not at {missing}, "
-                         f"which the spec's levels {['P%d' % l for l in levels]} need")
+        raise InputError(
+            f"backbone '{name}' has feature maps at strides {reductions}, not at {missing}, "
+            f"which the spec's levels {[f'P{level}' for level in levels]} need"
+        )
     out_indices = tuple(reductions.index(r) for r in wanted)
     return timm.create_model(name, features_only=True, pretrained=False, out_indices=out_indices, **kwargs)

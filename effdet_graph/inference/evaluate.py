@@ -1,9 +1,11 @@
 """COCO box AP of detections, via pycocotools' ``COCOeval``."""
+
 from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from pycocotools.coco import COCO
@@ -34,12 +36,19 @@ def to_coco_results(
             continue
         boxes = box_convert(boxes / float(det.get("scale", 1.0)), "xyxy", "xywh")
         image_id = int(det["image_id"])
-        for box, score, label in zip(boxes.tolist(), torch.as_tensor(det["scores"]).tolist(),
-                                     torch.as_tensor(det["labels"]).tolist()):
+        for box, score, label in zip(
+            boxes.tolist(), torch.as_tensor(det["scores"]).tolist(), torch.as_tensor(det["labels"]).tolist()
+        ):
             if not 0 <= label < len(label_to_category):
                 raise ValueError(f"label {label} out of range for {len(label_to_category)} classes")
-            results.append({"image_id": image_id, "category_id": int(label_to_category[label]),
-                            "bbox": [round(v, 3) for v in box], "score": float(score)})
+            results.append(
+                {
+                    "image_id": image_id,
+                    "category_id": int(label_to_category[label]),
+                    "bbox": [round(v, 3) for v in box],
+                    "score": float(score),
+                }
+            )
     return results
 
 
@@ -80,4 +89,4 @@ def coco_evaluate(
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
-    return {k: float(v) for k, v in zip(METRICS, evaluator.stats[:len(METRICS)])}
+    return {k: float(v) for k, v in zip(METRICS, evaluator.stats[: len(METRICS)])}

@@ -1,11 +1,12 @@
 """Write files so that a failure or a kill never leaves a half-written one behind."""
+
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ forced onto its best anchor (the first ground truth wins when two pick the same 
 low the IoU. Anchors that are not positive and lie mostly inside a crowd box (intersection over
 anchor area ``>= crowd_ioa_threshold``) are ignored too.
 """
+
 from __future__ import annotations
 
 import math
@@ -71,8 +72,7 @@ def encode_boxes(boxes: Tensor, anchors: Tensor) -> Tensor:
     yc_a, xc_a, h_a, w_a = _centers_sizes(anchors)
     yc, xc, h, w = _centers_sizes(boxes)
     h_a, w_a, h, w = h_a + _EPS, w_a + _EPS, h + _EPS, w + _EPS
-    return torch.stack([(yc - yc_a) / h_a, (xc - xc_a) / w_a,
-                        torch.log(h / h_a), torch.log(w / w_a)], dim=-1)
+    return torch.stack([(yc - yc_a) / h_a, (xc - xc_a) / w_a, torch.log(h / h_a), torch.log(w / w_a)], dim=-1)
 
 
 def decode_boxes(codes: Tensor, anchors: Tensor) -> Tensor:
@@ -135,8 +135,7 @@ def match_anchors(anchors: Tensor, gt_boxes: Tensor, config: MatchConfig = Match
         num_gt = gt_boxes.shape[0]
         best_anchor = iou.argmax(dim=1)  # (M,)
         forced = torch.full((num_anchors,), num_gt, dtype=torch.long, device=anchors.device)
-        forced = forced.scatter_reduce(
-            0, best_anchor, torch.arange(num_gt, device=anchors.device), reduce="amin")
+        forced = forced.scatter_reduce(0, best_anchor, torch.arange(num_gt, device=anchors.device), reduce="amin")
         matches = torch.where(forced < num_gt, forced, matches)
     return matches
 
@@ -175,9 +174,7 @@ def assign_targets(
         config: matching thresholds.
     """
     if gt_boxes.shape[0] != gt_labels.shape[0]:
-        raise ValueError(
-            f"got {gt_boxes.shape[0]} boxes but {gt_labels.shape[0]} labels for one image"
-        )
+        raise ValueError(f"got {gt_boxes.shape[0]} boxes but {gt_labels.shape[0]} labels for one image")
     gt_boxes = gt_boxes.to(anchors)
     matches = match_anchors(anchors, gt_boxes, config)
     positive = matches >= 0

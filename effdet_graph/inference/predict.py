@@ -1,15 +1,16 @@
 """Detection with a checkpoint: COCO box AP on a data set split, and boxes drawn onto image files.
 
-The detector is rebuilt from the checkpoint alone (:func:`effdet_graph.checkpoint.model_from_checkpoint`,
+The detector is rebuilt from the checkpoint alone (:func:`effdet_graph.io.checkpoint.model_from_checkpoint`,
 EMA weights where present) and fed images resized so the longer side is the trained image size,
 padded to a square (:class:`~effdet_graph.data.transforms.ResizePad`); boxes are mapped back to
 the original pixels.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 import torch
@@ -18,16 +19,17 @@ from torch.utils.data import DataLoader
 from torchvision.transforms.functional import pil_to_tensor
 from torchvision.utils import draw_bounding_boxes
 
-from graphspec import InputError
-
-from effdet_graph.atomic import atomic_output
-from effdet_graph.checkpoint import ModelRecipe, model_from_checkpoint
 from effdet_graph.data.transforms import ResizePad, collate_detection
-from effdet_graph.detector import DetectorPredictor
+from effdet_graph.device import resolve_device
 from effdet_graph.errors import DatasetError
-from effdet_graph.evaluate import coco_evaluate
-from effdet_graph.postprocess import PostProcessConfig
+from effdet_graph.inference.evaluate import coco_evaluate
+from effdet_graph.io.atomic import atomic_output
+from effdet_graph.io.checkpoint import model_from_checkpoint
+from effdet_graph.io.recipe import ModelRecipe
+from effdet_graph.model.detector import DetectorPredictor
+from effdet_graph.model.postprocess import PostProcessConfig
 from effdet_graph.training.data import open_split
+from graphspec import InputError
 
 __all__ = ["Detections", "evaluate_checkpoint", "load_predictor", "predict_images"]
 
@@ -43,15 +45,24 @@ class Detections:
     names: list[str]
 
 
-def load_predictor(checkpoint: str | Path, config: PostProcessConfig) -> tuple[DetectorPredictor, ModelRecipe]:
-    """The checkpoint's detector wrapped for inference, on CUDA if available."""
+def load_predictor(
+    checkpoint: str | Path, config: PostProcessConfig, device: torch.device | None = None
+) -> tuple[DetectorPredictor, ModelRecipe]:
+    """The checkpoint's detector wrapped for inference, on ``device`` (default: CUDA if available)."""
     model, recipe = model_from_checkpoint(checkpoint)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or resolve_device()
     return DetectorPredictor(model, recipe.image_size, config).to(device).eval(), recipe
 
 
-def evaluate_checkpoint(checkpoint: str | Path, data: Path, split: str = "val", nms: str = "hard",
-                        batch_size: int = 8, workers: int = 0) -> dict[str, float]:
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    data: Path,
+    split: str = "val",
+    nms: str = "hard",
+    batch_size: int = 8,
+    workers: int = 0,
+    device: torch.device | None = None,
+) -> dict[str, float]:
     """COCO metrics (``AP AP50 AP75 APs APm APl``) of the checkpoint on ``data/split``.
 
     Raises:
@@ -59,19 +70,24 @@ def evaluate_checkpoint(checkpoint: str | Path, data: Path, split: str = "val", 
         CheckpointError: the checkpoint is missing or unreadable.
     """
     dataset = open_split(data, split)
-    predictor, recipe = load_predictor(checkpoint, PostProcessConfig(nms=nms))
+    predictor, recipe = load_predictor(checkpoint, PostProcessConfig(nms=nms), device)
     unknown = sorted(set(dataset.label_to_category) - set(recipe.label_to_category))
     if unknown:
-        raise DatasetError(f"{dataset.annotation_file}: category ids {unknown} are not among the checkpoint's "
-                           f"{recipe.label_to_category}; evaluate on data with the classes it was trained on")
+        raise DatasetError(
+            f"{dataset.annotation_file}: category ids {unknown} are not among the checkpoint's "
+            f"{recipe.label_to_category}; evaluate on data with the classes it was trained on"
+        )
     dataset.transform = ResizePad(recipe.image_size)
     device = next(predictor.parameters()).device
     detections = []
-    for images, targets in DataLoader(dataset, batch_size=batch_size, collate_fn=collate_detection,
-                                      num_workers=workers):
+    for images, targets in DataLoader(
+        dataset, batch_size=batch_size, collate_fn=collate_detection, num_workers=workers
+    ):
         outputs = predictor(images.to(device), [t["image_size"] for t in targets])
-        detections += [{**{k: v.cpu() for k, v in out.items()}, "image_id": t["image_id"], "scale": t["scale"]}
-                       for out, t in zip(outputs, targets)]
+        detections += [
+            {**{k: v.cpu() for k, v in out.items()}, "image_id": t["image_id"], "scale": t["scale"]}
+            for out, t in zip(outputs, targets)
+        ]
     return coco_evaluate(dataset.coco, detections, recipe.label_to_category)
 
 
@@ -98,8 +114,13 @@ def _image_format(path: Path) -> str:
     return fmt if fmt in Image.SAVE else "PNG"
 
 
-def predict_images(checkpoint: str | Path, images: Sequence[Path], out: Path,
-                   score_threshold: float = 0.3) -> list[Detections]:
+def predict_images(
+    checkpoint: str | Path,
+    images: Sequence[Path],
+    out: Path,
+    score_threshold: float = 0.3,
+    device: torch.device | None = None,
+) -> list[Detections]:
     """Detect objects in ``images`` and write each, boxes drawn with class names and scores, to
     ``out/<file name>`` (atomically per file).
 
@@ -112,7 +133,7 @@ def predict_images(checkpoint: str | Path, images: Sequence[Path], out: Path,
     if clash:
         raise InputError(f"several images are named {', '.join(clash)}; they would overwrite each other in {out}")
     _open_images(images)
-    predictor, recipe = load_predictor(checkpoint, PostProcessConfig(score_threshold=score_threshold))
+    predictor, recipe = load_predictor(checkpoint, PostProcessConfig(score_threshold=score_threshold), device)
     device = next(predictor.parameters()).device
     colours = _class_colours(recipe.num_classes)
     resize = ResizePad(recipe.image_size)
@@ -131,8 +152,13 @@ def predict_images(checkpoint: str | Path, images: Sequence[Path], out: Path,
         classes = [recipe.class_names[label] for label in labels]
         drawn = pil_to_tensor(image)
         if labels:  # torchvision warns when it is given no box to draw
-            drawn = draw_bounding_boxes(drawn, boxes, labels=[f"{c} {s:.2f}" for c, s in zip(classes, scores.tolist())],
-                                        colors=[colours[label] for label in labels], width=2)
+            drawn = draw_bounding_boxes(
+                drawn,
+                boxes,
+                labels=[f"{c} {s:.2f}" for c, s in zip(classes, scores.tolist())],
+                colors=[colours[label] for label in labels],
+                width=2,
+            )
         target = out / path.name
         with atomic_output(target) as tmp:
             Image.fromarray(drawn.permute(1, 2, 0).numpy()).save(tmp, format=_image_format(path))

@@ -6,20 +6,19 @@ forward pass is a straight loop that ``torch.compile(fullgraph=True)``, ``torch.
 export trace without graph breaks. Submodules are named by node id and input name, so state_dict
 keys read like ``cells.0.p4_td.edges.P4.project.conv.weight``.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from effdet_graph.fpn.fusion import GlobalPoolAttention, WeightedSum
+from effdet_graph.fpn.ops import make_activation, make_op
+from effdet_graph.fpn.resample import Resample, projection
 from graphspec import EdgeStyle, Node, Spec, SpecError, level_name, schedule
 from graphspec.errors import Location
-
-from effdet_graph.fusion import GlobalPoolAttention, WeightedSum
-from effdet_graph.ops import make_activation, make_op
-from effdet_graph.resample import Resample, projection
-
 
 _MODULE_ATTRIBUTES = frozenset(dir(nn.ModuleDict()))  # names a submodule key cannot take
 
@@ -34,11 +33,20 @@ class FusionNode(nn.Module):
     def __init__(self, node: Node, channels: dict[str, int], levels: dict[str, int], spec: Spec):
         super().__init__()
         refs = node.inputs + node.residual
-        self.edges = nn.ModuleDict({
-            ref: Resample(channels[ref], spec.width, node.level - levels[ref], node.edges, spec.conv_bias,
-                          spec.batch_norm, spec.padding)
-            for ref in refs
-        })
+        self.edges = nn.ModuleDict(
+            {
+                ref: Resample(
+                    channels[ref],
+                    spec.width,
+                    node.level - levels[ref],
+                    node.edges,
+                    spec.conv_bias,
+                    spec.batch_norm,
+                    spec.padding,
+                )
+                for ref in refs
+            }
+        )
         self.num_inputs = len(node.inputs)
         if node.merge == "global_pool_attention":
             coarse = 1 if levels[node.inputs[1]] > levels[node.inputs[0]] else 0
@@ -50,7 +58,7 @@ class FusionNode(nn.Module):
     def forward(self, inputs: list[torch.Tensor], residuals: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
         values = [edge(x, size) for edge, x in zip(self.edges.values(), inputs + residuals)]
         out = self.merge(values[: self.num_inputs])
-        for extra in values[self.num_inputs:]:
+        for extra in values[self.num_inputs :]:
             out = out + extra
         return self.op(out)
 
@@ -66,8 +74,11 @@ class Cell(nn.Module):
         by_id = spec.node_by_id
         for node in spec.nodes:
             if node.id in _MODULE_ATTRIBUTES:
-                raise SpecError(f"the id '{node.id}' is a PyTorch module attribute and cannot name a submodule; "
-                                "rename the node", node.location, node.id)
+                raise SpecError(
+                    f"the id '{node.id}' is a PyTorch module attribute and cannot name a submodule; rename the node",
+                    node.location,
+                    node.id,
+                )
         self.nodes = nn.ModuleDict()
         self.input_slots: list[list[int]] = []
         self.residual_slots: list[list[int]] = []
@@ -89,8 +100,9 @@ class Cell(nn.Module):
     def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
         sizes = [x.shape[-2:] for x in features]
         values = list(features)
-        for node, inputs, residuals, size in zip(self.nodes.values(), self.input_slots, self.residual_slots,
-                                                 self.size_slots):
+        for node, inputs, residuals, size in zip(
+            self.nodes.values(), self.input_slots, self.residual_slots, self.size_slots
+        ):
             values.append(node([values[i] for i in inputs], [values[i] for i in residuals], sizes[size]))
         return [values[i] for i in self.output_slots]
 
@@ -125,16 +137,19 @@ class FeatureNetwork(nn.Module):
         self.lateral = nn.ModuleDict()
         if spec.lateral != "none":
             for level, c in channels.items():
-                self.lateral[level_name(level)] = projection(c, spec.width, spec.lateral, spec.conv_bias,
-                                                             spec.batch_norm)
+                self.lateral[level_name(level)] = projection(
+                    c, spec.width, spec.lateral, spec.conv_bias, spec.batch_norm
+                )
                 channels[level] = spec.width
         self.derived = nn.ModuleDict()
         for derived in spec.derived:
             style = EdgeStyle(downsample=derived.downsample, projection=derived.projection)
-            resample = Resample(channels[derived.source], spec.width, 1, style, spec.conv_bias, spec.batch_norm,
-                                spec.padding)
-            self.derived[level_name(derived.level)] = DerivedLevelBlock(channels[derived.source], spec.width,
-                                                                        derived.act, resample)
+            resample = Resample(
+                channels[derived.source], spec.width, 1, style, spec.conv_bias, spec.batch_norm, spec.padding
+            )
+            self.derived[level_name(derived.level)] = DerivedLevelBlock(
+                channels[derived.source], spec.width, derived.act, resample
+            )
             channels[derived.level] = spec.width
         self.cells = nn.ModuleList()
         for _ in range(spec.repeats):
@@ -143,8 +158,10 @@ class FeatureNetwork(nn.Module):
 
     def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
         if len(features) != len(self.in_channels):
-            raise ValueError(f"{self.spec.name}: expected {len(self.in_channels)} feature maps for "
-                             f"{', '.join(level_name(l) for l in self.spec.backbone_levels)}, got {len(features)}")
+            raise ValueError(
+                f"{self.spec.name}: expected {len(self.in_channels)} feature maps for "
+                f"{', '.join(level_name(level) for level in self.spec.backbone_levels)}, got {len(features)}"
+            )
         features = list(features)
         if len(self.lateral):
             features = [lateral(x) for lateral, x in zip(self.lateral.values(), features)]
@@ -160,15 +177,21 @@ def check_channels(spec: Spec, in_channels: Sequence[int], reductions: Sequence[
     where = Location(spec.file)
     names = ", ".join(level_name(level) for level in spec.backbone_levels)
     if len(in_channels) != len(spec.backbone_levels):
-        raise SpecError(f"the backbone gives {len(in_channels)} feature maps ({list(in_channels)} channels) but the "
-                        f"spec takes {len(spec.backbone_levels)} ({names}); pass one channel count per level", where)
+        raise SpecError(
+            f"the backbone gives {len(in_channels)} feature maps ({list(in_channels)} channels) but the "
+            f"spec takes {len(spec.backbone_levels)} ({names}); pass one channel count per level",
+            where,
+        )
     if any(c <= 0 for c in in_channels):
         raise SpecError(f"channel counts must be positive, got {list(in_channels)}", where)
     if reductions is not None:
         expected = [2**level for level in spec.backbone_levels]
         if list(reductions) != expected:
-            raise SpecError(f"the backbone's feature reductions are {list(reductions)} but the spec's inputs "
-                            f"{names} need {expected}; pick backbone out_indices that give these strides", where)
+            raise SpecError(
+                f"the backbone's feature reductions are {list(reductions)} but the spec's inputs "
+                f"{names} need {expected}; pick backbone out_indices that give these strides",
+                where,
+            )
 
 
 def compile_spec(spec: Spec, in_channels: Sequence[int], reductions: Sequence[int] | None = None) -> FeatureNetwork:

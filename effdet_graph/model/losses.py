@@ -13,9 +13,10 @@ target code happens to be exactly 0 gets no loss for that code); here every code
 positive anchor counts. Also unlike effdet (whose labeler gives ignored anchors the background
 target), ignored anchors are left out of the class loss.
 """
+
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -48,8 +49,7 @@ def batch_targets(
     for i, target in enumerate(targets):
         if "boxes" not in target or "labels" not in target:
             raise ValueError(f"target {i} needs 'boxes' and 'labels', has {sorted(target)}")
-        per_image.append(assign_targets(
-            anchors, target["boxes"], target["labels"], target.get("ignore_boxes"), match))
+        per_image.append(assign_targets(anchors, target["boxes"], target["labels"], target.get("ignore_boxes"), match))
     classes = torch.stack([t.classes for t in per_image])
     boxes = torch.stack([t.boxes for t in per_image])
     return classes, boxes, sum(t.num_positives for t in per_image)
@@ -98,7 +98,7 @@ class DetectionLoss(nn.Module):
             class_outputs: per level ``(N, A * K, H_l, W_l)`` logits.
             box_outputs: per level ``(N, A * 4, H_l, W_l)`` codes ``(ty, tx, th, tw)``.
             anchors: ``FloatTensor[sum_l H_l * W_l * A, 4]`` xyxy, from
-                :func:`effdet_graph.anchors.generate_anchors`.
+                :func:`effdet_graph.model.anchors.generate_anchors`.
             targets: ``N`` dicts as in :func:`batch_targets`.
 
         Returns:
@@ -118,13 +118,13 @@ class DetectionLoss(nn.Module):
             onehot, valid = one_hot_targets(cls_t, self.num_classes)
         normalizer = float(num_pos) + 1.0
 
-        focal = sigmoid_focal_loss(logits, onehot, alpha=self.alpha, gamma=self.gamma,
-                                   reduction="none")
+        focal = sigmoid_focal_loss(logits, onehot, alpha=self.alpha, gamma=self.gamma, reduction="none")
         class_loss = (focal * valid.unsqueeze(-1)).sum() / normalizer
 
         positive = cls_t >= 0
-        box_loss = F.huber_loss(codes[positive], box_t[positive], delta=self.delta,
-                                reduction="sum") / (4.0 * normalizer)
+        box_loss = F.huber_loss(codes[positive], box_t[positive], delta=self.delta, reduction="sum") / (
+            4.0 * normalizer
+        )
         return {
             "loss": class_loss + self.box_loss_weight * box_loss,
             "class_loss": class_loss,

@@ -3,18 +3,19 @@
 The numbers live in ``specs/detectors/efficientdet.yaml``; this module reads and checks them, and scales a
 feature-network spec by setting its named parameters.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from graphspec import SpecError, Spec, load_spec
+from effdet_graph.builtin import specs_dir
+from effdet_graph.model.anchors import AnchorConfig
+from graphspec import Spec, SpecError, load_spec
 from graphspec.errors import Location, choices_text
 from graphspec.yaml_loader import load_yaml
-
-from effdet_graph.anchors import AnchorConfig
-from effdet_graph.builtin import specs_dir
 
 DETECTOR_FILE = "detectors/efficientdet.yaml"
 _MODEL_KEYS = {"name", "phi", "resolution", "backbone", "width", "repeats", "head_depth", "fusion", "anchor_scale"}
@@ -67,14 +68,17 @@ def load_scaling(path: str | Path | None = None) -> dict[int, dict[str, Any]]:
     for i, row in enumerate(data["models"]):
         unknown = set(row) - _MODEL_KEYS if isinstance(row, dict) else {"<not a mapping>"}
         if unknown:
-            raise SpecError(f"unknown keys {sorted(unknown)} in a model row {choices_text(sorted(_MODEL_KEYS))}",
-                            loaded.where(("models", i)))
+            raise SpecError(
+                f"unknown keys {sorted(unknown)} in a model row {choices_text(sorted(_MODEL_KEYS))}",
+                loaded.where(("models", i)),
+            )
         table[int(row["phi"])] = row
     return table
 
 
-def detector_config(phi: int, backbone: str | None = None, num_classes: int | None = None,
-                    path: str | Path | None = None) -> DetectorConfig:
+def detector_config(
+    phi: int, backbone: str | None = None, num_classes: int | None = None, path: str | Path | None = None
+) -> DetectorConfig:
     """The configuration of EfficientDet-D``phi`` (D7x is phi 8), optionally with another backbone or
     number of classes."""
     table = load_scaling(path)
@@ -87,10 +91,18 @@ def detector_config(phi: int, backbone: str | None = None, num_classes: int | No
     if "anchor_scale" in row:
         anchors["anchor_scale"] = row["anchor_scale"]
     return DetectorConfig(
-        name=row["name"], phi=phi, resolution=row["resolution"], backbone=backbone or row["backbone"],
-        width=row["width"], repeats=row["repeats"], head=HeadConfig(depth=row["head_depth"], **shared["head"]),
-        anchors=AnchorConfig(**anchors), num_classes=num_classes or shared["num_classes"],
-        padding=shared["padding"], fusion=row.get("fusion"), backbone_args=dict(shared.get("backbone_args", {})),
+        name=row["name"],
+        phi=phi,
+        resolution=row["resolution"],
+        backbone=backbone or row["backbone"],
+        width=row["width"],
+        repeats=row["repeats"],
+        head=HeadConfig(depth=row["head_depth"], **shared["head"]),
+        anchors=AnchorConfig(**anchors),
+        num_classes=num_classes or shared["num_classes"],
+        padding=shared["padding"],
+        fusion=row.get("fusion"),
+        backbone_args=dict(shared.get("backbone_args", {})),
     )
 
 
@@ -104,9 +116,11 @@ def scale_spec(path: str | Path, config: DetectorConfig, overrides: Mapping[str,
     declared = spec.params
     missing = [name for name in ("width", "repeats") if name not in declared]
     if missing:
-        raise SpecError(f"compound scaling sets the parameters {', '.join(missing)}, which the spec does not "
-                        "declare; add them under `params` and use them as `width: $width`, `repeats: $repeats`",
-                        Location(spec.file))
+        raise SpecError(
+            f"compound scaling sets the parameters {', '.join(missing)}, which the spec does not "
+            "declare; add them under `params` and use them as `width: $width`, `repeats: $repeats`",
+            Location(spec.file),
+        )
     values = {k: v for k, v in config.spec_overrides().items() if k in declared}
     values.update(overrides or {})
     return load_spec(path, values)

@@ -7,6 +7,7 @@ checkpoint is node ``i`` of the spec, in the order written (the built-in BiFPN l
 google/automl's order), and offset ``o`` is level ``P<min_level + o>`` for the cell inputs, then the
 spec's nodes in order.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,11 +15,10 @@ from pathlib import Path
 
 import torch
 
-from graphspec import Spec, level_name
-
-from effdet_graph.checkpoint import load_safely
-from effdet_graph.detector import EfficientDet
 from effdet_graph.errors import CheckpointError
+from effdet_graph.io.checkpoint import load_safely
+from effdet_graph.model.detector import EfficientDet
+from graphspec import Spec, level_name
 
 _HEADS = {"class_net": "class_head", "box_net": "box_head"}
 _RULES: list[tuple[re.Pattern[str], str]] = [
@@ -84,8 +84,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("model."): v for k, v in data.items()}
 
 
-def convert_effdet_state_dict(state: dict[str, torch.Tensor], model: EfficientDet,
-                              source: str = "checkpoint") -> dict[str, torch.Tensor]:
+def convert_effdet_state_dict(
+    state: dict[str, torch.Tensor], model: EfficientDet, source: str = "checkpoint"
+) -> dict[str, torch.Tensor]:
     """Map an effdet state_dict onto ``model``'s keys. Every key must map and fit: unmapped, missing
     and wrongly-shaped keys are all reported by name in one :class:`CheckpointError`."""
     ours = model.state_dict()
@@ -106,9 +107,11 @@ def convert_effdet_state_dict(state: dict[str, torch.Tensor], model: EfficientDe
             shown = "; ".join(keys[:5]) + (f"; ... ({len(keys) - 5} more)" if len(keys) > 5 else "")
             problems.append(f"{len(keys)} {label}: {shown}")
     if problems:
-        raise CheckpointError(f"{source} does not fit {model.config.name} with spec '{model.spec.name}' "
-                              f"(width {model.spec.width}, {model.spec.repeats} repeats, backbone "
-                              f"{model.config.backbone}); is it for another phi or topology? " + " | ".join(problems))
+        raise CheckpointError(
+            f"{source} does not fit {model.config.name} with spec '{model.spec.name}' "
+            f"(width {model.spec.width}, {model.spec.repeats} repeats, backbone "
+            f"{model.config.backbone}); is it for another phi or topology? " + " | ".join(problems)
+        )
     return converted
 
 

@@ -1,5 +1,6 @@
 """Merging the resampled inputs of a node: weighted sums (EfficientDet, Section 3.3) and NAS-FPN's
 global-pool attention."""
+
 from __future__ import annotations
 
 import torch

@@ -4,16 +4,18 @@ MACs are counted by ``torch.utils.flop_counter.FlopCounterMode`` (FLOPs / 2) on 
 device: no memory is allocated and nothing is computed, so even D7x at 1536x1536 is counted in
 seconds on a CPU.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from effdet_graph.detector import EfficientDet, build_detector
+from effdet_graph.model.detector import EfficientDet, build_detector
 
 
 def count_macs(fn: Callable[[], Any]) -> int:
@@ -55,19 +57,36 @@ def detector_cost(model: EfficientDet, image_size: int) -> dict[str, Any]:
         pyramid = model.fpn(features)
         fpn = {"params": count_params(model.fpn), "macs": count_macs(lambda: model.fpn(features))}
     parts = {"backbone": backbone, "feature_network": fpn, "heads": heads_cost(model, pyramid)}
-    return {"params": sum(p["params"] for p in parts.values()), "macs": sum(p["macs"] for p in parts.values()),
-            "parts": parts}
+    return {
+        "params": sum(p["params"] for p in parts.values()),
+        "macs": sum(p["macs"] for p in parts.values()),
+        "parts": parts,
+    }
 
 
-def detector_report(spec_path: str | Path, phi: int, backbone: str | None = None, num_classes: int | None = None,
-                    overrides: Mapping[str, Any] | None = None, image_size: int | None = None) -> dict[str, Any]:
+def detector_report(
+    spec_path: str | Path,
+    phi: int,
+    backbone: str | None = None,
+    num_classes: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    image_size: int | None = None,
+) -> dict[str, Any]:
     """Build EfficientDet-D``phi`` around ``spec_path`` on the meta device and report its cost."""
     with torch.device("meta"):
         model = build_detector(spec_path, phi, backbone=backbone, num_classes=num_classes, overrides=overrides)
     size = image_size or model.config.resolution
-    report = {"detector": model.config.name, "phi": phi, "spec": model.spec.name, "backbone": model.config.backbone,
-              "image_size": size, "width": model.spec.width, "repeats": model.spec.repeats,
-              "head_depth": model.config.head.depth, "num_classes": model.config.num_classes,
-              "levels": [f"P{level}" for level in model.spec.levels]}
+    report = {
+        "detector": model.config.name,
+        "phi": phi,
+        "spec": model.spec.name,
+        "backbone": model.config.backbone,
+        "image_size": size,
+        "width": model.spec.width,
+        "repeats": model.spec.repeats,
+        "head_depth": model.config.head.depth,
+        "num_classes": model.config.num_classes,
+        "levels": [f"P{level}" for level in model.spec.levels],
+    }
     report.update(detector_cost(model, size))
     return report

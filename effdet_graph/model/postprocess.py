@@ -6,10 +6,11 @@ and class-aware hard NMS (``torchvision.ops.batched_nms``) or Gaussian soft-NMS 
 ``max_detections_per_image`` detections remain, best first. With ``score_threshold=0`` and hard
 NMS this is effdet's ``_post_process`` + ``generate_detections``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import Tensor
@@ -91,8 +92,10 @@ def soft_nms(
         remaining = torch.where(alive, remaining * decay, remaining)
         remaining[alive & (remaining < score_threshold)] = -1.0
     if not keep:
-        return (torch.empty(0, dtype=torch.long, device=boxes.device),
-                torch.empty(0, dtype=torch.float32, device=boxes.device))
+        return (
+            torch.empty(0, dtype=torch.long, device=boxes.device),
+            torch.empty(0, dtype=torch.float32, device=boxes.device),
+        )
     return torch.stack(keep), torch.stack(kept_scores)
 
 
@@ -126,8 +129,7 @@ def postprocess(
     codes = flatten_level_outputs(box_outputs, 4).float()
     batch, num_anchors, _ = logits.shape
     if num_anchors != anchors.shape[0] or codes.shape[1] != anchors.shape[0]:
-        raise ValueError(
-            f"head outputs cover {num_anchors} anchors, {anchors.shape[0]} anchors were given")
+        raise ValueError(f"head outputs cover {num_anchors} anchors, {anchors.shape[0]} anchors were given")
     if len(image_sizes) != batch:
         raise ValueError(f"batch of {batch} outputs but {len(image_sizes)} image sizes")
     k = min(config.pre_nms_top_k, num_anchors * num_classes)
@@ -144,10 +146,11 @@ def postprocess(
             boxes, scores, labels = boxes[ok], scores[ok], labels[ok]
         if config.nms == "hard":
             keep = batched_nms(boxes, scores, labels, config.iou_threshold)
-            keep = keep[:config.max_detections_per_image]
+            keep = keep[: config.max_detections_per_image]
             scores = scores[keep]
         else:
-            keep, scores = soft_nms(boxes, scores, labels, config.soft_nms_sigma,
-                                    config.score_threshold, config.max_detections_per_image)
+            keep, scores = soft_nms(
+                boxes, scores, labels, config.soft_nms_sigma, config.score_threshold, config.max_detections_per_image
+            )
         results.append({"boxes": boxes[keep], "scores": scores, "labels": labels[keep]})
     return results

@@ -1,15 +1,15 @@
 """Class and box prediction nets, shared across pyramid levels with per-level BatchNorm."""
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from effdet_graph.fpn.ops import SeparableConv2d, make_activation, make_bn
 from graphspec import BatchNormStyle, level_name
-
-from effdet_graph.ops import SeparableConv2d, make_activation, make_bn
 
 
 class PredictionHead(nn.Module):
@@ -18,22 +18,31 @@ class PredictionHead(nn.Module):
 
     ``forward(features)``: list of (N, width, H_l, W_l), one per level, finest first ->
     list of (N, num_anchors * num_outputs, H_l, W_l). Channel ``a * num_outputs + k`` is output
-    ``k`` of anchor ``a`` (see :func:`effdet_graph.anchors.flatten_level_outputs`).
+    ``k`` of anchor ``a`` (see :func:`effdet_graph.model.anchors.flatten_level_outputs`).
     Convs are shared by all levels; each level has its own BatchNorm (``norms.<repeat>.P<level>``).
     Conv weights start as effdet's and google/automl's separable head convs do: normal with std
     ``1 / sqrt(fan_in)`` (TF ``variance_scaling``). With ``class_prior`` the prediction bias starts at
     -log((1 - p) / p) (focal loss, RetinaNet).
     """
 
-    def __init__(self, width: int, num_outputs: int, num_anchors: int, depth: int, levels: Sequence[int],
-                 act: str = "swish", conv_bias: bool = True, bn: BatchNormStyle = BatchNormStyle(1e-3, 0.01),
-                 class_prior: float | None = None):
+    def __init__(
+        self,
+        width: int,
+        num_outputs: int,
+        num_anchors: int,
+        depth: int,
+        levels: Sequence[int],
+        act: str = "swish",
+        conv_bias: bool = True,
+        bn: BatchNormStyle = BatchNormStyle(1e-3, 0.01),
+        class_prior: float | None = None,
+    ):
         super().__init__()
         self.level_names = [level_name(level) for level in levels]
         self.convs = nn.ModuleList([SeparableConv2d(width, width, bias=conv_bias) for _ in range(depth)])
-        self.norms = nn.ModuleList([
-            nn.ModuleDict({name: make_bn(width, bn) for name in self.level_names}) for _ in range(depth)
-        ])
+        self.norms = nn.ModuleList(
+            [nn.ModuleDict({name: make_bn(width, bn) for name in self.level_names}) for _ in range(depth)]
+        )
         self.act = make_activation(act)
         self.predict = SeparableConv2d(width, num_anchors * num_outputs, bias=True)
         self._init_weights(class_prior)

@@ -4,24 +4,25 @@
 separate wrappers (:class:`DetectorTrainer`, :class:`DetectorPredictor`), so no ``forward`` changes
 its return type with ``train()`` / ``eval()``.
 """
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
+from effdet_graph.fpn.compiler import compile_spec
+from effdet_graph.model.anchors import Anchors
+from effdet_graph.model.backbone import create_backbone
+from effdet_graph.model.heads import PredictionHead
+from effdet_graph.model.losses import DetectionLoss
+from effdet_graph.model.postprocess import PostProcessConfig, postprocess
+from effdet_graph.model.scaling import DetectorConfig, detector_config, scale_spec
 from graphspec import BatchNormStyle, Spec
-
-from effdet_graph.anchors import Anchors
-from effdet_graph.backbone import create_backbone
-from effdet_graph.compiler import compile_spec
-from effdet_graph.heads import PredictionHead
-from effdet_graph.losses import DetectionLoss
-from effdet_graph.postprocess import PostProcessConfig, postprocess
-from effdet_graph.scaling import DetectorConfig, detector_config, scale_spec
 
 
 class EfficientDet(nn.Module):
@@ -39,8 +40,15 @@ class EfficientDet(nn.Module):
         head = config.head
         bn = BatchNormStyle(head.bn_eps, head.bn_momentum)
         num_anchors = self.anchor_config.num_anchors
-        common = dict(width=spec.width, num_anchors=num_anchors, depth=head.depth, levels=spec.levels,
-                      act=head.act, conv_bias=head.conv_bias, bn=bn)
+        common = dict(
+            width=spec.width,
+            num_anchors=num_anchors,
+            depth=head.depth,
+            levels=spec.levels,
+            act=head.act,
+            conv_bias=head.conv_bias,
+            bn=bn,
+        )
         self.class_head = PredictionHead(num_outputs=config.num_classes, class_prior=head.class_prior, **common)
         self.box_head = PredictionHead(num_outputs=4, **common)
 
@@ -51,8 +59,11 @@ class EfficientDet(nn.Module):
     def part_params(self) -> dict[str, int]:
         """Parameter counts of ``backbone``, ``feature_network`` and ``heads``."""
         count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
-        return {"backbone": count(self.backbone), "feature_network": count(self.fpn),
-                "heads": count(self.class_head) + count(self.box_head)}
+        return {
+            "backbone": count(self.backbone),
+            "feature_network": count(self.fpn),
+            "heads": count(self.class_head) + count(self.box_head),
+        }
 
 
 class DetectorTrainer(nn.Module):
@@ -84,14 +95,21 @@ class DetectorPredictor(nn.Module):
         self.config = config
 
     @torch.no_grad()
-    def forward(self, images: torch.Tensor, image_sizes: list[tuple[int, int]] | None = None) -> list[dict[str, torch.Tensor]]:
+    def forward(
+        self, images: torch.Tensor, image_sizes: list[tuple[int, int]] | None = None
+    ) -> list[dict[str, torch.Tensor]]:
         class_outputs, box_outputs = self.model(images)
         sizes = image_sizes or [tuple(images.shape[-2:])] * images.shape[0]
         return postprocess(class_outputs, box_outputs, self.anchors.boxes, sizes, self.config)
 
 
-def build_detector(spec_path: str | Path, phi: int, backbone: str | None = None, num_classes: int | None = None,
-                   overrides: Mapping[str, Any] | None = None) -> EfficientDet:
+def build_detector(
+    spec_path: str | Path,
+    phi: int,
+    backbone: str | None = None,
+    num_classes: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> EfficientDet:
     """EfficientDet-D``phi`` with the feature network of ``spec_path`` (scaled like BiFPN would be)."""
     config = detector_config(phi, backbone=backbone, num_classes=num_classes)
     return EfficientDet(scale_spec(spec_path, config, overrides), config)

@@ -1,4 +1,5 @@
 """Layers the compiled networks are made of: activations, separable conv, the op after a merge."""
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -34,7 +35,7 @@ class SeparableConv2d(nn.Module):
 
 def conv_has_bias(steps: tuple[str, ...], index: int, conv_bias: bool) -> bool:
     """A conv carries a bias unless a BN follows it, or always when ``conv_bias`` (public checkpoints)."""
-    return conv_bias or "bn" not in steps[index + 1:]
+    return conv_bias or "bn" not in steps[index + 1 :]
 
 
 def make_op(steps: tuple[str, ...], channels: int, conv_bias: bool, bn: BatchNormStyle) -> nn.Sequential:

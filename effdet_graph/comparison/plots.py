@@ -1,12 +1,12 @@
 """Scatter plots of topologies or trials (e.g. AP against GMACs), with the Pareto front marked."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
+from effdet_graph.io.atomic import atomic_output
 from graphspec import InputError
-
-from effdet_graph.atomic import atomic_output
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
@@ -22,8 +22,17 @@ def pareto_front(xs: Sequence[float], ys: Sequence[float]) -> list[int]:
     return front
 
 
-def scatter_plot(xs: Sequence[float], ys: Sequence[float], labels: Sequence[str], path: str | Path, *,
-                 xlabel: str, ylabel: str, title: str, pareto: bool = False) -> None:
+def scatter_plot(
+    xs: Sequence[float],
+    ys: Sequence[float],
+    labels: Sequence[str],
+    path: str | Path,
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    pareto: bool = False,
+) -> None:
     """Write a labelled scatter plot to ``path`` (.png, .svg or .pdf), atomically."""
     path = Path(path)
     if path.suffix.lower() not in PLOT_SUFFIXES:
@@ -37,8 +46,18 @@ def scatter_plot(xs: Sequence[float], ys: Sequence[float], labels: Sequence[str]
         axes.annotate(label, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
     if pareto and len(xs) > 1:
         front = pareto_front(xs, ys)
-        axes.plot([xs[i] for i in front], [ys[i] for i in front], color="#c44e52", lw=1.5, zorder=2,
-                  marker="o", markersize=11, markerfacecolor="none", markeredgewidth=1.5, label="Pareto front")
+        axes.plot(
+            [xs[i] for i in front],
+            [ys[i] for i in front],
+            color="#c44e52",
+            lw=1.5,
+            zorder=2,
+            marker="o",
+            markersize=11,
+            markerfacecolor="none",
+            markeredgewidth=1.5,
+            label="Pareto front",
+        )
         axes.legend(frameon=False, fontsize=8)
     axes.set(xlabel=xlabel, ylabel=ylabel, title=title)
     axes.grid(alpha=0.3)

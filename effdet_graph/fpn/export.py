@@ -1,4 +1,5 @@
 """Export a compiled feature network to ONNX (``.onnx``) or a ``torch.export`` program (``.pt2``)."""
+
 from __future__ import annotations
 
 import warnings
@@ -7,9 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from effdet_graph.io.atomic import atomic_output
 from graphspec import InputError
-
-from effdet_graph.atomic import atomic_output
 
 EXPORT_SUFFIXES = (".onnx", ".pt2")
 

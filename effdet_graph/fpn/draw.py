@@ -7,6 +7,7 @@ leaving to the right. Edges are coloured by direction (top-down, bottom-up, same
 residual edges dashed. An edge along a row that would run through other nodes of the row takes a
 lane between two rows; other edges bend just enough to clear the nodes between their ends.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,10 +22,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 from matplotlib.path import Path as MplPath
 
+from effdet_graph.io.atomic import atomic_output
 from graphspec import Spec, level_name, node_depths
 from graphspec.errors import InputError
-
-from effdet_graph.atomic import atomic_output
 
 FORMATS = {".svg": "svg", ".png": "png"}
 POINTS_PER_UNIT = 0.8 * 72  # lengths below are in units of the narrowest column step
@@ -96,8 +96,14 @@ def draw_spec(spec: Spec, path: str | Path) -> None:
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "effdet-graph"}):
         figure = _figure(spec)
         with atomic_output(path) as tmp:
-            figure.savefig(tmp, format=fmt, dpi=200, bbox_inches="tight", pad_inches=0.05,
-                           metadata={"Date": None} if fmt == "svg" else None)
+            figure.savefig(
+                tmp,
+                format=fmt,
+                dpi=200,
+                bbox_inches="tight",
+                pad_inches=0.05,
+                metadata={"Date": None} if fmt == "svg" else None,
+            )
 
 
 def _layout(spec: Spec) -> tuple[dict[str, _Vertex], list[_Edge]]:
@@ -149,8 +155,9 @@ def _assign_lanes(vertices: dict[str, _Vertex], edges: list[_Edge]) -> None:
         options = []
         for gap, side in ((a.row + 1, 1), (a.row, -1)):
             used = tracks.setdefault((gap, side), [])
-            free = next((t for t, spans in enumerate(used) if all(span[1] < s or e < span[0] for s, e in spans)),
-                        len(used))
+            free = next(
+                (t for t, spans in enumerate(used) if all(span[1] < s or e < span[0] for s, e in spans)), len(used)
+            )
             crowd = len(used) + len(tracks.get((gap, -side), []))
             options.append(((free, crowd, -side), gap, side, free))  # lowest track, emptier gap, above first
         _, gap, side, free = min(options)
@@ -169,8 +176,13 @@ def _place_rows(vertices: dict[str, _Vertex], edges: list[_Edge]) -> None:
             gap, side, track = edge.lane
             counts[gap, side] = max(counts.get((gap, side), 0), track + 1)
     rows = max(v.row for v in vertices.values()) + 1
-    step = max([ROW_STEP] + [2 * (RADIUS + LANE_INSET) + (counts.get((gap, 1), 0) + counts.get((gap, -1), 0) - 1)
-                             * TRACK_STEP for gap in range(1, rows)])
+    step = max(
+        [ROW_STEP]
+        + [
+            2 * (RADIUS + LANE_INSET) + (counts.get((gap, 1), 0) + counts.get((gap, -1), 0) - 1) * TRACK_STEP
+            for gap in range(1, rows)
+        ]
+    )
     for vertex in vertices.values():
         vertex.y = vertex.row * step
     for edge in edges:
@@ -184,10 +196,26 @@ def _lane_path(edge: _Edge) -> MplPath:
     (x1, y0), x2, lane = edge.source.xy, edge.target.x, edge.lane_y
     s = 1.0 if lane > y0 else -1.0
     c = min(CORNER, abs(lane - y0) / 2)
-    verts = [(x1, y0), (x1, lane - s * c), (x1, lane), (x1 + c, lane), (x2 - c, lane), (x2, lane),
-             (x2, lane - s * c), (x2, y0 + s * (RADIUS + 0.02))]
-    codes = [MplPath.MOVETO, MplPath.LINETO, MplPath.CURVE3, MplPath.CURVE3, MplPath.LINETO, MplPath.CURVE3,
-             MplPath.CURVE3, MplPath.LINETO]
+    verts = [
+        (x1, y0),
+        (x1, lane - s * c),
+        (x1, lane),
+        (x1 + c, lane),
+        (x2 - c, lane),
+        (x2, lane),
+        (x2, lane - s * c),
+        (x2, y0 + s * (RADIUS + 0.02)),
+    ]
+    codes = [
+        MplPath.MOVETO,
+        MplPath.LINETO,
+        MplPath.CURVE3,
+        MplPath.CURVE3,
+        MplPath.LINETO,
+        MplPath.CURVE3,
+        MplPath.CURVE3,
+        MplPath.LINETO,
+    ]
     return MplPath(verts, codes)
 
 
@@ -252,9 +280,16 @@ def _figure(spec: Spec) -> Figure:
         if edge.lane:
             ax.add_patch(FancyArrowPatch(path=_lane_path(edge), **style))
         else:
-            ax.add_patch(FancyArrowPatch(edge.source.xy, edge.target.xy, connectionstyle=f"arc3,rad={edge.rad:.2f}",
-                                         shrinkA=(RADIUS + 0.02) * POINTS_PER_UNIT,
-                                         shrinkB=(RADIUS + 0.02) * POINTS_PER_UNIT, **style))
+            ax.add_patch(
+                FancyArrowPatch(
+                    edge.source.xy,
+                    edge.target.xy,
+                    connectionstyle=f"arc3,rad={edge.rad:.2f}",
+                    shrinkA=(RADIUS + 0.02) * POINTS_PER_UNIT,
+                    shrinkB=(RADIUS + 0.02) * POINTS_PER_UNIT,
+                    **style,
+                )
+            )
     for node_id in outputs:
         vertex = vertices[node_id]
         clear = not any(v.row == vertex.row and v.x > vertex.x for v in vertices.values())
@@ -263,8 +298,16 @@ def _figure(spec: Spec) -> Figure:
     ax.set_title(f"{spec.name}: width {spec.width}, cell \u00d7{spec.repeats}", fontsize=9, pad=4)
     handles = _legend(spec, vertices, edges)
     lines = math.ceil(len(handles) / max(2, int(size[0] / 1.6)))
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), frameon=False, fontsize=7,
-              ncol=math.ceil(len(handles) / lines), handlelength=1.8, columnspacing=1.2)
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        frameon=False,
+        fontsize=7,
+        ncol=math.ceil(len(handles) / lines),
+        handlelength=1.8,
+        columnspacing=1.2,
+    )
     return figure
 
 
@@ -272,22 +315,49 @@ def _draw_vertex(ax: Axes, vertex: _Vertex, is_output: bool) -> None:
     """A rounded square for a cell input, a circle filled by merge method for a node; the id inside."""
     if vertex.is_input:
         side = 1.6 * RADIUS
-        ax.add_patch(FancyBboxPatch((vertex.x - side / 2, vertex.y - side / 2), side, side,
-                                    boxstyle="round,pad=0.02,rounding_size=0.06", facecolor="white",
-                                    edgecolor=INK, linewidth=0.9, zorder=2))
+        ax.add_patch(
+            FancyBboxPatch(
+                (vertex.x - side / 2, vertex.y - side / 2),
+                side,
+                side,
+                boxstyle="round,pad=0.02,rounding_size=0.06",
+                facecolor="white",
+                edgecolor=INK,
+                linewidth=0.9,
+                zorder=2,
+            )
+        )
     else:
-        ax.add_patch(Circle(vertex.xy, RADIUS, facecolor=METHOD_COLOURS[vertex.method][0], edgecolor=INK,
-                            linewidth=1.8 if is_output else 0.7, zorder=2))
+        ax.add_patch(
+            Circle(
+                vertex.xy,
+                RADIUS,
+                facecolor=METHOD_COLOURS[vertex.method][0],
+                edgecolor=INK,
+                linewidth=1.8 if is_output else 0.7,
+                zorder=2,
+            )
+        )
     fontsize = min(6.0, 34.0 / len(vertex.id))
-    ax.text(vertex.x, vertex.y, vertex.id, ha="center", va="center", fontsize=fontsize, zorder=3,
-            fontweight="bold" if vertex.is_input else "normal")
+    ax.text(
+        vertex.x,
+        vertex.y,
+        vertex.id,
+        ha="center",
+        va="center",
+        fontsize=fontsize,
+        zorder=3,
+        fontweight="bold" if vertex.is_input else "normal",
+    )
 
 
 def _legend(spec: Spec, vertices: dict[str, _Vertex], edges: list[_Edge]) -> list[Line2D]:
     """Legend entries for what this picture shows: inputs/outputs, merge methods, edge kinds."""
     marker = dict(linestyle="none", markersize=8, markeredgecolor=INK)
-    handles = [Line2D([], [], marker="s", markerfacecolor="white", markeredgewidth=0.9, label="cell input", **marker),
-               Line2D([], [], marker="o", markerfacecolor="white", markeredgewidth=1.8, label="cell output", **marker)]
+    handles = [
+        Line2D([], [], marker="s", markerfacecolor="white", markeredgewidth=0.9, label="cell input", **marker),
+        Line2D([], [], marker="o", markerfacecolor="white", markeredgewidth=1.8, label="cell output", **marker),
+    ]
     for method in sorted({v.method for v in vertices.values() if not v.is_input}, key=list(METHOD_COLOURS).index):
         colour, label = METHOD_COLOURS[method]
         handles.append(Line2D([], [], marker="o", markerfacecolor=colour, markeredgewidth=0.7, label=label, **marker))

@@ -6,23 +6,25 @@ and — when a training budget is given — the COCO AP after training with one 
 at the same width (so backbone and heads stay identical), as the EfficientDet paper does for its
 feature-network comparison.
 """
+
 from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
+from effdet_graph.device import resolve_device
+from effdet_graph.model.backbone import create_backbone
+from effdet_graph.model.cost import detector_cost
+from effdet_graph.model.detector import EfficientDet
+from effdet_graph.model.scaling import DetectorConfig, detector_config, scale_spec
 from graphspec import load_spec
 from graphspec.cost import estimate_cost
-
-from effdet_graph.backbone import create_backbone
-from effdet_graph.detector import EfficientDet
-from effdet_graph.detector_summary import detector_cost
-from effdet_graph.scaling import DetectorConfig, detector_config, scale_spec
 
 MAX_REPEATS = 16
 
@@ -44,10 +46,12 @@ class CompareRow:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def matched_repeats(spec_path: str | Path, reference_params: int, config: DetectorConfig,
-                    in_channels: Sequence[int]) -> int:
+def matched_repeats(
+    spec_path: str | Path, reference_params: int, config: DetectorConfig, in_channels: Sequence[int]
+) -> int:
     """The ``repeats`` that bring ``spec_path``'s feature network closest to ``reference_params``
     at the configuration's width (analytic cost model; ties go to fewer repeats)."""
+
     def params_at(repeats: int) -> int:
         spec = scale_spec(spec_path, config, {"repeats": repeats})
         return estimate_cost(spec, in_channels, config.resolution).total.params
@@ -73,11 +77,17 @@ def measure_latency_ms(model: torch.nn.Module, image_size: int, device: torch.de
     return statistics.median(times)
 
 
-def compare_specs(spec_paths: Sequence[str | Path], phi: int = 0, backbone: str | None = None,
-                  num_classes: int | None = None, match_params: str | Path | None = None,
-                  image_size: int | None = None, latency_runs: int = 5,
-                  train: Callable[[str | Path, dict[str, Any]], dict[str, float]] | None = None,
-                  device: torch.device | None = None) -> list[CompareRow]:
+def compare_specs(
+    spec_paths: Sequence[str | Path],
+    phi: int = 0,
+    backbone: str | None = None,
+    num_classes: int | None = None,
+    match_params: str | Path | None = None,
+    image_size: int | None = None,
+    latency_runs: int = 5,
+    train: Callable[[str | Path, dict[str, Any]], dict[str, float]] | None = None,
+    device: torch.device | None = None,
+) -> list[CompareRow]:
     """Build every spec at EfficientDet-D``phi`` with one backbone and one head design and measure it.
 
     ``train(spec_path, overrides) -> metrics`` (optional) trains and evaluates one topology with a
@@ -85,7 +95,7 @@ def compare_specs(spec_paths: Sequence[str | Path], phi: int = 0, backbone: str 
     """
     config = detector_config(phi, backbone=backbone, num_classes=num_classes)
     size = image_size or config.resolution
-    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or resolve_device()
     first = load_spec(spec_paths[0])
     torch.manual_seed(0)
     shared_backbone = create_backbone(config.backbone, first.backbone_levels, **config.backbone_args)
@@ -102,10 +112,17 @@ def compare_specs(spec_paths: Sequence[str | Path], phi: int = 0, backbone: str 
         model = EfficientDet(spec, config, backbone=shared_backbone)
         cost = detector_cost(model, size)
         row = CompareRow(
-            spec=spec.name, file=str(path), width=spec.width, repeats=spec.repeats, params=cost["params"],
-            macs=cost["macs"], fpn_params=cost["parts"]["feature_network"]["params"],
+            spec=spec.name,
+            file=str(path),
+            width=spec.width,
+            repeats=spec.repeats,
+            params=cost["params"],
+            macs=cost["macs"],
+            fpn_params=cost["parts"]["feature_network"]["params"],
             fpn_macs=cost["parts"]["feature_network"]["macs"],
-            latency_ms=measure_latency_ms(model, size, device, latency_runs), device=device.type)
+            latency_ms=measure_latency_ms(model, size, device, latency_runs),
+            device=device.type,
+        )
         if train is not None:
             row.metrics = train(path, overrides)
         rows.append(row)

@@ -4,6 +4,7 @@ Every resample produces ``ceil(size / 2**delta)`` for a coarser target, so input
 divisible by the largest stride still line up (backbones with "same"/symmetric padding do the
 same); upsampling targets the exact size of the destination level.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -12,9 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from effdet_graph.fpn.ops import make_bn
 from graphspec import BatchNormStyle, EdgeStyle
-
-from effdet_graph.ops import make_bn
 
 
 def downsample_geometry(delta: int) -> tuple[int, int, int]:
@@ -81,8 +81,16 @@ class Resample(nn.Module):
     ``downsample="conv"`` projects and downsamples in one strided conv instead.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, delta: int, style: EdgeStyle, conv_bias: bool,
-                 bn: BatchNormStyle, padding: str = "symmetric"):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        delta: int,
+        style: EdgeStyle,
+        conv_bias: bool,
+        bn: BatchNormStyle,
+        padding: str = "symmetric",
+    ):
         super().__init__()
         self.delta = delta
         self.upsample = style.upsample
@@ -94,8 +102,14 @@ class Resample(nn.Module):
             layers: dict[str, nn.Module] = {}
             if padding == "same":
                 layers["pad"] = SamePad(kernel, stride)
-            layers["conv"] = nn.Conv2d(in_channels, out_channels, kernel, stride, 0 if padding == "same" else pad,
-                                       bias=conv_bias or not with_bn)
+            layers["conv"] = nn.Conv2d(
+                in_channels,
+                out_channels,
+                kernel,
+                stride,
+                0 if padding == "same" else pad,
+                bias=conv_bias or not with_bn,
+            )
             if with_bn:
                 layers["bn"] = make_bn(out_channels, bn)
             self.project = nn.Sequential(OrderedDict(layers))

@@ -13,10 +13,11 @@ anchor) is brought into this order by :func:`flatten_level_outputs`, which is th
 and these are the values of ``effdet.anchors.Anchors`` (which stores ``yxyx``; here boxes are
 ``xyxy``), so a head trained with one lines up with the other.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -43,18 +44,14 @@ class AnchorConfig:
     min_level: int = 3
     max_level: int = 7
     num_scales: int = 3
-    aspect_ratios: tuple[tuple[float, float], ...] = field(
-        default=((1.0, 1.0), (1.4, 0.7), (0.7, 1.4))
-    )
+    aspect_ratios: tuple[tuple[float, float], ...] = field(default=((1.0, 1.0), (1.4, 0.7), (0.7, 1.4)))
     anchor_scale: float = 4.0
 
     def __post_init__(self) -> None:
         if self.min_level < 1:
             raise ValueError(f"anchor min_level must be >= 1, got {self.min_level}")
         if self.max_level < self.min_level:
-            raise ValueError(
-                f"anchor max_level ({self.max_level}) must be >= min_level ({self.min_level})"
-            )
+            raise ValueError(f"anchor max_level ({self.max_level}) must be >= min_level ({self.min_level})")
         if self.num_scales < 1:
             raise ValueError(f"anchor num_scales must be >= 1, got {self.num_scales}")
         if not self.aspect_ratios:
@@ -62,9 +59,7 @@ class AnchorConfig:
         ratios = tuple(tuple(float(v) for v in pair) for pair in self.aspect_ratios)
         for pair in ratios:
             if len(pair) != 2 or min(pair) <= 0:
-                raise ValueError(
-                    f"anchor aspect ratio {pair} must be a pair (x, y) of positive numbers"
-                )
+                raise ValueError(f"anchor aspect ratio {pair} must be a pair (x, y) of positive numbers")
         object.__setattr__(self, "aspect_ratios", ratios)
         if self.anchor_scale <= 0:
             raise ValueError(f"anchor_scale must be > 0, got {self.anchor_scale}")
@@ -117,17 +112,18 @@ def generate_anchors(
     """
     height, width = int(image_size[0]), int(image_size[1])
     per_level = []
-    for level, (fh, fw) in zip(range(config.min_level, config.max_level + 1),
-                               feature_map_sizes(image_size, config)):
+    for fh, fw in feature_map_sizes(image_size, config):
         stride_y, stride_x = height / fh, width / fw
         sizes = []  # (half_w, half_h) per anchor index, scale-major then aspect
         for octave in range(config.num_scales):
             base = 2.0 ** (octave / config.num_scales)
             for aspect_x, aspect_y in config.aspect_ratios:
-                sizes.append((
-                    config.anchor_scale * stride_x * base * aspect_x / 2.0,
-                    config.anchor_scale * stride_y * base * aspect_y / 2.0,
-                ))
+                sizes.append(
+                    (
+                        config.anchor_scale * stride_x * base * aspect_x / 2.0,
+                        config.anchor_scale * stride_y * base * aspect_y / 2.0,
+                    )
+                )
         half = torch.tensor(sizes, dtype=torch.float64)  # (A, 2)
         cy = (torch.arange(fh, dtype=torch.float64) + 0.5) * stride_y
         cx = (torch.arange(fw, dtype=torch.float64) + 0.5) * stride_x
@@ -155,9 +151,7 @@ def flatten_level_outputs(outputs: Sequence[Tensor], values_per_anchor: int) -> 
     for out in outputs:
         n, channels = out.shape[0], out.shape[1]
         if channels % values_per_anchor:
-            raise ValueError(
-                f"head output has {channels} channels, not a multiple of {values_per_anchor}"
-            )
+            raise ValueError(f"head output has {channels} channels, not a multiple of {values_per_anchor}")
         flat.append(out.permute(0, 2, 3, 1).reshape(n, -1, values_per_anchor))
     return torch.cat(flat, dim=1)
 
@@ -184,4 +178,3 @@ class Anchors(nn.Module):
 
     def extra_repr(self) -> str:
         return f"image_size={self.image_size}, anchors={self.boxes.shape[0]}"
-
