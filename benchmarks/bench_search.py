@@ -35,13 +35,14 @@ import optuna
 import torch
 
 import search.budget
+from effdet_graph.device import resolve_device
 from effdet_graph.fpn.compiler import compile_spec
 from effdet_graph.fpn.summary import random_features
 from effdet_graph.io.atomic import atomic_output
 from effdet_graph.model.cost import count_macs, count_params, detector_cost
 from effdet_graph.model.detector import EfficientDet
 from search.candidate import Candidate
-from search.engines.optuna_engine import run_optuna
+from search.engines import TrialResources, engine_class
 from search.objective import OBJECTIVES, Evaluate, Report
 from search.proxy import ProxyTask, prepare_dataset
 from search.rejection import Rejected
@@ -93,20 +94,25 @@ def search_overhead(engine: str, space: SearchSpace, trials: int, workdir: Path)
     if engine == "ray":
         import ray
 
-        from search.engines.ray_engine import run_ray
-
         start = time.perf_counter()
         ray.init(include_dashboard=False, log_to_driver=False, num_cpus=2)
         one_off["ray_init_s"] = time.perf_counter() - start
         began = time.time()
-        records = run_ray(
-            space, functools.partial(timed_proxy_task, space, data), objective, results, trials, max_concurrent=1
+        records = engine_class("ray")().run(
+            space,
+            functools.partial(timed_proxy_task, space, data),
+            objective,
+            results,
+            trials=trials,
+            resources=TrialResources(max_concurrent=1),
         )
         ended = time.time()
         ray.shutdown()
     else:
         began = time.time()
-        records = run_optuna(space, TimedEvaluate(ProxyTask(space, data)), objective, results, trials)
+        records = engine_class("optuna")().run(
+            space, functools.partial(timed_proxy_task, space, data), objective, results, trials=trials
+        )
         ended = time.time()
     proxies = [json.loads(path.read_text()) for path in (results / "trials").glob(f"*/{PROXY_RECORD}")]
     first = min(started for started, _ in proxies)
@@ -215,8 +221,10 @@ def main() -> None:
                 f"| {r['proxy_s'] / r['proxy_tasks']:.2f} | {r['overhead_per_trial_s']:.2f} "
                 f"| {100 * r['overhead_fraction']:.1f} % | < {100 * OVERHEAD_TARGET:.0f} % |"
             )
-    ray_init = max(engines["ray"]["ray_init_s"] for engines in overhead.values())
-    print(f"one-off, apart: making the smoke data set < 1 s, ray.init up to {ray_init:.1f} s")
+    if overhead:
+        dataset = max(r["dataset_s"] for engines in overhead.values() for r in engines.values())
+        ray_init = max(engines["ray"]["ray_init_s"] for engines in overhead.values())
+        print(f"one-off, apart: making the smoke data set up to {dataset:.2f} s, ray.init up to {ray_init:.1f} s")
     print("\nCost-model filtering (random points; peer: instantiate on the CPU and count):")
     print(
         "| space | budget scope | specs/s | peer specs/s | ratio | accepted | repaired | invalid | over budget |\n"
@@ -229,8 +237,8 @@ def main() -> None:
             f"| {r['rejected_budget_rate']:.0%} |"
         )
     results = {
-        "device": "cpu",
-        "threads": 2,
+        "device": resolve_device().type,  # where the proxy tasks trained (the filtering peer builds on the CPU)
+        "threads": torch.get_num_threads(),
         "overhead": overhead,
         "filtering": filtering,
         "overhead_target": OVERHEAD_TARGET,

@@ -98,7 +98,7 @@ def _merge_params(merge: str, fusion: str, num_inputs: int, width: int) -> int:
 
 def estimate_cost(spec: Spec, in_channels: Sequence[int], image_size: int | tuple[int, int] = 512) -> CostReport:
     """Cost of ``spec`` for a backbone with ``in_channels`` per backbone level and square or (H, W) images."""
-    hw = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    hw = (image_size, image_size) if isinstance(image_size, int) else (int(image_size[0]), int(image_size[1]))
     sizes = level_sizes(hw, spec.levels)
     width = spec.width
     report = CostReport(Cost())

@@ -1,4 +1,9 @@
-"""The one exception type of the spec language, and the helpers that phrase its messages."""
+"""The located error types of every YAML file the project reads, and the helpers that phrase their messages.
+
+:class:`ConfigError` is raised for any input file (a search space, the detector scaling table ...);
+:class:`SpecError`, its subclass, for feature-network specs. Both print as one line
+``FILE:LINE:COL: what is wrong; how to fix it``.
+"""
 
 from __future__ import annotations
 
@@ -29,20 +34,32 @@ class InputError(Exception):
     """
 
 
-class SpecError(InputError, ValueError):
+class ConfigError(InputError, ValueError):
+    """A YAML input file (a spec, a search space, the detector scaling table) breaks a rule of its schema.
+
+    The message is one line: ``FILE:LINE:COL: what is wrong; how to fix it``. ``location`` (file, line,
+    column), ``key`` (the dotted path of the offending entry, e.g. ``proxy.ema_decay``, or ``None``) and
+    ``reason`` (the message without the location) are kept as attributes for programs that want them.
+    """
+
+    def __init__(self, message: str, location: Location | None = None, key: str | None = None):
+        self.reason = message
+        self.location = location
+        self.key = key
+        super().__init__(f"{location}: {message}" if location else message)
+
+
+class SpecError(ConfigError):
     """A spec breaks a rule of the spec language.
 
     The message is one line: ``FILE:LINE:COL: node 'ID': what is wrong; how to fix it``.
     ``location`` and ``node`` are kept as attributes for programs that want them.
     """
 
-    def __init__(self, message: str, location: Location | None = None, node: str | None = None):
+    def __init__(self, message: str, location: Location | None = None, node: str | None = None, key: str | None = None):
+        super().__init__(f"node '{node}': {message}" if node else message, location, key)
         self.reason = message
-        self.location = location
         self.node = node
-        prefix = f"{location}: " if location else ""
-        where = f"node '{node}': " if node else ""
-        super().__init__(f"{prefix}{where}{message}")
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import networkx as nx
@@ -38,16 +39,50 @@ def schedule(spec: Spec) -> list[str]:
     return [v for v in order if v in position]
 
 
+def graph_cycle(graph: nx.DiGraph) -> list[str] | None:
+    """One cycle of a directed graph, as a closed walk of its vertices.
+
+    Args:
+        graph: any directed graph (a cell, or a draft of one that may have cycles).
+
+    Returns:
+        The vertices of the cycle with the first repeated at the end (``[a, b, a]``), or ``None``
+        when ``graph`` is acyclic.
+    """
+    try:
+        edges = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return None
+    return [u for u, _ in edges] + [edges[0][0]]
+
+
+def vertices_reaching(graph: nx.DiGraph, targets: Iterable[str]) -> set[str]:
+    """The vertices that feed one of ``targets`` (the cell outputs, say): the targets and their ancestors.
+
+    Args:
+        graph: a directed graph that holds every target.
+        targets: the vertices to reach.
+
+    Returns:
+        The targets and every vertex with a path to one of them.
+    """
+    reaching: set[str] = set()
+    for target in targets:
+        reaching |= nx.ancestors(graph, target) | {target}
+    return reaching
+
+
 def check_graph(spec: Spec) -> None:
-    """Raise :class:`SpecError` if the cell has a cycle or a node that feeds no output."""
+    """Check that the cell is acyclic and that every node feeds an output.
+
+    Raises:
+        SpecError: the cell has a cycle, or a node that feeds no output.
+    """
     graph = cell_graph(spec)
     by_id = spec.node_by_id
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        cycle = None
+    cycle = graph_cycle(graph)
     if cycle:
-        ids = [u for u, _ in cycle]
+        ids = cycle[:-1]
         first = min(ids, key=lambda i: spec.nodes.index(by_id[i]))
         start = ids.index(first)
         ring = ids[start:] + ids[:start] + [first]
@@ -56,9 +91,7 @@ def check_graph(spec: Spec) -> None:
             by_id[first].location,
             first,
         )
-    feeding = set()
-    for node_id in spec.outputs.values():
-        feeding |= nx.ancestors(graph, node_id) | {node_id}
+    feeding = vertices_reaching(graph, spec.outputs.values())
     for node in spec.nodes:
         if node.id not in feeding:
             raise SpecError("the node feeds no cell output; connect it or remove it", node.location, node.id)

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from graphspec.errors import Location, SpecError, choices_text, did_you_mean
+from graphspec.reader import as_number
 from graphspec.yaml_loader import LoadedYaml, YamlPath
 
 _SCALAR_TYPES = (bool, int, float, str)
@@ -30,11 +31,17 @@ def parse_assignments(assignments: list[str] | tuple[str, ...]) -> dict[str, Any
     return result
 
 
-def resolve_params(loaded: LoadedYaml, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Apply ``overrides`` to the spec's ``params`` defaults and substitute every ``$name`` in place.
+def declared_params(loaded: LoadedYaml) -> dict[str, Any]:
+    """The parameters a loaded spec declares under ``params``, with their defaults (nothing is substituted).
 
-    Returns the final parameter values. Raises :class:`SpecError` for an unknown parameter, an
-    override of the wrong type, or a ``$name`` that no parameter declares.
+    Args:
+        loaded: A spec document.
+
+    Returns:
+        Each parameter's name -> default value.
+
+    Raises:
+        SpecError: ``params`` is not a mapping, a name is not an identifier, or a default is not a scalar.
     """
     data = loaded.data
     declared = data.get("params", {}) if isinstance(data, dict) else {}
@@ -48,6 +55,24 @@ def resolve_params(loaded: LoadedYaml, overrides: Mapping[str, Any]) -> dict[str
         if not isinstance(default, _SCALAR_TYPES):
             raise SpecError(f"parameter '{name}' needs a number, string or boolean default", location)
         values[name] = default
+    return values
+
+
+def resolve_params(loaded: LoadedYaml, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply ``overrides`` to the spec's ``params`` defaults and substitute every ``$name`` in place.
+
+    Args:
+        loaded: A spec document; its ``data`` is replaced by the substituted values.
+        overrides: Parameter values that win over the defaults.
+
+    Returns:
+        The final parameter values.
+
+    Raises:
+        SpecError: An unknown parameter, an override of the wrong type, or a ``$name`` that no parameter
+            declares.
+    """
+    values = declared_params(loaded)
     for name, value in overrides.items():
         if name not in values:
             raise SpecError(
@@ -56,17 +81,16 @@ def resolve_params(loaded: LoadedYaml, overrides: Mapping[str, Any]) -> dict[str
                 Location(loaded.file),
             )
         values[name] = _coerce(name, value, values[name], loaded.file)
-    loaded.data = _substitute(loaded, data, (), values)
+    loaded.data = _substitute(loaded, loaded.data, (), values)
     return values
 
 
 def _coerce(name: str, value: Any, default: Any, file: str) -> Any:
     expected = type(default)
     if expected is float and not isinstance(value, bool):
-        try:
-            return float(value)  # also "1e-3", which YAML 1.1 reads as a string
-        except (TypeError, ValueError):
-            pass
+        number = as_number(value)  # also "1e-3", which YAML 1.1 reads as a string
+        if isinstance(number, (int, float)) and not isinstance(number, bool):
+            return float(number)
     if type(value) is not expected:
         kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}[expected]
         raise SpecError(f"--set {name}={value!r}: expected {kind} like the default {default!r}", Location(file))

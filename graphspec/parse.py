@@ -1,6 +1,7 @@
 """Validate loaded YAML and turn it into a :class:`~graphspec.model.Spec`.
 
-Every check raises :class:`SpecError` naming the file, line, column, node and the valid choices.
+The sections are read through the shared :class:`~graphspec.reader.Reader`; every check raises
+:class:`SpecError` naming the file, line, column, node and the valid choices.
 Graph-level checks (cycles, reachability) run afterwards in :mod:`graphspec.graph`.
 """
 
@@ -15,9 +16,10 @@ from graphspec import model
 from graphspec.errors import SpecError, choices_text, did_you_mean
 from graphspec.graph import check_graph
 from graphspec.params import resolve_params
+from graphspec.reader import REQUIRED, Keys, Reader, key_name
 from graphspec.yaml_loader import LoadedYaml, YamlPath, load_yaml, loads_yaml
 
-TOP_KEYS = {
+TOP_KEYS: Keys = {
     "name": False,
     "description": False,
     "params": False,
@@ -26,9 +28,9 @@ TOP_KEYS = {
     "defaults": False,
     "cell": True,
 }
-INPUT_KEYS = {"backbone": True, "lateral": False, "derived": False}
-DERIVED_KEYS = {"level": True, "from": True, "downsample": False, "act": False, "projection": False}
-DEFAULT_KEYS = {
+INPUT_KEYS: Keys = {"backbone": True, "lateral": False, "derived": False}
+DERIVED_KEYS: Keys = {"level": True, "from": True, "downsample": False, "act": False, "projection": False}
+DEFAULT_KEYS: Keys = {
     "merge": False,
     "fusion": False,
     "upsample": False,
@@ -40,8 +42,8 @@ DEFAULT_KEYS = {
     "bn_momentum": False,
     "padding": False,
 }
-CELL_KEYS = {"repeats": False, "nodes": True, "outputs": True}
-NODE_KEYS = {
+CELL_KEYS: Keys = {"repeats": False, "nodes": True, "outputs": True}
+NODE_KEYS: Keys = {
     "id": True,
     "level": True,
     "inputs": True,
@@ -65,100 +67,139 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
     "bn_momentum": 0.1,
     "padding": "symmetric",
 }
+_FIELD_CHOICES: dict[str, tuple[tuple[str, ...], str]] = {
+    "merge": (model.MERGES, "merge"),
+    "fusion": (model.FUSIONS, "fusion method"),
+    "upsample": (model.UPSAMPLES, "upsample mode"),
+    "downsample": (model.DOWNSAMPLES, "downsample mode"),
+    "projection": (model.PROJECTIONS, "projection"),
+    "padding": (model.PADDINGS, "padding"),
+}
 _LEVEL = re.compile(r"P(0|[1-9][0-9]*)")
 _ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_LEVEL = 12
+_HOLDS = "a spec: a mapping with at least `width`, `inputs` and `cell`"
 
 
 def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> model.Spec:
     """Load, resolve parameters, validate and return the spec in ``path``.
 
-    ``overrides`` sets named parameters (what ``--set width=160`` does on the command line).
+    Args:
+        path: The spec file.
+        overrides: Named parameter values (what ``--set width=160`` does on the command line).
+
+    Returns:
+        The validated spec.
+
+    Raises:
+        SpecError: Any problem, located in the file.
     """
-    return _build(load_yaml(path), overrides or {})
+    return build_spec(load_spec_document(path), overrides)
 
 
 def loads_spec(text: str, file: str = "<string>", overrides: Mapping[str, Any] | None = None) -> model.Spec:
-    """Like :func:`load_spec` for YAML text; ``file`` is the name used in messages."""
-    return _build(loads_yaml(text, file), overrides or {})
+    """Like :func:`load_spec` for YAML text; ``file`` is the name used in messages.
+
+    Raises:
+        SpecError: Any problem, located in the text.
+    """
+    return build_spec(loads_spec_document(text, file), overrides)
 
 
-def _build(loaded: LoadedYaml, overrides: Mapping[str, Any]) -> model.Spec:
+def load_spec_document(path: str | Path) -> LoadedYaml:
+    """The YAML of the spec in ``path``, checked to be a mapping, parameters not yet resolved: read a spec
+    once, look at its declared ``params`` (:func:`graphspec.params.declared_params`), then build it with
+    :func:`build_spec`.
+
+    Raises:
+        SpecError: The file is missing, not safe YAML or not a mapping.
+    """
+    return _top_level(load_yaml(path, SpecError, _HOLDS))
+
+
+def loads_spec_document(text: str, file: str = "<string>") -> LoadedYaml:
+    """Like :func:`load_spec_document` for YAML text.
+
+    Raises:
+        SpecError: The text is not safe YAML or not a mapping.
+    """
+    return _top_level(loads_yaml(text, file, SpecError, _HOLDS))
+
+
+def build_spec(loaded: LoadedYaml, overrides: Mapping[str, Any] | None = None) -> model.Spec:
+    """Resolve the parameters of a loaded spec document (in place: ``loaded`` is consumed), validate it
+    and return the spec.
+
+    Args:
+        loaded: A document from :func:`load_spec_document` or :func:`loads_spec_document`.
+        overrides: Named parameter values.
+
+    Returns:
+        The validated spec.
+
+    Raises:
+        SpecError: Any problem, located in the file.
+    """
+    values = resolve_params(loaded, overrides or {})
+    spec = _Parser(loaded, values).spec()
+    check_graph(spec)
+    return spec
+
+
+def _top_level(loaded: LoadedYaml) -> LoadedYaml:
     if not isinstance(loaded.data, dict):
         raise SpecError(
             f"the top level must be a mapping with keys {', '.join(k for k, r in TOP_KEYS.items() if r)}, "
             f"got a {type(loaded.data).__name__}",
             loaded.where(()),
         )
-    values = resolve_params(loaded, overrides)
-    spec = _Parser(loaded, values).spec()
-    check_graph(spec)
-    return spec
+    return loaded
 
 
-class _Parser:
+class _Parser(Reader):
+    """The spec's sections, read through the shared :class:`Reader`; messages name the node being read."""
+
     def __init__(self, loaded: LoadedYaml, values: dict[str, Any]):
-        self.loaded = loaded
+        super().__init__(loaded, SpecError)
         self.values = values
         self.node_id: str | None = None
 
     def fail(self, message: str, path: YamlPath) -> SpecError:
-        return SpecError(message, self.loaded.where(path), self.node_id)
+        return SpecError(message, self.loaded.where(path), self.node_id, key_name(path) or None)
 
-    # -- generic field readers -------------------------------------------------------------------
-    def mapping(self, value: Any, path: YamlPath, keys: dict[str, bool], what: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(f"{what} must be a mapping with keys {', '.join(keys)}", path)
-        for key in value:
-            if key not in keys:
-                raise self.fail(
-                    f"unknown key '{key}' in {what}{did_you_mean(key, keys)} {choices_text(keys)}", path + (key,)
-                )
-        for key, required in keys.items():
-            if required and key not in value:
-                raise self.fail(f"missing required key '{key}' in {what}", path)
-        return value
+    # -- spec-only readers -----------------------------------------------------------------------
+    def positive_int(self, path: YamlPath) -> int:
+        return self.integer(path, low=0, low_open=True)
 
-    def choice(self, value: Any, path: YamlPath, choices: tuple[str, ...], what: str) -> str:
-        if value not in choices:
-            raise self.fail(f"unknown {what} '{value}'{did_you_mean(value, choices)} {choices_text(choices)}", path)
-        return value
-
-    def positive_int(self, value: Any, path: YamlPath, what: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(f"{what} must be an integer, got {value!r}", path)
-        if value <= 0:
-            raise self.fail(f"{what} must be positive, got {value}", path)
-        return value
-
-    def level(self, value: Any, path: YamlPath) -> int:
+    def level(self, path: YamlPath, value: Any = REQUIRED) -> int:
+        """The level ``P<n>`` at ``path`` (or ``value``, read at ``path``, e.g. a mapping key) as ``n``."""
+        value = self.get(path) if value is REQUIRED else value
         match = _LEVEL.fullmatch(value) if isinstance(value, str) else None
         if not match or not 0 <= int(match.group(1)) <= MAX_LEVEL:
             raise self.fail(f"a level is written P<n> with 0 <= n <= {MAX_LEVEL} (e.g. P3), got {value!r}", path)
         return int(match.group(1))
 
-    def name_list(self, value: Any, path: YamlPath, what: str) -> list[str]:
+    def name_list(self, path: YamlPath, what: str, default: Any = REQUIRED) -> list[str]:
+        value = self.get(path, default)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise self.fail(f"{what} must be a list of names, got {value!r}", path)
         return value
 
     # -- sections --------------------------------------------------------------------------------
     def spec(self) -> model.Spec:
-        data = self.mapping(self.loaded.data, (), TOP_KEYS, "the spec")
-        name = data.get("name", Path(self.loaded.file).stem)
-        if not isinstance(name, str):
-            raise self.fail("`name` must be a string", ("name",))
-        description = data.get("description", "")
+        self.mapping((), TOP_KEYS, "the spec")
+        name = self.string(("name",), Path(self.loaded.file).stem, what="`name`")
+        description = self.get(("description",), "")
         if not isinstance(description, str):
             raise self.fail("`description` must be a string", ("description",))
-        width = self.positive_int(data["width"], ("width",), "`width`")
-        backbone, lateral, derived = self.inputs(data["inputs"])
-        defaults = self.defaults(data.get("defaults", {}))
-        cell = self.mapping(data["cell"], ("cell",), CELL_KEYS, "`cell`")
-        repeats = self.positive_int(cell.get("repeats", 1), ("cell", "repeats"), "`cell.repeats`")
+        width = self.positive_int(("width",))
+        backbone, lateral, derived = self.inputs()
+        defaults = self.defaults()
+        self.mapping(("cell",), CELL_KEYS, "`cell`")
+        repeats = self.integer(("cell", "repeats"), low=0, low_open=True, default=1)
         levels = sorted(backbone + [d.level for d in derived])
-        nodes = self.nodes(cell["nodes"], levels, defaults)
-        outputs = self.outputs(cell["outputs"], levels, nodes)
+        nodes = self.nodes(levels, defaults)
+        outputs = self.outputs(levels, nodes)
         return model.Spec(
             name=name,
             description=description,
@@ -176,28 +217,28 @@ class _Parser:
             params=dict(self.values),
         )
 
-    def inputs(self, value: Any) -> tuple[list[int], str, list[model.DerivedLevel]]:
-        section = self.mapping(value, ("inputs",), INPUT_KEYS, "`inputs`")
-        names = self.name_list(section["backbone"], ("inputs", "backbone"), "`inputs.backbone`")
+    def inputs(self) -> tuple[list[int], str, list[model.DerivedLevel]]:
+        self.mapping(("inputs",), INPUT_KEYS, "`inputs`")
+        names = self.name_list(("inputs", "backbone"), "`inputs.backbone`")
         if not names:
             raise self.fail("`inputs.backbone` needs at least one level, e.g. [P3, P4, P5]", ("inputs", "backbone"))
-        backbone = [self.level(v, ("inputs", "backbone", i)) for i, v in enumerate(names)]
+        backbone = [self.level(("inputs", "backbone", i)) for i in range(len(names))]
         if backbone != list(range(backbone[0], backbone[0] + len(backbone))):
             raise self.fail(
                 "`inputs.backbone` must list consecutive levels, finest first, e.g. [P3, P4, P5]",
                 ("inputs", "backbone"),
             )
-        lateral = self.choice(section.get("lateral", "none"), ("inputs", "lateral"), model.LATERALS, "lateral")
+        lateral = self.choice(("inputs", "lateral"), model.LATERALS, "none", what="lateral")
         derived: list[model.DerivedLevel] = []
-        items = section.get("derived", [])
+        items = self.get(("inputs", "derived"), [])
         if not isinstance(items, list):
             raise self.fail("`inputs.derived` must be a list", ("inputs", "derived"))
         top = backbone[-1]
-        for i, item in enumerate(items):
+        for i in range(len(items)):
             path = ("inputs", "derived", i)
-            entry = self.mapping(item, path, DERIVED_KEYS, "a derived level")
-            level = self.level(entry["level"], path + ("level",))
-            source = self.level(entry["from"], path + ("from",))
+            self.mapping(path, DERIVED_KEYS, "a derived level")
+            level = self.level(path + ("level",))
+            source = self.level(path + ("from",))
             if level != top + 1 or source != top:
                 raise self.fail(
                     f"derived levels extend the pyramid one level at a time: expected level P{top + 1} "
@@ -208,59 +249,41 @@ class _Parser:
                 model.DerivedLevel(
                     level=level,
                     source=source,
-                    downsample=self.choice(
-                        entry.get("downsample", "max_pool"), path + ("downsample",), model.DOWNSAMPLES, "downsample"
-                    ),
-                    act=self.choice(entry.get("act", "none"), path + ("act",), model.ACTIVATIONS, "activation"),
-                    projection=self.choice(
-                        entry.get("projection", "conv_bn"), path + ("projection",), model.PROJECTIONS, "projection"
-                    ),
+                    downsample=self.choice(path + ("downsample",), model.DOWNSAMPLES, "max_pool", what="downsample"),
+                    act=self.choice(path + ("act",), model.ACTIVATIONS, "none", what="activation"),
+                    projection=self.choice(path + ("projection",), model.PROJECTIONS, "conv_bn", what="projection"),
                     location=self.loaded.where(path),
                 )
             )
             top = level
         return backbone, lateral, derived
 
-    def defaults(self, value: Any) -> dict[str, Any]:
-        section = self.mapping(value, ("defaults",), DEFAULT_KEYS, "`defaults`")
+    def defaults(self) -> dict[str, Any]:
+        section = self.mapping(("defaults",), DEFAULT_KEYS, "`defaults`", optional=True)
         result = dict(BUILTIN_DEFAULTS)
-        for key, item in section.items():
-            result[key] = self.node_field(key, item, ("defaults", key))
+        for key in section:
+            result[key] = self.node_field(key, ("defaults", key))
         return result
 
-    def node_field(self, key: str, value: Any, path: YamlPath) -> Any:
-        if key == "merge":
-            return self.choice(value, path, model.MERGES, "merge")
-        if key == "fusion":
-            return self.choice(value, path, model.FUSIONS, "fusion method")
-        if key == "upsample":
-            return self.choice(value, path, model.UPSAMPLES, "upsample mode")
-        if key == "downsample":
-            return self.choice(value, path, model.DOWNSAMPLES, "downsample mode")
-        if key == "projection":
-            return self.choice(value, path, model.PROJECTIONS, "projection")
-        if key == "padding":
-            return self.choice(value, path, model.PADDINGS, "padding")
+    def node_field(self, key: str, path: YamlPath) -> Any:
+        if key in _FIELD_CHOICES:
+            choices, what = _FIELD_CHOICES[key]
+            return self.choice(path, choices, what=what)
         if key == "conv_bias":
-            if not isinstance(value, bool):
-                raise self.fail(f"`conv_bias` must be true or false, got {value!r}", path)
-            return value
+            return self.boolean(path, what="`conv_bias`")
         if key == "bn_eps":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise self.fail(f"`bn_eps` must be a positive number, got {value!r}", path)
-            return float(value)
+            return float(self.number(path, low=0, low_open=True, what="`bn_eps`"))
         if key == "bn_momentum":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-                raise self.fail(f"`bn_momentum` must be a number in (0, 1], got {value!r}", path)
-            return float(value)
+            return float(self.number(path, 0, 1, low_open=True, what="`bn_momentum`"))
         if key == "op":
-            steps = self.name_list(value, path, "`op`")
-            for i, step in enumerate(steps):
-                self.choice(step, path + (i,), model.OP_STEPS, "op step")
+            steps = self.name_list(path, "`op`")
+            for i in range(len(steps)):
+                self.choice(path + (i,), model.OP_STEPS, what="op step")
             return tuple(steps)
         raise AssertionError(f"no reader for node field {key}")
 
-    def nodes(self, value: Any, levels: list[int], defaults: dict[str, Any]) -> list[model.Node]:
+    def nodes(self, levels: list[int], defaults: dict[str, Any]) -> list[model.Node]:
+        value = self.get(("cell", "nodes"))
         if not isinstance(value, list) or not value:
             raise self.fail("`cell.nodes` must be a non-empty list of nodes", ("cell", "nodes"))
         nodes: list[model.Node] = []
@@ -268,7 +291,7 @@ class _Parser:
         for i, item in enumerate(value):
             path = ("cell", "nodes", i)
             self.node_id = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
-            entry = self.mapping(item, path, NODE_KEYS, "a node")
+            entry = self.mapping(path, NODE_KEYS, "a node")
             node_id = entry["id"]
             if not isinstance(node_id, str) or not _ID.fullmatch(node_id) or _LEVEL.fullmatch(node_id):
                 raise self.fail(
@@ -281,18 +304,18 @@ class _Parser:
                     path + ("id",),
                 )
             seen[node_id] = i
-            level = self.level(entry["level"], path + ("level",))
+            level = self.level(path + ("level",))
             if level not in levels:
                 raise self.fail(
                     f"level {model.level_name(level)} is outside the spec's levels P{levels[0]}-P{levels[-1]}",
                     path + ("level",),
                 )
-            inputs = self.name_list(entry["inputs"], path + ("inputs",), "`inputs`")
+            inputs = self.name_list(path + ("inputs",), "`inputs`")
             if not inputs:
                 raise self.fail("a node needs at least one input", path + ("inputs",))
-            residual = self.name_list(entry.get("residual", []), path + ("residual",), "`residual`")
+            residual = self.name_list(path + ("residual",), "`residual`", default=[])
             fields = {
-                key: self.node_field(key, entry[key], path + (key,)) if key in entry else defaults[key]
+                key: self.node_field(key, path + (key,)) if key in entry else defaults[key]
                 for key in ("merge", "fusion", "upsample", "downsample", "projection", "op")
             }
             if fields["merge"] == "global_pool_attention" and len(inputs) != 2:
@@ -332,14 +355,15 @@ class _Parser:
                         raise self.fail(f"'{ref}' is listed twice; list each input once", path)
         self.node_id = None
 
-    def outputs(self, value: Any, levels: list[int], nodes: list[model.Node]) -> dict[int, str]:
+    def outputs(self, levels: list[int], nodes: list[model.Node]) -> dict[int, str]:
         path = ("cell", "outputs")
+        value = self.get(path)
         if not isinstance(value, dict):
             raise self.fail("`cell.outputs` must map every level to a node id, e.g. {P3: p3_out, P4: p4_out}", path)
         by_id = {node.id: node for node in nodes}
         outputs: dict[int, str] = {}
         for key, node_id in value.items():
-            level = self.level(key, path + (key,))
+            level = self.level(path + (key,), key)
             if level not in levels:
                 raise self.fail(
                     f"output level {key} is outside the spec's levels P{levels[0]}-P{levels[-1]}", path + (key,)

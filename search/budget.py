@@ -17,14 +17,15 @@ from functools import cache
 import torch
 from torch import nn
 
-from effdet_graph.model.backbone import create_backbone
+from effdet_graph.model.backbone import create_backbone, feature_info
 from effdet_graph.model.cost import backbone_cost, heads_cost
 from effdet_graph.model.detector import EfficientDet
 from graphspec import Spec
 from graphspec.cost import Cost, estimate_cost, level_sizes
+from graphspec.reader import Reader
 from search.detector import DetectorSettings
 from search.rejection import OverBudget
-from search.schema import Reader
+from search.schema import BUDGET_KEYS
 
 SCOPES = ("feature_network", "detector")
 
@@ -52,14 +53,14 @@ class Budget:
 
 def read_budget(reader: Reader) -> Budget:
     """The ``budget`` section: ``scope`` (default ``feature_network``), ``max_params``, ``max_macs``."""
-    reader.mapping(("budget",), {"scope": False, "max_params": False, "max_macs": False}, "`budget`")
-    scope = reader.choice(("budget", "scope"), SCOPES) if reader.has(("budget", "scope")) else SCOPES[0]
+    reader.mapping(("budget",), BUDGET_KEYS, "`budget`")
+    scope = reader.choice(("budget", "scope"), SCOPES, default=SCOPES[0])
     return Budget(scope, _bound(reader, "max_params"), _bound(reader, "max_macs"))
 
 
 def _bound(reader: Reader, key: str) -> int | None:
-    path = ("budget", key)
-    return int(reader.number(path, low=1)) if reader.has(path) else None
+    bound = reader.number(("budget", key), low=1, default=None)
+    return None if bound is None else int(bound)
 
 
 @cache
@@ -70,7 +71,7 @@ def _meta_backbone(name: str, levels: tuple[int, ...]) -> nn.Module:
 
 def backbone_channels(name: str, levels: tuple[int, ...]) -> tuple[int, ...]:
     """Feature channels of timm backbone ``name`` at ``levels`` (built once on the meta device, cached)."""
-    return tuple(_meta_backbone(name, levels).feature_info.channels())
+    return tuple(feature_info(_meta_backbone(name, levels)).channels())
 
 
 def feature_network_cost(spec: Spec, detector: DetectorSettings) -> tuple[Cost, tuple[int, ...]]:

@@ -7,13 +7,25 @@ from __future__ import annotations
 
 import argparse
 
+from effdet_graph.device import DEVICE_HELP
+from search.engines import engine_names
 from search.objective import OBJECTIVES
-from search.run import ENGINES, run_search, summary
+from search.run import run_search, summary
 
 
 def add_search_options(parser: argparse.ArgumentParser, engine: str) -> None:
-    """Every option of a search but the space itself; ``engine`` is the default engine."""
-    parser.add_argument("--engine", choices=ENGINES, default=engine, help=f"default {engine}")
+    """Every option of a search but the space itself.
+
+    Args:
+        parser: the command's or the script's parser.
+        engine: the default engine (a registered name).
+    """
+    parser.add_argument(
+        "--engine",
+        choices=engine_names(),
+        default=engine,
+        help=f"the search engine (default {engine})",
+    )
     parser.add_argument(
         "--trials",
         type=int,
@@ -35,8 +47,8 @@ def add_search_options(parser: argparse.ArgumentParser, engine: str) -> None:
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="Optuna: continue an existing study (fail if there "
-        "is none); without it an existing study is continued too",
+        help="continue an existing study (Optuna) or experiment (Ray), and fail if there is none; without it an "
+        "existing one is continued too",
     )
     parser.add_argument("--out", metavar="DIR", help="results folder (default runs/search/<space name>)")
     parser.add_argument("--steps", type=int, help="proxy training steps per trial (default: the space's proxy.steps)")
@@ -47,6 +59,7 @@ def add_search_options(parser: argparse.ArgumentParser, engine: str) -> None:
         help="Ray: GPUs each trial reserves (default: 1 when the cluster has GPUs now, else 0)",
     )
     parser.add_argument("--smoke-test", action="store_true", help="2 trials of a tiny proxy task and data set (CI)")
+    parser.add_argument("--device", help=f"proxy training and latency device: {DEVICE_HELP}")
     parser.add_argument("--seed", type=int, default=0, help="seed of the proxy training")
 
 
@@ -71,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         proxy_steps=args.steps,
         gpus_per_trial=args.gpus_per_trial,
+        device=args.device,
     )
     print(summary(outcome, args.objective))
     return 0

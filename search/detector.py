@@ -7,15 +7,19 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import timm
 
 from effdet_graph.model.scaling import DetectorConfig, detector_config, load_scaling
 from graphspec import Spec
 from graphspec.errors import did_you_mean
+from graphspec.reader import Reader, key_text
 from graphspec.yaml_loader import YamlPath
-from search.schema import Reader, key_text
+from search.schema import DETECTOR_KEYS
+
+scaling_table = cache(load_scaling)
+"""``load_scaling`` (reads ``specs/detectors/efficientdet.yaml``), cached."""
 
 table_row = cache(detector_config)
 """``detector_config`` (reads ``specs/detectors/efficientdet.yaml``), cached: sampling asks for it per trial.
@@ -50,7 +54,7 @@ class DetectorSettings:
             repeats=spec.repeats,
             padding=spec.padding,
             head=dataclasses.replace(row.head, depth=self.head_depth),
-            fusion=spec.params.get("fusion"),
+            fusion=cast("str | None", spec.params.get("fusion")),
             backbone_args=dict(row.backbone_args),
         )
 
@@ -67,7 +71,7 @@ def spec_params(template: Spec, phi: int, sampled: Mapping[str, Any]) -> dict[st
 
 def table_phis() -> list[int]:
     """The phis of the scaling table (0-8: D0-D7x)."""
-    return sorted(phi for phi in load_scaling() if phi >= 0)
+    return scaling_table().phis
 
 
 def read_backbone(reader: Reader, path: YamlPath) -> str:
@@ -82,8 +86,8 @@ def read_backbone(reader: Reader, path: YamlPath) -> str:
 
 def read_detector(reader: Reader, num_classes: int) -> DetectorSettings:
     """The ``detector`` section of a topology search: ``phi`` (default 0) and optionally ``backbone``."""
-    reader.mapping(("detector",), {"phi": False, "backbone": False}, "`detector`", optional=True)
+    reader.mapping(("detector",), DETECTOR_KEYS, "`detector`", optional=True)
     phis = table_phis()
-    phi = reader.integer(("detector", "phi"), phis[0], phis[-1]) if reader.has(("detector", "phi")) else 0
+    phi = reader.integer(("detector", "phi"), phis[0], phis[-1], default=0)
     backbone = read_backbone(reader, ("detector", "backbone")) if reader.has(("detector", "backbone")) else None
     return DetectorSettings.from_table(phi, backbone, num_classes)

@@ -14,15 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from effdet_graph.inference.evaluate import METRICS
 from search.candidate import Candidate
 
 Report = Callable[[int, float], None]
 
+#: What an :class:`Evaluate` may return: COCO's metrics, and ``latency_ms`` where an objective needs it.
+EVALUATE_METRICS = (*METRICS, "latency_ms")
+
 
 class Evaluate(Protocol):
     def __call__(self, candidate: Candidate, trial_dir: Path, report: Report) -> dict[str, float]:
-        """Train and evaluate ``candidate``, writing its files under ``trial_dir``; return metrics with at
-        least ``AP`` (and ``latency_ms`` if the objective needs it)."""
+        """Train and evaluate ``candidate``, writing its files under ``trial_dir``; return metrics named in
+        :data:`EVALUATE_METRICS`, with at least ``AP`` (and ``latency_ms`` if the objective needs it)."""
 
 
 @dataclass(frozen=True)

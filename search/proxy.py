@@ -11,12 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from effdet_graph.comparison.table import measure_latency_ms
-from effdet_graph.data.synthetic import make_dataset
 from effdet_graph.device import resolve_device
-from effdet_graph.inference.predict import evaluate_checkpoint
 from effdet_graph.io.checkpoint import model_from_checkpoint
-from effdet_graph.training.loop import train
 from effdet_graph.training.options import TrainOptions
+from effdet_graph.training.train_eval import dataset_folder, evaluate_run, train_and_evaluate
 from search.candidate import Candidate
 from search.objective import Report
 from search.space import SearchSpace
@@ -25,28 +23,32 @@ from search.space import SearchSpace
 def prepare_dataset(space: SearchSpace, results_dir: Path) -> Path:
     """The dataset folder (train/ and val/): the space's COCO path, or the built-in synthetic data set
     made once under ``results_dir/data`` (seeded by the space's sampler seed)."""
-    if space.dataset.path is not None:
-        return space.dataset.path
-    data = results_dir / "data"
-    if not (data / "train" / "instances.json").is_file():
-        make_dataset(data, images=space.dataset.images, seed=space.sampler.seed, image_size=space.dataset.image_size)
-    return data
+    return dataset_folder(
+        space.dataset.path,
+        results_dir / "data",
+        images=space.dataset.images,
+        seed=space.sampler.seed,
+        image_size=space.dataset.image_size,
+    )
 
 
-def checkpoint_latency_ms(checkpoint: Path, image_size: int) -> float:
-    """Median batch-1 eval forward time of the trained detector (CUDA when present)."""
+def checkpoint_latency_ms(checkpoint: Path, image_size: int, device: str | None = None) -> float:
+    """Median batch-1 eval forward time of the trained detector on ``device`` (default: CUDA when present)."""
     model, _ = model_from_checkpoint(checkpoint)
-    return measure_latency_ms(model, image_size, resolve_device())
+    return measure_latency_ms(model, image_size, resolve_device(device))
 
 
 class ProxyTask:
     """An :class:`~search.objective.Evaluate`: ``space.proxy.steps`` training steps, then COCO AP on val."""
 
-    def __init__(self, space: SearchSpace, data: Path, seed: int = 0, measure_latency: bool = False):
+    def __init__(
+        self, space: SearchSpace, data: Path, seed: int = 0, measure_latency: bool = False, device: str | None = None
+    ):
         self.space = space
         self.data = data
         self.seed = seed
         self.measure_latency = measure_latency
+        self.device = device  # trains and measures latency here (None: CUDA when present)
 
     def __call__(self, candidate: Candidate, trial_dir: Path, report: Report) -> dict[str, float]:
         proxy = self.space.proxy
@@ -65,6 +67,7 @@ class ProxyTask:
             seed=self.seed,
             ema_decay=proxy.ema_decay,
             warmup_steps=max(1, proxy.steps // 10),
+            device=self.device,
         )
         last_report = 0
 
@@ -72,10 +75,10 @@ class ProxyTask:
             nonlocal last_report
             if step < total and step - last_report >= total / proxy.reports:
                 last_report = step
-                report(step, evaluate_checkpoint(checkpoint, self.data, "val")["AP"])
+                report(step, evaluate_run(checkpoint, options)["AP"])
 
-        result = train(options, progress=False, on_epoch_end=on_epoch_end)
-        metrics = evaluate_checkpoint(result.checkpoint, self.data, "val")
+        trained = train_and_evaluate(options, progress=False, on_epoch_end=on_epoch_end)
+        metrics = dict(trained.metrics)
         if self.measure_latency:
-            metrics["latency_ms"] = checkpoint_latency_ms(result.checkpoint, image_size)
+            metrics["latency_ms"] = checkpoint_latency_ms(trained.checkpoint, image_size, self.device)
         return metrics

@@ -11,10 +11,13 @@ from typing import Any
 
 import networkx as nx
 
+from graphspec.graph import graph_cycle, vertices_reaching
+
 NodeData = dict[str, Any]
 
 
 def _graph(nodes: Sequence[NodeData]) -> nx.DiGraph:
+    """The draft cell as a directed graph: an edge from each input (a cell input or node id) to its node."""
     graph = nx.DiGraph()
     for node in nodes:
         graph.add_node(node["id"])
@@ -24,27 +27,42 @@ def _graph(nodes: Sequence[NodeData]) -> nx.DiGraph:
 
 
 def find_cycle(nodes: Sequence[NodeData]) -> list[str] | None:
-    """The node ids of one cycle (``[a, b, a]``), or ``None`` when the cell is acyclic."""
-    try:
-        edges = nx.find_cycle(_graph(nodes))
-    except nx.NetworkXNoCycle:
-        return None
-    return [u for u, _ in edges] + [edges[0][0]]
+    """Find one cycle of a draft cell.
+
+    Args:
+        nodes: the cell's node dicts.
+
+    Returns:
+        The node ids of one cycle (``[a, b, a]``), or ``None`` when the cell is acyclic.
+    """
+    return graph_cycle(_graph(nodes))
 
 
 def drop_dead_nodes(nodes: Sequence[NodeData], outputs: Mapping[str, str]) -> tuple[list[NodeData], list[str]]:
-    """``nodes`` without those that feed no output (kept in order), and the dropped ids.
+    """Drop the nodes that feed no output.
 
     A dead node's consumers are dead too, so no kept node loses an input.
+
+    Args:
+        nodes: the cell's node dicts.
+        outputs: level name -> id of the node that produces it.
+
+    Returns:
+        ``nodes`` without the dead ones (kept in order), and the dropped ids.
     """
-    graph = _graph(nodes)
-    alive = set(outputs.values())
-    for node_id in outputs.values():
-        alive |= nx.ancestors(graph, node_id)
+    alive = vertices_reaching(_graph(nodes), outputs.values())
     kept = [node for node in nodes if node["id"] in alive]
     return kept, [node["id"] for node in nodes if node["id"] not in alive]
 
 
 def nearest_level(missing: int, produced: Sequence[int]) -> int:
-    """The produced level closest to ``missing``; on a tie the finer one (more spatial detail)."""
+    """Pick the level that stands in for one no cell produced.
+
+    Args:
+        missing: the level without a producer.
+        produced: the levels that have one.
+
+    Returns:
+        The produced level closest to ``missing``; on a tie the finer one (more spatial detail).
+    """
     return min(produced, key=lambda level: (abs(level - missing), level))

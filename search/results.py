@@ -15,12 +15,22 @@ from effdet_graph.comparison.plots import pareto_front, scatter_plot
 from effdet_graph.io.atomic import atomic_output
 from search.objective import Objective
 
-STATES = ("complete", "pruned", "rejected", "failed", "running")
-
 
 @dataclass
 class TrialRecord:
-    """What the leaderboard shows of one trial. ``spec_file`` is the candidate's spec, if one was made."""
+    """What the leaderboard shows of one trial.
+
+    Attributes:
+        number: the trial's number, counted from 0 (it names ``trials/<nnnn>/`` and the spec file).
+        state: ``complete``, ``pruned`` (stopped early), ``rejected`` (invalid or over budget: not trained),
+            ``failed`` (raised, NaN, killed) or ``running``.
+        spec_file: the candidate's spec, if one was made.
+        params: the parameters counted for the budget (the whole detector's where the budget is on it).
+        macs: the MACs counted likewise.
+        metrics: what the evaluate returned (:data:`search.objective.EVALUATE_METRICS`).
+        wall_s: the trial's seconds, sampling to metrics.
+        error: one line: why it failed, was rejected or pruned.
+    """
 
     number: int
     state: str
@@ -111,7 +121,7 @@ def write_results(records: Sequence[TrialRecord], objective: Objective, results_
     done = [r for r in records if r.state == "complete" and "AP" in r.metrics and r.macs is not None]
     if done:
         scatter_plot(
-            [r.macs / 1e9 for r in done],
+            [(r.macs or 0) / 1e9 for r in done],
             [r.metrics["AP"] for r in done],
             [str(r.number) for r in done],
             results_dir / "pareto.png",

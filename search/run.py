@@ -7,13 +7,13 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from graphspec import InputError
+from effdet_graph import InputError
+from search.engines import TrialResources, engine_class
 from search.objective import OBJECTIVES
 from search.proxy import ProxyTask, prepare_dataset
 from search.results import TrialRecord, best_records, leaderboard_table, write_results
 from search.space import SearchSpace, load_search_space
 
-ENGINES = ("optuna", "ray")
 SMOKE_STEPS = 4
 SMOKE_IMAGES = 24
 
@@ -48,15 +48,33 @@ def run_search(
     seed: int = 0,
     proxy_steps: int | None = None,
     gpus_per_trial: float | None = None,
+    device: str | None = None,
 ) -> SearchOutcome:
     """Run (or resume: the same call again) a search and write its leaderboard, best spec(s) and plot.
 
-    ``proxy_steps`` replaces the space's ``proxy.steps`` (a larger budget on a cluster, without editing the file).
-    ``gpus_per_trial`` (Ray): GPUs each trial reserves; by default 1 when the cluster has GPUs now, else 0 (an
-    autoscaling cluster whose GPU workers are not up yet needs it given).
+    Every argument is checked before the results folder, the data set or any trial is made.
+
+    Args:
+        space_file: the search-space file.
+        engine: a registered engine's name (:func:`search.engines.engine_names`).
+        trials: finished trials to reach in all.
+        objective: a name in :data:`search.objective.OBJECTIVES`.
+        results_dir: the results folder (default ``runs/search/<space name>``).
+        storage: the engine's storage (Optuna: a database URL; Ray: a ``storage_path``).
+        resume: continue an existing search; fail when there is none.
+        smoke_test: a tiny proxy task and data set (CI, a first try).
+        seed: the seed of the proxy training.
+        proxy_steps: replaces the space's ``proxy.steps`` (a larger budget on a cluster, without editing the file).
+        gpus_per_trial: GPUs each trial reserves (Ray; by default 1 when the cluster has GPUs now, else 0: an
+            autoscaling cluster whose GPU workers are not up yet needs it given).
+        device: the device the proxy task trains and measures latency on (default: CUDA when present).
+
+    Returns:
+        What the search left in the results folder.
+
+    Raises:
+        InputError: a bad argument, space file or storage; the message is one line.
     """
-    if engine not in ENGINES:
-        raise InputError(f"unknown engine '{engine}'; choose one of {', '.join(ENGINES)}")
     if objective not in OBJECTIVES:
         raise InputError(f"unknown objective '{objective}'; choose one of {', '.join(OBJECTIVES)}")
     if trials < 1:
@@ -65,11 +83,10 @@ def run_search(
         raise InputError(f"--gpus-per-trial must be at least 0, got {gpus_per_trial}")
     if proxy_steps is not None and proxy_steps < 1:
         raise InputError(f"--steps must be at least 1, got {proxy_steps}")
+    search_engine = engine_class(engine)()
     space = load_search_space(space_file)
-    if engine == "optuna" and storage is not None:
-        from search.engines.optuna_engine import open_storage
-
-        open_storage(storage)  # a bad URL fails here, before the results folder and data set are made
+    resources = TrialResources(gpus=gpus_per_trial)
+    search_engine.check(storage, device, resources)
     if smoke_test:
         space = smoke_space(space)
     if proxy_steps is not None:
@@ -78,23 +95,12 @@ def run_search(
     results.mkdir(parents=True, exist_ok=True)
     data = prepare_dataset(space, results)
     goal = OBJECTIVES[objective]
-    make_task = functools.partial(ProxyTask, space, data, seed, objective == "ap_latency")
-    if engine == "optuna":
-        from search.engines.optuna_engine import run_optuna
-
-        records = run_optuna(space, make_task(), goal, results, trials, storage=storage, resume=resume)
-    else:
-        import ray
-
-        from search.engines.ray_engine import run_ray
-
-        if not ray.is_initialized():
-            ray.init(include_dashboard=False, log_to_driver=False)  # joins RAY_ADDRESS's cluster when set
-        if gpus_per_trial is None:
-            gpus_per_trial = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
-        records = run_ray(
-            space, make_task, goal, results, trials, storage_path=storage, resources={"cpu": 1, "gpu": gpus_per_trial}
-        )
+    make_evaluate = functools.partial(
+        ProxyTask, space, data, seed, measure_latency=objective == "ap_latency", device=device
+    )
+    records = search_engine.run(
+        space, make_evaluate, goal, results, trials=trials, storage=storage, resume=resume, resources=resources
+    )
     best = write_results(records, goal, results)
     return SearchOutcome(results, records, best)
 

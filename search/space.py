@@ -3,8 +3,9 @@
 Every file has the common keys (``COMMON_KEYS``) and the keys of its ``search`` kind: ``compound``
 (:mod:`search.kinds.compound`), ``nasfpn_cells`` (:mod:`search.kinds.cells`) or ``bifpn_edges``
 (:mod:`search.kinds.edges`).
-Any mistake raises :class:`graphspec.SpecError` naming FILE:LINE:COL and the key, with a did-you-mean
-for unknown keys and values.
+The sections' keys are declared in :mod:`search.schema`. Any mistake raises :class:`graphspec.ConfigError`
+naming FILE:LINE:COL and the key, with a did-you-mean for unknown keys and values; the ``proxy`` options are
+checked by the rules of :class:`~effdet_graph.training.options.TrainOptions`, when the file loads.
 """
 
 from __future__ import annotations
@@ -14,24 +15,16 @@ from pathlib import Path
 
 from effdet_graph.builtin import specs_dir
 from effdet_graph.data.synthetic import CLASSES
+from effdet_graph.training.options import OptionError, check_options
+from graphspec.reader import Reader
 from graphspec.yaml_loader import load_yaml
 from search.budget import Budget, read_budget
 from search.detector import table_row
 from search.kinds import cells, compound, edges
-from search.schema import Reader
+from search.schema import COMMON_KEYS, DATASET_KEYS, PROXY_KEYS, SAMPLER_KEYS
 from search.template import Template, read_template
 
 KINDS = {"compound": compound, "nasfpn_cells": cells, "bifpn_edges": edges}
-COMMON_KEYS = {
-    "search": True,
-    "name": False,
-    "description": False,
-    "template": True,
-    "dataset": False,
-    "proxy": True,
-    "budget": True,
-    "sampler": False,
-}
 DATASETS = ("synthetic", "coco")
 SAMPLERS = ("tpe", "random")
 SEARCH_DIR = "search"
@@ -95,8 +88,18 @@ def builtin_space(name: str) -> Path:
 
 
 def load_search_space(path: str | Path) -> SearchSpace:
-    """Load and check a search-space file."""
-    loaded = load_yaml(path)
+    """Load and check a search-space file.
+
+    Args:
+        path: The file.
+
+    Returns:
+        The typed search space.
+
+    Raises:
+        ConfigError: Any problem, as one line ``FILE:LINE:COL: ...`` naming the key.
+    """
+    loaded = load_yaml(path, holds="a search space")
     reader = Reader(loaded)
     every_key = COMMON_KEYS | {key: False for module in KINDS.values() for key in module.KEYS}
     reader.mapping((), every_key, "a search space")
@@ -106,8 +109,8 @@ def load_search_space(path: str | Path) -> SearchSpace:
     dataset = _dataset(reader, Path(loaded.file).parent)
     template = read_template(reader, Path(loaded.file).parent)
     return SearchSpace(
-        name=reader.string(("name",)) if reader.has(("name",)) else Path(loaded.file).stem,
-        description=reader.string(("description",)) if reader.has(("description",)) else "",
+        name=reader.string(("name",), default=Path(loaded.file).stem),
+        description=reader.string(("description",), default=""),
         file=loaded.file,
         kind=kind,
         template=template,
@@ -120,41 +123,44 @@ def load_search_space(path: str | Path) -> SearchSpace:
 
 
 def _dataset(reader: Reader, base_dir: Path) -> DatasetConfig:
-    section = reader.mapping(
-        ("dataset",),
-        {"name": False, "path": False, "num_classes": False, "images": False, "image_size": False},
-        "`dataset`",
-        optional=True,
-    )
-    name = reader.choice(("dataset", "name"), DATASETS) if reader.has(("dataset", "name")) else DATASETS[0]
-    path = base_dir / reader.string(("dataset", "path")) if reader.has(("dataset", "path")) else None
+    reader.mapping(("dataset",), DATASET_KEYS, "`dataset`", optional=True)
+    name = reader.choice(("dataset", "name"), DATASETS, default=DATASETS[0])
+    relative = reader.string(("dataset", "path"), default=None)
+    path = None if relative is None else base_dir / relative
     if name == "coco" and path is None:
         raise reader.fail("a `coco` dataset needs `path`: the folder with train/ and val/", ("dataset",))
     default_classes = len(CLASSES) if name == "synthetic" else table_row(0).num_classes
-    num_classes = reader.integer(("dataset", "num_classes"), low=1) if "num_classes" in section else default_classes
-    images = reader.integer(("dataset", "images"), low=8) if "images" in section else DatasetConfig.images
-    size = reader.integer(("dataset", "image_size"), low=32) if "image_size" in section else DatasetConfig.image_size
-    return DatasetConfig(name, path, num_classes, images, size)
+    return DatasetConfig(
+        name,
+        path,
+        num_classes=reader.integer(("dataset", "num_classes"), low=1, default=default_classes),
+        images=reader.integer(("dataset", "images"), low=8, default=DatasetConfig.images),
+        image_size=reader.integer(("dataset", "image_size"), low=32, default=DatasetConfig.image_size),
+    )
 
 
 def _proxy(reader: Reader) -> ProxyConfig:
-    reader.mapping(
-        ("proxy",),
-        {"steps": True, "batch_size": False, "image_size": False, "lr": False, "ema_decay": False, "reports": False},
-        "`proxy`",
+    """The ``proxy`` section: types here, ranges by the rules of the training options the trials will use."""
+    reader.mapping(("proxy",), PROXY_KEYS, "`proxy`")
+    proxy = ProxyConfig(
+        steps=reader.integer(("proxy", "steps")),
+        batch_size=reader.integer(("proxy", "batch_size"), default=ProxyConfig.batch_size),
+        image_size=reader.integer(("proxy", "image_size"), low=32, default=ProxyConfig.image_size),
+        lr=reader.number(("proxy", "lr"), default=ProxyConfig.lr),
+        ema_decay=reader.number(("proxy", "ema_decay"), default=ProxyConfig.ema_decay),
+        reports=reader.integer(("proxy", "reports"), low=1, default=ProxyConfig.reports),
     )
-    batch = reader.integer(("proxy", "batch_size"), low=1) if reader.has(("proxy", "batch_size")) else 8
-    size = reader.integer(("proxy", "image_size"), low=32) if reader.has(("proxy", "image_size")) else None
-    lr = reader.number(("proxy", "lr"), low=0.0) if reader.has(("proxy", "lr")) else ProxyConfig.lr
-    ema = (
-        reader.number(("proxy", "ema_decay"), low=0.0) if reader.has(("proxy", "ema_decay")) else ProxyConfig.ema_decay
-    )
-    reports = reader.integer(("proxy", "reports"), low=1) if reader.has(("proxy", "reports")) else ProxyConfig.reports
-    return ProxyConfig(reader.integer(("proxy", "steps"), low=1), batch, size, lr, ema, reports)
+    trained = ("steps", "batch_size", "image_size", "lr", "ema_decay")  # the TrainOptions fields of each trial
+    try:
+        check_options({name: getattr(proxy, name) for name in trained})
+    except OptionError as exc:
+        raise reader.fail(exc.named(lambda name: f"proxy.{name}"), ("proxy", exc.field)) from None
+    return proxy
 
 
 def _sampler(reader: Reader) -> SamplerSettings:
-    reader.mapping(("sampler",), {"name": False, "seed": False}, "`sampler`", optional=True)
-    name = reader.choice(("sampler", "name"), SAMPLERS) if reader.has(("sampler", "name")) else SAMPLERS[0]
-    seed = reader.integer(("sampler", "seed"), low=0) if reader.has(("sampler", "seed")) else 0
-    return SamplerSettings(name, seed)
+    reader.mapping(("sampler",), SAMPLER_KEYS, "`sampler`", optional=True)
+    return SamplerSettings(
+        reader.choice(("sampler", "name"), SAMPLERS, default=SAMPLERS[0]),
+        reader.integer(("sampler", "seed"), low=0, default=0),
+    )

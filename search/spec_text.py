@@ -19,7 +19,12 @@ class _FlowDict(dict):
     """A mapping written on one line."""
 
 
-class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml's emitter where PyYAML has it
+_BaseDumper: type[yaml.SafeDumper] = getattr(
+    yaml, "CSafeDumper", yaml.SafeDumper
+)  # libyaml's emitter where PyYAML has it
+
+
+class _Dumper(_BaseDumper):  # type: ignore[valid-type,misc]
     pass
 
 

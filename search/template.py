@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from effdet_graph.builtin import builtin_specs, specs_dir
+from effdet_graph import list_specs
+from effdet_graph.builtin import specs_dir
 from graphspec import Spec, load_spec
 from graphspec.errors import choices_text, did_you_mean
+from graphspec.reader import Reader
 from graphspec.yaml_loader import load_yaml
-from search.schema import Reader
 
 REQUIRED_PARAMS = ("width", "repeats")
 
@@ -36,7 +37,7 @@ def read_template(reader: Reader, base_dir: Path) -> Template:
                 f"template file {path} not found; give a built-in spec name or a path relative to {base_dir}", path_key
             )
     else:
-        names = [spec.stem for spec in builtin_specs()]
+        names = [spec.stem for spec in list_specs()]
         if value not in names:
             raise reader.fail(
                 f"unknown built-in template '{value}'{did_you_mean(value, names)} {choices_text(names)}", path_key

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from effdet_graph.builtin import resolve_spec_path
 from effdet_graph.comparison.table import CompareRow, compare_specs, rows_to_json
 from effdet_graph.device import DEVICE_HELP, resolve_device
+from effdet_graph.errors import InputError
 from effdet_graph.inference.evaluate import METRICS
 
 
@@ -16,18 +18,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("specs", nargs="+", metavar="SPEC")
     parser.add_argument("--phi", type=int, default=0, help="compound coefficient (default 0: D0)")
     parser.add_argument("--backbone", help="timm backbone instead of the phi's EfficientNet")
-    parser.add_argument("--num-classes", type=int, help="classes (default 90, or the dataset's with --data)")
+    parser.add_argument(
+        "--num-classes",
+        type=int,
+        metavar="N",
+        help="classes of every detector (default 90, COCO's; with --train-steps the data set's, and another N is "
+        "refused)",
+    )
     parser.add_argument(
         "--match-params", metavar="SPEC", help="re-scale each topology's repeats to this spec's feature-network size"
     )
     parser.add_argument("--input-size", type=int, metavar="N", help="image size (default: the phi's resolution)")
-    parser.add_argument("--train-steps", type=int, metavar="N", help="train each topology N steps and report AP")
+    parser.add_argument(
+        "--train-steps",
+        type=int,
+        metavar="N",
+        help="train each topology N steps on --data (runs under runs/compare/runs, resumed if killed) and report "
+        "its COCO AP on val",
+    )
     parser.add_argument(
         "--data",
         metavar="DIR",
-        help="COCO-format dataset for --train-steps (default: the built-in synthetic one, made on first use)",
+        help="COCO-format data set for --train-steps (default: the built-in synthetic one, made in "
+        "runs/compare/data on first use)",
     )
-    parser.add_argument("--device", help=DEVICE_HELP)
+    parser.add_argument("--device", help=f"latency, training and evaluation device: {DEVICE_HELP}")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of the table")
     parser.add_argument("--plot", metavar="FILE", help="write a plot: AP (or params) against GMACs")
     parser.set_defaults(run=run_compare)
@@ -47,17 +62,40 @@ def format_table(rows: list[CompareRow]) -> str:
             + "".join(f" {row.metrics.get(name, float('nan')):>6.3f}" for name in metric_names)
         )
     device = rows[0].device if rows else "cpu"
-    lines.append(f"\nsame backbone and heads for every row; FN = feature network; latency: batch 1 on {device}")
+    classes = rows[0].num_classes if rows else 0
+    lines.append(
+        f"\nsame backbone and heads ({classes} classes) for every row; FN = feature network; "
+        f"latency: batch 1 on {device}"
+    )
     return "\n".join(lines)
 
 
 def run_compare(args: argparse.Namespace) -> int:
     paths = [resolve_spec_path(s) for s in args.specs]
+    device = resolve_device(args.device)  # a bad --device fails before any data set is made
     train = None
-    if args.train_steps:
-        from effdet_graph.comparison.training import make_trainer
+    if args.train_steps is not None:
+        from effdet_graph.comparison.training import CompareTraining, make_trainer
 
-        train = make_trainer(args)
+        if args.train_steps < 1:
+            raise InputError(f"--train-steps must be at least 1, got {args.train_steps}")
+        train = make_trainer(
+            CompareTraining(
+                steps=args.train_steps,
+                phi=args.phi,
+                data=Path(args.data) if args.data else None,
+                image_size=args.input_size,
+                backbone=args.backbone,
+                device=args.device,
+            )
+        )
+        if args.num_classes is not None and args.num_classes != train.num_classes:
+            raise InputError(
+                f"--num-classes {args.num_classes}: {train.data / 'train' / 'instances.json'} has "
+                f"{train.num_classes} classes, and --train-steps trains on it; leave --num-classes out"
+            )
+    elif args.data:
+        raise InputError("--data is the data set of --train-steps; give --train-steps N too")
     rows = compare_specs(
         paths,
         phi=args.phi,
@@ -66,7 +104,7 @@ def run_compare(args: argparse.Namespace) -> int:
         match_params=resolve_spec_path(args.match_params) if args.match_params else None,
         image_size=args.input_size,
         train=train,
-        device=resolve_device(args.device),
+        device=device,
     )
     if args.plot:
         from effdet_graph.comparison.plots import scatter_plot

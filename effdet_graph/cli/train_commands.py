@@ -3,85 +3,110 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 from effdet_graph.device import DEVICE_HELP
 from effdet_graph.inference.evaluate import METRICS
-from effdet_graph.training.options import DEFAULT_EPOCHS, LOG_KINDS, TrainOptions
+from effdet_graph.training.options import DEFAULT_EPOCHS, LOG_KINDS, OptionError, TrainOptions
 from graphspec import InputError, parse_assignments
 
 SHOWN = 5  # detections listed per image by `predict`
 
 
+DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in dataclasses.fields(TrainOptions) if f.default is not dataclasses.MISSING
+}
+"""The default of each :class:`TrainOptions` field that has one: the command's defaults."""
+
+FLAGS: dict[str, str] = {f.name: "--" + f.name.replace("_", "-") for f in dataclasses.fields(TrainOptions)} | {
+    "overrides": "--set"
+}
+"""The ``train`` flag of each :class:`TrainOptions` field (``batch_size`` -> ``--batch-size``)."""
+
+
+def _option(parser: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup, name: str, **kwargs: Any) -> None:
+    """Add the flag of :class:`TrainOptions` field ``name``, its default taken from the class."""
+    if name in DEFAULTS and DEFAULTS[name] is not None:
+        kwargs.setdefault("default", DEFAULTS[name])
+    parser.add_argument(FLAGS[name], dest=name, **kwargs)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser("train", help="train an EfficientDet with a spec's feature network")
-    train.add_argument(
-        "--data",
+    _option(
+        train,
+        "data",
         type=Path,
         required=True,
         metavar="DIR",
         help="data set with train/images + train/instances.json (see make-dataset)",
     )
-    train.add_argument("--spec", required=True, help="feature-network spec file or built-in name (e.g. bifpn)")
-    train.add_argument("--phi", type=int, required=True, help="compound coefficient: 0-7 for D0-D7, 8 for D7x")
+    _option(train, "spec", required=True, help="feature-network spec file or built-in name (e.g. bifpn)")
+    _option(train, "phi", type=int, required=True, help="compound coefficient: 0-7 for D0-D7, 8 for D7x")
     length = train.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=int, metavar="N", help="optimizer steps in all")
-    length.add_argument("--epochs", type=int, metavar="N", help=f"epochs in all (default {DEFAULT_EPOCHS})")
-    train.add_argument("--batch-size", type=int, default=8, metavar="N", help="images per step (default 8)")
-    train.add_argument("--lr", type=float, default=0.02, help="peak learning rate (default 0.02)")
-    train.add_argument(
-        "--warmup-steps", type=int, metavar="N", help="linear warmup (default 10%% of the steps, at most 1000)"
+    _option(length, "steps", type=int, metavar="N", help="optimizer steps in all")
+    _option(length, "epochs", type=int, metavar="N", help=f"epochs in all (default {DEFAULT_EPOCHS})")
+    _option(train, "batch_size", type=int, metavar="N", help=f"images per step (default {DEFAULTS['batch_size']})")
+    _option(train, "lr", type=float, help=f"peak learning rate (default {DEFAULTS['lr']})")
+    _option(
+        train, "warmup_steps", type=int, metavar="N", help="linear warmup (default 10%% of the steps, at most 1000)"
     )
-    train.add_argument("--image-size", type=int, metavar="N", help="square input side (default: the phi's resolution)")
-    train.add_argument("--backbone", help="timm backbone instead of the phi's EfficientNet (random weights)")
-    train.add_argument(
-        "--head-depth",
+    _option(train, "image_size", type=int, metavar="N", help="square input side (default: the phi's resolution)")
+    _option(train, "backbone", help="timm backbone instead of the phi's EfficientNet (random weights)")
+    _option(
+        train,
+        "head_depth",
         type=int,
         metavar="N",
         help="conv layers of the class and box nets before the prediction (default: the phi's)",
     )
-    train.add_argument(
-        "--set",
-        dest="overrides",
+    _option(
+        train,
+        "overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="override a spec parameter, e.g. --set width=48 (repeatable)",
     )
-    train.add_argument(
-        "--scale-range",
-        default="0.1,2.0",
+    scale_range = ",".join(str(v) for v in DEFAULTS["scale_range"])
+    _option(
+        train,
+        "scale_range",
+        default=scale_range,
         metavar="LOW,HIGH",
-        help="scale jitter of the training augmentation (default 0.1,2.0)",
+        help=f"scale jitter of the training augmentation (default {scale_range})",
     )
-    train.add_argument(
-        "--bn-images",
+    _option(
+        train,
+        "bn_images",
         type=int,
-        default=512,
         metavar="N",
         help="train images to recompute the final BatchNorm statistics from (0: keep the running "
-        "averages; default 512)",
+        f"averages; default {DEFAULTS['bn_images']})",
     )
-    train.add_argument(
-        "--out",
+    _option(
+        train,
+        "out",
         type=Path,
         default=Path("runs/train"),
         metavar="DIR",
         help="checkpoint (last.pt) and log folder (default runs/train)",
     )
-    train.add_argument("--resume", type=Path, metavar="CKPT", help="continue the run of this checkpoint, exactly")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument(
-        "--ema-decay",
+    _option(train, "resume", type=Path, metavar="CKPT", help="continue the run of this checkpoint, exactly")
+    _option(train, "seed", type=int)
+    _option(
+        train,
+        "ema_decay",
         type=float,
-        default=0.9998,
         metavar="F",
-        help="decay of the weight average (default 0.9998, warmed up from 0)",
+        help=f"decay of the weight average (default {DEFAULTS['ema_decay']}, warmed up from 0)",
     )
-    train.add_argument("--log", choices=LOG_KINDS, default="csv", help="per-step log: OUT/log.csv or OUT/tensorboard")
-    train.add_argument("--workers", type=int, default=0, metavar="N", help="data loading processes (default 0)")
-    train.add_argument("--device", help=DEVICE_HELP)
+    _option(train, "log", choices=LOG_KINDS, help="per-step log: OUT/log.csv or OUT/tensorboard")
+    _option(train, "workers", type=int, metavar="N", help=f"data loading processes (default {DEFAULTS['workers']})")
+    _option(train, "device", help=DEVICE_HELP)
     train.set_defaults(run=run_train)
 
     evaluate = subparsers.add_parser("eval", help="COCO AP of a checkpoint on a data set split")
@@ -108,36 +133,36 @@ def _scale_range(text: str) -> tuple[float, float]:
     try:
         low, high = (float(v) for v in text.split(","))
     except ValueError:
-        raise InputError(f"--scale-range expects LOW,HIGH like 0.5,1.5, got '{text}'") from None
+        raise InputError(f"{FLAGS['scale_range']} expects LOW,HIGH like 0.5,1.5, got '{text}'") from None
     return low, high
+
+
+def train_options(args: argparse.Namespace) -> TrainOptions:
+    """The :class:`TrainOptions` of a ``train`` command line.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The checked options.
+
+    Raises:
+        InputError: An option is out of range; the message names its flag (``--lr must be positive, got 0``).
+    """
+    values = {name: getattr(args, name) for name in FLAGS if hasattr(args, name)}
+    values["spec"] = Path(values["spec"])
+    values["overrides"] = parse_assignments(values["overrides"])
+    values["scale_range"] = _scale_range(values["scale_range"])
+    try:
+        return TrainOptions(**values)
+    except OptionError as exc:
+        raise InputError(exc.named(FLAGS.__getitem__)) from None
 
 
 def run_train(args: argparse.Namespace) -> int:
     from effdet_graph.training import train
 
-    options = TrainOptions(
-        data=args.data,
-        spec=Path(args.spec),
-        phi=args.phi,
-        out=args.out,
-        steps=args.steps,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        warmup_steps=args.warmup_steps,
-        image_size=args.image_size,
-        backbone=args.backbone,
-        head_depth=args.head_depth,
-        overrides=parse_assignments(args.overrides),
-        resume=args.resume,
-        seed=args.seed,
-        ema_decay=args.ema_decay,
-        log=args.log,
-        workers=args.workers,
-        scale_range=_scale_range(args.scale_range),
-        bn_images=args.bn_images,
-        device=args.device,
-    )
+    options = train_options(args)
     result = train(options, progress=None)
     print(
         f"wrote {result.checkpoint}: step {result.total_steps} of {result.total_steps} ({result.steps_run} run now, "

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
 from effdet_graph.device import resolve_device
-from effdet_graph.model.backbone import create_backbone
+from effdet_graph.errors import InputError
+from effdet_graph.model.backbone import create_backbone, feature_info
 from effdet_graph.model.cost import detector_cost
 from effdet_graph.model.detector import EfficientDet
 from effdet_graph.model.scaling import DetectorConfig, detector_config, scale_spec
@@ -27,6 +28,22 @@ from graphspec import load_spec
 from graphspec.cost import estimate_cost
 
 MAX_REPEATS = 16
+
+
+class Trainer(Protocol):
+    """Trains and evaluates one topology with a shared recipe
+    (:class:`~effdet_graph.comparison.training.CompareTrainer` is one).
+
+    Attributes:
+        num_classes: the categories of the data set it trains on, so the class count of the detector it
+            trains (and of the one :func:`compare_specs` measures).
+    """
+
+    num_classes: int
+
+    def __call__(self, spec: str | Path, overrides: dict[str, Any]) -> dict[str, float]:
+        """Train ``spec`` with ``overrides`` and return its COCO metrics (``AP``, ``AP50``, ...)."""
+        ...
 
 
 @dataclass
@@ -43,6 +60,7 @@ class CompareRow:
     fpn_macs: int
     latency_ms: float
     device: str
+    num_classes: int
     metrics: dict[str, float] = field(default_factory=dict)
 
 
@@ -85,21 +103,43 @@ def compare_specs(
     match_params: str | Path | None = None,
     image_size: int | None = None,
     latency_runs: int = 5,
-    train: Callable[[str | Path, dict[str, Any]], dict[str, float]] | None = None,
+    train: Trainer | None = None,
     device: torch.device | None = None,
 ) -> list[CompareRow]:
     """Build every spec at EfficientDet-D``phi`` with one backbone and one head design and measure it.
 
-    ``train(spec_path, overrides) -> metrics`` (optional) trains and evaluates one topology with a
-    shared recipe; its metrics (e.g. ``AP``, ``AP50``) are added to the row.
+    Args:
+        spec_paths: the feature-network specs, one row each.
+        phi: compound coefficient (backbone, widths, resolution, heads).
+        backbone: timm backbone instead of the phi's EfficientNet.
+        num_classes: classes of every detector; default 90 (COCO), or ``train.num_classes`` with ``train``.
+        match_params: re-scale each spec's ``repeats`` to this spec's feature-network size.
+        image_size: input size of the cost and latency (default: the phi's resolution).
+        latency_runs: timed forward runs per spec (median reported).
+        train: trains and evaluates one topology with a shared recipe; its metrics (``AP``, ``AP50``,
+            ...) are added to the row, and its data set's class count is the detectors'.
+        device: where latency is measured (default: a GPU when there is one).
+
+    Returns:
+        One row per spec, in order.
+
+    Raises:
+        InputError: ``num_classes`` differs from the class count of ``train``'s data set.
     """
+    if train is not None:
+        if num_classes is not None and num_classes != train.num_classes:
+            raise InputError(
+                f"--num-classes {num_classes} does not match the {train.num_classes} classes of the data set "
+                "--train-steps trains on; leave --num-classes out"
+            )
+        num_classes = train.num_classes
     config = detector_config(phi, backbone=backbone, num_classes=num_classes)
     size = image_size or config.resolution
     device = device or resolve_device()
     first = load_spec(spec_paths[0])
     torch.manual_seed(0)
     shared_backbone = create_backbone(config.backbone, first.backbone_levels, **config.backbone_args)
-    info = shared_backbone.feature_info
+    info = feature_info(shared_backbone)
     reference = None
     if match_params is not None:
         reference = estimate_cost(scale_spec(match_params, config), info.channels(), size).total.params
@@ -122,6 +162,7 @@ def compare_specs(
             fpn_macs=cost["parts"]["feature_network"]["macs"],
             latency_ms=measure_latency_ms(model, size, device, latency_runs),
             device=device.type,
+            num_classes=config.num_classes,
         )
         if train is not None:
             row.metrics = train(path, overrides)
@@ -130,4 +171,5 @@ def compare_specs(
 
 
 def rows_to_json(rows: Sequence[CompareRow]) -> list[dict[str, Any]]:
+    """The rows as JSON-ready dicts."""
     return [asdict(row) for row in rows]

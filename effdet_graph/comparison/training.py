@@ -2,42 +2,96 @@
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable
+import hashlib
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from effdet_graph.data.synthetic import make_dataset
-from effdet_graph.inference.predict import evaluate_checkpoint
-from effdet_graph.training.loop import CHECKPOINT_NAME, train
+from effdet_graph.training.loop import CHECKPOINT_NAME
 from effdet_graph.training.options import TrainOptions
+from effdet_graph.training.train_eval import dataset_classes, dataset_folder, train_and_evaluate
 
-DEFAULT_DATA = Path("runs") / "compare" / "data"
+__all__ = ["DEFAULT_OUT", "CompareTrainer", "CompareTraining", "make_trainer"]
+
+DEFAULT_OUT = Path("runs") / "compare"
 
 
-def make_trainer(args: argparse.Namespace) -> Callable[[str | Path, dict[str, Any]], dict[str, float]]:
-    """A function that trains one spec for ``args.train_steps`` steps on ``args.data`` (the built-in
-    synthetic data set by default, made on first use) and returns its COCO metrics on val."""
-    data = Path(args.data) if args.data else DEFAULT_DATA
-    if args.data is None and not (data / "train" / "instances.json").is_file():
-        make_dataset(data, images=200, seed=0)
-    runs = data.parent / "runs"
+@dataclass(frozen=True)
+class CompareTraining:
+    """The shared recipe of ``compare --train-steps``.
 
-    def train_and_evaluate(spec: str | Path, overrides: dict[str, Any]) -> dict[str, float]:
-        out = runs / f"{Path(spec).stem}_d{args.phi}_{args.train_steps}steps"
+    Attributes:
+        steps: training steps per topology.
+        phi: compound coefficient of every detector.
+        data: COCO-format data set; ``None``: the built-in synthetic one, made under ``out/data`` on first use.
+        image_size: training and evaluation image size (``None``: the phi's resolution).
+        backbone: timm backbone instead of the phi's EfficientNet.
+        device: ``cpu``, ``cuda`` or ``cuda:N`` (``None``: a GPU when there is one).
+        out: folder of the built-in data set (``out/data``) and the training runs (``out/runs``).
+    """
+
+    steps: int
+    phi: int = 0
+    data: Path | None = None
+    image_size: int | None = None
+    backbone: str | None = None
+    device: str | None = None
+    out: Path = DEFAULT_OUT
+
+
+class CompareTrainer:
+    """Trains one spec with the shared recipe and returns its COCO metrics on val.
+
+    Attributes:
+        recipe: the shared recipe.
+        data: the data set folder every topology trains and is evaluated on.
+        num_classes: the data set's categories: the class count of every trained detector.
+    """
+
+    def __init__(self, recipe: CompareTraining, data: Path, num_classes: int):
+        self.recipe = recipe
+        self.data = data
+        self.num_classes = num_classes
+
+    def run_folder(self, spec: str | Path, overrides: dict[str, Any]) -> Path:
+        """Where ``spec``'s run lives: named by the spec, phi and steps, and a digest of everything else that
+        changes the trained model, so that a killed compare continues and a different one starts afresh."""
+        recipe = self.recipe
+        key = json.dumps(
+            [str(Path(spec).resolve()), str(self.data.resolve()), recipe.image_size, recipe.backbone, overrides],
+            sort_keys=True,
+            default=str,
+        )
+        digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+        return recipe.out / "runs" / f"{Path(spec).stem}_d{recipe.phi}_{recipe.steps}steps_{digest}"
+
+    def __call__(self, spec: str | Path, overrides: dict[str, Any]) -> dict[str, float]:
+        """Train ``spec`` (with ``overrides``, e.g. matched ``repeats``), resuming an earlier run of the same
+        recipe, and return its COCO metrics on val."""
+        recipe = self.recipe
+        out = self.run_folder(spec, overrides)
         previous = out / CHECKPOINT_NAME
         options = TrainOptions(
-            data=data,
+            data=self.data,
             spec=Path(spec),
-            phi=args.phi,
+            phi=recipe.phi,
             out=out,
-            steps=args.train_steps,
-            image_size=args.input_size,
-            backbone=args.backbone,
+            steps=recipe.steps,
+            image_size=recipe.image_size,
+            backbone=recipe.backbone,
             overrides=overrides,
             resume=previous if previous.is_file() else None,
-            device=args.device,
-        )  # a killed compare continues
-        return evaluate_checkpoint(train(options, progress=None).checkpoint, data, "val")
+            device=recipe.device,
+        )
+        return train_and_evaluate(options, progress=None).metrics
 
-    return train_and_evaluate
+
+def make_trainer(recipe: CompareTraining) -> CompareTrainer:
+    """The trainer of ``recipe``: its data set (the built-in one is made on first use) and class count.
+
+    Raises:
+        DatasetError: the data set is missing or broken, or the built-in one cannot be made.
+    """
+    data = dataset_folder(recipe.data, recipe.out / "data", images=200, seed=0)
+    return CompareTrainer(recipe, data, dataset_classes(data))

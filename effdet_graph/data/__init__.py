@@ -1,1 +1,1 @@
-"""Data sets and transforms: COCO-format reading, synthetic data, resize/augment/collate."""
+"""Data sets and transforms: COCO-format reading, image files, synthetic data, resize/augment/collate."""

@@ -25,18 +25,19 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from pycocotools.coco import COCO
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ..errors import DatasetError
+from effdet_graph.data.images import open_image
+from effdet_graph.errors import DatasetError
+from graphspec.errors import first_few
 
 __all__ = ["BOX_TOLERANCE", "CocoDetection", "DetectionTransform", "load_coco"]
 
 #: Boxes may overhang the image by this many pixels (they are clipped); more is an error.
 BOX_TOLERANCE = 1.0
-_MAX_LISTED = 5
 
 
 class DetectionTransform(Protocol):
@@ -115,12 +116,11 @@ def _check_images(path: Path, image_dir: Path, data: dict[str, Any]) -> None:
         if not (image_dir / img["file_name"]).is_file():
             missing.append(img["file_name"])
     if missing:
-        listed = ", ".join(f"'{m}'" for m in missing[:_MAX_LISTED])
-        more = f" and {len(missing) - _MAX_LISTED} more" if len(missing) > _MAX_LISTED else ""
+        listed = first_few([f"'{name}'" for name in missing])
         raise _fail(
             str(path),
             f"{len(missing)} of {len(data['images'])} listed images are missing "
-            f"from {image_dir}: {listed}{more}; copy them there or remove "
+            f"from {image_dir}: {listed}; copy them there or remove "
             "their entries",
         )
 
@@ -228,7 +228,11 @@ class CocoDetection(Dataset):
     @classmethod
     def from_split(cls, split_dir: str | os.PathLike[str], transform: Any = None, seed: int = 0) -> CocoDetection:
         """Open ``split_dir/images`` + ``split_dir/instances.json`` (the layout
-        :func:`effdet_graph.data.synthetic.make_dataset` writes)."""
+        :func:`effdet_graph.data.synthetic.make_dataset` writes).
+
+        Raises:
+            DatasetError: the folder is missing, or its data set is broken (see :func:`load_coco`).
+        """
         split = Path(split_dir)
         if not split.is_dir():
             raise _fail(
@@ -250,15 +254,15 @@ class CocoDetection(Dataset):
         return len(self.image_ids)
 
     def load(self, index: int) -> tuple[Image.Image, dict[str, Any]]:
-        """The RGB image and target of item ``index``, in original pixels."""
+        """The RGB image and target of item ``index``, in original pixels.
+
+        Raises:
+            DatasetError: the image file is missing or unreadable, or its size is not the annotated one.
+        """
         image_id = self.image_ids[index]
         info = self.coco.imgs[image_id]
         file = self.image_dir / info["file_name"]
-        try:
-            with Image.open(file) as im:
-                image = im.convert("RGB")
-        except (OSError, UnidentifiedImageError) as e:
-            raise _fail(str(file), f"image {image_id} cannot be read ({e})") from None
+        image = open_image(file)
         w, h = info["width"], info["height"]
         if image.size != (w, h):
             raise _fail(

@@ -25,11 +25,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..errors import DatasetError
+from effdet_graph.errors import DatasetError
 
 __all__ = ["CLASSES", "DatasetSummary", "make_dataset", "render_image"]
 
@@ -150,7 +151,8 @@ def _write_split(folder: Path, name: str, indices: range, seed: int, size: int) 
     """Render ``indices`` into ``folder/name``; return the number of objects."""
     image_dir = folder / name / "images"
     image_dir.mkdir(parents=True)
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for image_id, index in enumerate(indices, start=1):
         rng = np.random.default_rng([seed, index])
         image, objects = render_image(rng, size)

@@ -137,7 +137,11 @@ class TrainTransform:
 def collate_detection(
     batch: Sequence[tuple[Tensor, dict[str, Any]]],
 ) -> tuple[Tensor, list[dict[str, Any]]]:
-    """``[(image[3, S, S], target)] -> (images FloatTensor[N, 3, S, S], [target])``."""
+    """``[(image[3, S, S], target)] -> (images FloatTensor[N, 3, S, S], [target])``.
+
+    Raises:
+        ValueError: the batch is empty.
+    """
     if not batch:
         raise ValueError("cannot collate an empty batch")
     images, targets = zip(*batch)

@@ -4,7 +4,7 @@ The execution schedule is fixed at build time: each cell keeps, per node, the po
 inputs in a flat list of tensors (cell inputs first, then node outputs in schedule order), so the
 forward pass is a straight loop that ``torch.compile(fullgraph=True)``, ``torch.export`` and ONNX
 export trace without graph breaks. Submodules are named by node id and input name, so state_dict
-keys read like ``cells.0.p4_td.edges.P4.project.conv.weight``.
+keys read like ``cells.0.nodes.p4_td.edges.P4.project.conv.weight``.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ class Cell(nn.Module):
 class DerivedLevelBlock(nn.Module):
     """Make level l + 1 from level l before the first cell: act, then project and downsample by 2."""
 
-    def __init__(self, in_channels: int, width: int, act: str, resample: Resample):
+    def __init__(self, act: str, resample: Resample):
         super().__init__()
         self.act = make_activation(act)
         self.resample = resample
@@ -125,11 +125,20 @@ class FeatureNetwork(nn.Module):
     ``forward(features)``: the backbone's feature maps for ``spec.backbone_levels``, finest first,
     each (N, C_l, ceil(H / 2**l), ceil(W / 2**l)) with C_l = ``in_channels``; returns one
     (N, width, ...) tensor per level of ``spec.levels``, finest first.
+
+    Args:
+        spec: the validated spec.
+        in_channels: the backbone's channels C_l, one per level of ``spec.backbone_levels``, finest first.
+        reductions: the backbone's strides for those levels (timm's ``feature_info.reduction()``);
+            checked against ``2**l`` when given.
+
+    Raises:
+        SpecError: the channels or reductions do not fit the spec's backbone levels, or a node cannot be built.
     """
 
-    def __init__(self, spec: Spec, in_channels: Sequence[int]):
+    def __init__(self, spec: Spec, in_channels: Sequence[int], reductions: Sequence[int] | None = None):
         super().__init__()
-        check_channels(spec, in_channels)
+        check_channels(spec, in_channels, reductions)
         self.spec = spec
         self.in_channels = tuple(in_channels)
         self.levels = spec.levels
@@ -147,9 +156,7 @@ class FeatureNetwork(nn.Module):
             resample = Resample(
                 channels[derived.source], spec.width, 1, style, spec.conv_bias, spec.batch_norm, spec.padding
             )
-            self.derived[level_name(derived.level)] = DerivedLevelBlock(
-                channels[derived.source], spec.width, derived.act, resample
-            )
+            self.derived[level_name(derived.level)] = DerivedLevelBlock(derived.act, resample)
             channels[derived.level] = spec.width
         self.cells = nn.ModuleList()
         for _ in range(spec.repeats):
@@ -173,7 +180,12 @@ class FeatureNetwork(nn.Module):
 
 
 def check_channels(spec: Spec, in_channels: Sequence[int], reductions: Sequence[int] | None = None) -> None:
-    """Check a backbone's feature channels (and reductions, timm's ``feature_info``) against the spec."""
+    """Check a backbone's feature channels (and reductions, timm's ``feature_info``) against the spec.
+
+    Raises:
+        SpecError: one channel count per backbone level is not given, one is not positive, or the
+            reductions are not the levels' strides.
+    """
     where = Location(spec.file)
     names = ", ".join(level_name(level) for level in spec.backbone_levels)
     if len(in_channels) != len(spec.backbone_levels):
@@ -195,6 +207,9 @@ def check_channels(spec: Spec, in_channels: Sequence[int], reductions: Sequence[
 
 
 def compile_spec(spec: Spec, in_channels: Sequence[int], reductions: Sequence[int] | None = None) -> FeatureNetwork:
-    """Build the feature network of ``spec`` for a backbone with the given feature channels/reductions."""
-    check_channels(spec, in_channels, reductions)
-    return FeatureNetwork(spec, in_channels)
+    """Build the feature network of ``spec`` for a backbone with the given feature channels/reductions.
+
+    Raises:
+        SpecError: the channels or reductions do not fit the spec's backbone levels, or a node cannot be built.
+    """
+    return FeatureNetwork(spec, in_channels, reductions)

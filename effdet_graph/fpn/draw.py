@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -88,6 +89,9 @@ def draw_spec(spec: Spec, path: str | Path) -> None:
     """Write a picture of one cell of ``spec`` to ``path`` (``.svg`` or ``.png``, chosen by suffix).
 
     The file is written atomically: a failure leaves no file, and an existing one untouched.
+
+    Raises:
+        InputError: the suffix is neither ``.svg`` nor ``.png``.
     """
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
@@ -135,9 +139,12 @@ def _layout(spec: Spec) -> tuple[dict[str, _Vertex], list[_Edge]]:
     for (depth, row), ids in sorted(cells.items()):
         for i, vertex_id in enumerate(ids):
             x = starts[depth] + ((slots[depth] - len(ids)) / 2 + i) * SLOT_STEP
-            node = by_id.get(vertex_id)
-            method = "" if node is None else node.fusion if node.merge == "weighted_sum" else node.merge
-            vertices[vertex_id] = _Vertex(vertex_id, row, x, node is None, method)
+            spec_node = by_id.get(vertex_id)  # None for a cell input
+            if spec_node is None:
+                method = ""
+            else:
+                method = spec_node.fusion if spec_node.merge == "weighted_sum" else spec_node.merge
+            vertices[vertex_id] = _Vertex(vertex_id, row, x, spec_node is None, method)
     edges = [_Edge(vertices[ref], vertices[node.id], False) for node in spec.nodes for ref in node.inputs]
     edges += [_Edge(vertices[ref], vertices[node.id], True) for node in spec.nodes for ref in node.residual]
     return vertices, edges
@@ -231,7 +238,7 @@ def _route_arc(edge: _Edge, vertices: dict[str, _Vertex], routed: np.ndarray) ->
     """Pick the straightest ``arc3`` bend that clears every other node, preferring bends that keep
     apart from the ``routed`` points of other edges."""
     others = np.array([v.xy for v in vertices.values() if v not in (edge.source, edge.target)]).reshape(-1, 2)
-    best = None
+    best: tuple[float, float, np.ndarray] | None = None  # (score, rad, points)
     for rad in BENDS:
         if best is not None and best[0] <= abs(rad):
             break
@@ -242,6 +249,8 @@ def _route_arc(edge: _Edge, vertices: dict[str, _Vertex], routed: np.ndarray) ->
         score = abs(rad) + shared + (0.0 if gap >= CLEARANCE else 100.0 - gap)
         if best is None or score < best[0]:
             best = (score, rad, points)
+    if best is None:
+        raise RuntimeError("BENDS is empty: no arc was tried")
     edge.rad, edge.points = best[1], best[2]
 
 
@@ -251,11 +260,18 @@ def _route(vertices: dict[str, _Vertex], edges: list[_Edge]) -> None:
     _place_rows(vertices, edges)
     for edge in edges:
         if edge.lane:
-            edge.points = _lane_path(edge).interpolated(8).vertices
+            edge.points = np.asarray(_lane_path(edge).interpolated(8).vertices)
     for edge in edges:
         if not edge.lane:
             routed = [e.points[6:-6] for e in edges if e.points is not None] or [np.empty((0, 2))]
             _route_arc(edge, vertices, np.concatenate(routed))
+
+
+def _points(edge: _Edge) -> np.ndarray:
+    """The sampled route of ``edge``, which :func:`_route` has set."""
+    if edge.points is None:
+        raise RuntimeError(f"edge {edge.source.id} -> {edge.target.id} was not routed")
+    return edge.points
 
 
 def _figure(spec: Spec) -> Figure:
@@ -264,7 +280,8 @@ def _figure(spec: Spec) -> Figure:
     _route(vertices, edges)
     outputs = set(spec.outputs.values())
     right = max(v.x for v in vertices.values()) + 0.8
-    points = np.concatenate([e.points for e in edges] + [np.array([[right, v.y] for v in vertices.values()])])
+    routes = [_points(edge) for edge in edges]
+    points = np.concatenate(routes + [np.array([[right, v.y] for v in vertices.values()])])
     xlim = (points[:, 0].min() - 0.35, right + 0.05)
     ylim = (points[:, 1].min() - 0.35, points[:, 1].max() + 0.35)
     size = ((xlim[1] - xlim[0]) * POINTS_PER_UNIT / 72, (ylim[1] - ylim[0]) * POINTS_PER_UNIT / 72)
@@ -274,9 +291,10 @@ def _figure(spec: Spec) -> Figure:
     ax.axis("off")
     for vertex in vertices.values():
         _draw_vertex(ax, vertex, vertex.id in outputs)
-    arrow = dict(arrowstyle="-|>", mutation_scale=7, linewidth=0.8, zorder=1)
+    arrow: dict[str, Any] = dict(arrowstyle="-|>", mutation_scale=7, linewidth=0.8, zorder=1)
     for edge in edges:
-        style = dict(arrow, color=DIRECTION_COLOURS[edge.direction][0], linestyle=(0, (3, 2)) if edge.residual else "-")
+        linestyle = (0, (3, 2)) if edge.residual else "-"
+        style: dict[str, Any] = dict(arrow, color=DIRECTION_COLOURS[edge.direction][0], linestyle=linestyle)
         if edge.lane:
             ax.add_patch(FancyArrowPatch(path=_lane_path(edge), **style))
         else:
@@ -290,7 +308,7 @@ def _figure(spec: Spec) -> Figure:
                     **style,
                 )
             )
-    for node_id in outputs:
+    for node_id in sorted(outputs):  # a fixed patch order: the same SVG bytes in every process
         vertex = vertices[node_id]
         clear = not any(v.row == vertex.row and v.x > vertex.x for v in vertices.values())
         end = right if clear else vertex.x + RADIUS + 0.3
@@ -353,7 +371,7 @@ def _draw_vertex(ax: Axes, vertex: _Vertex, is_output: bool) -> None:
 
 def _legend(spec: Spec, vertices: dict[str, _Vertex], edges: list[_Edge]) -> list[Line2D]:
     """Legend entries for what this picture shows: inputs/outputs, merge methods, edge kinds."""
-    marker = dict(linestyle="none", markersize=8, markeredgecolor=INK)
+    marker: dict[str, Any] = dict(linestyle="none", markersize=8, markeredgecolor=INK)
     handles = [
         Line2D([], [], marker="s", markerfacecolor="white", markeredgewidth=0.9, label="cell input", **marker),
         Line2D([], [], marker="o", markerfacecolor="white", markeredgewidth=1.8, label="cell output", **marker),

@@ -27,7 +27,11 @@ class TensorArgs(nn.Module):
 
 
 def export_network(network: nn.Module, features: list[torch.Tensor], path: str | Path) -> None:
-    """Trace ``network`` on ``features`` and write it to ``path`` (format chosen by the suffix)."""
+    """Trace ``network`` on ``features`` and write it to ``path`` (format chosen by the suffix).
+
+    Raises:
+        InputError: the suffix names no export format.
+    """
     path = Path(path)
     if path.suffix not in EXPORT_SUFFIXES:
         raise InputError(f"{path}: unknown export format '{path.suffix}'; use one of {', '.join(EXPORT_SUFFIXES)}")
@@ -41,4 +45,6 @@ def export_network(network: nn.Module, features: list[torch.Tensor], path: str |
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 program = torch.onnx.export(module, args, dynamo=True, input_names=names, verbose=False)
+            if program is None:  # only the legacy exporter (dynamo=False) returns None
+                raise RuntimeError("torch.onnx.export(dynamo=True) returned no ONNXProgram")
             program.save(str(tmp))

@@ -34,7 +34,13 @@ class WeightedSum(nn.Module):
             self.weight = nn.Parameter(torch.ones(shape))
 
     def normalized_weights(self, dtype: torch.dtype) -> torch.Tensor:
-        """(num_inputs,) or (num_inputs, C) weights as the formula of ``method`` gives them."""
+        """(num_inputs,) or (num_inputs, C) weights as the formula of ``method`` gives them.
+
+        Raises:
+            ValueError: the method is ``sum``, which has no weights.
+        """
+        if self.weight is None:
+            raise ValueError("a 'sum' fusion has no weights")
         w = self.weight.to(dtype)
         if self.normalizer == "softmax":
             return torch.softmax(w, dim=0)

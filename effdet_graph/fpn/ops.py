@@ -33,9 +33,20 @@ class SeparableConv2d(nn.Module):
         return self.conv_pw(self.conv_dw(x))
 
 
-def conv_has_bias(steps: tuple[str, ...], index: int, conv_bias: bool) -> bool:
-    """A conv carries a bias unless a BN follows it, or always when ``conv_bias`` (public checkpoints)."""
-    return conv_bias or "bn" not in steps[index + 1 :]
+def conv_has_bias(conv_bias: bool, bn_follows: bool) -> bool:
+    """Whether a conv carries a bias: unless a BN follows it, or always when ``conv_bias`` (public checkpoints).
+
+    Every conv of a compiled feature network (the op after a merge, projections, strided-conv
+    downsampling) follows this rule.
+
+    Args:
+        conv_bias: the spec's ``conv_bias``.
+        bn_follows: whether a batch norm comes after the conv.
+
+    Returns:
+        ``True`` if the conv gets a bias.
+    """
+    return conv_bias or not bn_follows
 
 
 def make_op(steps: tuple[str, ...], channels: int, conv_bias: bool, bn: BatchNormStyle) -> nn.Sequential:
@@ -50,10 +61,12 @@ def make_op(steps: tuple[str, ...], channels: int, conv_bias: bool, bn: BatchNor
             kind, layer = "act", make_activation(step)
         elif step == "bn":
             kind, layer = "bn", make_bn(channels, bn)
-        elif step == "separable_conv":
-            kind, layer = "conv", SeparableConv2d(channels, channels, conv_has_bias(steps, i, conv_bias))
         else:
-            kind, layer = "conv", nn.Conv2d(channels, channels, 3, padding=1, bias=conv_has_bias(steps, i, conv_bias))
+            bias = conv_has_bias(conv_bias, "bn" in steps[i + 1 :])
+            if step == "separable_conv":
+                kind, layer = "conv", SeparableConv2d(channels, channels, bias)
+            else:
+                kind, layer = "conv", nn.Conv2d(channels, channels, 3, padding=1, bias=bias)
         name, n = kind, 1
         while name in layers:
             n += 1

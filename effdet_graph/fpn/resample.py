@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from effdet_graph.fpn.ops import make_bn
+from effdet_graph.fpn.ops import conv_has_bias, make_bn
 from graphspec import BatchNormStyle, EdgeStyle
 
 
@@ -68,7 +68,9 @@ def downsample_layers(kind: str, delta: int, padding: str) -> list[nn.Module]:
 def projection(in_channels: int, out_channels: int, style: str, conv_bias: bool, bn: BatchNormStyle) -> nn.Sequential:
     """1x1 conv (+ BN for ``conv_bn``) from ``in_channels`` to ``out_channels``."""
     with_bn = style == "conv_bn"
-    layers: dict[str, nn.Module] = {"conv": nn.Conv2d(in_channels, out_channels, 1, bias=conv_bias or not with_bn)}
+    layers: dict[str, nn.Module] = {
+        "conv": nn.Conv2d(in_channels, out_channels, 1, bias=conv_has_bias(conv_bias, with_bn))
+    }
     if with_bn:
         layers["bn"] = make_bn(out_channels, bn)
     return nn.Sequential(OrderedDict(layers))
@@ -108,7 +110,7 @@ class Resample(nn.Module):
                 kernel,
                 stride,
                 0 if padding == "same" else pad,
-                bias=conv_bias or not with_bn,
+                bias=conv_has_bias(conv_bias, with_bn),
             )
             if with_bn:
                 layers["bn"] = make_bn(out_channels, bn)

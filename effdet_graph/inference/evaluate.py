@@ -28,6 +28,9 @@ def to_coco_results(
     pixels), ``scores`` (``FloatTensor[D]``), ``labels`` (``Int64Tensor[D]``, 0-based) and
     optionally ``scale`` (input pixels per original pixel, as returned by the eval transform;
     boxes are divided by it; default 1).
+
+    Raises:
+        ValueError: a label has no category.
     """
     results = []
     for det in detections:
@@ -71,6 +74,9 @@ def coco_evaluate(
     Returns:
         ``{"AP", "AP50", "AP75", "APs", "APm", "APl"}`` as floats in [0, 1]; all 0.0 when there
         are no detections. As in pycocotools, a size bucket without any ground truth gives -1.0.
+
+    Raises:
+        ValueError: detections are for images the ground truth does not have, or a label has no category.
     """
     if label_to_category is None:
         label_to_category = sorted(coco_gt.getCatIds())

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import matplotlib
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision.transforms.functional import pil_to_tensor
 from torchvision.utils import draw_bounding_boxes
 
+from effdet_graph.data.images import open_image
 from effdet_graph.data.transforms import ResizePad, collate_detection
 from effdet_graph.device import resolve_device
 from effdet_graph.errors import DatasetError
@@ -91,18 +92,6 @@ def evaluate_checkpoint(
     return coco_evaluate(dataset.coco, detections, recipe.label_to_category)
 
 
-def _open_images(paths: Sequence[Path]) -> None:
-    """Check every file is there and looks like an image before anything is written."""
-    for path in paths:
-        if not path.is_file():
-            raise DatasetError(f"{path}: image file not found")
-        try:
-            with Image.open(path):
-                pass
-        except (OSError, UnidentifiedImageError) as exc:
-            raise DatasetError(f"{path}: not a readable image ({exc})") from None
-
-
 def _class_colours(count: int) -> list[str]:
     palette = matplotlib.colormaps["tab10"]
     return [matplotlib.colors.to_hex(palette(i % palette.N)) for i in range(count)]
@@ -132,18 +121,15 @@ def predict_images(
     clash = sorted({name for name in names if names.count(name) > 1})
     if clash:
         raise InputError(f"several images are named {', '.join(clash)}; they would overwrite each other in {out}")
-    _open_images(images)
+    for path in images:  # every image readable before anything is written
+        open_image(path)
     predictor, recipe = load_predictor(checkpoint, PostProcessConfig(score_threshold=score_threshold), device)
     device = next(predictor.parameters()).device
     colours = _class_colours(recipe.num_classes)
     resize = ResizePad(recipe.image_size)
     results = []
     for path in images:
-        try:
-            with Image.open(path) as im:
-                image = im.convert("RGB")
-        except (OSError, UnidentifiedImageError) as exc:
-            raise DatasetError(f"{path}: not a readable image ({exc})") from None
+        image = open_image(path)
         tensor, placed = resize(image, {"boxes": torch.zeros(0, 4)})
         found = predictor(tensor[None].to(device), [placed["image_size"]])[0]
         boxes = found["boxes"].cpu() / placed["scale"]

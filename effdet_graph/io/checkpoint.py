@@ -21,11 +21,11 @@ from effdet_graph.errors import CheckpointError
 from effdet_graph.io.atomic import atomic_output
 from effdet_graph.io.recipe import ModelRecipe
 from effdet_graph.model.detector import EfficientDet
+from graphspec.errors import first_few
 
 __all__ = ["FORMAT", "load_model_state", "load_safely", "model_from_checkpoint", "read_checkpoint", "save_checkpoint"]
 
 FORMAT = "effdet-graph/1"
-_MAX_LISTED = 5
 
 
 def save_checkpoint(
@@ -90,7 +90,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def load_model_state(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
     """``model.load_state_dict(state)``, strict, with missing, unexpected and wrongly shaped keys named
-    in one :class:`CheckpointError`."""
+    in one :class:`CheckpointError`.
+
+    Raises:
+        CheckpointError: keys are missing, unexpected or wrongly shaped.
+    """
     ours = model.state_dict()
     missing = [k for k in ours if k not in state]
     unexpected = [k for k in state if k not in ours]
@@ -100,9 +104,7 @@ def load_model_state(model: torch.nn.Module, state: Mapping[str, torch.Tensor], 
         if k in ours and v.shape != ours[k].shape
     ]
     problems = [
-        f"{len(keys)} {label}: "
-        + "; ".join(keys[:_MAX_LISTED])
-        + (f"; ... ({len(keys) - _MAX_LISTED} more)" if len(keys) > _MAX_LISTED else "")
+        f"{len(keys)} {label}: {first_few(keys, sep='; ')}"
         for label, keys in (("shape mismatches", shapes), ("missing keys", missing), ("unexpected keys", unexpected))
         if keys
     ]

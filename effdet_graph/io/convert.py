@@ -19,6 +19,7 @@ from effdet_graph.errors import CheckpointError
 from effdet_graph.io.checkpoint import load_safely
 from effdet_graph.model.detector import EfficientDet
 from graphspec import Spec, level_name
+from graphspec.errors import first_few
 
 _HEADS = {"class_net": "class_head", "box_net": "box_head"}
 _RULES: list[tuple[re.Pattern[str], str]] = [
@@ -73,7 +74,11 @@ def effdet_key_to_ours(key: str, spec: Spec) -> str | None:
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a checkpoint safely (``weights_only=True``); unwraps ``state_dict``/``state_dict_ema``/``model``
-    and a ``model.`` prefix (effdet's training wrapper)."""
+    and a ``model.`` prefix (effdet's training wrapper).
+
+    Raises:
+        CheckpointError: the file is missing or unreadable, or holds no state_dict.
+    """
     data = load_safely(path)
     for wrapper in ("state_dict_ema", "state_dict", "model"):
         if isinstance(data, dict) and isinstance(data.get(wrapper), dict):
@@ -88,7 +93,11 @@ def convert_effdet_state_dict(
     state: dict[str, torch.Tensor], model: EfficientDet, source: str = "checkpoint"
 ) -> dict[str, torch.Tensor]:
     """Map an effdet state_dict onto ``model``'s keys. Every key must map and fit: unmapped, missing
-    and wrongly-shaped keys are all reported by name in one :class:`CheckpointError`."""
+    and wrongly-shaped keys are all reported by name in one :class:`CheckpointError`.
+
+    Raises:
+        CheckpointError: keys are unmapped, missing or wrongly shaped.
+    """
     ours = model.state_dict()
     converted: dict[str, torch.Tensor] = {}
     unexpected, mismatched = [], []
@@ -104,8 +113,7 @@ def convert_effdet_state_dict(
     problems = []
     for label, keys in (("shape mismatches", mismatched), ("unexpected keys", unexpected), ("missing keys", missing)):
         if keys:
-            shown = "; ".join(keys[:5]) + (f"; ... ({len(keys) - 5} more)" if len(keys) > 5 else "")
-            problems.append(f"{len(keys)} {label}: {shown}")
+            problems.append(f"{len(keys)} {label}: {first_few(keys, sep='; ')}")
     if problems:
         raise CheckpointError(
             f"{source} does not fit {model.config.name} with spec '{model.spec.name}' "

@@ -80,6 +80,9 @@ def feature_map_sizes(image_size: tuple[int, int], config: AnchorConfig) -> list
 
     ``H_l`` is ``H`` ceil-halved ``l`` times (what a chain of stride-2 'same'-padded
     convolutions or poolings produces), likewise ``W_l``.
+
+    Raises:
+        ValueError: the image size is not positive.
     """
     h, w = int(image_size[0]), int(image_size[1])
     if h < 1 or w < 1:
@@ -144,6 +147,9 @@ def flatten_level_outputs(outputs: Sequence[Tensor], values_per_anchor: int) -> 
 
     Returns:
         ``Tensor[N, sum_l H_l * W_l * A, C]`` lined up with :func:`generate_anchors`.
+
+    Raises:
+        ValueError: there are no levels, or a level's channels are not a multiple of ``C``.
     """
     if not outputs:
         raise ValueError("expected at least one feature level of head outputs")
@@ -169,7 +175,6 @@ class Anchors(nn.Module):
         super().__init__()
         self.config = config
         self.image_size = (int(image_size[0]), int(image_size[1]))
-        self.feature_map_sizes = feature_map_sizes(self.image_size, config)
         self.register_buffer("boxes", generate_anchors(self.image_size, config), persistent=False)
 
     def forward(self) -> Tensor:

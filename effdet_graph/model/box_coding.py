@@ -27,7 +27,6 @@ from torch import Tensor
 from torchvision.ops import box_iou
 
 __all__ = [
-    "POSITIVE_MIN",
     "BACKGROUND",
     "IGNORE",
     "MatchConfig",
@@ -39,8 +38,7 @@ __all__ = [
     "one_hot_targets",
 ]
 
-#: Per-anchor class target values: ``>= 0`` is the class of a positive anchor.
-POSITIVE_MIN = 0
+# Per-anchor class target values: ``>= 0`` is the class of a positive anchor, or one of these two.
 #: Negative anchor (background: every class target is 0).
 BACKGROUND = -1
 #: Ignored anchor (contributes to no loss).
@@ -172,6 +170,9 @@ def assign_targets(
         gt_labels: ``Int64Tensor[M]`` 0-based class ids.
         ignore_boxes: ``FloatTensor[C, 4]`` xyxy crowd/ignore regions, or ``None``.
         config: matching thresholds.
+
+    Raises:
+        ValueError: boxes and labels differ in number.
     """
     if gt_boxes.shape[0] != gt_labels.shape[0]:
         raise ValueError(f"got {gt_boxes.shape[0]} boxes but {gt_labels.shape[0]} labels for one image")
@@ -205,6 +206,9 @@ def one_hot_targets(classes: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
     Returns:
         ``(targets, valid)``: ``FloatTensor[..., K]`` one-hot rows (all zero for background and
         ignored anchors) and ``BoolTensor[...]``, False for ignored anchors.
+
+    Raises:
+        ValueError: a class id is ``>= num_classes``.
     """
     if classes.numel() and int(classes.max()) >= num_classes:
         raise ValueError(f"class id {int(classes.max())} out of range for {num_classes} classes")

@@ -17,7 +17,7 @@ from torch import nn
 
 from effdet_graph.fpn.compiler import compile_spec
 from effdet_graph.model.anchors import Anchors
-from effdet_graph.model.backbone import create_backbone
+from effdet_graph.model.backbone import create_backbone, feature_info
 from effdet_graph.model.heads import PredictionHead
 from effdet_graph.model.losses import DetectionLoss
 from effdet_graph.model.postprocess import PostProcessConfig, postprocess
@@ -35,12 +35,12 @@ class EfficientDet(nn.Module):
         self.config = config
         self.anchor_config = dataclasses.replace(config.anchors, min_level=spec.levels[0], max_level=spec.levels[-1])
         self.backbone = backbone or create_backbone(config.backbone, spec.backbone_levels, **config.backbone_args)
-        info = self.backbone.feature_info
+        info = feature_info(self.backbone)
         self.fpn = compile_spec(spec, info.channels(), info.reduction())
         head = config.head
         bn = BatchNormStyle(head.bn_eps, head.bn_momentum)
         num_anchors = self.anchor_config.num_anchors
-        common = dict(
+        common: dict[str, Any] = dict(
             width=spec.width,
             num_anchors=num_anchors,
             depth=head.depth,
@@ -55,15 +55,6 @@ class EfficientDet(nn.Module):
     def forward(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         features = self.fpn(self.backbone(images))
         return self.class_head(features), self.box_head(features)
-
-    def part_params(self) -> dict[str, int]:
-        """Parameter counts of ``backbone``, ``feature_network`` and ``heads``."""
-        count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
-        return {
-            "backbone": count(self.backbone),
-            "feature_network": count(self.fpn),
-            "heads": count(self.class_head) + count(self.box_head),
-        }
 
 
 class DetectorTrainer(nn.Module):
@@ -99,7 +90,7 @@ class DetectorPredictor(nn.Module):
         self, images: torch.Tensor, image_sizes: list[tuple[int, int]] | None = None
     ) -> list[dict[str, torch.Tensor]]:
         class_outputs, box_outputs = self.model(images)
-        sizes = image_sizes or [tuple(images.shape[-2:])] * images.shape[0]
+        sizes = image_sizes or [(images.shape[-2], images.shape[-1])] * images.shape[0]
         return postprocess(class_outputs, box_outputs, self.anchors.boxes, sizes, self.config)
 
 

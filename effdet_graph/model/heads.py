@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -48,18 +49,19 @@ class PredictionHead(nn.Module):
         self._init_weights(class_prior)
 
     def _init_weights(self, class_prior: float | None) -> None:
-        for conv in list(self.convs) + [self.predict]:
-            for layer in (conv.conv_dw, conv.conv_pw):
+        for layer in self.modules():  # in registration order: the shared convs, then the prediction's
+            if isinstance(layer, nn.Conv2d):
                 nn.init.kaiming_normal_(layer.weight, nonlinearity="linear")
                 if layer.bias is not None:
                     nn.init.zeros_(layer.bias)
-        if class_prior is not None:
-            nn.init.constant_(self.predict.conv_pw.bias, -math.log((1 - class_prior) / class_prior))
+        bias = self.predict.conv_pw.bias
+        if class_prior is not None and bias is not None:
+            nn.init.constant_(bias, -math.log((1 - class_prior) / class_prior))
 
     def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
         outputs = []
         for x, name in zip(features, self.level_names):
             for conv, norms in zip(self.convs, self.norms):
-                x = self.act(norms[name](conv(x)))
+                x = self.act(cast(nn.ModuleDict, norms)[name](conv(x)))
             outputs.append(self.predict(x))
         return outputs

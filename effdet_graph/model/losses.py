@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import sigmoid_focal_loss
 
-from .anchors import flatten_level_outputs
-from .box_coding import AnchorTargets, MatchConfig, assign_targets, one_hot_targets
+from effdet_graph.model.anchors import flatten_level_outputs
+from effdet_graph.model.box_coding import AnchorTargets, MatchConfig, assign_targets, one_hot_targets
 
 __all__ = ["DetectionLoss", "batch_targets"]
 
@@ -44,6 +44,9 @@ def batch_targets(
 
     Returns:
         ``(classes LongTensor[N, A], box_codes FloatTensor[N, A, 4], num_positives)``.
+
+    Raises:
+        ValueError: a target lacks ``boxes`` or ``labels``.
     """
     per_image: list[AnchorTargets] = []
     for i, target in enumerate(targets):
@@ -103,6 +106,9 @@ class DetectionLoss(nn.Module):
 
         Returns:
             ``{"loss", "class_loss", "box_loss"}``, scalar tensors.
+
+        Raises:
+            ValueError: outputs and targets do not fit together.
         """
         logits = flatten_level_outputs(class_outputs, self.num_classes).float()
         codes = flatten_level_outputs(box_outputs, 4).float()

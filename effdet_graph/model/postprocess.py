@@ -16,8 +16,8 @@ import torch
 from torch import Tensor
 from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image
 
-from .anchors import flatten_level_outputs
-from .box_coding import decode_boxes
+from effdet_graph.model.anchors import flatten_level_outputs
+from effdet_graph.model.box_coding import decode_boxes
 
 __all__ = ["PostProcessConfig", "postprocess", "soft_nms"]
 
@@ -120,6 +120,9 @@ def postprocess(
     Returns:
         per image ``{"boxes": FloatTensor[D, 4] xyxy input pixels, "scores": FloatTensor[D],
         "labels": Int64Tensor[D] 0-based}``, ``D <= max_detections_per_image``, scores descending.
+
+    Raises:
+        ValueError: outputs, anchors and image sizes do not fit together.
     """
     if box_outputs[0].shape[1] % 4:
         raise ValueError(f"box outputs have {box_outputs[0].shape[1]} channels, not 4 per anchor")

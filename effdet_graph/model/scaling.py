@@ -1,24 +1,48 @@
 """Compound scaling: phi -> resolution, backbone, feature-network width and repeats, head depth.
 
-The numbers live in ``specs/detectors/efficientdet.yaml``; this module reads and checks them, and scales a
-feature-network spec by setting its named parameters.
+The numbers live in ``specs/detectors/efficientdet.yaml``; this module reads and checks them (through the
+shared :class:`graphspec.reader.Reader`, schema ``TABLE_KEYS`` ...) into a :class:`ScalingTable`, and scales
+a feature-network spec by setting its named parameters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from effdet_graph.builtin import specs_dir
 from effdet_graph.model.anchors import AnchorConfig
-from graphspec import Spec, SpecError, load_spec
-from graphspec.errors import Location, choices_text
-from graphspec.yaml_loader import load_yaml
+from graphspec import ConfigError, Spec, SpecError, build_spec, declared_params, load_spec_document
+from graphspec.errors import Location
+from graphspec.model import ACTIVATIONS, FUSIONS, PADDINGS
+from graphspec.reader import Keys, Reader
+from graphspec.yaml_loader import YamlPath, load_yaml
 
 DETECTOR_FILE = "detectors/efficientdet.yaml"
-_MODEL_KEYS = {"name", "phi", "resolution", "backbone", "width", "repeats", "head_depth", "fusion", "anchor_scale"}
+TABLE_KEYS: Keys = {
+    "num_classes": True,
+    "padding": True,
+    "backbone_args": False,
+    "anchors": True,
+    "head": True,
+    "models": True,
+}
+ANCHOR_KEYS: Keys = {"num_scales": True, "aspect_ratios": True, "anchor_scale": True}
+HEAD_KEYS: Keys = {"act": True, "conv_bias": True, "bn_eps": True, "bn_momentum": True, "class_prior": True}
+MODEL_KEYS: Keys = {
+    "name": True,
+    "phi": True,
+    "resolution": True,
+    "backbone": True,
+    "width": True,
+    "repeats": True,
+    "head_depth": True,
+    "fusion": False,
+    "anchor_scale": False,
+}
+"""The schema of the scaling table, declared once: each section's keys and whether they are required."""
 
 
 @dataclass(frozen=True)
@@ -58,69 +82,198 @@ class DetectorConfig:
         return values
 
 
-def load_scaling(path: str | Path | None = None) -> dict[int, dict[str, Any]]:
-    """The scaling table by phi, as plain values, plus the shared settings under key ``-1``."""
-    loaded = load_yaml(path or specs_dir() / DETECTOR_FILE)
-    data = loaded.data
-    if not isinstance(data, dict) or not isinstance(data.get("models"), list):
-        raise SpecError("a detector file needs a `models` list", loaded.where(()))
-    table: dict[int, dict[str, Any]] = {-1: {k: v for k, v in data.items() if k != "models"}}
-    for i, row in enumerate(data["models"]):
-        unknown = set(row) - _MODEL_KEYS if isinstance(row, dict) else {"<not a mapping>"}
-        if unknown:
-            raise SpecError(
-                f"unknown keys {sorted(unknown)} in a model row {choices_text(sorted(_MODEL_KEYS))}",
-                loaded.where(("models", i)),
+@dataclass(frozen=True)
+class ScalingRow:
+    """One detector of the scaling table: EfficientDet-D``phi``. ``fusion`` and ``anchor_scale`` override the
+    spec's fusion parameter and the shared anchors where given."""
+
+    name: str
+    phi: int
+    resolution: int
+    backbone: str
+    width: int
+    repeats: int
+    head_depth: int
+    fusion: str | None = None
+    anchor_scale: float | None = None
+
+
+@dataclass(frozen=True)
+class ScalingTable:
+    """The detector scaling table: the settings every row shares, and the rows by phi.
+
+    ``head`` holds the shared head settings; its ``depth`` is each row's ``head_depth``.
+    """
+
+    file: str
+    num_classes: int
+    padding: str
+    anchors: AnchorConfig
+    head: HeadConfig
+    rows: dict[int, ScalingRow]
+    backbone_args: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def phis(self) -> list[int]:
+        """The phis of the table, ascending (0-8: D0-D7x)."""
+        return sorted(self.rows)
+
+    def config(self, phi: int, backbone: str | None = None, num_classes: int | None = None) -> DetectorConfig:
+        """The configuration of the row for ``phi``, optionally with another backbone or number of classes.
+
+        Args:
+            phi: The compound coefficient (D7x is phi 8).
+            backbone: A timm backbone instead of the row's.
+            num_classes: Classes instead of the table's.
+
+        Returns:
+            The row's detector configuration.
+
+        Raises:
+            ConfigError: The table has no row for ``phi``.
+        """
+        if phi not in self.rows:
+            raise ConfigError(
+                f"no scaling entry for phi {phi}; choose one of {self.phis} (D0-D7x; D7x is phi 8)", key="phi"
             )
-        table[int(row["phi"])] = row
-    return table
+        row = self.rows[phi]
+        anchors = self.anchors if row.anchor_scale is None else replace(self.anchors, anchor_scale=row.anchor_scale)
+        return DetectorConfig(
+            name=row.name,
+            phi=phi,
+            resolution=row.resolution,
+            backbone=backbone or row.backbone,
+            width=row.width,
+            repeats=row.repeats,
+            head=replace(self.head, depth=row.head_depth),
+            anchors=anchors,
+            num_classes=num_classes or self.num_classes,
+            padding=self.padding,
+            fusion=row.fusion,
+            backbone_args=dict(self.backbone_args),
+        )
+
+
+def load_scaling(path: str | Path | None = None) -> ScalingTable:
+    """Read and check a detector scaling table (default ``specs/detectors/efficientdet.yaml``).
+
+    Args:
+        path: The table file.
+
+    Returns:
+        The table.
+
+    Raises:
+        ConfigError: Any problem (a missing or unknown key, a value of the wrong type or out of range, a
+            phi listed twice ...), as one line ``FILE:LINE:COL: ...`` naming the key.
+    """
+    reader = Reader(load_yaml(path or specs_dir() / DETECTOR_FILE, holds="a detector scaling table"))
+    reader.mapping((), TABLE_KEYS, "a detector scaling table")
+    reader.mapping(("anchors",), ANCHOR_KEYS)
+    reader.mapping(("head",), HEAD_KEYS)
+    backbone_args = reader.mapping(("backbone_args",), None, optional=True)
+    rows: dict[int, ScalingRow] = {}
+    for i in range(len(reader.items(("models",)))):
+        row = _row(reader, ("models", i))
+        if row.phi in rows:
+            raise reader.fail(f"phi {row.phi} is listed twice (also by '{rows[row.phi].name}')", ("models", i, "phi"))
+        rows[row.phi] = row
+    return ScalingTable(
+        file=reader.file,
+        num_classes=reader.integer(("num_classes",), low=1),
+        padding=reader.choice(("padding",), PADDINGS),
+        anchors=AnchorConfig(
+            num_scales=reader.integer(("anchors", "num_scales"), low=1),
+            aspect_ratios=_aspect_ratios(reader, ("anchors", "aspect_ratios")),
+            anchor_scale=float(reader.number(("anchors", "anchor_scale"), low=0, low_open=True)),
+        ),
+        head=HeadConfig(
+            depth=0,
+            act=reader.choice(("head", "act"), ACTIVATIONS),
+            conv_bias=reader.boolean(("head", "conv_bias")),
+            bn_eps=float(reader.number(("head", "bn_eps"), low=0, low_open=True)),
+            bn_momentum=float(reader.number(("head", "bn_momentum"), 0, 1, low_open=True)),
+            class_prior=float(reader.number(("head", "class_prior"), 0, 1, low_open=True, high_open=True)),
+        ),
+        rows=rows,
+        backbone_args=dict(backbone_args),
+    )
+
+
+def _row(reader: Reader, path: YamlPath) -> ScalingRow:
+    reader.mapping(path, MODEL_KEYS, "a model row")
+    anchor_scale = reader.number(path + ("anchor_scale",), low=0, low_open=True, default=None)
+    return ScalingRow(
+        name=reader.string(path + ("name",)),
+        phi=reader.integer(path + ("phi",), low=0),
+        resolution=reader.integer(path + ("resolution",), low=0, low_open=True),
+        backbone=reader.string(path + ("backbone",)),
+        width=reader.integer(path + ("width",), low=0, low_open=True),
+        repeats=reader.integer(path + ("repeats",), low=0, low_open=True),
+        head_depth=reader.integer(path + ("head_depth",), low=0, low_open=True),
+        fusion=reader.choice(path + ("fusion",), FUSIONS, default=None),
+        anchor_scale=None if anchor_scale is None else float(anchor_scale),
+    )
+
+
+def _aspect_ratios(reader: Reader, path: YamlPath) -> tuple[tuple[float, float], ...]:
+    ratios = []
+    for i, pair in enumerate(reader.items(path)):
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise reader.fail(f"`{path[-1]}` items are [x, y] pairs like [1.4, 0.7], got {pair!r}", path + (i,))
+        x, y = (float(reader.number(path + (i, j), low=0, low_open=True)) for j in range(2))
+        ratios.append((x, y))
+    return tuple(ratios)
 
 
 def detector_config(
     phi: int, backbone: str | None = None, num_classes: int | None = None, path: str | Path | None = None
 ) -> DetectorConfig:
     """The configuration of EfficientDet-D``phi`` (D7x is phi 8), optionally with another backbone or
-    number of classes."""
-    table = load_scaling(path)
-    shared = table.pop(-1)
-    if phi not in table:
-        raise SpecError(f"no scaling entry for phi {phi}; choose one of {sorted(table)} (D0-D7x; D7x is phi 8)")
-    row = table[phi]
-    anchors = dict(shared["anchors"])
-    anchors["aspect_ratios"] = tuple(tuple(r) for r in anchors["aspect_ratios"])
-    if "anchor_scale" in row:
-        anchors["anchor_scale"] = row["anchor_scale"]
-    return DetectorConfig(
-        name=row["name"],
-        phi=phi,
-        resolution=row["resolution"],
-        backbone=backbone or row["backbone"],
-        width=row["width"],
-        repeats=row["repeats"],
-        head=HeadConfig(depth=row["head_depth"], **shared["head"]),
-        anchors=AnchorConfig(**anchors),
-        num_classes=num_classes or shared["num_classes"],
-        padding=shared["padding"],
-        fusion=row.get("fusion"),
-        backbone_args=dict(shared.get("backbone_args", {})),
-    )
+    number of classes.
+
+    Args:
+        phi: The compound coefficient.
+        backbone: A timm backbone instead of the row's.
+        num_classes: Classes instead of the table's.
+        path: The scaling table (default ``specs/detectors/efficientdet.yaml``).
+
+    Returns:
+        The detector configuration.
+
+    Raises:
+        ConfigError: The table is malformed or has no row for ``phi``.
+    """
+    return load_scaling(path).config(phi, backbone, num_classes)
 
 
 def scale_spec(path: str | Path, config: DetectorConfig, overrides: Mapping[str, Any] | None = None) -> Spec:
     """Load a feature-network spec scaled by ``config``; ``overrides`` (``--set``) win over the scaling.
 
     The spec must declare ``width`` and ``repeats`` parameters; ``fusion`` and ``padding`` are set
-    only where the spec declares them.
+    only where the spec declares them. The file is read once: its declared parameters decide which
+    scaled values apply, then the same document is resolved with them.
+
+    Args:
+        path: The spec file.
+        config: The detector whose scaling applies.
+        overrides: Parameter values that win over the scaling.
+
+    Returns:
+        The scaled spec.
+
+    Raises:
+        SpecError: The spec is invalid, or does not declare ``width`` and ``repeats``.
     """
-    spec = load_spec(path)
-    declared = spec.params
+    document = load_spec_document(path)
+    declared = declared_params(document)
     missing = [name for name in ("width", "repeats") if name not in declared]
     if missing:
         raise SpecError(
             f"compound scaling sets the parameters {', '.join(missing)}, which the spec does not "
             "declare; add them under `params` and use them as `width: $width`, `repeats: $repeats`",
-            Location(spec.file),
+            Location(document.file),
         )
     values = {k: v for k, v in config.spec_overrides().items() if k in declared}
     values.update(overrides or {})
-    return load_spec(path, values)
+    return build_spec(document, values)

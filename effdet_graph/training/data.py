@@ -47,20 +47,32 @@ def epoch_loader(
     first_batch: int = 0,
     end_batch: int | None = None,
     workers: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    pin_memory: bool = False,
 ) -> DataLoader:
-    """Batches ``first_batch .. end_batch - 1`` of epoch ``epoch`` (default: to the last full batch),
-    each ``(images FloatTensor[B, 3, S, S], [target])``."""
+    """Batches ``first_batch .. end_batch - 1`` of epoch ``epoch`` (default: to the last full batch).
+
+    ``batch_size`` is the global batch; with ``world_size`` processes this one (``rank``) loads its
+    ``batch_size // world_size`` slice of every global batch, so the processes together see exactly the
+    batches one process would.
+
+    Returns:
+        A loader of ``(images FloatTensor[b, 3, S, S], [target])`` with ``b = batch_size // world_size``.
+    """
     full_batches = len(dataset) // batch_size
     end = full_batches if end_batch is None else min(end_batch, full_batches)
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(derive_seed(seed, epoch)))
+    local = batch_size // world_size
+    batches = order[first_batch * batch_size : end * batch_size].view(-1, world_size, local)  # (B, W, b)
     dataset.set_epoch(epoch)
     return DataLoader(
         dataset,
-        batch_size=batch_size,
-        sampler=order[first_batch * batch_size : end * batch_size].tolist(),
+        batch_size=local,
+        sampler=batches[:, rank].reshape(-1).tolist(),
         num_workers=workers,
         collate_fn=collate_detection,
         worker_init_fn=seed_worker,
         generator=torch.Generator().manual_seed(derive_seed(seed, epoch, 1)),
-        pin_memory=torch.cuda.is_available(),
+        pin_memory=pin_memory,
     )

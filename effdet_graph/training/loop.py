@@ -154,8 +154,9 @@ def _train(
         options.overrides,
         options.head_depth,
     )
-    dataset.transform = TrainTransform(recipe.image_size, tuple(options.scale_range))
-    model = recipe.build().to(device, memory_format=torch.channels_last).train()  # faster convs, CPU and GPU
+    low, high = options.scale_range
+    dataset.transform = TrainTransform(recipe.image_size, (low, high))
+    model = recipe.build().to(device).to(memory_format=torch.channels_last).train()  # faster convs, CPU and GPU
     trainer = DetectorTrainer(model, recipe.image_size).to(device)
     optimizer = build_optimizer(model, options.lr, options.momentum, options.weight_decay)
     total_steps = options.total_steps(steps_per_epoch)
@@ -164,7 +165,7 @@ def _train(
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 
     step = 0
-    if resumed is not None:
+    if resumed is not None and options.resume is not None:
         _check_resumable(options.resume, resumed, recipe, options, len(dataset))
         load_model_state(model, resumed["model"], str(options.resume))
         load_model_state(ema.module, resumed["ema"], str(options.resume))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from graphspec import InputError
 
-__all__ = ["DEFAULT_EPOCHS", "LOG_KINDS", "RESUME_MUST_MATCH", "TrainOptions"]
+__all__ = ["DEFAULT_EPOCHS", "LOG_KINDS", "RESUME_MUST_MATCH", "OptionError", "TrainOptions", "check_options"]
 
 DEFAULT_EPOCHS = 10
 LOG_KINDS = ("csv", "tensorboard")
@@ -28,6 +29,94 @@ RESUME_MUST_MATCH = (
     "scale_range",
     "bn_images",
 )
+
+
+class OptionError(InputError, ValueError):
+    """A training option has a value it cannot take. The message names the fields: ``lr must be positive,
+    got 0``; :meth:`named` phrases it with other names for them (the command line's ``--lr``, a search
+    space's ``proxy.lr``).
+
+    Args:
+        template: The message with a ``{}`` for each field name: ``"{} must be positive, got 0"``.
+        fields: The fields the message is about, the first being the one at fault.
+    """
+
+    def __init__(self, template: str, *fields: str):
+        self.template = template
+        self.fields = fields
+        super().__init__(template.format(*fields))
+
+    @property
+    def field(self) -> str:
+        """The option at fault (a :class:`TrainOptions` field name)."""
+        return self.fields[0]
+
+    def named(self, name: Callable[[str], str]) -> str:
+        """The message with each field called ``name(field)``: ``named(lambda f: "--" + f)``."""
+        return self.template.format(*(name(f) for f in self.fields))
+
+
+def _at_least_one(value: Any) -> str | None:
+    return None if value >= 1 else f"must be at least 1, got {value}"
+
+
+def _non_negative(value: Any) -> str | None:
+    return None if value >= 0 else f"must be >= 0, got {value}"
+
+
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else f"must be positive, got {value}"
+
+
+def _decay(value: Any) -> str | None:
+    return None if 0.0 <= value < 1.0 else f"must be in [0, 1), got {value}"
+
+
+def _log(value: Any) -> str | None:
+    return None if value in LOG_KINDS else f"must be one of {', '.join(LOG_KINDS)}, got {value!r}"
+
+
+def _scale_range(value: Any) -> str | None:
+    low, high = value
+    return None if 0 < low <= high else f"must be LOW,HIGH with 0 < LOW <= HIGH, got {low},{high}"
+
+
+#: The rule of each checked field: ``None`` when the value is fine, else what is wrong (after the name).
+#: ``None`` values (the option is not set) are not checked.
+RULES: dict[str, Callable[[Any], str | None]] = {
+    "steps": _at_least_one,
+    "epochs": _at_least_one,
+    "batch_size": _at_least_one,
+    "image_size": _at_least_one,
+    "head_depth": _at_least_one,
+    "lr": _positive,
+    "warmup_steps": _non_negative,
+    "ema_decay": _decay,
+    "workers": _non_negative,
+    "bn_images": _non_negative,
+    "log": _log,
+    "scale_range": _scale_range,
+}
+
+
+def check_options(values: Mapping[str, Any]) -> None:
+    """Check some :class:`TrainOptions` fields by the rules the class itself applies (each field alone).
+
+    Args:
+        values: Field name -> value; ``None`` values are not checked.
+
+    Raises:
+        OptionError: A value breaks its field's rule; ``.field`` names the field.
+        KeyError: A name that is not a :class:`TrainOptions` field.
+    """
+    known = {f.name for f in dataclasses.fields(TrainOptions)}
+    for name, value in values.items():
+        if name not in known:
+            raise KeyError(f"TrainOptions has no field {name!r}")
+        rule = RULES.get(name)
+        problem = rule(value) if rule is not None and value is not None else None
+        if problem is not None:
+            raise OptionError("{} " + problem.replace("{", "{{").replace("}", "}}"), name)
 
 
 @dataclass(frozen=True)
@@ -65,32 +154,15 @@ class TrainOptions:
     device: str | None = None
 
     def __post_init__(self) -> None:
+        """Check every field (:data:`RULES`, :func:`check_options`) and that ``steps`` and ``epochs`` are not
+        both given.
+
+        Raises:
+            OptionError: A field's value is out of range; ``.field`` names it.
+        """
         if self.steps is not None and self.epochs is not None:
-            raise InputError("give --steps or --epochs, not both")
-        positive = {
-            "--steps": self.steps,
-            "--epochs": self.epochs,
-            "--batch-size": self.batch_size,
-            "--image-size": self.image_size,
-            "--head-depth": self.head_depth,
-        }
-        for name, value in positive.items():
-            if value is not None and value < 1:
-                raise InputError(f"{name} must be at least 1, got {value}")
-        if not self.lr > 0:
-            raise InputError(f"--lr must be positive, got {self.lr}")
-        if self.warmup_steps is not None and self.warmup_steps < 0:
-            raise InputError(f"--warmup-steps must be >= 0, got {self.warmup_steps}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise InputError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
-        for name, value in (("--workers", self.workers), ("--bn-images", self.bn_images)):
-            if value < 0:
-                raise InputError(f"{name} must be >= 0, got {value}")
-        if self.log not in LOG_KINDS:
-            raise InputError(f"--log must be one of {', '.join(LOG_KINDS)}, got {self.log!r}")
-        low, high = self.scale_range
-        if not 0 < low <= high:
-            raise InputError(f"--scale-range must be LOW,HIGH with 0 < LOW <= HIGH, got {low},{high}")
+            raise OptionError("give {} or {}, not both", "steps", "epochs")
+        check_options({name: getattr(self, name) for name in RULES})
 
     def total_steps(self, steps_per_epoch: int) -> int:
         """Optimizer steps of the whole run."""

@@ -4,13 +4,14 @@ Storage is a database URL: SQLite (the default, one file in the results folder) 
 PostgreSQL or another server database for workers on several machines (SQLite must not be shared
 between machines). Workers send heartbeats; a trial whose worker was killed is marked failed when
 its heartbeat stops, and a restarted search — the same command — continues the study until
-``n_trials`` trials have finished, without running finished ones again.
+``trials`` trials have finished, without running finished ones again. Trials run one at a time in
+this process: run more workers on the same storage to run them side by side (``TrialResources`` is
+not used). A trial's number is the study's trial number.
 """
 
 from __future__ import annotations
 
 import gc
-import itertools
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -19,10 +20,13 @@ from typing import Any
 
 import optuna
 import torch
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from graphspec import InputError
-from search.candidate import Candidate
+from effdet_graph import InputError
+from search.engines.base import MakeEvaluate, SearchEngine, TrialResources
+from search.engines.samplers import make_sampler
+from search.engines.trial_files import error_line, trial_dir, write_record, write_spec
 from search.objective import Evaluate, Objective
 from search.rejection import Rejected
 from search.results import TrialRecord
@@ -34,15 +38,6 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 HEARTBEAT_S = 5
 GRACE_S = 15
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-
-
-def make_sampler(space: SearchSpace, objective: Objective, seed: int | None = None) -> optuna.samplers.BaseSampler:
-    seed = space.sampler.seed if seed is None else seed
-    if space.sampler.name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if objective.multi:
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)
 
 
 class PerTrialSeed(optuna.samplers.BaseSampler):
@@ -95,13 +90,15 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
 
     # Workers started together on an empty database race to create Optuna's tables: the loser's CREATE TABLE
     # fails, and succeeds (skips) once the tables exist.
-    for attempt in itertools.count():
+    attempt = 0
+    while True:
         try:
             return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
             if attempt == 4:
                 raise
-            time.sleep(0.5 * (attempt + 1))
+            attempt += 1
+            time.sleep(0.5 * attempt)
         except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.OperationalError, ImportError) as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             raise InputError(
@@ -112,32 +109,43 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
 
 
 def open_study(
-    space: SearchSpace, objective: Objective, storage: str, study_name: str, must_exist: bool = False
+    space: SearchSpace,
+    objective: Objective,
+    storage: str,
+    study_name: str,
+    must_exist: bool = False,
+    seed: int | None = None,
 ) -> optuna.Study:
-    """Create the study, or load it when it exists (how a killed search resumes)."""
+    """Create the study, or load it when it exists (how a killed search resumes).
+
+    Args:
+        space: the search space (its sampler).
+        objective: the study's directions.
+        storage: a database URL.
+        study_name: the study's name in ``storage``.
+        must_exist: fail when there is no such study.
+        seed: the sampler's seed (default: the space's ``sampler.seed``).
+
+    Raises:
+        InputError: the storage cannot be opened, or ``must_exist`` and there is no such study.
+    """
     rdb = open_storage(storage)
     if must_exist and study_name not in {s.study_name for s in optuna.get_all_study_summaries(rdb)}:
         raise InputError(f"--resume: no study '{study_name}' in {storage}; drop --resume to start it")
-    sampler = PerTrialSeed(lambda seed: make_sampler(space, objective, seed), space.sampler.seed)
+    seed = space.sampler.seed if seed is None else seed
+    sampler = PerTrialSeed(lambda trial_seed: make_sampler(space, objective, trial_seed), seed)
     return optuna.create_study(
-        study_name=study_name, storage=rdb, sampler=sampler, directions=list(objective.directions), load_if_exists=True
+        study_name=study_name,
+        storage=rdb,
+        sampler=sampler,
+        directions=[StudyDirection[d.upper()] for d in objective.directions],
+        load_if_exists=True,
     )
-
-
-def trial_dir(results_dir: Path, number: int) -> Path:
-    return results_dir / "trials" / f"{number:04d}"
-
-
-def write_candidate(candidate: Candidate, directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / candidate.file_name
-    path.write_text(candidate.spec_text, encoding="utf-8")
-    return path
 
 
 def optuna_objective(
     space: SearchSpace, evaluate: Evaluate, objective: Objective, results_dir: Path, stats: SampleStats
-):
+) -> Callable[[optuna.Trial], list[float]]:
     """The function ``study.optimize`` calls: sample, check the budget, train, evaluate, record."""
 
     def run(trial: optuna.Trial) -> list[float]:
@@ -147,11 +155,10 @@ def optuna_objective(
         except Rejected as rejection:
             trial.set_user_attr("rejected", str(rejection))
             raise optuna.TrialPruned(str(rejection)) from None
-        directory = trial_dir(results_dir, trial.number)
-        trial.set_user_attr("spec_file", str(write_candidate(candidate, directory)))
+        spec_file = str(write_spec(candidate, results_dir))
         cost = candidate.detector_cost or candidate.cost
-        trial.set_user_attr("params", cost.params)
-        trial.set_user_attr("macs", cost.macs)
+        for key, value in (("spec_file", spec_file), ("params", cost.params), ("macs", cost.macs)):
+            trial.set_user_attr(key, value)
 
         def report(step: int, ap: float) -> None:
             if objective.multi:  # Optuna prunes single-objective studies only
@@ -160,45 +167,67 @@ def optuna_objective(
             if trial.should_prune():
                 raise optuna.TrialPruned(f"intermediate AP {ap:.4f} at step {step}")
 
+        record = TrialRecord(trial.number, "complete", spec_file, cost.params, cost.macs)
         try:
-            metrics = evaluate(candidate, directory, report)
+            metrics = evaluate(candidate, trial_dir(results_dir, trial.number), report)
             values = objective.values(candidate, metrics)
         except optuna.TrialPruned:
             trial.set_user_attr("wall_s", time.perf_counter() - start)
             raise
         except Exception as exc:  # a failed trial is recorded with its error; the search goes on
-            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
-            trial.set_user_attr("wall_s", time.perf_counter() - start)
+            record.state, record.error, record.wall_s = "failed", error_line(exc), time.perf_counter() - start
+            trial.set_user_attr("error", record.error)
+            trial.set_user_attr("wall_s", record.wall_s)
+            write_record(record, results_dir)
             raise
-        trial.set_user_attr("metrics", metrics)
-        trial.set_user_attr("wall_s", time.perf_counter() - start)
+        record.metrics, record.wall_s = dict(metrics), time.perf_counter() - start
+        trial.set_user_attr("metrics", record.metrics)
+        trial.set_user_attr("wall_s", record.wall_s)
+        write_record(record, results_dir)
         return values
 
     return run
 
 
-def run_optuna(
-    space: SearchSpace,
-    evaluate: Evaluate,
-    objective: Objective,
-    results_dir: Path,
-    n_trials: int,
-    storage: str | None = None,
-    study_name: str | None = None,
-    resume: bool = False,
-) -> list[TrialRecord]:
-    """Run (or continue) the study until ``n_trials`` trials have finished; return every trial's record."""
-    results_dir.mkdir(parents=True, exist_ok=True)
-    storage = storage or f"sqlite:///{(results_dir / 'study.db').resolve()}"
-    study = open_study(space, objective, storage, study_name or space.name, must_exist=resume)
-    optuna.storages.fail_stale_trials(study)
-    stats = SampleStats()
-    study.optimize(
-        optuna_objective(space, evaluate, objective, results_dir, stats),
-        callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=FINISHED), collect_after_failure],
-        catch=(Exception,),
-    )
-    return records_of(study)
+class OptunaEngine(SearchEngine):
+    """Optuna studies in a database; see the module docstring. ``storage``: a database URL (default: SQLite,
+    ``study.db`` in the results folder); ``name``: the study's name."""
+
+    name = "optuna"
+
+    def check(self, storage: str | None, device: str | None, resources: TrialResources | None = None) -> None:
+        """Open ``storage`` (a bad URL fails here, before anything is written) and check ``device`` here."""
+        super().check(storage, device, resources)
+        if storage is not None:
+            open_storage(storage)
+
+    def run(
+        self,
+        space: SearchSpace,
+        make_evaluate: MakeEvaluate,
+        objective: Objective,
+        results_dir: Path,
+        *,
+        trials: int,
+        storage: str | None = None,
+        name: str | None = None,
+        resume: bool = False,
+        sampler_seed: int | None = None,
+        resources: TrialResources | None = None,
+    ) -> list[TrialRecord]:
+        """Run (or continue) the study until ``trials`` trials have finished; see :meth:`SearchEngine.run`."""
+        results_dir.mkdir(parents=True, exist_ok=True)
+        storage = storage or f"sqlite:///{(results_dir / 'study.db').resolve()}"
+        study = open_study(space, objective, storage, name or space.name, must_exist=resume, seed=sampler_seed)
+        optuna.storages.fail_stale_trials(study)
+        if len(study.get_trials(deepcopy=False, states=FINISHED)) >= trials:
+            return records_of(study)  # finished already (optimize would run one trial before its callback stops it)
+        study.optimize(
+            optuna_objective(space, make_evaluate(), objective, results_dir, SampleStats()),
+            callbacks=[optuna.study.MaxTrialsCallback(trials, states=FINISHED), collect_after_failure],
+            catch=(Exception,),
+        )
+        return records_of(study)
 
 
 def collect_after_failure(study: optuna.Study, trial: FrozenTrial) -> None:

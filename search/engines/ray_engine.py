@@ -6,13 +6,18 @@ Known limits of the installed Ray we design around: ``OptunaSearch`` ignores Opt
 stops poor trials instead) and takes lists for multi-objective ``metric``/``mode``, for which ASHA
 is not meant, so multi-objective runs have no scheduler.
 
+A trial's number is the number of the Optuna trial that ``OptunaSearch`` drew its point with (counted
+from 0, as in the Optuna engine): the define-by-run function puts it into the trial's config, which Tune
+keeps with the trial, restored runs included.
+
 Trial actors are reused (``reuse_actors``): a trial starts in a worker that has torch and this project
 imported already instead of a new process (about 5 s each on a 2-core CPU, more than a smoke-test trial).
 """
 
 from __future__ import annotations
 
-import re
+import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,55 +29,55 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
+from effdet_graph import InputError, resolve_device
 from graphspec.cost import Cost
-from search.engines.optuna_engine import make_sampler, trial_dir, write_candidate
-from search.objective import Evaluate, Objective
+from search.engines.base import MakeEvaluate, SearchEngine, TrialResources
+from search.engines.samplers import make_sampler
+from search.engines.trial_files import ERROR_CHARS, error_line, read_record, trial_dir, write_record, write_spec
+from search.objective import EVALUATE_METRICS, Objective
 from search.rejection import Rejected
 from search.results import TrialRecord
 from search.sample import sample_point
 from search.space import SearchSpace, load_search_space
+from search.trial import TrialLike
 
+TRIAL_NUMBER = "_trial_number"
 REJECTED = "_rejected"
 DETECTOR_COST = "_detector_cost"
 
 
 class DefineByRun:
-    """What ``OptunaSearch`` calls to draw a point; a rejected point (invalid, over budget) is marked so
-    the trainable records it without training, and a whole-detector cost counted here is handed to the
-    trainable so it is not counted twice. A class, not a closure: Tune pickles its searcher."""
+    """What ``OptunaSearch`` calls to draw a point. It hands the trainable the trial's number; a rejected point
+    (invalid, over budget) is marked so the trainable records it without training, and a whole-detector cost
+    counted here is handed over so it is not counted twice. A class, not a closure: Tune pickles its searcher."""
 
     def __init__(self, space_file: str):
         self.space_file = space_file
         self.space: SearchSpace | None = None
 
-    def __call__(self, trial: optuna.Trial) -> dict[str, Any] | None:
+    def __call__(self, trial: TrialLike) -> dict[str, Any]:
         self.space = self.space or load_search_space(self.space_file)
+        constants: dict[str, Any] = {TRIAL_NUMBER: trial.number}
         try:
             candidate = sample_point(self.space, trial)
         except Rejected as rejection:
-            return {REJECTED: str(rejection)}
+            return {**constants, REJECTED: str(rejection)}
         cost = candidate.detector_cost
-        return None if cost is None else {DETECTOR_COST: [cost.params, cost.macs]}
+        return constants if cost is None else {**constants, DETECTOR_COST: [cost.params, cost.macs]}
 
     def __getstate__(self) -> dict[str, Any]:
         return {"space_file": self.space_file, "space": None}
 
 
-def _trial_number(trial_dir: str | None = None) -> int:
-    """Tune's running index of the trial, read from its folder name ``<trainable>_<id>_<index>_<config>``."""
-    match = re.match(r"[^_]+_[0-9a-f]+_(\d+)", Path(trial_dir or tune.get_context().get_trial_dir()).name)
-    return int(match.group(1)) if match else 0
-
-
 def make_trainable(
-    space_file: str, evaluate_factory: Callable[[], Evaluate], objective: Objective, results_dir: Path, proxy_steps: int
+    space_file: str, make_evaluate: MakeEvaluate, objective: Objective, results_dir: Path, proxy_steps: int
 ) -> Callable[[dict[str, Any]], None]:
     """The Tune function trainable: rebuild the candidate from the sampled values, train, report (the last
     result at ``step`` = ``proxy_steps``, the scheduler's time attribute)."""
 
     def trainable(config: dict[str, Any]) -> None:
         start = time.perf_counter()
-        number = _trial_number()
+        number = int(config[TRIAL_NUMBER])
         node = ray.get_runtime_context().get_node_id()
         if REJECTED in config:  # NaN metrics: a result without them ends the whole run (Tune's strict metric check,
             nan = dict.fromkeys(objective.metrics, float("nan"))  # OptunaSearch.on_trial_result); ASHA ignores NaN
@@ -82,8 +87,7 @@ def make_trainable(
         values = {k: v for k, v in config.items() if not k.startswith("_")}
         known = Cost(*config[DETECTOR_COST]) if DETECTOR_COST in config else None
         candidate = sample_point(space, optuna.trial.FixedTrial(values, number=number), detector_cost=known)
-        directory = trial_dir(results_dir, number)
-        spec_file = str(write_candidate(candidate, directory))
+        spec_file = str(write_spec(candidate, results_dir))
         cost = candidate.detector_cost or candidate.cost
         common = {
             "spec_file": spec_file,
@@ -96,44 +100,112 @@ def make_trainable(
         def report(step: int, ap: float) -> None:
             tune.report({"AP": ap, "step": step, **common})
 
-        metrics = evaluate_factory()(candidate, directory, report)
-        objective.values(candidate, metrics)  # raises on NaN: Tune records the trial as errored
-        tune.report({**metrics, **common, "step": proxy_steps, "wall_s": time.perf_counter() - start, "finished": True})
+        record = TrialRecord(number, "complete", spec_file, cost.params, cost.macs)
+        try:
+            metrics = make_evaluate()(candidate, trial_dir(results_dir, number), report)
+            objective.values(candidate, metrics)  # raises on NaN
+        except Exception as exc:  # recorded with its error line; re-raised: Tune records the trial as errored
+            record.state, record.error, record.wall_s = "failed", error_line(exc), time.perf_counter() - start
+            write_record(record, results_dir)
+            raise
+        record.metrics, record.wall_s = dict(metrics), time.perf_counter() - start
+        write_record(record, results_dir)
+        tune.report({**metrics, **common, "step": proxy_steps, "wall_s": record.wall_s, "finished": True})
 
     return trainable
 
 
-def run_ray(
-    space: SearchSpace,
-    evaluate_factory: Callable[[], Evaluate],
-    objective: Objective,
-    results_dir: Path,
-    n_trials: int,
-    storage_path: str | None = None,
-    name: str | None = None,
-    resources: dict[str, float] | None = None,
-    max_concurrent: int | None = None,
-) -> list[TrialRecord]:
-    """Run the search with Ray Tune (restoring it when ``storage_path/name`` holds a killed run)."""
-    name = name or space.name
-    storage = storage_path or str(results_dir.resolve().parent)
-    experiment = f"{storage.rstrip('/')}/{name}"
-    space_file = str(Path(space.file).resolve())
-    trainable = tune.with_resources(
-        make_trainable(space_file, evaluate_factory, objective, results_dir.resolve(), space.proxy.steps),
-        resources or {"cpu": 1},
-    )
-    if tune.Tuner.can_restore(experiment):
-        tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, restart_errored=False)
-    else:
+def connect() -> None:
+    """Start a local Ray, or join ``RAY_ADDRESS``'s cluster when set; nothing when Ray is up already."""
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=False)
+
+
+def gpus_per_trial(resources: TrialResources | None) -> float:
+    """``resources.gpus``, or by default 1 when the cluster has GPUs now, else 0."""
+    if resources is not None and resources.gpus is not None:
+        return resources.gpus
+    connect()
+    return 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+
+
+class RayEngine(SearchEngine):
+    """Ray Tune with OptunaSearch and ASHA; see the module docstring. ``storage``: Tune's ``storage_path``, a
+    folder or ``s3://...`` (default: the results folder's parent); ``name``: the experiment's name."""
+
+    name = "ray"
+
+    def check(self, storage: str | None, device: str | None, resources: TrialResources | None = None) -> None:
+        """Check ``device`` where the trials run: a CUDA device must be one of the GPUs each trial reserves (on a
+        cluster the driver may have none), any other device on this machine."""
+        if device is None or not device.startswith("cuda"):
+            resolve_device(device)
+            return
+        gpus = gpus_per_trial(resources)
+        if gpus <= 0:
+            raise InputError(f"--device {device}: the Ray trials reserve no GPU; give --gpus-per-trial N (N > 0)")
+        visible = max(1, math.floor(gpus))
+        if device not in ("cuda", *(f"cuda:{i}" for i in range(visible))):
+            raise InputError(
+                f"--device {device}: a Ray trial sees only the {visible} GPU(s) it reserves; use cuda"
+                + (f" or cuda:0..cuda:{visible - 1}" if visible > 1 else " or cuda:0")
+            )
+
+    def run(
+        self,
+        space: SearchSpace,
+        make_evaluate: MakeEvaluate,
+        objective: Objective,
+        results_dir: Path,
+        *,
+        trials: int,
+        storage: str | None = None,
+        name: str | None = None,
+        resume: bool = False,
+        sampler_seed: int | None = None,
+        resources: TrialResources | None = None,
+    ) -> list[TrialRecord]:
+        """Run the search with Ray Tune, restoring it when ``storage/name`` holds an earlier run; see
+        :meth:`SearchEngine.run`."""
+        resources = resources or TrialResources()
+        name = name or space.name
+        results_dir = results_dir.resolve()
+        storage = storage or str(results_dir.parent)
+        experiment = f"{storage.rstrip('/')}/{name}"
+        restore = tune.Tuner.can_restore(experiment)
+        if resume and not restore:
+            raise InputError(f"--resume: no Ray Tune experiment at {experiment}; drop --resume to start it")
+        connect()
+        trainable = tune.with_resources(
+            make_trainable(str(Path(space.file).resolve()), make_evaluate, objective, results_dir, space.proxy.steps),
+            {"cpu": 1, "gpu": gpus_per_trial(resources)},
+        )
+        if restore:
+            tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, restart_errored=False)
+        else:
+            tuner = self._new_tuner(space, objective, trainable, trials, storage, name, sampler_seed, resources)
+        return records_of(tuner.fit(), results_dir)
+
+    @staticmethod
+    def _new_tuner(
+        space: SearchSpace,
+        objective: Objective,
+        trainable: Any,
+        trials: int,
+        storage: str,
+        name: str,
+        sampler_seed: int | None,
+        resources: TrialResources,
+    ) -> tune.Tuner:
         metric = objective.metrics[0] if not objective.multi else list(objective.metrics)
         mode = objective.directions[0][:3] if not objective.multi else [d[:3] for d in objective.directions]
+        seed = space.sampler.seed if sampler_seed is None else sampler_seed
         searcher = OptunaSearch(
-            DefineByRun(space_file),
+            DefineByRun(str(Path(space.file).resolve())),
             metric=metric,
             mode=mode,
-            seed=space.sampler.seed,
-            sampler=make_sampler(space, objective),
+            seed=seed,
+            sampler=make_sampler(space, objective, seed),
         )
         scheduler = None
         if not objective.multi:
@@ -141,15 +213,15 @@ def run_ray(
             scheduler = ASHAScheduler(
                 time_attr="step", max_t=steps, grace_period=max(1, steps // space.proxy.reports), reduction_factor=3
             )
-        tuner = tune.Tuner(
+        return tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
                 search_alg=searcher,
                 scheduler=scheduler,
-                num_samples=n_trials,
-                max_concurrent_trials=max_concurrent,
-                metric=metric if scheduler else None,
-                mode=mode if scheduler else None,
+                num_samples=trials,
+                max_concurrent_trials=resources.max_concurrent,
+                metric=objective.metrics[0] if scheduler else None,
+                mode=objective.directions[0][:3] if scheduler else None,
                 reuse_actors=True,
             ),
             run_config=tune.RunConfig(
@@ -159,23 +231,30 @@ def run_ray(
                 failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
             ),
         )
-    grid = tuner.fit()
-    return records_of(grid)
 
 
-def records_of(grid: tune.ResultGrid) -> list[TrialRecord]:
-    """Every Tune trial as a leaderboard record."""
+def trial_config(result: tune.Result) -> dict[str, Any]:
+    """The trial's config: in its last result, or, for a restored trial that never reported, in the
+    ``params.json`` Tune wrote into the trial's folder when it started."""
+    if result.config:
+        return result.config
+    with result.filesystem.open_input_stream(f"{result.path}/params.json") as stream:
+        return json.loads(stream.read())
+
+
+def records_of(grid: tune.ResultGrid, results_dir: Path) -> list[TrialRecord]:
+    """Every Tune trial as a leaderboard record: its state from Tune, its number from its config, and what
+    Tune did not get (a trial that failed before its first report) from the trial's ``trial.json``."""
     records = []
-    for i, result in enumerate(grid):
+    for result in (grid[i] for i in range(len(grid))):
         metrics = result.metrics or {}
-        # A trial that failed before its first report has no trial_number: read it from its folder's name.
-        number = int(metrics.get("trial_number", _trial_number(result.path) if result.path else i))
+        number = int(trial_config(result)[TRIAL_NUMBER])
+        written = read_record(results_dir, number)
         if result.error is not None:
-            lines = [line for line in str(result.error).splitlines() if line.strip()]
-            state, error = "failed", (lines[-1] if lines else type(result.error).__name__)[:300]
-        elif "rejected" in metrics:
-            state, error = "rejected", metrics["rejected"]
-            metrics = {k: v for k, v in metrics.items() if k not in ("AP", "latency_ms", "macs")}  # NaN placeholders
+            lines = [line for line in str(result.error).splitlines() if line.strip()] or [type(result.error).__name__]
+            state, error = "failed", written.error if written and written.error else lines[-1]
+        elif "rejected" in metrics:  # its other metrics are NaN placeholders
+            state, error, metrics = "rejected", metrics["rejected"], {}
         elif metrics.get("finished"):
             state, error = "complete", None
         else:
@@ -184,16 +263,12 @@ def records_of(grid: tune.ResultGrid) -> list[TrialRecord]:
             TrialRecord(
                 number=number,
                 state=state,
-                spec_file=metrics.get("spec_file"),
-                params=metrics.get("params"),
-                macs=metrics.get("macs"),
-                metrics={
-                    k: float(metrics[k])
-                    for k in ("AP", "AP50", "AP75", "APs", "APm", "APl", "latency_ms")
-                    if k in metrics
-                },
-                wall_s=metrics.get("wall_s"),
-                error=error,
+                spec_file=metrics.get("spec_file", written and written.spec_file),
+                params=metrics.get("params", written and written.params),
+                macs=metrics.get("macs", written and written.macs),
+                metrics={k: float(metrics[k]) for k in EVALUATE_METRICS if k in metrics},
+                wall_s=metrics.get("wall_s", written and written.wall_s),
+                error=error[:ERROR_CHARS] if error else None,
             )
         )
     return records

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 from graphspec import level_name
 from graphspec.model import FUSIONS
+from graphspec.reader import Reader
 from search.candidate import Draft
 from search.detector import DetectorSettings, read_detector, spec_params
 from search.repair import NodeData, drop_dead_nodes, nearest_level
-from search.schema import Reader
 from search.template import Template
 from search.trial import TrialLike
 
@@ -59,7 +59,7 @@ class CellChoices:
             if second == first:
                 second = next(name for name in reversed(candidates) if name != first)
                 repairs.append(f"{cell_id}: both inputs were {first}; the second is now {second}")
-            nodes.append({"id": cell_id, "level": level, "inputs": [first, second], **merge_fields(merge)})
+            nodes.append({"id": cell_id, "level": level, "inputs": [first, second], **merge_fields(str(merge))})
         outputs = {node["level"]: node["id"] for node in nodes}  # the last cell of each level wins
         repairs += fill_missing_levels(nodes, outputs, pyramid)
         nodes, dropped = drop_dead_nodes(nodes, outputs)

@@ -19,10 +19,11 @@ import math
 from dataclasses import dataclass
 
 from graphspec.model import FUSIONS
+from graphspec.reader import FloatRange, IntRange, Reader
 from search.candidate import Draft
 from search.detector import DetectorSettings, read_backbone, spec_params, table_phis
 from search.rejection import InvalidPoint
-from search.schema import FloatRange, IntRange, Reader
+from search.schema import CONSTRAINT_KEYS
 from search.template import Template
 from search.trial import TrialLike
 
@@ -106,19 +107,14 @@ def read(reader: Reader, template: Template, num_classes: int) -> CompoundChoice
     """The compound-scaling keys of a search-space file (``KEYS``)."""
     reader.mapping(("coefficients",), {name: True for name in EXPONENTS}, "`coefficients`")
     coefficients = {name: reader.float_range(("coefficients", name), low=1e-9) for name in EXPONENTS}
-    constraint = reader.mapping(
-        ("constraint",), {"product": True, "tolerance": True, "solve_for": False}, "`constraint`"
-    )
-    solve_for = reader.choice(("constraint", "solve_for"), list(EXPONENTS)) if constraint.get("solve_for") else None
+    reader.mapping(("constraint",), CONSTRAINT_KEYS, "`constraint`")
+    solve_for = reader.choice(("constraint", "solve_for"), list(EXPONENTS), default=None)
     phis = table_phis()
     phi = reader.int_range(("phi",), phis[0], phis[-1])
     reader.mapping(("base",), {key: True for key in BASE_KEYS}, "`base`")
     base = {key: reader.integer(("base", key), low=1) for key in BASE_KEYS}
     reader.mapping(("multiples",), {key: False for key in DEFAULT_MULTIPLES}, "`multiples`", optional=True)
-    multiples = {
-        key: reader.integer(("multiples", key), low=1) if reader.has(("multiples", key)) else default
-        for key, default in DEFAULT_MULTIPLES.items()
-    }
+    multiples = {key: reader.integer(("multiples", key), low=1, default=d) for key, d in DEFAULT_MULTIPLES.items()}
     backbones = reader.get(("backbones",))
     if not isinstance(backbones, list) or len(backbones) <= phi.high:
         raise reader.fail(
@@ -126,7 +122,7 @@ def read(reader: Reader, template: Template, num_classes: int) -> CompoundChoice
             f"backbones[phi]), got {backbones!r}",
             ("backbones",),
         )
-    fusions = reader.choices(("fusions",), FUSIONS) if reader.has(("fusions",)) else ()
+    fusions = reader.choices(("fusions",), FUSIONS, default=())
     if fusions and "fusion" not in template.spec.params:
         raise reader.fail(
             f"`fusions` needs a template that declares a `fusion` parameter; {template.path} "

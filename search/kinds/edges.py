@@ -17,11 +17,12 @@ from typing import Any
 from graphspec import level_name
 from graphspec.errors import choices_text, did_you_mean
 from graphspec.model import FUSIONS
+from graphspec.reader import Reader
 from search.candidate import Draft
 from search.detector import DetectorSettings, read_detector, spec_params
 from search.rejection import InvalidPoint
 from search.repair import NodeData, drop_dead_nodes, find_cycle
-from search.schema import Reader
+from search.schema import OPTIONAL_EDGE_KEYS
 from search.template import Template
 from search.trial import TrialLike
 
@@ -93,7 +94,7 @@ def read(reader: Reader, template: Template, num_classes: int) -> EdgeChoices:
     edges: list[OptionalEdge] = []
     for i in range(len(items)):
         path = ("optional_edges", i)
-        reader.mapping(path, {"from": True, "to": True}, "an optional edge")
+        reader.mapping(path, OPTIONAL_EDGE_KEYS, "an optional edge")
         target, source = reader.string(path + ("to",)), reader.string(path + ("from",))
         for value, key, valid in ((target, "to", node_ids), (source, "from", sources)):
             if value not in valid:
@@ -107,7 +108,7 @@ def read(reader: Reader, template: Template, num_classes: int) -> EdgeChoices:
             raise reader.fail(f"optional edge {source} -> {target} is a self-loop or listed twice", path)
         edges.append(edge)
     _check_acyclic_alone(reader, template, edges)
-    fusions = reader.choices(("fusions",), FUSIONS) if reader.has(("fusions",)) else ()
+    fusions = reader.choices(("fusions",), FUSIONS, default=())
     return EdgeChoices(tuple(edges), fusions, read_detector(reader, num_classes))
 
 

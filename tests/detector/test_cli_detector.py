@@ -1,4 +1,4 @@
-"""The detector commands end to end: make-dataset, train, eval, predict, convert; every bad input exits
+"""The detector commands end to end: make-dataset, train, eval, predict, convert, compare; every bad input exits
 with code 2 and one line naming the file, and leaves nothing half-written."""
 
 from __future__ import annotations
@@ -13,7 +13,11 @@ import torch
 from PIL import Image
 
 from effdet_graph.cli import main
+from effdet_graph.data.coco import CocoDetection
+from effdet_graph.data.synthetic import make_dataset
 from effdet_graph.inference.evaluate import METRICS
+from effdet_graph.io.checkpoint import model_from_checkpoint
+from effdet_graph.model.detector import build_detector
 
 TINY = [
     "--spec",
@@ -238,3 +242,58 @@ def test_convert_effdet_checkpoint_then_eval(data, tmp_path, capsys):
     assert main(["convert", str(tmp_path / "d0.pth"), "--phi", "1", "--out", str(wrong)]) == 2
     assert f"{tmp_path / 'd0.pth'} does not fit d1" in _error_line(capsys)
     assert not wrong.exists()
+
+
+COMPARE_TINY = ["--backbone", "mobilenetv3_small_100", "--input-size", "128", "--device", "cpu", "--json"]
+
+
+def _params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.fixture(scope="module")
+def compare_data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare") / "shapes"
+    make_dataset(out, images=16, seed=0, image_size=64)
+    return out
+
+
+def test_compare_trains_and_reports_the_same_detector(compare_data, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    classes = CocoDetection.from_split(compare_data / "train").num_classes
+    assert classes != 90
+    argv = ["compare", "fpn", "bifpn", *COMPARE_TINY, "--train-steps", "2", "--data", str(compare_data)]
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["spec"] for row in rows] == ["fpn", "bifpn"]
+    for row in rows:
+        assert row["num_classes"] == classes
+        built = build_detector(row["file"], 0, backbone="mobilenetv3_small_100", num_classes=classes)
+        assert row["params"] == _params(built)
+        (checkpoint,) = (tmp_path / "runs" / "compare" / "runs").glob(f"{row['spec']}_d0_2steps_*/last.pt")
+        trained, recipe = model_from_checkpoint(checkpoint)
+        assert _params(trained) == row["params"] and recipe.num_classes == classes
+        assert set(row["metrics"]) == set(METRICS)
+
+    assert main(argv) == 0  # the finished runs are resumed, not refused or trained again
+    assert [row["params"] for row in json.loads(capsys.readouterr().out)] == [row["params"] for row in rows]
+
+    assert main([*argv, "--num-classes", "90"]) == 2
+    line = _error_line(capsys)
+    assert f"{compare_data}/train/instances.json has {classes} classes" in line and "--num-classes 90" in line
+    assert main([*argv, "--num-classes", str(classes)]) == 0
+    capsys.readouterr()
+
+
+def test_compare_without_training_builds_90_classes_or_num_classes(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for extra, classes in (([], 90), (["--num-classes", "3"], 3)):
+        assert main(["compare", "fpn", *COMPARE_TINY, *extra]) == 0
+        (row,) = json.loads(capsys.readouterr().out)
+        assert row["num_classes"] == classes and row["metrics"] == {}
+        assert row["params"] == _params(build_detector(row["file"], 0, "mobilenetv3_small_100", classes))
+    assert main(["compare", "fpn", *COMPARE_TINY, "--data", str(tmp_path)]) == 2
+    assert "give --train-steps" in _error_line(capsys)
+    assert main(["compare", "fpn", *COMPARE_TINY, "--train-steps", "0"]) == 2
+    assert "--train-steps must be at least 1" in _error_line(capsys)
+    assert list(tmp_path.iterdir()) == []  # nothing made for a refused command

@@ -94,7 +94,7 @@ def test_missing_images_listed_up_front(tmp_path):
         CocoDetection.from_split(split)
     msg = str(e.value)
     assert "val/instances.json: 7 of 9 listed images are missing from" in msg
-    assert "'img_0001.png', 'img_0002.png', 'img_0004.png', 'img_0005.png', 'img_0006.png' and 2 more" in msg
+    assert "'img_0001.png', 'img_0002.png', 'img_0004.png', 'img_0005.png', 'img_0006.png', ... (2 more)" in msg
 
 
 @pytest.mark.parametrize(

@@ -165,9 +165,9 @@ def test_refused_inputs(data, tmp_path):
         train(options(empty, tmp_path / "run", steps=1), progress=False)
     with pytest.raises(DatasetError, match=r"train split has 8 images, fewer than --batch-size 16"):
         train(options(data, tmp_path / "run", steps=1, batch_size=16), progress=False)
-    with pytest.raises(InputError, match=r"--steps or --epochs, not both"):
+    with pytest.raises(InputError, match=r"give steps or epochs, not both"):
         options(data, tmp_path / "run", steps=1, epochs=1)
-    with pytest.raises(InputError, match=r"--scale-range"):
+    with pytest.raises(InputError, match=r"scale_range must be"):
         options(data, tmp_path / "run", scale_range=(2.0, 1.0))
     assert not (tmp_path / "run").exists()  # nothing written by a refused run
     done = train(options(data, tmp_path / "done", steps=1), progress=False)

@@ -79,7 +79,8 @@ class CheapEvaluate:
 
 @dataclass
 class CheapEvaluateFactory:
-    """What ``run_ray`` takes: a picklable callable that makes the evaluate inside each Tune trial."""
+    """An engine's ``make_evaluate``: a picklable callable that makes a :class:`CheapEvaluate` (Ray calls it inside
+    each Tune trial)."""
 
     log: str | None = None
     sleep_s: float = 0.0
@@ -91,14 +92,14 @@ class CheapEvaluateFactory:
 
 @dataclass
 class FadingEvaluate:
-    """Reports the trial's AP, 1 / trial number, at steps 10 and 20 of 30, then returns it: each trial is
-        worse than the ones before, so ASHA stops the later ones at their first report. Logs like CheapEvaluate.
-    ``functools.partial(FadingEvaluate, log)`` is its factory for ``run_ray``."""
+    """Reports the trial's AP, 1 / (trial number + 1), at steps 10 and 20 of 30, then returns it: each trial is
+    worse than the ones before, so ASHA stops the later ones at their first report. Logs like CheapEvaluate.
+    ``functools.partial(FadingEvaluate, log)`` is its ``make_evaluate``."""
 
     log: str
 
     def __call__(self, candidate: Candidate, trial_dir: Path, report: Callable[[int, float], None]) -> dict[str, float]:
-        ap = 1.0 / candidate.trial_number
+        ap = 1.0 / (candidate.trial_number + 1)
         write_log(self.log, "start", candidate.trial_number, point_hash(candidate))
         for step in (10, 20):
             report(step, ap)
@@ -158,7 +159,7 @@ def space_file(
     return path
 
 
-# --- run_optuna in a subprocess (a killed search, several workers) ---------------------------------------------
+# --- the Optuna engine in a subprocess (a killed search, several workers) ---------------------------------------------
 
 WORKER_SCRIPT = '''\
 """Run (or continue) one Optuna search, as `effdet-graph search` would; written by the engine tests."""
@@ -175,7 +176,7 @@ from search.engines import optuna_engine
 from search.objective import OBJECTIVES
 from search.space import load_search_space
 
-from engine_helpers import CheapEvaluate
+from engine_helpers import CheapEvaluateFactory
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 # A short heartbeat, so that the trial of a killed worker is failed within seconds, not GRACE_S = 15.
@@ -187,18 +188,18 @@ if "barrier" in config:  # several workers: start searching together, not as eac
     (barrier / f"ready-{{os.getpid()}}").touch()
     while not (barrier / "go").exists():
         time.sleep(0.05)
-records = optuna_engine.run_optuna(
+records = optuna_engine.OptunaEngine().run(
     load_search_space(config["space"]),
-    CheapEvaluate(log=config["log"], sleep_s=config["sleep_s"],
-                  fail={{int(k): v for k, v in config.get("fail", {{}}).items()}}),
-    OBJECTIVES[config.get("objective", "ap")], Path(config["results_dir"]), config["n_trials"],
-    storage=config.get("storage"), study_name=config.get("study_name"))
+    CheapEvaluateFactory(log=config["log"], sleep_s=config["sleep_s"],
+                         fail={{int(k): v for k, v in config.get("fail", {{}}).items()}}),
+    OBJECTIVES[config.get("objective", "ap")], Path(config["results_dir"]), trials=config["n_trials"],
+    storage=config.get("storage"), name=config.get("study_name"))
 print("RECORDS", json.dumps([[r.number, r.state] for r in records]), flush=True)
 '''
 
 
 def write_worker_script(directory: Path) -> Path:
-    """Write the script that runs ``run_optuna`` with :class:`CheapEvaluate`; its one argument is a JSON
+    """Write the script that runs the Optuna engine with :class:`CheapEvaluate`; its one argument is a JSON
     object: space, results_dir, n_trials, log, sleep_s, and optionally storage, study_name, objective, fail,
     heartbeat_s, grace_s, barrier (a folder: write ``ready-<pid>`` there, then wait for a file ``go``)."""
     path = directory / "optuna_worker.py"
@@ -224,7 +225,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-# --- run_ray as a driver script (`ray submit`, or RAY_ADDRESS=<head> python script.py) ---------------------------
+# --- the Ray engine as a driver script (`ray submit`, or RAY_ADDRESS=<head> python script.py) --------------------
 
 RAY_DRIVER_SCRIPT = '''\
 """Run (or restore) one Ray Tune search on the cluster at RAY_ADDRESS (or a local Ray); written by the engine tests."""
@@ -235,25 +236,27 @@ from pathlib import Path
 sys.path.insert(0, {helpers_dir!r})
 config = json.loads(sys.argv[1])
 
-from search.engines.ray_engine import run_ray
+from search.engines import TrialResources
+from search.engines.ray_engine import RayEngine
 from search.objective import OBJECTIVES
 from search.space import load_search_space
 
 from engine_helpers import CheapEvaluateFactory, ship_to_ray
 
 ship_to_ray()
-records = run_ray(
+records = RayEngine().run(
     load_search_space(config["space"]),
     CheapEvaluateFactory(log=config["log"], sleep_s=config["sleep_s"],
                          fail={{int(k): v for k, v in config.get("fail", {{}}).items()}}),
-    OBJECTIVES[config.get("objective", "ap")], Path(config["results_dir"]), config["n_trials"],
-    storage_path=config["storage_path"], name=config["name"], max_concurrent=config.get("max_concurrent"))
+    OBJECTIVES[config.get("objective", "ap")], Path(config["results_dir"]), trials=config["n_trials"],
+    storage=config["storage_path"], name=config["name"],
+    resources=TrialResources(max_concurrent=config.get("max_concurrent")))
 print("RECORDS", json.dumps([[r.number, r.state, r.error] for r in records]), flush=True)
 '''
 
 
 def write_ray_driver(directory: Path) -> Path:
-    """Write the driver script that runs ``run_ray`` with :class:`CheapEvaluateFactory`; its one argument is a
+    """Write the driver script that runs the Ray engine with :class:`CheapEvaluateFactory`; its one argument is a
     JSON object: space, results_dir, n_trials, log, sleep_s, storage_path, name, and optionally fail, objective,
     max_concurrent."""
     path = directory / "ray_driver.py"

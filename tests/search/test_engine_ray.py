@@ -1,7 +1,8 @@
-"""The Ray Tune engine end to end with a cheap evaluate (``engine_helpers.CheapEvaluateFactory``): a local search
-records complete, rejected (over budget) and failed trials and writes its results; a second call restores the
-experiment without running a finished trial again; a driver connected to a real multi-node cluster (a head and
-two worker nodes on this machine, ``ray.cluster_utils.Cluster``) runs trials on both workers.
+"""The Ray Tune engine end to end with a cheap evaluate (``engine_helpers.CheapEvaluateFactory``): ASHA stops poor
+trials; a driver connected to a real multi-node cluster (a head and two worker nodes on this machine,
+``ray.cluster_utils.Cluster``) runs trials on both workers; a killed driver resumes. What every engine does
+(numbering, trial files, failed and rejected trials, a Pareto front, continuing a search) is in
+``test_engine_interface.py``.
 
 Slow: every Tune trial starts a worker process that imports torch (seconds each on two cores).
 """
@@ -9,7 +10,6 @@ Slow: every Tune trial starts a worker process that imports torch (seconds each 
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import functools
 import json
@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 from engine_helpers import (
-    CheapEvaluateFactory,
     FadingEvaluate,
     read_log,
     ship_to_ray,
@@ -33,21 +32,17 @@ from engine_helpers import (
 )
 
 from search.objective import OBJECTIVES
-from search.results import best_records, write_results
 from search.space import load_search_space
 
 ray = pytest.importorskip("ray")
-from ray import tune  # noqa: E402
 
-from search.engines.ray_engine import run_ray  # noqa: E402
+from search.engines import TrialResources  # noqa: E402
+from search.engines.ray_engine import TRIAL_NUMBER, RayEngine  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,  # ASHA's cutoff over a rung of rejected trials only (NaN placeholders):
     pytest.mark.filterwarnings("ignore:All-NaN slice encountered:RuntimeWarning"),
 ]
-N_TRIALS = 6
-MAX_MACS = 125_000_000  # about half of bifpn_edges' points are over this budget (BiFPN itself: 136 M)
-FAIL = {1: "raise", 3: "oom", 5: "raise"}  # the odd trials that are not rejected fail (Tune counts from 1)
 
 
 @pytest.fixture(scope="class")
@@ -61,132 +56,28 @@ def local_ray():
         ray.shutdown()
 
 
-@pytest.fixture(scope="class")
-def local_search(local_ray, tmp_path_factory):
-    """A finished local search: (space, its folder, its evaluate log, the records run_ray returned, seconds)."""
-    folder = tmp_path_factory.mktemp("ray_local")
-    space = load_search_space(space_file(folder, "bifpn_edges", max_macs=MAX_MACS))
-    log = folder / "evaluate.log"
-    start = time.perf_counter()
-    records = run_ray(
-        space,
-        CheapEvaluateFactory(log=str(log), sleep_s=0.2, fail=FAIL),
-        OBJECTIVES["ap"],
-        folder / "results",
-        N_TRIALS,
-        storage_path=str(folder / "ray"),
-        name="local",
-        max_concurrent=2,
-    )
-    return space, folder, log, records, time.perf_counter() - start
-
-
 class TestLocalSearch:
-    """Searches in this process, on one local Ray."""
-
-    def test_local_search_records_complete_rejected_and_failed_trials(self, local_search):
-        space, folder, log, records, seconds = local_search
-        print(f"local run_ray, {N_TRIALS} trials: {seconds:.1f} s")
-        states = Counter(r.state for r in records)
-        assert len(records) == N_TRIALS and sorted(r.number for r in records) == list(range(1, N_TRIALS + 1))
-        assert states["complete"] >= 1 and states["rejected"] >= 1 and states["failed"] >= 1, states
-        for r in records:
-            if r.state == "rejected":
-                assert r.error.startswith("feature network over budget: MACs") and r.metrics == {}
-            elif r.state == "failed":
-                expected = {
-                    "raise": f"ValueError: planted failure in trial {r.number}",
-                    "oom": "OutOfMemoryError: CUDA out of memory.",
-                }[FAIL[r.number]]
-                assert expected in r.error, r.error
-            else:
-                assert r.state == "complete" and r.number not in FAIL and 0 < r.metrics["AP"] < 1
-                assert r.macs <= MAX_MACS and Path(r.spec_file).is_file()
-        evaluated = sorted(row.number for row in read_log(log) if row.event == "start")
-        assert evaluated == sorted(r.number for r in records if r.state != "rejected")  # rejected: never trained
-
-        best = write_results(records, OBJECTIVES["ap"], folder / "results")
-        with (folder / "results" / "leaderboard.csv").open(newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        assert Counter(row["state"] for row in rows) == states
-        top = max((r for r in records if r.state == "complete"), key=lambda r: r.metrics["AP"])
-        assert [p.name for p in best] == [Path(top.spec_file).name] and (folder / "results" / "pareto.png").is_file()
+    """A search in this process, on a local Ray."""
 
     def test_asha_stops_poor_trials_at_their_first_report_and_keeps_finished_ones(self, local_ray, tmp_path):
         space = load_search_space(space_file(tmp_path, "bifpn_edges", max_params=10**9, max_macs=10**12))
         space = dataclasses.replace(space, proxy=dataclasses.replace(space.proxy, steps=30, reports=3))
         log = tmp_path / "evaluate.log"
-        records = run_ray(
+        records = RayEngine().run(
             space,
             functools.partial(FadingEvaluate, str(log)),
             OBJECTIVES["ap"],
             tmp_path / "results",
-            4,
-            storage_path=str(tmp_path / "ray"),
+            trials=4,
+            storage=str(tmp_path / "ray"),
             name="asha",
-            max_concurrent=1,
+            resources=TrialResources(max_concurrent=1),
         )
         states = {r.number: r.state for r in records}
-        assert states[1] == "complete" and list(states.values()).count("pruned") >= 2, states
+        assert states[0] == "complete" and list(states.values()).count("pruned") >= 2, states
         done = {row.number for row in read_log(log) if row.event == "done"}
         assert done == {n for n, state in states.items() if state == "complete"}  # stopped at step 10, not later
-        assert all(r.metrics["AP"] == 1.0 / r.number for r in records)
-
-    def test_ap_against_macs_trains_every_accepted_point_and_gives_a_pareto_front(self, local_ray, tmp_path):
-        space = load_search_space(space_file(tmp_path, "bifpn_edges", max_macs=MAX_MACS))
-        records = run_ray(
-            space,
-            CheapEvaluateFactory(),
-            OBJECTIVES["ap_macs"],
-            tmp_path / "results",
-            N_TRIALS,
-            storage_path=str(tmp_path / "ray"),
-            name="pareto",
-            max_concurrent=2,
-        )
-        states = Counter(r.state for r in records)
-        assert set(states) == {"complete", "rejected"} and states["rejected"] >= 1, states  # no scheduler stops
-        for r in records:
-            if r.state == "rejected":
-                assert r.macs is None and r.params is None and r.metrics == {}
-        front = best_records(records, OBJECTIVES["ap_macs"])
-        done = [r for r in records if r.state == "complete"]
-        assert front and all(
-            not any(
-                o.metrics["AP"] >= r.metrics["AP"]
-                and o.macs <= r.macs
-                and (o.metrics["AP"], o.macs) != (r.metrics["AP"], r.macs)
-                for o in done
-            )
-            for r in front
-        )
-
-    def test_a_second_call_restores_the_experiment_without_rerunning_trials(self, local_search, monkeypatch):
-        space, folder, log, records, _ = local_search
-        restored = []
-        original = tune.Tuner.restore.__func__
-        monkeypatch.setattr(
-            tune.Tuner,
-            "restore",
-            classmethod(
-                lambda cls, path, *args, **kwargs: (restored.append(path), original(cls, path, *args, **kwargs))[1]
-            ),
-        )
-        evaluated = read_log(log)
-        again = run_ray(
-            space,
-            CheapEvaluateFactory(log=str(log), sleep_s=0.2, fail=FAIL),
-            OBJECTIVES["ap"],
-            folder / "results",
-            N_TRIALS,
-            storage_path=str(folder / "ray"),
-            name="local",
-            max_concurrent=2,
-        )
-        assert restored == [f"{folder / 'ray'}/local"]
-        assert read_log(log) == evaluated  # no trial evaluated again
-        key = lambda r: (r.number, r.state, r.spec_file, r.metrics, r.error)  # noqa: E731
-        assert sorted(map(key, again)) == sorted(map(key, records))
+        assert all(r.metrics["AP"] == 1.0 / (r.number + 1) for r in records)
 
 
 def test_a_driver_on_a_multi_node_cluster_runs_trials_on_every_worker_node(tmp_path):
@@ -243,7 +134,7 @@ def recorded_trials(experiment: Path) -> dict[int, str]:
         return {}
     finally:
         logger.setLevel(level)
-    return {int(Path(trial.path).name.split("_")[2]): trial.status for trial in trials}
+    return {int(trial.config[TRIAL_NUMBER]): trial.status for trial in trials}
 
 
 def test_a_killed_driver_resumes_without_rerunning_the_trials_it_had_recorded(tmp_path):
@@ -309,7 +200,7 @@ def test_a_killed_driver_resumes_without_rerunning_the_trials_it_had_recorded(tm
         f"{time.perf_counter() - start:.1f} s"
     )
     assert not {r.pid for r in before} & {r.pid for r in rows}
-    assert sorted(number for number, _, _ in records) == list(range(1, n_trials + 1))
+    assert sorted(number for number, _, _ in records) == list(range(n_trials))
     assert [state for _, state, _ in records] == ["complete"] * n_trials, records
     assert not finished & {r.number for r in rows if r.event == "start"}  # a recorded finished trial: never again
-    assert len(done_after) == len(set(done_after)) and set(done_after) | finished == set(range(1, n_trials + 1))
+    assert len(done_after) == len(set(done_after)) and set(done_after) | finished == set(range(n_trials))

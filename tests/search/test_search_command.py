@@ -12,6 +12,7 @@ import pytest
 
 from effdet_graph.builtin import specs_dir
 from effdet_graph.cli import main
+from effdet_graph.device import DEVICE_HELP
 from effdet_graph.io.checkpoint import read_checkpoint
 
 SPACE = str(specs_dir() / "search" / "bifpn_edges.yaml")
@@ -22,7 +23,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def test_a_smoke_search_writes_its_results(tmp_path, capsys):
     out = tmp_path / "search"
-    assert main(["search", SPACE, "--smoke-test", "--trials", "2", "--steps", "3", "--out", str(out)]) == 0
+    assert (
+        main(["search", SPACE, "--smoke-test", "--trials", "2", "--steps", "3", "--device", "cpu", "--out", str(out)])
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "trial state" in printed and f"results: {out}" in printed
 
@@ -47,6 +51,11 @@ def test_a_smoke_search_writes_its_results(tmp_path, capsys):
     [
         (["--steps", "0"], "--steps must be at least 1, got 0"),
         (["--trials", "0"], "--trials must be at least 1, got 0"),
+        (["--device", "gpu"], f"--device 'gpu' is not a device; use {DEVICE_HELP}"),
+        (
+            ["--engine", "ray", "--device", "cuda", "--gpus-per-trial", "0"],
+            "--device cuda: the Ray trials reserve no GPU; give --gpus-per-trial N (N > 0)",
+        ),
     ],
 )
 def test_bad_search_arguments_exit_2_with_one_line(tmp_path, capsys, args, message):

@@ -10,12 +10,12 @@ import re
 import pytest
 from search_helpers import variant_text
 
-from graphspec import SpecError
+from graphspec import ConfigError
+from graphspec.reader import FloatRange, IntRange
 from search.budget import Budget
 from search.kinds.cells import CellChoices
 from search.kinds.compound import CompoundChoices, round_to
 from search.kinds.edges import EdgeChoices, OptionalEdge
-from search.schema import FloatRange, IntRange
 from search.space import DatasetConfig, ProxyConfig, SamplerSettings, load_search_space
 
 
@@ -114,7 +114,7 @@ ERRORS = [
         ["`budget.scope`", "did you mean 'detector'?"],
         "scope: detectors",
     ),
-    ("compound", "  steps: 100", "  steps: 0", ["`proxy.steps` must be >= 1, got 0"], "steps: 0"),
+    ("compound", "  steps: 100", "  steps: 0", ["proxy.steps must be at least 1, got 0"], "steps: 0"),
     ("compound", "name: tpe", "name: tpee", ["`sampler.name`", "did you mean 'tpe'?"], "name: tpee"),
     ("compound", "  name: synthetic", "  name: coco", ["a `coco` dataset needs `path`"], "dataset:"),
     ("nasfpn_cells", "cells: 7", "cells: 0", ["`cells` must be in [1, 64], got 0"], "cells: 0"),
@@ -175,7 +175,7 @@ def _position(text: str, token: str) -> tuple[int, int]:
 def test_errors_name_file_line_column_and_key(write_space, name, old, new, fragments, token):
     text = variant_text(name, old, new)
     path = write_space("space.yaml", text)
-    with pytest.raises(SpecError) as info:
+    with pytest.raises(ConfigError) as info:
         load_search_space(path)
     message = str(info.value)
     line, column = _position(text, token)
@@ -186,9 +186,9 @@ def test_errors_name_file_line_column_and_key(write_space, name, old, new, fragm
 
 
 def test_missing_and_malformed_files(write_space, tmp_path):
-    with pytest.raises(SpecError, match=re.escape(f"{tmp_path / 'nope.yaml'}: file not found")):
+    with pytest.raises(ConfigError, match=re.escape(f"{tmp_path / 'nope.yaml'}: file not found")):
         load_search_space(tmp_path / "nope.yaml")
-    with pytest.raises(SpecError, match=r"space.yaml:1:1: a search space must be a mapping"):
+    with pytest.raises(ConfigError, match=r"space.yaml:1:1: a search space must be a mapping"):
         load_search_space(write_space("space.yaml", "- just\n- a list\n"))
-    with pytest.raises(SpecError, match=r"space.yaml:1:1: missing required key 'search' in a search space"):
+    with pytest.raises(ConfigError, match=r"space.yaml:1:1: missing required key 'search' in a search space"):
         load_search_space(write_space("space.yaml", "name: x\n"))

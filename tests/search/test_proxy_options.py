@@ -1,0 +1,53 @@
+"""The ``proxy`` options of a search space are checked when the file loads, by the rules of
+:class:`~effdet_graph.training.options.TrainOptions` (the options every trial trains with): a bad value is
+one located line naming ``proxy.<key>``, and ``effdet-graph search`` exits 2 before writing anything."""
+
+from __future__ import annotations
+
+import pytest
+from search_helpers import variant_text
+
+from effdet_graph.cli import main
+from graphspec import ConfigError, SpecError
+from search.space import load_search_space
+
+# (old text of the built-in compound space, new text, the token the error points at, the message)
+BAD_PROXIES = [
+    ("  steps: 100", "  steps: 100\n  ema_decay: 1.5", "ema_decay: 1.5", "proxy.ema_decay must be in [0, 1), got 1.5"),
+    ("  steps: 100", "  steps: 100\n  lr: 0", "lr: 0", "proxy.lr must be positive, got 0"),
+    ("  batch_size: 8", "  batch_size: 0", "batch_size: 0", "proxy.batch_size must be at least 1, got 0"),
+]
+
+
+def _position(text: str, token: str) -> tuple[int, int]:
+    index = text.index(token)
+    return text.count("\n", 0, index) + 1, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+@pytest.mark.parametrize("old, new, token, message", BAD_PROXIES, ids=[p[3][:16] for p in BAD_PROXIES])
+def test_bad_proxy_options_are_refused_at_load(write_space, old, new, token, message):
+    text = variant_text("compound", old, new)
+    path = write_space("bad.yaml", text)
+    with pytest.raises(ConfigError) as info:
+        load_search_space(path)
+    line, column = _position(text, token)
+    assert str(info.value) == f"{path}:{line}:{column}: {message}"
+    assert info.value.key == f"proxy.{token.split(':')[0]}"
+    assert not isinstance(info.value, SpecError)  # a search space is not a spec
+
+
+def test_yaml_1_1_learning_rate_is_a_number(write_space):
+    text = variant_text("compound", "  steps: 100", "  steps: 100\n  lr: 1e-3")
+    assert load_search_space(write_space("ok.yaml", text)).proxy.lr == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("old, new, token, message", BAD_PROXIES[:2], ids=["ema_decay", "lr"])
+def test_search_command_exits_2_with_one_line_before_writing(write_space, tmp_path, capsys, old, new, token, message):
+    path = write_space("bad.yaml", variant_text("compound", old, new))
+    out = tmp_path / "out"
+    assert main(["search", str(path), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith(f"error: {path}:") and err.endswith(message), err
+    assert "\n" not in err and "Traceback" not in captured.err
+    assert not out.exists()

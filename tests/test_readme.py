@@ -1,0 +1,223 @@
+"""README.md stays true: its Python examples run, its command lines parse with the real parsers, its
+table of built-in topologies is what ``effdet-graph list`` prints, and every benchmark figure it quotes
+is the value stored in ``benchmarks/results/*.json``.
+
+Fenced blocks of README.md, by info string:
+  ```python    run from the repository root, in one fresh namespace each
+  ```bash      every ``effdet-graph ...`` command is parsed by ``effdet_graph.cli.make_parser()`` (with the
+               ``search`` plugin its entry point registers), every ``python search/<script>.py ...`` by the
+               script's own parser; a renamed command or flag fails here
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import runpy
+import shlex
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from effdet_graph.cli import main, make_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT = (ROOT / "README.md").read_text(encoding="utf-8")
+RESULTS = ROOT / "benchmarks" / "results"
+FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+BLOCKS = [(m.group(1).strip(), m.group(2), TEXT.count("\n", 0, m.start()) + 1) for m in FENCE.finditer(TEXT)]
+PYTHON = [(body, line) for info, body, line in BLOCKS if info == "python"]
+PYTHON_PREFIX = re.compile(r"(\S*/)?python3?$")
+
+
+def _commands() -> list[tuple[list[str], int]]:
+    """Every command of the bash blocks, split at ``&&``, comments dropped, with its README line."""
+    commands = []
+    for info, body, first in BLOCKS:
+        if info != "bash":
+            continue
+        for offset, text in enumerate(body.splitlines(), start=1):
+            words: list[str] = []
+            for word in [*shlex.split(text, comments=True), "&&"]:
+                if word in ("&&", ";", "||"):
+                    if words:
+                        commands.append((words, first + offset))
+                    words = []
+                else:
+                    words.append(word)
+    return commands
+
+
+COMMANDS = _commands()
+CLI = [(argv, line) for argv, line in COMMANDS if argv[0] == "effdet-graph"]
+SCRIPTS = [
+    (argv, line)
+    for argv, line in COMMANDS
+    if PYTHON_PREFIX.fullmatch(argv[0]) and len(argv) > 1 and argv[1].startswith("search/")
+]
+
+
+def test_the_readme_has_examples():
+    assert len(PYTHON) >= 2 and len(CLI) >= 20 and SCRIPTS
+    commands = {argv[1] for argv, _ in CLI}
+    assert {"build", "list", "train", "eval", "predict", "compare", "search", "make-dataset"} <= commands
+
+
+@pytest.mark.parametrize("body, line", PYTHON, ids=[f"line{line}" for _, line in PYTHON])
+def test_python_blocks_run(body, line, monkeypatch, one_torch_thread):
+    monkeypatch.chdir(ROOT)
+    exec(compile(body, f"README.md:{line}", "exec"), {"__name__": "readme"})
+
+
+def _parse(parse: Callable[[], Any], where: str, capsys: pytest.CaptureFixture[str]) -> Any:
+    try:
+        return parse()
+    except SystemExit as exc:
+        pytest.fail(f"{where} does not parse (exit {exc.code}): {capsys.readouterr().err.strip()}")
+
+
+@pytest.mark.parametrize("argv, line", CLI, ids=[f"line{line}" for _, line in CLI])
+def test_cli_commands_parse(argv, line, capsys):
+    parser = make_parser()
+    args = _parse(lambda: parser.parse_args(argv[1:]), f"README.md:{line}: {shlex.join(argv)}", capsys)
+    assert callable(args.run)
+
+
+@pytest.mark.parametrize("argv, line", SCRIPTS, ids=[f"line{line}" for _, line in SCRIPTS])
+def test_search_script_commands_parse(argv, line, monkeypatch, capsys):
+    parsed = []
+    monkeypatch.setattr("search.script.run_command", lambda run, args: parsed.append(args) or 0)
+    monkeypatch.setattr(sys, "argv", argv[1:])
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the scripts drop their own folder from it
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(ROOT / argv[1]), run_name="__main__")
+    where = f"README.md:{line}: {shlex.join(argv)}"
+    assert exit_.value.code == 0 and len(parsed) == 1, f"{where} does not parse: {capsys.readouterr().err.strip()}"
+
+
+def _table(heading: str) -> list[list[str]]:
+    """The cells of the first markdown table after ``heading``, header and rule left out."""
+    section = TEXT[TEXT.index(heading) :]
+    rows = re.search(r"^\|.*?(?=^[^|])", section, re.MULTILINE | re.DOTALL)
+    assert rows, heading
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows.group(0).splitlines()[2:]]
+
+
+def test_builtin_topologies_table_is_what_list_prints(capsys, one_torch_thread):
+    assert main(["list"]) == 0
+    printed = {}
+    for row in capsys.readouterr().out.splitlines()[2:]:
+        words = row.split()
+        if len(words) >= 6 and words[1].isdigit():
+            printed[words[0]] = words[1:6]
+    table = {cells[0]: cells[1:] for cells in _table("### The built-in topologies")}
+    assert table == printed
+
+
+def _load(name: str) -> dict[str, Any]:
+    return json.loads((RESULTS / name).read_text(encoding="utf-8"))
+
+
+def _feature_network_rows(r: dict[str, Any]) -> list[str]:
+    compile_ms = {row["spec"]: row for row in r["compile"]}
+    big, d0, cost, latency = compile_ms["bifpn w384 x8"], compile_ms["bifpn"], r["cost"], r["latency"]
+    ours, effdet = latency["models"]["ours"], latency["models"]["effdet"]
+    return [
+        f"| compile BiFPN at width 384, 8 repeats (load + build) | {big['median_ms']:.0f} ms"
+        f"{'' if big['ok'] else ' (not met)'} | < {big['target_ms']:.0f} ms |",
+        f"| compile BiFPN D0 (load + build) | {d0['median_ms']:.0f} ms{'' if d0['ok'] else ' (not met)'} "
+        f"| < {d0['target_ms']:.0f} ms |",
+        f"| cost model, the {cost['specs']} built-in specs | {cost['cost_per_s']:,} specs/s (with loading the spec: "
+        f"{cost['load_and_cost_per_s']:,} specs/s) | ≥ {cost['target_per_s']:,.0f} /s |",
+        f"| BiFPN D0 forward, batch 1, 512×512, ours / effdet {r['environment']['effdet']} | "
+        f"{ours['median_ms']:.1f} ms / {effdet['median_ms']:.1f} ms = **{latency['ratio_ours_effdet']:.2f}** "
+        f"| ≤ {latency['target_ratio']} |",
+        f"the same parameter count ({ours['params']:,})" if latency["params_equal"] else "never: parameters differ",
+        f"(CPU only, {r['environment']['threads']} threads, torch {r['environment']['torch'].split('+')[0]}, "
+        f"effdet {r['environment']['effdet']})",
+    ]
+
+
+def _detector_rows(r: dict[str, Any]) -> list[str]:
+    fwd, step, params = r["forward_b1_ms"], r["train_step_b4_ms"], r["params"]
+    assert params["ours"] == params["effdet"]
+    rows = [
+        f"converted effdet\nweights, {params['ours']:,} parameters each",
+        f"on the CPU, {r['threads']} threads, fp32",
+        f"| eval forward, batch 1 | {fwd['ours']:.0f} ms | {fwd['effdet']:.0f} ms | **{fwd['ratio']:.2f}** "
+        f"| ≤ {fwd['target']} |",
+        f"| training step, batch 4 | {step['ours'] / 1e3:.1f} s | {step['effdet'] / 1e3:.1f} s "
+        f"| **{step['ratio']:.2f}** | ≤ {step['target']} |",
+    ]
+    if "cuda" not in r:
+        return [*rows, "the stored results have no GPU run yet"]
+    cuda = r["cuda"]
+    labels = (
+        ("forward_fp16_b8_ms", "eval forward, batch 8, fp16 autocast"),
+        ("forward_fp16_b8_compiled_ms", "eval forward, batch 8, fp16 autocast, `torch.compile`"),
+        ("train_step_bf16_b16_ms", "training step, batch 16, bf16 autocast"),
+    )
+    rows.append(cuda["name"])
+    for key, label in labels:
+        c = cuda[key]
+        rows.append(f"| {label} | {c['ours']:.1f} ms | {c['effdet']:.1f} ms | **{c['ratio']:.2f}** |")
+    return rows
+
+
+def _search_rows(r: dict[str, Any]) -> list[str]:
+    target = f"< {100 * r['overhead_target']:.0f} %"
+    rows = []
+    for space, engines in r["overhead"].items():
+        for engine, o in engines.items():
+            rows.append(
+                f"| {space} | {engine} | {o['trials']} ({o.get('complete', 0)} / {o.get('rejected', 0)}) "
+                f"| {o['start_s']:.1f} | {o['proxy_s'] / o['proxy_tasks']:.2f} | {o['overhead_per_trial_s']:.2f} "
+                f"| **{100 * o['overhead_fraction']:.1f} %** | {target} |"
+            )
+    ray_init = [engines["ray"]["ray_init_s"] for engines in r["overhead"].values()]
+    rows.append(f"`ray.init` took\n{min(ray_init):.1f}–{max(ray_init):.1f} s more")
+    trials = {o["trials"] for engines in r["overhead"].values() for o in engines.values()}
+    assert len(trials) == 1
+    rows.append(f"Each engine runs {trials.pop()} trials of the `--smoke-test` budget")
+    scopes = {"detector": "whole detector", "feature_network": "feature network"}
+    for space, f in r["filtering"].items():
+        rows.append(
+            f"| {space} | {scopes[f['scope']]} | {f['specs_per_s']:.1f} | {f['peer_specs_per_s']:.2f} "
+            f"| {f['ratio']:.0f}× | {100 * f['accepted_rate']:.0f} % | {100 * f['rejected_budget_rate']:.0f} % |"
+        )
+    return rows
+
+
+#: results file -> the README text (table rows, phrases) its values give
+FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "feature_network.json": _feature_network_rows,
+    "detector.json": _detector_rows,
+    "search.json": _search_rows,
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_benchmark_figures_are_the_stored_results(name):
+    benchmarks = TEXT[TEXT.index("## Benchmarks") : TEXT.index("## Development")]
+    for text in FIGURES[name](_load(name)):
+        assert " ".join(text.split()) in " ".join(benchmarks.split()), f"README.md lacks, from {name}: {text}"
+
+
+def test_every_benchmark_table_row_is_backed():
+    benchmarks = TEXT[TEXT.index("## Benchmarks") : TEXT.index("## Development")]
+    backed = {row for name, rows in FIGURES.items() for row in rows(_load(name)) if row.startswith("| ")}
+    rows = [line for line in benchmarks.splitlines() if line.startswith("| ") and re.search(r"\d", line)]
+    header = re.compile(r"^\| (what|space) ")
+    assert [row for row in rows if not header.match(row) and row not in backed] == []
+
+
+def test_the_commands_said_to_take_device_take_it():
+    listed = re.search(r"`--device` \(([^)]*)\)", TEXT)
+    assert listed, "README.md documents --device"
+    commands = re.findall(r"`([a-z-]+)`", listed.group(1))
+    subcommands = next(a for a in make_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert commands and [c for c in commands if "--device" not in subcommands[c]._option_string_actions] == []
