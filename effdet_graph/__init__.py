@@ -25,21 +25,25 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from effdet_graph.builtin import builtin_specs as list_specs
-    from effdet_graph.builtin import resolve_spec_path
-    from effdet_graph.comparison.table import compare_specs
+    from effdet_graph.builtin import resolve_spec_path, specs_dir
+    from effdet_graph.comparison.plots import pareto_front, scatter_plot
+    from effdet_graph.comparison.table import compare_specs, measure_latency_ms
     from effdet_graph.data.synthetic import make_dataset
     from effdet_graph.device import resolve_device
     from effdet_graph.errors import CheckpointError, DatasetError, InputError
     from effdet_graph.fpn.compiler import FeatureNetwork, compile_spec
+    from effdet_graph.inference.evaluate import METRICS
     from effdet_graph.inference.predict import evaluate_checkpoint as evaluate
     from effdet_graph.inference.predict import predict_images
+    from effdet_graph.io.atomic import atomic_output
     from effdet_graph.io.checkpoint import model_from_checkpoint as load_checkpoint
     from effdet_graph.io.checkpoint import save_checkpoint
     from effdet_graph.io.convert import load_effdet_checkpoint
     from effdet_graph.io.recipe import ModelRecipe
-    from effdet_graph.model.cost import detector_report
+    from effdet_graph.model.backbone import create_backbone, feature_info
+    from effdet_graph.model.cost import backbone_cost, detector_report, heads_cost
     from effdet_graph.model.detector import EfficientDet, build_detector
-    from effdet_graph.model.scaling import DetectorConfig, detector_config, scale_spec
+    from effdet_graph.model.scaling import DetectorConfig, detector_config, load_scaling, scale_spec
     from effdet_graph.training.loop import TrainResult, train
     from effdet_graph.training.options import TrainOptions
 
@@ -51,24 +55,35 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "EfficientDet": ("effdet_graph.model.detector", "EfficientDet"),
     "FeatureNetwork": ("effdet_graph.fpn.compiler", "FeatureNetwork"),
     "InputError": ("effdet_graph.errors", "InputError"),
+    "METRICS": ("effdet_graph.inference.evaluate", "METRICS"),
     "ModelRecipe": ("effdet_graph.io.recipe", "ModelRecipe"),
     "TrainOptions": ("effdet_graph.training.options", "TrainOptions"),
     "TrainResult": ("effdet_graph.training.loop", "TrainResult"),
+    "atomic_output": ("effdet_graph.io.atomic", "atomic_output"),
+    "backbone_cost": ("effdet_graph.model.cost", "backbone_cost"),
     "build_detector": ("effdet_graph.model.detector", "build_detector"),
     "compare_specs": ("effdet_graph.comparison.table", "compare_specs"),
     "compile_spec": ("effdet_graph.fpn.compiler", "compile_spec"),
+    "create_backbone": ("effdet_graph.model.backbone", "create_backbone"),
     "detector_config": ("effdet_graph.model.scaling", "detector_config"),
     "detector_report": ("effdet_graph.model.cost", "detector_report"),
     "evaluate": ("effdet_graph.inference.predict", "evaluate_checkpoint"),
+    "feature_info": ("effdet_graph.model.backbone", "feature_info"),
+    "heads_cost": ("effdet_graph.model.cost", "heads_cost"),
     "list_specs": ("effdet_graph.builtin", "builtin_specs"),
     "load_checkpoint": ("effdet_graph.io.checkpoint", "model_from_checkpoint"),
     "load_effdet_checkpoint": ("effdet_graph.io.convert", "load_effdet_checkpoint"),
+    "load_scaling": ("effdet_graph.model.scaling", "load_scaling"),
     "make_dataset": ("effdet_graph.data.synthetic", "make_dataset"),
+    "measure_latency_ms": ("effdet_graph.comparison.table", "measure_latency_ms"),
+    "pareto_front": ("effdet_graph.comparison.plots", "pareto_front"),
     "predict_images": ("effdet_graph.inference.predict", "predict_images"),
     "resolve_device": ("effdet_graph.device", "resolve_device"),
     "resolve_spec_path": ("effdet_graph.builtin", "resolve_spec_path"),
     "save_checkpoint": ("effdet_graph.io.checkpoint", "save_checkpoint"),
     "scale_spec": ("effdet_graph.model.scaling", "scale_spec"),
+    "scatter_plot": ("effdet_graph.comparison.plots", "scatter_plot"),
+    "specs_dir": ("effdet_graph.builtin", "specs_dir"),
     "train": ("effdet_graph.training.loop", "train"),
 }
 

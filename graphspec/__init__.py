@@ -5,6 +5,7 @@ No detector knowledge lives here; :mod:`effdet_graph` compiles a :class:`Spec` t
 
 from graphspec.errors import ConfigError, InputError, Location, SpecError
 from graphspec.graph import cell_graph, check_graph, node_depths, schedule
+from graphspec.limits import Limits
 from graphspec.model import BatchNormStyle, DerivedLevel, EdgeStyle, Node, Spec, level_name
 from graphspec.params import declared_params, parse_assignments
 from graphspec.parse import build_spec, load_spec, load_spec_document, loads_spec, loads_spec_document
@@ -16,6 +17,7 @@ __all__ = [
     "DerivedLevel",
     "EdgeStyle",
     "InputError",
+    "Limits",
     "Location",
     "Node",
     "Reader",

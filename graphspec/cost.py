@@ -4,6 +4,11 @@ It counts exactly what :mod:`effdet_graph.fpn.compiler` builds: every conv weigh
 affine pair and fusion weight; and the multiply-accumulates of convolutions (what
 ``torch.utils.flop_counter.FlopCounterMode`` counts, halved). Elementwise work (fusion, pooling,
 activations, BN at inference) is not counted, as in the EfficientDet paper's FLOPs.
+
+It also counts the activations: the elements of the feature maps one forward pass makes for one
+image (the backbone inputs, the lateral and derived levels, and per node and repeat each resampled
+input, the merge and the output of each op step), what :mod:`graphspec.limits` bounds before anything
+is built.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ class CostReport:
     lateral: Cost = field(default_factory=Cost)
     derived: Cost = field(default_factory=Cost)
     nodes: dict[str, Cost] = field(default_factory=dict)
+    activations: int = 0
+    """Elements of the feature maps one forward pass makes for one image (see the module docstring)."""
 
 
 def level_sizes(image_size: tuple[int, int], levels: Sequence[int]) -> dict[int, tuple[int, int]]:
@@ -103,15 +110,23 @@ def estimate_cost(spec: Spec, in_channels: Sequence[int], image_size: int | tupl
     width = spec.width
     report = CostReport(Cost())
     channels = {level_name(level): c for level, c in zip(spec.backbone_levels, in_channels)}
+    area = {level: h * w for level, (h, w) in sizes.items()}
+    report.activations = sum(c * area[level] for level, c in zip(spec.backbone_levels, in_channels))
     if spec.lateral != "none":
         for level, c in zip(spec.backbone_levels, in_channels):
             report.lateral.add(*_projection(c, width, spec.lateral, spec.conv_bias, 1, sizes[level]))
             channels[level_name(level)] = width
+            report.activations += width * area[level]
     for derived in spec.derived:
         style = EdgeStyle(downsample=derived.downsample, projection=derived.projection)
-        cin = channels[level_name(derived.source)]
+        cin = channels.get(level_name(derived.source), width)
         report.derived.add(*_resample(cin, width, derived.source, derived.level, style, spec, sizes))
         channels[level_name(derived.level)] = width
+        report.activations += width * area[derived.level]
+    per_repeat = sum(
+        (len(node.inputs) + len(node.residual) + 1 + len(node.op)) * width * area[node.level] for node in spec.nodes
+    )
+    report.activations += spec.repeats * per_repeat
     levels = {level_name(level): level for level in spec.levels}
     levels.update({node.id: node.level for node in spec.nodes})
     for node in spec.nodes:

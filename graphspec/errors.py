@@ -10,6 +10,28 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+MAX_QUOTED = 80
+"""The longest a value echoed in a message gets (longer ones end in ``...``)."""
+
+
+def quote(value: Any) -> str:
+    """``value`` for a message, quoted with escapes (``repr``): ``'p4_td'``, ``'a\\nb'``, ``3``, ``True``.
+
+    A newline, an ANSI escape or a NUL byte in user text shows as ``\\n``, ``\\x1b``, ``\\x00``, so it can
+    neither start a second line nor reach the terminal raw. Long values are cut to ``MAX_QUOTED`` characters.
+    """
+    text = repr(value)
+    return text if len(text) <= MAX_QUOTED else text[: MAX_QUOTED - 3] + "..."
+
+
+def escape(text: str) -> str:
+    """``text`` with every character that is not printable (control characters, line and paragraph
+    separators, ANSI escapes, NUL ...) written as a Python escape, so that it prints as one plain line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass(frozen=True)
@@ -22,8 +44,8 @@ class Location:
 
     def __str__(self) -> str:
         if self.line:
-            return f"{self.file}:{self.line}:{self.column}"
-        return self.file
+            return f"{escape(self.file)}:{self.line}:{self.column}"
+        return escape(self.file)
 
 
 class InputError(Exception):
@@ -46,7 +68,7 @@ class ConfigError(InputError, ValueError):
         self.reason = message
         self.location = location
         self.key = key
-        super().__init__(f"{location}: {message}" if location else message)
+        super().__init__(escape(f"{location}: {message}" if location else message))
 
 
 class SpecError(ConfigError):
@@ -57,7 +79,7 @@ class SpecError(ConfigError):
     """
 
     def __init__(self, message: str, location: Location | None = None, node: str | None = None, key: str | None = None):
-        super().__init__(f"node '{node}': {message}" if node else message, location, key)
+        super().__init__(f"node {quote(node)}: {message}" if node else message, location, key)
         self.reason = message
         self.node = node
 
@@ -65,7 +87,7 @@ class SpecError(ConfigError):
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return ``"; did you mean 'x'?"`` for the closest choice, or ``""`` when nothing is close."""
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    return f"; did you mean {quote(close[0])}?" if close else ""
 
 
 def choices_text(choices: Iterable[str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from graphspec.errors import Location
@@ -16,6 +17,16 @@ PADDINGS = ("symmetric", "same")  # PyTorch-style, or TensorFlow "SAME" (the pub
 OP_STEPS = ("swish", "relu", "separable_conv", "conv", "bn")
 ACTIVATIONS = ("none", "swish", "relu")
 FAST_NORMALIZED_EPS = 1e-4  # EfficientDet, Section 3.3
+
+
+@functools.cache
+def reserved_ids() -> frozenset[str]:
+    """The names a node id cannot take: the attributes of PyTorch's ``nn.ModuleDict`` (``forward``, ``to``,
+    ``training``, ``state_dict``, ``__class__`` ...), because the compiler keys its submodules by node id
+    (``nn.ModuleDict`` refuses a key that is an attribute). Computed from the installed PyTorch."""
+    from torch import nn
+
+    return frozenset(dir(nn.ModuleDict()))
 
 
 def level_name(level: int) -> str:

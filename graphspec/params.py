@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from graphspec.errors import Location, SpecError, choices_text, did_you_mean
+from graphspec.errors import Location, SpecError, choices_text, did_you_mean, quote
 from graphspec.reader import as_number
 from graphspec.yaml_loader import LoadedYaml, YamlPath
 
@@ -20,13 +20,13 @@ def parse_assignments(assignments: list[str] | tuple[str, ...]) -> dict[str, Any
     for text in assignments:
         key, sep, value = text.partition("=")
         if not sep or not key.strip():
-            raise SpecError(f"--set expects KEY=VALUE, got '{text}'")
+            raise SpecError(f"--set expects KEY=VALUE, got {quote(text)}")
         try:
             parsed = yaml.safe_load(value) if value.strip() else ""
         except yaml.YAMLError:
             parsed = value
         if not isinstance(parsed, _SCALAR_TYPES):
-            raise SpecError(f"--set {key}: the value must be a number, a string or a boolean, got '{value}'")
+            raise SpecError(f"--set {key}: the value must be a number, a string or a boolean, got {quote(value)}")
         result[key.strip()] = parsed
     return result
 
@@ -51,9 +51,9 @@ def declared_params(loaded: LoadedYaml) -> dict[str, Any]:
     for name, default in declared.items():
         location = loaded.where(("params", name))
         if not isinstance(name, str) or not name.isidentifier():
-            raise SpecError(f"parameter name '{name}' must be an identifier (letters, digits, _)", location)
+            raise SpecError(f"parameter name {quote(name)} must be an identifier (letters, digits, _)", location)
         if not isinstance(default, _SCALAR_TYPES):
-            raise SpecError(f"parameter '{name}' needs a number, string or boolean default", location)
+            raise SpecError(f"parameter {quote(name)} needs a number, string or boolean default", location)
         values[name] = default
     return values
 
@@ -76,7 +76,7 @@ def resolve_params(loaded: LoadedYaml, overrides: Mapping[str, Any]) -> dict[str
     for name, value in overrides.items():
         if name not in values:
             raise SpecError(
-                f"--set {name}: the spec has no parameter '{name}'{did_you_mean(name, values)} "
+                f"--set {name}: the spec has no parameter {quote(name)}{did_you_mean(name, values)} "
                 f"{choices_text(values) if values else '(it declares no params)'}",
                 Location(loaded.file),
             )
@@ -93,7 +93,9 @@ def _coerce(name: str, value: Any, default: Any, file: str) -> Any:
             return float(number)
     if type(value) is not expected:
         kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}[expected]
-        raise SpecError(f"--set {name}={value!r}: expected {kind} like the default {default!r}", Location(file))
+        raise SpecError(
+            f"--set {name}={quote(value)}: expected {kind} like the default {quote(default)}", Location(file)
+        )
     return value
 
 
@@ -108,7 +110,7 @@ def _substitute(loaded: LoadedYaml, value: Any, path: YamlPath, values: Mapping[
         name = value[1:]
         if name not in values:
             raise SpecError(
-                f"unresolved parameter '${name}'{did_you_mean(name, values)}; declare it under `params` "
+                f"unresolved parameter {quote('$' + name)}{did_you_mean(name, values)}; declare it under `params` "
                 f"{choices_text(values) if values else ''}".rstrip(),
                 loaded.where(path),
             )

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from graphspec import model
-from graphspec.errors import SpecError, choices_text, did_you_mean
+from graphspec.errors import SpecError, choices_text, did_you_mean, quote
 from graphspec.graph import check_graph
+from graphspec.limits import MAX_NODES, MAX_REPEATS, MAX_WIDTH, Limits, check_limits
 from graphspec.params import resolve_params
-from graphspec.reader import REQUIRED, Keys, Reader, key_name
+from graphspec.reader import REQUIRED, Keys, Reader, key_name, key_text
 from graphspec.yaml_loader import LoadedYaml, YamlPath, load_yaml, loads_yaml
 
 TOP_KEYS: Keys = {
@@ -81,12 +82,14 @@ MAX_LEVEL = 12
 _HOLDS = "a spec: a mapping with at least `width`, `inputs` and `cell`"
 
 
-def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> model.Spec:
+def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None, limits: Limits | None = None) -> model.Spec:
     """Load, resolve parameters, validate and return the spec in ``path``.
 
     Args:
         path: The spec file.
         overrides: Named parameter values (what ``--set width=160`` does on the command line).
+        limits: The resource limits it must fit (default :meth:`Limits.from_env`: 200 M parameters and
+            16 GiB of activations at a 512 x 512 input, unless the environment changes them).
 
     Returns:
         The validated spec.
@@ -94,16 +97,18 @@ def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> m
     Raises:
         SpecError: Any problem, located in the file.
     """
-    return build_spec(load_spec_document(path), overrides)
+    return build_spec(load_spec_document(path), overrides, limits)
 
 
-def loads_spec(text: str, file: str = "<string>", overrides: Mapping[str, Any] | None = None) -> model.Spec:
+def loads_spec(
+    text: str, file: str = "<string>", overrides: Mapping[str, Any] | None = None, limits: Limits | None = None
+) -> model.Spec:
     """Like :func:`load_spec` for YAML text; ``file`` is the name used in messages.
 
     Raises:
         SpecError: Any problem, located in the text.
     """
-    return build_spec(loads_spec_document(text, file), overrides)
+    return build_spec(loads_spec_document(text, file), overrides, limits)
 
 
 def load_spec_document(path: str | Path) -> LoadedYaml:
@@ -126,13 +131,20 @@ def loads_spec_document(text: str, file: str = "<string>") -> LoadedYaml:
     return _top_level(loads_yaml(text, file, SpecError, _HOLDS))
 
 
-def build_spec(loaded: LoadedYaml, overrides: Mapping[str, Any] | None = None) -> model.Spec:
+def build_spec(
+    loaded: LoadedYaml, overrides: Mapping[str, Any] | None = None, limits: Limits | None = None
+) -> model.Spec:
     """Resolve the parameters of a loaded spec document (in place: ``loaded`` is consumed), validate it
     and return the spec.
+
+    The top-level keys are checked first (a misspelt ``param:`` is an unknown key, not a missing
+    parameter), then the parameters are substituted, the sections read, the graph checked, and last the
+    size of the network checked against ``limits`` with the cost model, before anything is built.
 
     Args:
         loaded: A document from :func:`load_spec_document` or :func:`loads_spec_document`.
         overrides: Named parameter values.
+        limits: The resource limits (default :meth:`Limits.from_env`).
 
     Returns:
         The validated spec.
@@ -140,9 +152,11 @@ def build_spec(loaded: LoadedYaml, overrides: Mapping[str, Any] | None = None) -
     Raises:
         SpecError: Any problem, located in the file.
     """
+    Reader(loaded, SpecError).mapping((), TOP_KEYS, "the spec")
     values = resolve_params(loaded, overrides or {})
     spec = _Parser(loaded, values).spec()
     check_graph(spec)
+    check_limits(spec, limits or Limits.from_env(), loaded.where(("width",)))
     return spec
 
 
@@ -168,21 +182,36 @@ class _Parser(Reader):
         return SpecError(message, self.loaded.where(path), self.node_id, key_name(path) or None)
 
     # -- spec-only readers -----------------------------------------------------------------------
-    def positive_int(self, path: YamlPath) -> int:
-        return self.integer(path, low=0, low_open=True)
+    def bounded_int(self, path: YamlPath, high: int, default: Any = REQUIRED) -> int:
+        """A positive integer of at most ``high``, a limit of the language (see :mod:`graphspec.limits`)."""
+        value = self.integer(path, low=0, low_open=True, default=default)
+        if value > high:
+            raise self.fail(
+                f"{key_text(path)} must be at most {high} (a limit of the spec language), got {value}", path
+            )
+        return value
 
     def level(self, path: YamlPath, value: Any = REQUIRED) -> int:
         """The level ``P<n>`` at ``path`` (or ``value``, read at ``path``, e.g. a mapping key) as ``n``."""
+        hint = self.bool_hint(path) if value is REQUIRED else self.loaded.bool_hint(path, key=True)
         value = self.get(path) if value is REQUIRED else value
         match = _LEVEL.fullmatch(value) if isinstance(value, str) else None
         if not match or not 0 <= int(match.group(1)) <= MAX_LEVEL:
-            raise self.fail(f"a level is written P<n> with 0 <= n <= {MAX_LEVEL} (e.g. P3), got {value!r}", path)
+            raise self.fail(
+                f"a level is written P<n> with 0 <= n <= {MAX_LEVEL} (e.g. P3), got {quote(value)}{hint}", path
+            )
         return int(match.group(1))
 
     def name_list(self, path: YamlPath, what: str, default: Any = REQUIRED) -> list[str]:
         value = self.get(path, default)
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, bool) and self.bool_hint(path + (i,)):
+                    raise self.fail(
+                        f"{what} must be a list of names, got {item}{self.bool_hint(path + (i,))}", path + (i,)
+                    )
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail(f"{what} must be a list of names, got {value!r}", path)
+            raise self.fail(f"{what} must be a list of names, got {quote(value)}", path)
         return value
 
     # -- sections --------------------------------------------------------------------------------
@@ -192,11 +221,11 @@ class _Parser(Reader):
         description = self.get(("description",), "")
         if not isinstance(description, str):
             raise self.fail("`description` must be a string", ("description",))
-        width = self.positive_int(("width",))
+        width = self.bounded_int(("width",), MAX_WIDTH)
         backbone, lateral, derived = self.inputs()
         defaults = self.defaults()
         self.mapping(("cell",), CELL_KEYS, "`cell`")
-        repeats = self.integer(("cell", "repeats"), low=0, low_open=True, default=1)
+        repeats = self.bounded_int(("cell", "repeats"), MAX_REPEATS, default=1)
         levels = sorted(backbone + [d.level for d in derived])
         nodes = self.nodes(levels, defaults)
         outputs = self.outputs(levels, nodes)
@@ -272,7 +301,7 @@ class _Parser(Reader):
         if key == "conv_bias":
             return self.boolean(path, what="`conv_bias`")
         if key == "bn_eps":
-            return float(self.number(path, low=0, low_open=True, what="`bn_eps`"))
+            return float(self.number(path, 0, 1, low_open=True, what="`bn_eps`"))
         if key == "bn_momentum":
             return float(self.number(path, 0, 1, low_open=True, what="`bn_momentum`"))
         if key == "op":
@@ -286,21 +315,37 @@ class _Parser(Reader):
         value = self.get(("cell", "nodes"))
         if not isinstance(value, list) or not value:
             raise self.fail("`cell.nodes` must be a non-empty list of nodes", ("cell", "nodes"))
+        if len(value) > MAX_NODES:
+            raise self.fail(
+                f"the cell has {len(value)} nodes; at most {MAX_NODES} is a limit of the spec language",
+                ("cell", "nodes"),
+            )
         nodes: list[model.Node] = []
         seen: dict[str, int] = {}
         for i, item in enumerate(value):
             path = ("cell", "nodes", i)
-            self.node_id = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
+            given = item.get("id") if isinstance(item, dict) else None
+            self.node_id = given if isinstance(given, str) and _ID.fullmatch(given) else None
             entry = self.mapping(path, NODE_KEYS, "a node")
             node_id = entry["id"]
+            if isinstance(node_id, bool) and self.bool_hint(path + ("id",)):
+                word = self.loaded.bool_word(path + ("id",))
+                raise self.fail(f"node id {word}{self.bool_hint(path + ('id',))}", path + ("id",))
             if not isinstance(node_id, str) or not _ID.fullmatch(node_id) or _LEVEL.fullmatch(node_id):
                 raise self.fail(
-                    f"node id {node_id!r} must be an identifier (letters, digits, _) and not a level name like P3",
+                    f"node id {quote(node_id)} must be an identifier (letters, digits, _) and not a level name like P3",
+                    path + ("id",),
+                )
+            if node_id in model.reserved_ids():
+                raise self.fail(
+                    f"the id {quote(node_id)} is a PyTorch module attribute and cannot name a submodule; "
+                    "rename the node (see docs/spec.md, reserved names)",
                     path + ("id",),
                 )
             if node_id in seen:
                 raise self.fail(
-                    f"duplicate node id '{node_id}' (first defined by node #{seen[node_id] + 1}); ids must be unique",
+                    f"duplicate node id {quote(node_id)} (first defined by node #{seen[node_id] + 1}); "
+                    "ids must be unique",
                     path + ("id",),
                 )
             seen[node_id] = i
@@ -350,9 +395,11 @@ class _Parser(Reader):
                     if ref == node.id:
                         raise self.fail(f"the node lists itself in `{field}` (a self-loop)", path)
                     if ref not in names:
-                        raise self.fail(f"unknown input '{ref}'{did_you_mean(ref, names)} {choices_text(names)}", path)
+                        raise self.fail(
+                            f"unknown input {quote(ref)}{did_you_mean(ref, names)} {choices_text(names)}", path
+                        )
                     if ref in refs[:j] or (field == "residual" and ref in node.inputs):
-                        raise self.fail(f"'{ref}' is listed twice; list each input once", path)
+                        raise self.fail(f"{quote(ref)} is listed twice; list each input once", path)
         self.node_id = None
 
     def outputs(self, levels: list[int], nodes: list[model.Node]) -> dict[int, str]:
@@ -369,21 +416,27 @@ class _Parser(Reader):
                     f"output level {key} is outside the spec's levels P{levels[0]}-P{levels[-1]}", path + (key,)
                 )
             if level in outputs:
-                raise self.fail(f"level {key} has two outputs ('{outputs[level]}' and {node_id!r})", path + (key,))
+                raise self.fail(
+                    f"level {key} has two outputs ({quote(outputs[level])} and {quote(node_id)})", path + (key,)
+                )
             if not isinstance(node_id, str):
-                raise self.fail(f"output {key} must name one node id, got {node_id!r}", path + (key,))
+                raise self.fail(
+                    f"output {key} must name one node id, got {quote(node_id)}{self.bool_hint(path + (key,))}",
+                    path + (key,),
+                )
             if node_id not in by_id:
                 raise self.fail(
-                    f"output {key}: unknown node '{node_id}'{did_you_mean(node_id, by_id)} {choices_text(by_id)}",
+                    f"output {key}: unknown node {quote(node_id)}{did_you_mean(node_id, by_id)} {choices_text(by_id)}",
                     path + (key,),
                 )
             if by_id[node_id].level != level:
                 raise self.fail(
-                    f"output {key} names node '{node_id}', which is at level {model.level_name(by_id[node_id].level)}",
+                    f"output {key} names node {quote(node_id)}, which is at level "
+                    f"{model.level_name(by_id[node_id].level)}",
                     path + (key,),
                 )
             if node_id in outputs.values():
-                raise self.fail(f"node '{node_id}' is the output of two levels", path + (key,))
+                raise self.fail(f"node {quote(node_id)} is the output of two levels", path + (key,))
             outputs[level] = node_id
         missing = [model.level_name(level) for level in levels if level not in outputs]
         if missing:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from graphspec.errors import ConfigError, choices_text, did_you_mean
+from graphspec.errors import ConfigError, choices_text, did_you_mean, quote
 from graphspec.yaml_loader import LoadedYaml, YamlPath
 
 Keys = dict[str, bool]
@@ -143,6 +143,12 @@ class Reader:
         """Whether ``path`` holds a value (a missing key and ``null`` both mean no)."""
         return self.get(path) is not None
 
+    def bool_hint(self, path: YamlPath) -> str:
+        """``"; YAML reads yes as the boolean true: quote it ('yes') ..."`` where the value at ``path`` is a
+        boolean written ``yes``, ``no``, ``on``, ``off`` ... (YAML 1.1), else ``""``: for messages about a
+        value that should have been a name."""
+        return self.loaded.bool_hint(path) if isinstance(self.get(path), bool) else ""
+
     def _absent(self, path: YamlPath, default: Any) -> bool:
         return default is not REQUIRED and not self.has(path)
 
@@ -173,14 +179,17 @@ class Reader:
             raise self.fail(f"{what} must be {expected}, got {_shown(value)}", path)
         for key in value:
             if keys is None and not isinstance(key, str):
-                raise self.fail(f"{what}: keys must be strings, got {key!r}", path + (key,))
+                hint = self.loaded.bool_hint(path + (key,), key=True)
+                raise self.fail(f"{what}: keys must be strings, got {quote(key)}{hint}", path + (key,))
             if keys is not None and key not in keys:
+                hint = self.loaded.bool_hint(path + (key,), key=True)
                 raise self.fail(
-                    f"unknown key '{key}' in {what}{did_you_mean(key, keys)} {choices_text(keys)}", path + (key,)
+                    f"unknown key {quote(key)} in {what}{did_you_mean(key, keys)} {choices_text(keys)}{hint}",
+                    path + (key,),
                 )
         missing = [key for key, required in (keys or {}).items() if required and key not in value]
         if missing:
-            raise self.fail(f"missing required key '{missing[0]}' in {what}", path)
+            raise self.fail(f"missing required key {quote(missing[0])} in {what}", path)
         return value
 
     def items(self, path: YamlPath, what: str | None = None, non_empty: bool = True) -> list[Any]:
@@ -191,7 +200,9 @@ class Reader:
         """
         value = self.get(path)
         if not isinstance(value, list) or (non_empty and not value):
-            raise self.fail(f"{what or key_text(path)} must be a {'non-empty ' * non_empty}list, got {value!r}", path)
+            raise self.fail(
+                f"{what or key_text(path)} must be a {'non-empty ' * non_empty}list, got {quote(value)}", path
+            )
         return value
 
     # -- scalars ---------------------------------------------------------------------------------
@@ -205,7 +216,9 @@ class Reader:
             return default
         value = self.get(path)
         if not isinstance(value, str) or not value:
-            raise self.fail(f"{what or key_text(path)} must be a non-empty string, got {value!r}", path)
+            raise self.fail(
+                f"{what or key_text(path)} must be a non-empty string, got {quote(value)}{self.bool_hint(path)}", path
+            )
         return value
 
     def boolean(self, path: YamlPath, default: Any = REQUIRED, what: str | None = None) -> bool:
@@ -218,7 +231,7 @@ class Reader:
             return default
         value = self.get(path)
         if not isinstance(value, bool):
-            raise self.fail(f"{what or key_text(path)} must be true or false, got {value!r}", path)
+            raise self.fail(f"{what or key_text(path)} must be true or false, got {quote(value)}", path)
         return value
 
     def choice(self, path: YamlPath, choices: Sequence[str], default: Any = REQUIRED, what: str | None = None) -> str:
@@ -238,8 +251,8 @@ class Reader:
             return default
         value = self.get(path)
         if not isinstance(value, str) or value not in choices:
-            head = f"unknown {what} {value!r}" if what else f"{key_text(path)}: unknown value {value!r}"
-            raise self.fail(f"{head}{did_you_mean(value, choices)} {choices_text(choices)}", path)
+            head = f"unknown {what} {quote(value)}" if what else f"{key_text(path)}: unknown value {quote(value)}"
+            raise self.fail(f"{head}{did_you_mean(value, choices)} {choices_text(choices)}{self.bool_hint(path)}", path)
         return value
 
     def choices(self, path: YamlPath, valid: Sequence[str], default: Any = REQUIRED) -> tuple[str, ...]:
@@ -256,7 +269,7 @@ class Reader:
         for i, item in enumerate(value):
             self.choice(path + (i,), valid)
             if item in value[:i]:
-                raise self.fail(f"{key_text(path)}: {item!r} is listed twice", path + (i,))
+                raise self.fail(f"{key_text(path)}: {quote(item)} is listed twice", path + (i,))
         return tuple(value)
 
     def integer(
@@ -277,7 +290,7 @@ class Reader:
             return default
         value = self.get(path)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(f"{what or key_text(path)} must be an integer, got {value!r}", path)
+            raise self.fail(f"{what or key_text(path)} must be an integer, got {quote(value)}", path)
         self.check_bounds(value, path, low, high, what, low_open=low_open)
         return value
 
@@ -301,9 +314,17 @@ class Reader:
         """
         if self._absent(path, default):
             return default
-        value = as_number(self.get(path))
+        raw = self.get(path)
+        value = as_number(raw)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise self.fail(f"{what or key_text(path)} must be a number, got {self.get(path)!r}", path)
+            valid = bounds_text(low, high, low_open, high_open)
+            if isinstance(value, (int, float, str)) and not isinstance(value, bool) and _overflows(value):
+                raise self.fail(
+                    f"{what or key_text(path)}: {quote(raw)} is too large to be a finite number"
+                    + (f"; it must be {valid}" if valid else ""),
+                    path,
+                )
+            raise self.fail(f"{what or key_text(path)} must be a number, got {quote(raw)}", path)
         self.check_bounds(value, path, low, high, what, low_open, high_open)
         return value
 
@@ -357,6 +378,14 @@ class Reader:
         """
         if low > high:
             raise self.fail(f"{key_text(path)}: low {low} is greater than high {high}; swap them", path + ("low",))
+
+
+def _overflows(value: float | str) -> bool:
+    """Whether ``value`` is (or reads as) an infinite number: ``1.0e309``, ``.inf``."""
+    try:
+        return math.isinf(float(value))
+    except (ValueError, OverflowError):
+        return False
 
 
 def _shown(value: Any) -> str:

@@ -8,18 +8,24 @@ keyed by its path, e.g. ``("cell", "nodes", 3, "inputs", 1)``.
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from graphspec.errors import ConfigError, Location
+from graphspec.errors import ConfigError, Location, escape, quote
 
 YamlPath = tuple[Any, ...]
 
 MAX_EXPANDED_NODES = 20_000
 MAX_DEPTH = 50
+MAX_FILE_BYTES = 1_000_000
+"""The largest YAML input read (1 MB; the built-in specs are a few kB)."""
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -38,6 +44,9 @@ class LoadedYaml:
     file: str
     data: Any
     marks: dict[YamlPath, tuple[int, int]] = field(default_factory=dict)
+    bool_words: dict[YamlPath, str] = field(default_factory=dict)
+    """The text of each boolean written other than ``true``/``false`` (``yes``, ``off`` ...), by path; the
+    text of such a mapping key is under ``path + (key, "<key>")``."""
 
     def where(self, path: YamlPath) -> Location:
         """The location of ``path``, or of its nearest ancestor that has one."""
@@ -46,9 +55,26 @@ class LoadedYaml:
         line, column = self.marks.get(path, (0, 0))
         return Location(self.file, line, column)
 
+    def bool_word(self, path: YamlPath, key: bool = False) -> str | None:
+        """The text YAML 1.1 read as a boolean at ``path`` when it was not ``true``/``false`` (``yes``, ``on``
+        ...), else ``None``; ``key``: of the mapping key that ends ``path``."""
+        return self.bool_words.get(path + ("<key>",) if key else path)
+
+    def bool_hint(self, path: YamlPath, key: bool = False) -> str:
+        """``"; YAML reads yes as the boolean true: quote it ('yes') to write the text"`` where :meth:`bool_word`
+        has a word, else ``""``."""
+        word = self.bool_word(path, key)
+        if word is None:
+            return ""
+        meaning = "true" if word.lower() in ("y", "yes", "on") else "false"
+        return f"; YAML reads {escape(word)} as the boolean {meaning}: quote it ({quote(word)}) to write the text"
+
 
 def load_yaml(path: str | Path, error: type[ConfigError] = ConfigError, holds: str = "a mapping") -> LoadedYaml:
     """Read and safely load a YAML file.
+
+    Only a regular file is read, and at most :data:`MAX_FILE_BYTES` of it: a directory, a FIFO, a socket or
+    a device (``/dev/zero``) is refused by its kind before anything is read.
 
     Args:
         path: The file.
@@ -59,16 +85,69 @@ def load_yaml(path: str | Path, error: type[ConfigError] = ConfigError, holds: s
         The document's values and their positions.
 
     Raises:
-        ConfigError: ``error``, with a position, if the file is missing, unreadable, empty or not safe YAML.
+        ConfigError: ``error``, with a position, if the file is missing, not a regular file, too large,
+            unreadable, not UTF-8, empty or not safe YAML.
     """
-    path = Path(path)
+    return loads_yaml(read_text(path, error), str(path), error, holds)
+
+
+def read_text(path: str | Path, error: type[ConfigError] = ConfigError) -> str:
+    """The UTF-8 text of the regular file ``path``, at most :data:`MAX_FILE_BYTES` bytes.
+
+    The file is opened without blocking (a FIFO with no writer would otherwise hang) and its kind is checked
+    on the open file, so nothing but a regular file is ever read.
+
+    Raises:
+        ConfigError: ``error`` if the file is missing, a directory or another special file, larger than the
+            limit, unreadable or not UTF-8.
+    """
+    where = Location(str(path))
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise error("file not found; check the path", Location(str(path))) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"cannot read the file: {exc}", Location(str(path))) from None
-    return loads_yaml(text, str(path), error, holds)
+        raise error("file not found; check the path", where) from None
+    except IsADirectoryError:
+        raise error("is a directory, not a file; give the path of a YAML file", where) from None
+    except OSError as exc:
+        raise error(f"cannot read the file: {exc.strerror or exc}", where) from None
+    try:
+        kind = _special_kind(os.fstat(fd).st_mode)
+    except OSError:
+        kind = "not a readable file"
+    if kind:
+        os.close(fd)
+        raise error(f"is {kind}, not a regular file; give the path of a YAML file", where)
+    with os.fdopen(fd, "rb") as file:
+        try:
+            data = file.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise error(f"cannot read the file: {exc.strerror or exc}", where) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise error(f"the file is larger than {MAX_FILE_BYTES:,} bytes, the most a YAML input may hold", where)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise error(
+            f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8",
+            Location(str(path), line, column),
+        ) from None
+
+
+def _special_kind(mode: int) -> str | None:
+    """What a file of ``mode`` is, when it is not a regular file: ``a directory``, ``a FIFO (named pipe)`` ..."""
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    for test, kind in kinds:
+        if test(mode):
+            return kind
+    return None if stat.S_ISREG(mode) else "not a regular file"
 
 
 def loads_yaml(
@@ -94,9 +173,20 @@ def loads_yaml(
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         problem = exc.problem or exc.context or "invalid YAML"
-        raise error(f"YAML syntax error: {problem}", Location(file, line, column)) from None
+        raise error(f"YAML syntax error: {escape(problem)}", Location(file, line, column)) from None
+    except yaml.reader.ReaderError as exc:
+        position = exc.position
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character[:1] or "\0")
+        raise error(
+            f"the file holds the character {quote(chr(code))} (U+{code:04X}), which YAML does not allow; remove it",
+            Location(file, line, column),
+        ) from None
     except yaml.YAMLError as exc:
-        raise error(f"YAML error: {exc}", Location(file)) from None
+        raise error(
+            f"YAML error: {escape(str(exc).splitlines()[0] if str(exc) else 'invalid YAML')}", Location(file)
+        ) from None
     except RecursionError:
         raise error(f"the document is nested too deeply (at most {MAX_DEPTH} levels)", Location(file)) from None
     if root is None:
@@ -130,22 +220,29 @@ class _Converter:
         self.loaded.marks.setdefault(path, (location.line, location.column))
         if node.tag.startswith("tag:yaml.org,2002:python/") or node.tag.startswith("!"):
             raise self.error(
-                f"the YAML tag '{node.tag}' is not allowed; the file holds plain data "
+                f"the YAML tag {quote(node.tag)} is not allowed; the file holds plain data "
                 "(mappings, lists, strings, numbers, booleans)",
                 location,
             )
         if isinstance(node, yaml.ScalarNode):
+            if node.tag == _TIMESTAMP_TAG:
+                raise self.error(
+                    f"YAML reads {escape(node.value)} as a date; quote it ({quote(node.value)}) to write the text",
+                    location,
+                )
             if node.tag not in _SCALAR_TAGS:
-                raise self.error(f"the YAML tag '{node.tag}' is not allowed; write plain data", location)
+                raise self.error(f"the YAML tag {quote(node.tag)} is not allowed; write plain data", location)
+            if node.tag == _BOOL_TAG and node.value.lower() not in ("true", "false"):
+                self.loaded.bool_words[path] = node.value
             return self.constructor.construct_object(node, deep=True)
         self.active.add(id(node))
         try:
             if isinstance(node, yaml.SequenceNode):
                 if node.tag != _SEQUENCE_TAG:
-                    raise self.error(f"the YAML tag '{node.tag}' is not allowed; write plain data", location)
+                    raise self.error(f"the YAML tag {quote(node.tag)} is not allowed; write plain data", location)
                 return [self.convert(item, path + (i,)) for i, item in enumerate(node.value)]
             if node.tag != _MAPPING_TAG:
-                raise self.error(f"the YAML tag '{node.tag}' is not allowed; write plain data", location)
+                raise self.error(f"the YAML tag {quote(node.tag)} is not allowed; write plain data", location)
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
@@ -153,8 +250,11 @@ class _Converter:
                 key = self.convert(key_node, path + ("<key>",))
                 key_location = Location(self.loaded.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 if key in result:
-                    raise self.error(f"duplicate key '{key}'", key_location)
+                    raise self.error(f"duplicate key {quote(key)}", key_location)
                 self.loaded.marks[path + (key,)] = (key_location.line, key_location.column)
+                word = self.loaded.bool_words.pop(path + ("<key>",), None)
+                if word is not None:
+                    self.loaded.bool_words[path + (key, "<key>")] = word
                 result[key] = self.convert(value_node, path + (key,))
             return result
         finally:

@@ -17,9 +17,7 @@ from functools import cache
 import torch
 from torch import nn
 
-from effdet_graph.model.backbone import create_backbone, feature_info
-from effdet_graph.model.cost import backbone_cost, heads_cost
-from effdet_graph.model.detector import EfficientDet
+from effdet_graph import EfficientDet, backbone_cost, create_backbone, feature_info, heads_cost
 from graphspec import Spec
 from graphspec.cost import Cost, estimate_cost, level_sizes
 from graphspec.reader import Reader

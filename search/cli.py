@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 
+from effdet_graph import InputError
 from effdet_graph.device import DEVICE_HELP
 from search.engines import engine_names
 from search.objective import OBJECTIVES
-from search.run import run_search, summary
+from search.run import failure, run_search, summary
 
 
 def add_search_options(parser: argparse.ArgumentParser, engine: str) -> None:
@@ -71,7 +72,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the search ``args`` describe and print its leaderboard; raises ``InputError`` on bad input."""
+    """Run the search ``args`` describe and print its leaderboard.
+
+    Raises:
+        InputError: bad input (nothing is written), or no trial completed (one line naming the first error,
+            after the leaderboard was written and printed): the command exits 2.
+    """
     outcome = run_search(
         args.space,
         engine=args.engine,
@@ -87,4 +93,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
     )
     print(summary(outcome, args.objective))
+    failed = failure(outcome)
+    if failed:
+        raise InputError(failed)
     return 0

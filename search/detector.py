@@ -11,9 +11,9 @@ from typing import Any, cast
 
 import timm
 
-from effdet_graph.model.scaling import DetectorConfig, detector_config, load_scaling
+from effdet_graph import DetectorConfig, detector_config, load_scaling
 from graphspec import Spec
-from graphspec.errors import did_you_mean
+from graphspec.errors import did_you_mean, quote
 from graphspec.reader import Reader, key_text
 from graphspec.yaml_loader import YamlPath
 from search.schema import DETECTOR_KEYS
@@ -79,7 +79,7 @@ def read_backbone(reader: Reader, path: YamlPath) -> str:
     name = reader.string(path)
     if not timm.is_model(name):
         raise reader.fail(
-            f"{key_text(path)}: unknown timm backbone '{name}'{did_you_mean(name, timm.list_models())}", path
+            f"{key_text(path)}: unknown timm backbone {quote(name)}{did_you_mean(name, timm.list_models())}", path
         )
     return name
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from effdet_graph.inference.evaluate import METRICS
+from effdet_graph import METRICS
 from search.candidate import Candidate
 
 Report = Callable[[int, float], None]

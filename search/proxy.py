@@ -10,10 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from effdet_graph.comparison.table import measure_latency_ms
-from effdet_graph.device import resolve_device
-from effdet_graph.io.checkpoint import model_from_checkpoint
-from effdet_graph.training.options import TrainOptions
+from effdet_graph import TrainOptions, load_checkpoint, measure_latency_ms, resolve_device
 from effdet_graph.training.train_eval import dataset_folder, evaluate_run, train_and_evaluate
 from search.candidate import Candidate
 from search.objective import Report
@@ -21,11 +18,14 @@ from search.space import SearchSpace
 
 
 def prepare_dataset(space: SearchSpace, results_dir: Path) -> Path:
-    """The dataset folder (train/ and val/): the space's COCO path, or the built-in synthetic data set
-    made once under ``results_dir/data`` (seeded by the space's sampler seed)."""
+    """The dataset folder (train/ and val/): the space's COCO path (checked when the space loaded), or the
+    built-in synthetic data set made once at the space's ``dataset.path``, else under ``results_dir/data``
+    (seeded by the space's sampler seed)."""
+    if space.dataset.name == "coco":
+        return dataset_folder(space.dataset.path, results_dir / "data")
     return dataset_folder(
-        space.dataset.path,
-        results_dir / "data",
+        None,
+        space.dataset.path or results_dir / "data",
         images=space.dataset.images,
         seed=space.sampler.seed,
         image_size=space.dataset.image_size,
@@ -34,7 +34,7 @@ def prepare_dataset(space: SearchSpace, results_dir: Path) -> Path:
 
 def checkpoint_latency_ms(checkpoint: Path, image_size: int, device: str | None = None) -> float:
     """Median batch-1 eval forward time of the trained detector on ``device`` (default: CUDA when present)."""
-    model, _ = model_from_checkpoint(checkpoint)
+    model, _ = load_checkpoint(checkpoint)
     return measure_latency_ms(model, image_size, resolve_device(device))
 
 
@@ -68,6 +68,8 @@ class ProxyTask:
             ema_decay=proxy.ema_decay,
             warmup_steps=max(1, proxy.steps // 10),
             device=self.device,
+            pretrained_backbone=proxy.pretrained_backbone,
+            backbone_weights=proxy.backbone_weights,
         )
         last_report = 0
 

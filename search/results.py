@@ -11,9 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from effdet_graph.comparison.plots import pareto_front, scatter_plot
-from effdet_graph.io.atomic import atomic_output
+from effdet_graph import atomic_output, pareto_front, scatter_plot
 from search.objective import Objective
+
+LEADERBOARD = "leaderboard.csv"
+BEST = "best"
+PARETO = "pareto.png"
+RESULT_FILES = (LEADERBOARD, f"{BEST}/", PARETO, "trials/")
+"""What a results folder may hold (folders with a ``/``); ``summary`` names those that exist."""
 
 
 @dataclass
@@ -89,11 +94,12 @@ def _fmt(value: float | int | None, spec: str, width: int = 11) -> str:
 
 
 def write_results(records: Sequence[TrialRecord], objective: Objective, results_dir: Path) -> list[Path]:
-    """Write ``leaderboard.csv``, ``best/<spec>.yaml`` and ``pareto.png`` into ``results_dir``;
+    """Write ``leaderboard.csv``, and ``best/<spec>.yaml`` and ``pareto.png`` where a trial completed, into
+    ``results_dir`` (a ``best/`` or ``pareto.png`` left by an earlier call is removed where none is written now);
     return the best spec files."""
     results_dir.mkdir(parents=True, exist_ok=True)
     metric_names = sorted({name for r in records for name in r.metrics})
-    with atomic_output(results_dir / "leaderboard.csv") as tmp, tmp.open("w", newline="") as handle:
+    with atomic_output(results_dir / LEADERBOARD) as tmp, tmp.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["trial", "state", "spec_file", "params", "macs", *metric_names, "wall_s", "error"])
         for r in ranked(records, objective):
@@ -109,22 +115,23 @@ def write_results(records: Sequence[TrialRecord], objective: Objective, results_
                     r.error or "",
                 ]
             )
-    best_dir = results_dir / "best"
+    best_dir = results_dir / BEST
     shutil.rmtree(best_dir, ignore_errors=True)
-    best_dir.mkdir()
     best = []
     for record in best_records(records, objective):
         if record.spec_file and Path(record.spec_file).is_file():
+            best_dir.mkdir(exist_ok=True)
             target = best_dir / Path(record.spec_file).name
             shutil.copyfile(record.spec_file, target)
             best.append(target)
+    (results_dir / PARETO).unlink(missing_ok=True)
     done = [r for r in records if r.state == "complete" and "AP" in r.metrics and r.macs is not None]
     if done:
         scatter_plot(
             [(r.macs or 0) / 1e9 for r in done],
             [r.metrics["AP"] for r in done],
             [str(r.number) for r in done],
-            results_dir / "pareto.png",
+            results_dir / PARETO,
             xlabel="GMACs",
             ylabel="COCO AP (proxy task)",
             title=f"{results_dir.name}: AP against GMACs",

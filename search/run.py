@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from effdet_graph import InputError
+from graphspec.errors import escape, quote
 from search.engines import TrialResources, engine_class
 from search.objective import OBJECTIVES
 from search.proxy import ProxyTask, prepare_dataset
-from search.results import TrialRecord, best_records, leaderboard_table, write_results
+from search.results import LEADERBOARD, RESULT_FILES, TrialRecord, best_records, leaderboard_table, write_results
 from search.space import SearchSpace, load_search_space
 
 SMOKE_STEPS = 4
 SMOKE_IMAGES = 24
+STATE_WORDS = {"failed": "failed", "rejected": "rejected", "pruned": "stopped early"}
 
 
 @dataclass
@@ -76,7 +79,7 @@ def run_search(
         InputError: a bad argument, space file or storage; the message is one line.
     """
     if objective not in OBJECTIVES:
-        raise InputError(f"unknown objective '{objective}'; choose one of {', '.join(OBJECTIVES)}")
+        raise InputError(f"unknown objective {quote(objective)}; choose one of {', '.join(OBJECTIVES)}")
     if trials < 1:
         raise InputError(f"--trials must be at least 1, got {trials}")
     if gpus_per_trial is not None and gpus_per_trial < 0:
@@ -92,6 +95,7 @@ def run_search(
     if proxy_steps is not None:
         space = dataclasses.replace(space, proxy=dataclasses.replace(space.proxy, steps=proxy_steps))
     results = Path(results_dir or Path("runs") / "search" / space.name).resolve()
+    check_results_dir(results, "--out" if results_dir else "the results folder")
     results.mkdir(parents=True, exist_ok=True)
     data = prepare_dataset(space, results)
     goal = OBJECTIVES[objective]
@@ -105,8 +109,26 @@ def run_search(
     return SearchOutcome(results, records, best)
 
 
+def check_results_dir(results: Path, option: str) -> None:
+    """Fail unless ``results`` is a folder or can be made one (no file in its place or above it).
+
+    Args:
+        results: The results folder (absolute).
+        option: How the message names it (``--out``).
+
+    Raises:
+        InputError: one line naming ``option``; nothing is written.
+    """
+    for path in (results, *results.parents):
+        if path.exists():
+            if not path.is_dir():
+                what = "is a file" if path == results else f"lies under the file {str(path)!r}"
+                raise InputError(f"{option} {str(results)!r} {what}, not a folder; give a folder for the results")
+            return
+
+
 def summary(outcome: SearchOutcome, objective: str = "ap") -> str:
-    """The leaderboard and where the results are, as printed at the end of a search."""
+    """The leaderboard and where the results are, as printed at the end of a search: only the files that exist."""
     goal = OBJECTIVES[objective]
     lines = [leaderboard_table(outcome.records, goal), ""]
     best = best_records(outcome.records, goal)
@@ -114,6 +136,21 @@ def summary(outcome: SearchOutcome, objective: str = "ap") -> str:
         lines.append(
             "best: " + ", ".join(f"trial {r.number} (AP {r.metrics.get('AP', float('nan')):.3f})" for r in best)
         )
-    lines += [f"results: {outcome.results_dir}  (leaderboard.csv, best/, pareto.png, trials/)"]
+    written = [name for name in RESULT_FILES if (outcome.results_dir / name.rstrip("/")).exists()]
+    lines += [f"results: {outcome.results_dir}" + (f"  ({', '.join(written)})" if written else "")]
     lines += [f"best spec: {path}" for path in outcome.best_specs]
     return "\n".join(lines)
+
+
+def failure(outcome: SearchOutcome) -> str | None:
+    """One line when no trial of the search completed and none is still running (every one failed, was rejected
+    or was stopped early), naming the counts and the first error; ``None`` otherwise."""
+    records = sorted(outcome.records, key=lambda r: r.number)
+    if not records or any(r.state in ("complete", "running") for r in records):
+        return None
+    counts = Counter(r.state for r in records)
+    states = ", ".join(f"{n} {STATE_WORDS.get(state, state)}" for state, n in sorted(counts.items()))
+    first = next((r for r in records if r.error), None)
+    where = f"; first error (trial {first.number}): {escape(first.error)}" if first and first.error else ""
+    leaderboard = outcome.results_dir / LEADERBOARD
+    return f"no trial of {len(records)} completed ({states}){where}; see {leaderboard}"

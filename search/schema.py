@@ -26,6 +26,8 @@ PROXY_KEYS: Keys = {
     "lr": False,
     "ema_decay": False,
     "reports": False,
+    "pretrained_backbone": False,
+    "backbone_weights": False,
 }
 BUDGET_KEYS: Keys = {"scope": False, "max_params": False, "max_macs": False}
 SAMPLER_KEYS: Keys = {"name": False, "seed": False}

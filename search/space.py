@@ -5,7 +5,9 @@ Every file has the common keys (``COMMON_KEYS``) and the keys of its ``search`` 
 (:mod:`search.kinds.edges`).
 The sections' keys are declared in :mod:`search.schema`. Any mistake raises :class:`graphspec.ConfigError`
 naming FILE:LINE:COL and the key, with a did-you-mean for unknown keys and values; the ``proxy`` options are
-checked by the rules of :class:`~effdet_graph.training.options.TrainOptions`, when the file loads.
+checked by the rules of :class:`~effdet_graph.training.options.TrainOptions`, when the file loads. So is what
+would make every trial fail or be rejected: a ``coco`` data set folder without its splits, a compound
+``constraint`` out of the coefficients' reach, a ``budget`` no candidate can meet (:mod:`search.feasible`).
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from effdet_graph.builtin import specs_dir
+from effdet_graph import specs_dir
 from effdet_graph.data.synthetic import CLASSES
 from effdet_graph.training.options import OptionError, check_options
 from graphspec.reader import Reader
 from graphspec.yaml_loader import load_yaml
 from search.budget import Budget, read_budget
 from search.detector import table_row
+from search.feasible import check_budget_reachable
 from search.kinds import cells, compound, edges
 from search.schema import COMMON_KEYS, DATASET_KEYS, PROXY_KEYS, SAMPLER_KEYS
 from search.template import Template, read_template
@@ -28,6 +31,7 @@ KINDS = {"compound": compound, "nasfpn_cells": cells, "bifpn_edges": edges}
 DATASETS = ("synthetic", "coco")
 SAMPLERS = ("tpe", "random")
 SEARCH_DIR = "search"
+SPLITS = ("train", "val")  # the splits the proxy task trains and evaluates on
 
 Choices = compound.CompoundChoices | cells.CellChoices | edges.EdgeChoices
 
@@ -48,7 +52,10 @@ class DatasetConfig:
 class ProxyConfig:
     """Proxy training of each candidate: ``steps`` optimizer steps of ``batch_size`` images at
     ``image_size`` (``None``: the candidate's resolution) with learning rate ``lr`` and weight EMA
-    ``ema_decay``; intermediate AP is measured up to ``reports`` times (for early stopping)."""
+    ``ema_decay``; intermediate AP is measured up to ``reports`` times (for early stopping). The backbone
+    starts from timm's ImageNet weights with ``pretrained_backbone`` (a download), from the local file
+    ``backbone_weights`` (timm's layout; a relative path is read from the space file's folder) when given,
+    else from random weights."""
 
     steps: int
     batch_size: int = 8
@@ -56,6 +63,8 @@ class ProxyConfig:
     lr: float = 0.05
     ema_decay: float = 0.99
     reports: int = 3
+    pretrained_backbone: bool = False
+    backbone_weights: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +117,7 @@ def load_search_space(path: str | Path) -> SearchSpace:
     reader.mapping((), COMMON_KEYS | module.KEYS, f"a `{kind}` search space")
     dataset = _dataset(reader, Path(loaded.file).parent)
     template = read_template(reader, Path(loaded.file).parent)
-    return SearchSpace(
+    space = SearchSpace(
         name=reader.string(("name",), default=Path(loaded.file).stem),
         description=reader.string(("description",), default=""),
         file=loaded.file,
@@ -116,10 +125,12 @@ def load_search_space(path: str | Path) -> SearchSpace:
         template=template,
         choices=module.read(reader, template, dataset.num_classes),
         dataset=dataset,
-        proxy=_proxy(reader),
+        proxy=_proxy(reader, Path(loaded.file).parent),
         budget=read_budget(reader),
         sampler=_sampler(reader),
     )
+    check_budget_reachable(reader, space)
+    return space
 
 
 def _dataset(reader: Reader, base_dir: Path) -> DatasetConfig:
@@ -129,6 +140,11 @@ def _dataset(reader: Reader, base_dir: Path) -> DatasetConfig:
     path = None if relative is None else base_dir / relative
     if name == "coco" and path is None:
         raise reader.fail("a `coco` dataset needs `path`: the folder with train/ and val/", ("dataset",))
+    if name == "coco" and path is not None:
+        problem = coco_folder_problem(path)
+        if problem:
+            read_as = "" if Path(relative).is_absolute() else f" (read as {str(path)!r}: relative to the space file)"
+            raise reader.fail(f"`dataset.path` {relative!r}{read_as} {problem}", ("dataset", "path"))
     default_classes = len(CLASSES) if name == "synthetic" else table_row(0).num_classes
     return DatasetConfig(
         name,
@@ -139,9 +155,44 @@ def _dataset(reader: Reader, base_dir: Path) -> DatasetConfig:
     )
 
 
-def _proxy(reader: Reader) -> ProxyConfig:
+def coco_folder_problem(path: Path) -> str | None:
+    """What keeps ``path`` from being a COCO-format data set folder as the proxy task opens it, or ``None``.
+
+    The proxy task trains on ``train/`` and evaluates on ``val/``, each ``SPLIT/images/`` and
+    ``SPLIT/instances.json`` (:func:`effdet_graph.training.data.open_split`). Only this layout is checked: it is
+    cheap whatever the size of the data set; the annotations are checked when a trial opens them.
+
+    Args:
+        path: The folder.
+
+    Returns:
+        What is wrong, as a predicate (``does not exist; give ...``), or ``None`` when the layout is complete.
+    """
+    layout = "give a COCO-format folder with " + " and ".join(f"{s}/images/ + {s}/instances.json" for s in SPLITS)
+    if not path.exists():
+        return f"does not exist; {layout}"
+    if not path.is_dir():
+        return f"is not a folder; {layout}"
+    for split in SPLITS:
+        for part, present in (("images", Path.is_dir), ("instances.json", Path.is_file)):
+            if not present(path / split / part):
+                return f"has no {split}/{part}; {layout}"
+    return None
+
+
+def _proxy(reader: Reader, base_dir: Path) -> ProxyConfig:
     """The ``proxy`` section: types here, ranges by the rules of the training options the trials will use."""
     reader.mapping(("proxy",), PROXY_KEYS, "`proxy`")
+    weights = None
+    if reader.has(("proxy", "backbone_weights")):
+        weights = base_dir / reader.string(("proxy", "backbone_weights"))
+        if not weights.is_file():
+            raise reader.fail(
+                f"proxy.backbone_weights: no weights file at {str(weights)!r}", ("proxy", "backbone_weights")
+            )
+    pretrained = reader.boolean(("proxy", "pretrained_backbone"), default=False)
+    if pretrained and weights is not None:
+        raise reader.fail("give proxy.pretrained_backbone or proxy.backbone_weights, not both", ("proxy",))
     proxy = ProxyConfig(
         steps=reader.integer(("proxy", "steps")),
         batch_size=reader.integer(("proxy", "batch_size"), default=ProxyConfig.batch_size),
@@ -149,6 +200,8 @@ def _proxy(reader: Reader) -> ProxyConfig:
         lr=reader.number(("proxy", "lr"), default=ProxyConfig.lr),
         ema_decay=reader.number(("proxy", "ema_decay"), default=ProxyConfig.ema_decay),
         reports=reader.integer(("proxy", "reports"), low=1, default=ProxyConfig.reports),
+        pretrained_backbone=pretrained,
+        backbone_weights=weights,
     )
     trained = ("steps", "batch_size", "image_size", "lr", "ema_decay")  # the TrainOptions fields of each trial
     try:

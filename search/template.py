@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from effdet_graph import list_specs
-from effdet_graph.builtin import specs_dir
+from effdet_graph import list_specs, specs_dir
 from graphspec import Spec, load_spec
-from graphspec.errors import choices_text, did_you_mean
+from graphspec.errors import choices_text, did_you_mean, quote
 from graphspec.reader import Reader
 from graphspec.yaml_loader import load_yaml
 
@@ -34,13 +33,15 @@ def read_template(reader: Reader, base_dir: Path) -> Template:
         path = base_dir / value
         if not path.is_file():
             raise reader.fail(
-                f"template file {path} not found; give a built-in spec name or a path relative to {base_dir}", path_key
+                f"template file {str(path)!r} not found; give a built-in spec name or a path relative to "
+                f"{str(base_dir)!r}",
+                path_key,
             )
     else:
         names = [spec.stem for spec in list_specs()]
         if value not in names:
             raise reader.fail(
-                f"unknown built-in template '{value}'{did_you_mean(value, names)} {choices_text(names)}", path_key
+                f"unknown built-in template {quote(value)}{did_you_mean(value, names)} {choices_text(names)}", path_key
             )
         path = specs_dir() / f"{value}.yaml"
     spec = load_spec(path)

@@ -52,8 +52,18 @@ def _commands() -> list[tuple[list[str], int]]:
     return commands
 
 
+def _as_cli(argv: list[str]) -> list[str] | None:
+    """The ``effdet-graph`` command a README command runs: itself, or what ``torchrun ... -m effdet_graph.cli``
+    starts in every process."""
+    if argv[0] == "effdet-graph":
+        return argv
+    if argv[0] == "torchrun" and "-m" in argv and argv[argv.index("-m") + 1] == "effdet_graph.cli":
+        return ["effdet-graph", *argv[argv.index("-m") + 2 :]]
+    return None
+
+
 COMMANDS = _commands()
-CLI = [(argv, line) for argv, line in COMMANDS if argv[0] == "effdet-graph"]
+CLI = [(cli, line) for argv, line in COMMANDS if (cli := _as_cli(argv)) is not None]
 SCRIPTS = [
     (argv, line)
     for argv, line in COMMANDS

@@ -14,6 +14,7 @@ from importlib.metadata import entry_points
 
 from effdet_graph.cli import compare_commands, convert_commands, data_commands, spec_commands, train_commands
 from graphspec import InputError
+from graphspec.errors import escape
 
 COMMAND_MODULES = (spec_commands, compare_commands, data_commands, train_commands, convert_commands)
 EXIT_INPUT_ERROR = 2
@@ -44,8 +45,8 @@ def run_command(run: Callable[[argparse.Namespace], int | None], args: argparse.
     """``run(args)`` as a command: its exit code; an input error prints one line (no traceback) and gives 2."""
     try:
         return run(args) or 0
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except InputError as exc:  # one line whatever the message holds: control characters are escaped
+        print(f"error: {escape(str(exc))}", file=sys.stderr)
         return EXIT_INPUT_ERROR
     except BrokenPipeError:  # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -14,7 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("convert", help="turn an effdet (rwightman) checkpoint into one eval/predict read")
     parser.add_argument("checkpoint", type=Path, metavar="EFFDET_CKPT")
     parser.add_argument("--phi", type=int, required=True, help="the checkpoint's EfficientDet-D<phi> (8 for D7x)")
-    parser.add_argument("--spec", default="specs/bifpn.yaml", help="feature-network spec (default specs/bifpn.yaml)")
+    parser.add_argument(
+        "--spec", default="bifpn", help="feature-network spec file or built-in name (default: the built-in bifpn)"
+    )
     parser.add_argument("--backbone", help="timm backbone (default: the phi's tf_efficientnet)")
     parser.add_argument(
         "--num-classes",

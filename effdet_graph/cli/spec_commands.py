@@ -5,14 +5,27 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from effdet_graph.builtin import builtin_specs, resolve_spec_path
+from effdet_graph.fpn.compiler import check_channels
 from effdet_graph.fpn.summary import BuildReport, build_and_run, random_features
-from graphspec import InputError, SpecError, load_spec, parse_assignments
+from graphspec import InputError, Spec, SpecError, load_spec, parse_assignments
 from graphspec.cost import estimate_cost
+from graphspec.errors import escape, quote
+from graphspec.limits import (
+    DEFAULT_INPUT_SIZE,
+    DEFAULT_MAX_ACTIVATION_MB,
+    DEFAULT_MAX_PARAMS,
+    ENV_MAX_ACTIVATION_MB,
+    ENV_MAX_PARAMS,
+    Limits,
+    check_limits,
+)
 
 DEFAULT_IN_CHANNELS = "40,112,320"  # EfficientNet-B0 at strides 8, 16, 32 (timm feature_info)
+B0_CHANNELS = {1: 16, 2: 24, 3: 40, 4: 112, 5: 320}  # EfficientNet-B0's channels by level (timm feature_info)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,6 +56,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override a spec parameter, e.g. --set width=160 (repeatable)",
     )
+    validate.add_argument(
+        "--input-size",
+        type=int,
+        metavar="N",
+        help=f"square image size the activations are measured at (default {DEFAULT_INPUT_SIZE}, as build)",
+    )
+    validate.add_argument(
+        "--in-channels",
+        metavar="C3,C4,...",
+        help="backbone channels per input level (default as build: EfficientNet-B0's)",
+    )
+    _add_limit_options(validate)
     validate.set_defaults(run=run_validate)
 
     listing = subparsers.add_parser("list", help="the built-in specs, one line each")
@@ -53,6 +78,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     listing.add_argument("--input-size", type=int, default=512, metavar="N")
     listing.set_defaults(run=run_list)
+
+
+def _add_limit_options(parser: argparse.ArgumentParser) -> None:
+    limits = parser.add_argument_group(
+        "limits", "how large a network may be; checked with the cost model before anything is built"
+    )
+    limits.add_argument(
+        "--max-params",
+        type=int,
+        metavar="N",
+        help=f"most parameters (default {DEFAULT_MAX_PARAMS:,}, or ${ENV_MAX_PARAMS})",
+    )
+    limits.add_argument(
+        "--max-activation-mb",
+        type=float,
+        metavar="MB",
+        help=f"most MiB of activations for one image at the input size (default {DEFAULT_MAX_ACTIVATION_MB:,}, "
+        f"or ${ENV_MAX_ACTIVATION_MB})",
+    )
 
 
 def _add_spec_options(parser: argparse.ArgumentParser) -> None:
@@ -72,36 +116,80 @@ def _add_spec_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--in-channels",
-        default=DEFAULT_IN_CHANNELS,
         metavar="C3,C4,...",
-        help=f"backbone channels per input level (default {DEFAULT_IN_CHANNELS}, EfficientNet-B0)",
+        help=f"backbone channels per input level (default EfficientNet-B0's: {DEFAULT_IN_CHANNELS} for P3-P5; "
+        "levels B0 lacks get the spec's width)",
     )
+    _add_limit_options(parser)
 
 
 def parse_channels(text: str) -> list[int]:
     try:
         channels = [int(c) for c in text.split(",")]
     except ValueError:
-        raise InputError(f"--in-channels expects comma-separated integers like 40,112,320, got '{text}'") from None
+        raise InputError(f"--in-channels expects comma-separated integers like 40,112,320, got {quote(text)}") from None
     if any(c <= 0 for c in channels):
-        raise InputError(f"--in-channels must be positive, got '{text}'")
+        raise InputError(f"--in-channels must be positive, got {quote(text)}")
     return channels
 
 
-def run_build(args: argparse.Namespace) -> int:
+def default_channels(spec: Spec) -> list[int]:
+    """EfficientNet-B0's channels for the spec's backbone levels (``40,112,320`` for P3-P5); a level B0 does
+    not have gets the spec's width."""
+    return [B0_CHANNELS.get(level, spec.width) for level in spec.backbone_levels]
+
+
+def command_limits(args: argparse.Namespace) -> Limits:
+    """The limits of ``build``/``validate``: the defaults (and environment), changed by ``--max-params`` and
+    ``--max-activation-mb``, measured at ``--input-size``.
+
+    Raises:
+        InputError: A limit or the input size is not positive.
+    """
+    limits = Limits.from_env()
     if args.input_size is not None and args.input_size <= 0:
         raise InputError(f"--input-size must be positive, got {args.input_size}")
+    if args.max_params is not None:
+        if args.max_params <= 0:
+            raise InputError(f"--max-params must be positive, got {args.max_params}")
+        limits = replace(limits, max_params=args.max_params)
+    if args.max_activation_mb is not None:
+        if not 0 < args.max_activation_mb < float("inf"):
+            raise InputError(f"--max-activation-mb must be a positive number, got {args.max_activation_mb}")
+        limits = replace(limits, max_activation_mb=args.max_activation_mb)
+    return limits.measured_at(args.input_size or DEFAULT_INPUT_SIZE, None)
+
+
+def load_checked_spec(name: str, args: argparse.Namespace, limits: Limits) -> tuple[Spec, list[int]]:
+    """Load the spec ``name`` as ``build`` builds it: parameters from ``--set``, the backbone channels of
+    ``--in-channels`` (or :func:`default_channels`), and the size checked against ``limits`` with those
+    channels. ``validate`` runs exactly this, so it accepts what ``build`` can build.
+
+    Raises:
+        InputError: The spec, an override, the channels or the size is wrong.
+    """
+    channels = parse_channels(args.in_channels) if args.in_channels else None
+    spec = load_spec(resolve_spec_path(name), parse_assignments(args.overrides), limits.measured_at(None, channels))
+    channels = channels or default_channels(spec)
+    check_channels(spec, channels)
+    check_limits(spec, limits.measured_at(None, channels))
+    return spec, channels
+
+
+def run_build(args: argparse.Namespace) -> int:
     if args.detector:
+        if args.input_size is not None and args.input_size <= 0:
+            raise InputError(f"--input-size must be positive, got {args.input_size}")
         return run_build_detector(args)
-    args.input_size = args.input_size or 512
+    limits = command_limits(args)
+    args.input_size = args.input_size or DEFAULT_INPUT_SIZE
     for option, target, suffixes in (
         ("--draw", args.draw, (".svg", ".png")),
         ("--export", args.export, (".onnx", ".pt2")),
     ):
         if target and Path(target).suffix.lower() not in suffixes:
             raise InputError(f"{option} {target}: unsupported file type; use {' or '.join(suffixes)}")
-    spec = load_spec(resolve_spec_path(args.spec), parse_assignments(args.overrides))
-    channels = parse_channels(args.in_channels)
+    spec, channels = load_checked_spec(args.spec, args, limits)
     network, report = build_and_run(spec, channels, args.input_size)
     if args.draw:
         from effdet_graph.fpn.draw import draw_spec
@@ -153,7 +241,7 @@ def run_build_detector(args: argparse.Namespace) -> int:
 def format_report(report: BuildReport) -> str:
     header = f"{'node':<14} {'level':<5} {'merge':<24} {'params':>10} {'MMACs':>9}  inputs"
     lines = [
-        f"{report.name} ({report.file}): width {report.width}, {report.repeats} repeats, "
+        f"{escape(report.name)} ({escape(report.file)}): width {report.width}, {report.repeats} repeats, "
         f"in_channels {report.in_channels}, {report.input_size}x{report.input_size} input",
         "",
         header,
@@ -177,17 +265,18 @@ def format_report(report: BuildReport) -> str:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    overrides = parse_assignments(args.overrides)
+    parse_assignments(args.overrides)  # a malformed --set is wrong for every spec: report it once
+    limits = command_limits(args)
     failed = 0
     for name in args.specs:
         try:
-            spec = load_spec(resolve_spec_path(name), overrides)
+            spec, _ = load_checked_spec(name, args, limits)
         except SpecError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {escape(str(exc))}", file=sys.stderr)
             failed += 1
         else:
             print(
-                f"ok: {spec.file} ({spec.name}: {len(spec.nodes)} nodes, levels "
+                f"ok: {escape(spec.file)} ({escape(spec.name)}: {len(spec.nodes)} nodes, levels "
                 f"P{spec.levels[0]}-P{spec.levels[-1]}, {spec.repeats} repeats)"
             )
     return 2 if failed else 0

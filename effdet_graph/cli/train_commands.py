@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from effdet_graph.device import DEVICE_HELP
+from effdet_graph.inference.bootstrap import CI_LEVEL, DEFAULT_RESAMPLES
 from effdet_graph.inference.evaluate import METRICS
+from effdet_graph.io.atomic import check_output_folder
 from effdet_graph.training.options import DEFAULT_EPOCHS, LOG_KINDS, OptionError, TrainOptions
 from graphspec import InputError, parse_assignments
 
@@ -22,7 +24,8 @@ DEFAULTS: dict[str, Any] = {
 """The default of each :class:`TrainOptions` field that has one: the command's defaults."""
 
 FLAGS: dict[str, str] = {f.name: "--" + f.name.replace("_", "-") for f in dataclasses.fields(TrainOptions)} | {
-    "overrides": "--set"
+    "overrides": "--set",
+    "check_data": "--skip-data-check",
 }
 """The ``train`` flag of each :class:`TrainOptions` field (``batch_size`` -> ``--batch-size``)."""
 
@@ -106,7 +109,55 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _option(train, "log", choices=LOG_KINDS, help="per-step log: OUT/log.csv or OUT/tensorboard")
     _option(train, "workers", type=int, metavar="N", help=f"data loading processes (default {DEFAULTS['workers']})")
-    _option(train, "device", help=DEVICE_HELP)
+    _option(train, "device", help=DEVICE_HELP + "; under torchrun: cpu, or cuda for cuda:LOCAL_RANK")
+    _option(
+        train,
+        "deterministic",
+        action="store_true",
+        help="deterministic kernels, no cuDNN autotuning: --resume then reproduces an uninterrupted run bit for "
+        "bit on a GPU too (slower on GPUs; the CPU is deterministic either way)",
+    )
+    _option(
+        train,
+        "compile",
+        action="store_true",
+        help="capture the training step with torch.compile (CUDA graphs on a GPU); the first steps compile",
+    )
+    _option(
+        train,
+        "log_every",
+        type=int,
+        metavar="N",
+        help=f"read the losses back from the device and log their mean every N steps (default {DEFAULTS['log_every']})",
+    )
+    _option(train, "sync_bn", action="store_true", help="SyncBatchNorm over torchrun's GPU processes")
+    backbone_init = train.add_mutually_exclusive_group()
+    _option(
+        backbone_init,
+        "pretrained_backbone",
+        action="store_true",
+        help="start the backbone from timm's ImageNet weights (downloaded by timm; needs the network)",
+    )
+    _option(
+        backbone_init,
+        "backbone_weights",
+        type=Path,
+        metavar="FILE",
+        help="start the backbone from a local weights file in timm's layout (.pth or .safetensors)",
+    )
+    train.add_argument(
+        "--eval",
+        action="store_true",
+        help="evaluate the final checkpoint on DATA/val and print its COCO AP (rank 0 under torchrun)",
+    )
+    _option(
+        train,
+        "check_data",
+        action="store_false",
+        help="do not open every training image before training (the check decodes each one and compares its "
+        "size with the annotations, about 3 ms per COCO image per core); a broken image then stops the run "
+        "when it is reached",
+    )
     train.set_defaults(run=run_train)
 
     evaluate = subparsers.add_parser("eval", help="COCO AP of a checkpoint on a data set split")
@@ -116,6 +167,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--nms", choices=("hard", "soft"), default="hard")
     evaluate.add_argument("--batch-size", type=int, default=8, metavar="N")
     evaluate.add_argument("--workers", type=int, default=0, metavar="N")
+    evaluate.add_argument(
+        "--bootstrap",
+        type=int,
+        default=DEFAULT_RESAMPLES,
+        metavar="N",
+        help=f"report a {CI_LEVEL * 100:.0f}%% confidence interval of AP: the percentile interval of AP over N "
+        "resamples (seeded) of the split's images drawn with replacement; 0: none (default %(default)s; it "
+        "re-accumulates the per-image matches only, at the default N up to about as long as pycocotools' own "
+        "evaluation, on top of inference)",
+    )
     evaluate.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     evaluate.add_argument("--device", help=DEVICE_HELP)
     evaluate.set_defaults(run=run_eval)
@@ -163,11 +224,20 @@ def run_train(args: argparse.Namespace) -> int:
     from effdet_graph.training import train
 
     options = train_options(args)
+    check_output_folder(options.out, FLAGS["out"])
     result = train(options, progress=None)
+    if not result.main_process:  # another torchrun process reports
+        return 0
     print(
         f"wrote {result.checkpoint}: step {result.total_steps} of {result.total_steps} ({result.steps_run} run now, "
         f"{result.images_per_s:.1f} images/s, last loss {result.final_loss:.4f})"
     )
+    if args.eval:
+        from effdet_graph.device import resolve_device
+        from effdet_graph.inference.predict import evaluate_checkpoint
+
+        metrics = evaluate_checkpoint(result.checkpoint, options.data, "val", device=resolve_device(options.device))
+        print("val " + "  ".join(f"{name} {metrics[name]:.3f}" for name in METRICS))
     return 0
 
 
@@ -175,19 +245,38 @@ def run_eval(args: argparse.Namespace) -> int:
     from effdet_graph.device import resolve_device
     from effdet_graph.inference.predict import evaluate_checkpoint
 
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.workers < 0:
+        raise InputError(f"--workers must be >= 0, got {args.workers}")
+    if args.bootstrap < 0:
+        raise InputError(f"--bootstrap must be >= 0, got {args.bootstrap}")
     metrics = evaluate_checkpoint(
-        args.checkpoint, args.data, args.split, args.nms, args.batch_size, args.workers, resolve_device(args.device)
+        args.checkpoint,
+        args.data,
+        args.split,
+        args.nms,
+        args.batch_size,
+        args.workers,
+        resolve_device(args.device),
+        bootstrap=args.bootstrap,
     )
+    interval = [metrics["AP_low"], metrics["AP_high"]] if args.bootstrap else None
     if args.json:
-        print(
-            json.dumps(
-                {"checkpoint": str(args.checkpoint), "data": str(args.data / args.split), "nms": args.nms, **metrics}
-            )
-        )
+        result: dict[str, Any] = {"checkpoint": str(args.checkpoint), "data": str(args.data / args.split)}
+        result |= {"nms": args.nms} | {name: metrics[name] for name in METRICS}
+        if interval is not None:
+            result |= {"AP_ci": interval, "ci_level": CI_LEVEL, "bootstrap": args.bootstrap}
+        print(json.dumps(result))
         return 0
     print(f"{args.checkpoint} on {args.data / args.split} ({args.nms} NMS)")
     print("  ".join(f"{name:>6}" for name in METRICS))
     print("  ".join(f"{metrics[name]:>6.3f}" for name in METRICS))
+    if interval is not None:
+        print(
+            f"AP {metrics['AP']:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]: {CI_LEVEL:.0%} bootstrap interval "
+            f"({args.bootstrap} resamples of the images)"
+        )
     return 0
 
 
@@ -197,6 +286,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
     if not 0.0 <= args.score_threshold <= 1.0:
         raise InputError(f"--score-threshold must be in [0, 1], got {args.score_threshold}")
+    check_output_folder(args.out, "--out")
     for found in predict_images(
         args.checkpoint, args.images, args.out, args.score_threshold, resolve_device(args.device)
     ):

@@ -1,7 +1,9 @@
 """Topologies side by side: every spec inside the same EfficientDet backbone and heads.
 
 For each spec: parameters and MACs (whole detector and feature network), measured forward latency,
-and — when a training budget is given — the COCO AP after training with one shared recipe.
+and — when a training budget is given — the COCO AP after training with one shared recipe, once per seed:
+the mean over seeds, its spread (:func:`ap_spread`) and which other rows it is within noise of
+(:func:`within_noise`, the rule in :data:`NOISE_RULE`).
 ``match_params`` re-scales each topology's ``repeats`` to the reference spec's feature-network size
 at the same width (so backbone and heads stay identical), as the EfficientDet paper does for its
 feature-network comparison.
@@ -9,6 +11,7 @@ feature-network comparison.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Sequence
@@ -29,6 +32,14 @@ from graphspec.cost import estimate_cost
 
 MAX_REPEATS = 16
 
+#: Standard errors of the difference of two mean APs below which (or at which) they count as within noise.
+NOISE_ERRORS = 2.0
+NOISE_RULE = (
+    "mean APs that differ by at most 2 standard errors of the difference, "
+    "|mean_a - mean_b| <= 2 * sqrt(sd_a^2/n_a + sd_b^2/n_b) (sd: sample standard deviation over the n seeds)"
+)
+"""When two specs count as within noise of each other (:func:`within_noise`); needs 2 or more seeds each."""
+
 
 class Trainer(Protocol):
     """Trains and evaluates one topology with a shared recipe
@@ -41,14 +52,19 @@ class Trainer(Protocol):
 
     num_classes: int
 
-    def __call__(self, spec: str | Path, overrides: dict[str, Any]) -> dict[str, float]:
-        """Train ``spec`` with ``overrides`` and return its COCO metrics (``AP``, ``AP50``, ...)."""
+    def __call__(self, spec: str | Path, overrides: dict[str, Any], seed: int = 0) -> dict[str, float]:
+        """Train ``spec`` with ``overrides`` and training seed ``seed``; return its COCO metrics (``AP``, ``AP50``,
+        ...)."""
         ...
 
 
 @dataclass
 class CompareRow:
-    """One topology in the comparison."""
+    """One topology in the comparison.
+
+    ``metrics`` are the mean over the training seeds of ``seed_metrics`` (one dict per seed, seeds 0, 1, ...);
+    both are empty without training.
+    """
 
     spec: str
     file: str
@@ -62,6 +78,62 @@ class CompareRow:
     device: str
     num_classes: int
     metrics: dict[str, float] = field(default_factory=dict)
+    seed_metrics: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A row's AP over its training seeds.
+
+    Attributes:
+        mean: mean AP.
+        std: sample standard deviation (NaN with one seed).
+        low: lowest AP.
+        high: highest AP.
+        seeds: trainings (seeds 0 to ``seeds - 1``).
+    """
+
+    mean: float
+    std: float
+    low: float
+    high: float
+    seeds: int
+
+    @property
+    def standard_error(self) -> float:
+        """Standard error of the mean (NaN with one seed)."""
+        return self.std / math.sqrt(self.seeds)
+
+
+def ap_spread(row: CompareRow) -> Spread | None:
+    """The spread of ``row``'s AP over its seeds; ``None`` for a row without training."""
+    values = [metrics["AP"] for metrics in row.seed_metrics if "AP" in metrics]
+    if not values:
+        return None
+    std = statistics.stdev(values) if len(values) > 1 else math.nan
+    return Spread(statistics.fmean(values), std, min(values), max(values), len(values))
+
+
+def within_noise(rows: Sequence[CompareRow]) -> list[list[int]]:
+    """For each row, the other rows whose mean AP it is within noise of (:data:`NOISE_RULE`), by index.
+
+    Rows without training or with a single seed are within noise of none (their noise is unknown).
+    """
+    spreads = [ap_spread(row) for row in rows]
+
+    def close(a: Spread | None, b: Spread | None) -> bool:
+        if a is None or b is None or a.seeds < 2 or b.seeds < 2:
+            return False
+        error = math.hypot(a.standard_error, b.standard_error)
+        return abs(a.mean - b.mean) <= NOISE_ERRORS * error
+
+    return [[j for j, b in enumerate(spreads) if j != i and close(a, b)] for i, a in enumerate(spreads)]
+
+
+def mean_metrics(seed_metrics: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Each metric's mean over the seeds (the metrics every seed has)."""
+    names = [name for name in seed_metrics[0] if all(name in m for m in seed_metrics)] if seed_metrics else []
+    return {name: statistics.fmean(m[name] for m in seed_metrics) for name in names}
 
 
 def matched_repeats(
@@ -105,6 +177,7 @@ def compare_specs(
     latency_runs: int = 5,
     train: Trainer | None = None,
     device: torch.device | None = None,
+    seeds: int = 1,
 ) -> list[CompareRow]:
     """Build every spec at EfficientDet-D``phi`` with one backbone and one head design and measure it.
 
@@ -119,13 +192,17 @@ def compare_specs(
         train: trains and evaluates one topology with a shared recipe; its metrics (``AP``, ``AP50``,
             ...) are added to the row, and its data set's class count is the detectors'.
         device: where latency is measured (default: a GPU when there is one).
+        seeds: with ``train``, trainings per spec, with seeds 0 to ``seeds - 1``; the row has each seed's
+            metrics and their mean.
 
     Returns:
         One row per spec, in order.
 
     Raises:
-        InputError: ``num_classes`` differs from the class count of ``train``'s data set.
+        InputError: ``num_classes`` differs from the class count of ``train``'s data set, or ``seeds`` is below 1.
     """
+    if seeds < 1:
+        raise InputError(f"seeds must be at least 1, got {seeds}")
     if train is not None:
         if num_classes is not None and num_classes != train.num_classes:
             raise InputError(
@@ -165,11 +242,24 @@ def compare_specs(
             num_classes=config.num_classes,
         )
         if train is not None:
-            row.metrics = train(path, overrides)
+            row.seed_metrics = [train(path, overrides, seed=seed) for seed in range(seeds)]
+            row.metrics = mean_metrics(row.seed_metrics)
         rows.append(row)
     return rows
 
 
 def rows_to_json(rows: Sequence[CompareRow]) -> list[dict[str, Any]]:
-    """The rows as JSON-ready dicts."""
-    return [asdict(row) for row in rows]
+    """The rows as JSON-ready dicts; trained rows also have ``AP_spread`` (``mean std low high seeds``; ``std``
+    null with one seed) and ``within_noise_of`` (the spec names, :data:`NOISE_RULE`)."""
+    noise = within_noise(rows)
+    result = []
+    for row, close in zip(rows, noise):
+        entry = asdict(row)
+        spread = ap_spread(row)
+        if spread is not None:
+            entry["AP_spread"] = {
+                k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(spread).items()
+            }
+            entry["within_noise_of"] = [rows[j].spec for j in close]
+        result.append(entry)
+    return result

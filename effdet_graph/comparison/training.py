@@ -28,6 +28,8 @@ class CompareTraining:
         image_size: training and evaluation image size (``None``: the phi's resolution).
         backbone: timm backbone instead of the phi's EfficientNet.
         device: ``cpu``, ``cuda`` or ``cuda:N`` (``None``: a GPU when there is one).
+        pretrained_backbone: start every backbone from timm's ImageNet weights (a download).
+        backbone_weights: start every backbone from this local file in timm's layout.
         out: folder of the built-in data set (``out/data``) and the training runs (``out/runs``).
     """
 
@@ -37,6 +39,8 @@ class CompareTraining:
     image_size: int | None = None
     backbone: str | None = None
     device: str | None = None
+    pretrained_backbone: bool = False
+    backbone_weights: Path | None = None
     out: Path = DEFAULT_OUT
 
 
@@ -54,23 +58,33 @@ class CompareTrainer:
         self.data = data
         self.num_classes = num_classes
 
-    def run_folder(self, spec: str | Path, overrides: dict[str, Any]) -> Path:
-        """Where ``spec``'s run lives: named by the spec, phi and steps, and a digest of everything else that
-        changes the trained model, so that a killed compare continues and a different one starts afresh."""
+    def run_folder(self, spec: str | Path, overrides: dict[str, Any], seed: int = 0) -> Path:
+        """Where ``spec``'s run with training seed ``seed`` lives: named by the spec, phi, steps and seed, and a
+        digest of everything else that changes the trained model, so that a killed compare continues and a
+        different one starts afresh."""
         recipe = self.recipe
         key = json.dumps(
-            [str(Path(spec).resolve()), str(self.data.resolve()), recipe.image_size, recipe.backbone, overrides],
+            [
+                str(Path(spec).resolve()),
+                str(self.data.resolve()),
+                recipe.image_size,
+                recipe.backbone,
+                overrides,
+                recipe.pretrained_backbone,
+                str(recipe.backbone_weights),
+            ],
             sort_keys=True,
             default=str,
         )
         digest = hashlib.sha256(key.encode()).hexdigest()[:8]
-        return recipe.out / "runs" / f"{Path(spec).stem}_d{recipe.phi}_{recipe.steps}steps_{digest}"
+        return recipe.out / "runs" / f"{Path(spec).stem}_d{recipe.phi}_{recipe.steps}steps_seed{seed}_{digest}"
 
-    def __call__(self, spec: str | Path, overrides: dict[str, Any]) -> dict[str, float]:
-        """Train ``spec`` (with ``overrides``, e.g. matched ``repeats``), resuming an earlier run of the same
-        recipe, and return its COCO metrics on val."""
+    def __call__(self, spec: str | Path, overrides: dict[str, Any], seed: int = 0) -> dict[str, float]:
+        """Train ``spec`` (with ``overrides``, e.g. matched ``repeats``) with training seed ``seed``
+        (``TrainOptions.seed``: initialisation, data order and augmentation), resuming an earlier run of the
+        same recipe and seed, and return its COCO metrics on val."""
         recipe = self.recipe
-        out = self.run_folder(spec, overrides)
+        out = self.run_folder(spec, overrides, seed)
         previous = out / CHECKPOINT_NAME
         options = TrainOptions(
             data=self.data,
@@ -83,6 +97,9 @@ class CompareTrainer:
             overrides=overrides,
             resume=previous if previous.is_file() else None,
             device=recipe.device,
+            pretrained_backbone=recipe.pretrained_backbone,
+            backbone_weights=recipe.backbone_weights,
+            seed=seed,
         )
         return train_and_evaluate(options, progress=None).metrics
 

@@ -3,7 +3,8 @@
 Everything that can be checked without decoding images is checked when the data set is opened,
 and the first problem raises :class:`~effdet_graph.errors.DatasetError` naming the file and the
 entry: the folder or JSON missing, JSON unreadable or not COCO-shaped, duplicate ids, image files
-missing on disk (the first few are listed), annotations on unknown images or categories, boxes
+missing on disk (the first few are listed), file names that lead out of the image folder
+(``../../etc/passwd``, absolute paths), annotations on unknown images or categories, boxes
 that are malformed, of zero or negative area, or outside the image (by more than
 ``BOX_TOLERANCE`` pixels; smaller overhangs, common in real COCO files, are clipped).
 
@@ -30,7 +31,7 @@ from pycocotools.coco import COCO
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from effdet_graph.data.images import open_image
+from effdet_graph.data.images import decode_image_size, open_image
 from effdet_graph.errors import DatasetError
 from graphspec.errors import first_few
 
@@ -96,6 +97,13 @@ def _check_categories(path: Path, data: dict[str, Any]) -> None:
         raise _fail(str(path), "'categories' is empty; a detection data set needs at least one")
 
 
+def _escapes(file_name: str) -> bool:
+    """Whether ``file_name``, taken relative to the image folder, names something outside it (decided on
+    the text alone, so an image folder whose files are symbolic links elsewhere is fine)."""
+    name = os.path.normpath(file_name.replace("\\", "/"))
+    return os.path.isabs(name) or name == os.pardir or name.startswith(os.pardir + os.sep)
+
+
 def _check_images(path: Path, image_dir: Path, data: dict[str, Any]) -> None:
     seen: set[int] = set()
     missing: list[str] = []
@@ -113,7 +121,17 @@ def _check_images(path: Path, image_dir: Path, data: dict[str, Any]) -> None:
                 raise DatasetError(
                     f"{where} '{img['file_name']}': '{key}' must be a positive integer, got {img.get(key)!r}"
                 )
-        if not (image_dir / img["file_name"]).is_file():
+        if "\x00" in img["file_name"]:
+            raise DatasetError(f"{where} {img['file_name']!r}: the file name holds a NUL character")
+        if _escapes(img["file_name"]):
+            raise DatasetError(
+                f"{where} '{img['file_name']}': the file name leads out of the image folder {image_dir}; "
+                "file names must be relative paths inside it"
+            )
+        file = image_dir / img["file_name"]
+        if file.is_dir():
+            raise DatasetError(f"{file}: is a directory, not an image file (image id {img['id']} of {path})")
+        if not file.is_file():
             missing.append(img["file_name"])
     if missing:
         listed = first_few([f"'{name}'" for name in missing])
@@ -263,12 +281,8 @@ class CocoDetection(Dataset):
         info = self.coco.imgs[image_id]
         file = self.image_dir / info["file_name"]
         image = open_image(file)
+        self._check_size(index, image.size)
         w, h = info["width"], info["height"]
-        if image.size != (w, h):
-            raise _fail(
-                str(file),
-                f"image {image_id} is {image.size[0]}x{image.size[1]} but {self.annotation_file} says {w}x{h}",
-            )
         boxes, labels, crowd = [], [], []
         for ann in self.coco.imgToAnns.get(image_id, []):
             x, y, bw, bh = ann["bbox"]
@@ -286,6 +300,27 @@ class CocoDetection(Dataset):
             "orig_size": (h, w),
         }
         return image, target
+
+    def check(self, index: int) -> None:
+        """Decode the image of item ``index`` (without keeping it) and compare its size with the annotated one.
+
+        Raises:
+            DatasetError: the image file is missing, a directory or unreadable (truncated, corrupt, not an
+                image), or its size is not the annotated one.
+        """
+        file = self.image_dir / self.coco.imgs[self.image_ids[index]]["file_name"]
+        self._check_size(index, decode_image_size(file))
+
+    def _check_size(self, index: int, size: tuple[int, int]) -> None:
+        image_id = self.image_ids[index]
+        info = self.coco.imgs[image_id]
+        w, h = info["width"], info["height"]
+        if size != (w, h):
+            raise _fail(
+                str(self.image_dir / info["file_name"]),
+                f"image {image_id} is {size[0]}x{size[1]} but {self.annotation_file} says {w}x{h}; "
+                "fix its width and height there",
+            )
 
     def __getitem__(self, index: int) -> tuple[Any, dict[str, Any]]:
         image, target = self.load(index)

@@ -3,13 +3,41 @@
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
 from effdet_graph.errors import DatasetError
 
-__all__ = ["open_image"]
+__all__ = ["decode_image_size", "open_image"]
+
+#: What PIL raises for a file it cannot identify or decode (truncated, corrupt, not an image, too large).
+_DECODE_ERRORS = (
+    OSError,
+    UnidentifiedImageError,
+    Image.DecompressionBombError,
+    SyntaxError,
+    EOFError,
+    ValueError,
+    struct.error,
+    zlib.error,
+)
+
+
+def _reason(exc: BaseException) -> str:
+    """Why PIL could not read a file, without the file name it repeats."""
+    if isinstance(exc, UnidentifiedImageError):
+        return "not in an image format PIL knows"
+    return str(exc) or type(exc).__name__
+
+
+def _check_file(path: Path) -> None:
+    if path.is_dir():
+        raise DatasetError(f"{path}: is a directory, not an image file")
+    if not path.is_file():
+        raise DatasetError(f"{path}: image file not found")
 
 
 def open_image(path: str | os.PathLike[str]) -> Image.Image:
@@ -25,13 +53,35 @@ def open_image(path: str | os.PathLike[str]) -> Image.Image:
         The RGB image, its file closed.
 
     Raises:
-        DatasetError: the file does not exist, or is not an image PIL can decode.
+        DatasetError: the file does not exist, is a directory, or is not an image PIL can decode.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: image file not found")
+    _check_file(path)
     try:
         with Image.open(path) as im:
             return im.convert("RGB")
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise DatasetError(f"{path}: not a readable image ({exc})") from None
+    except _DECODE_ERRORS as exc:
+        raise DatasetError(f"{path}: not a readable image ({_reason(exc)})") from None
+
+
+def decode_image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """Decode an image file whole (so a truncated or corrupt one fails) without keeping or converting its
+    pixels, and return its size.
+
+    Args:
+        path: the image file; any format PIL reads.
+
+    Returns:
+        ``(width, height)`` in pixels.
+
+    Raises:
+        DatasetError: the file does not exist, is a directory, or is not an image PIL can decode.
+    """
+    path = Path(path)
+    _check_file(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.size
+    except _DECODE_ERRORS as exc:
+        raise DatasetError(f"{path}: not a readable image ({_reason(exc)})") from None

@@ -9,6 +9,10 @@ normalised ``FloatTensor[3, S, S]`` and the target with boxes in input pixels pl
   :class:`ResizePad`; for :class:`TrainTransform` the crop offset comes on top);
 * ``image_size``: ``(h, w)`` of the input covered by the image; the rest is padding (zeros,
   i.e. the ImageNet mean colour after normalisation).
+
+Batches: :func:`collate_detection` keeps one target dict per image; :class:`PaddedCollate` pads the
+boxes to a fixed number per image (:class:`~effdet_graph.model.box_coding.PaddedTargets`), on the
+loader's CPU workers, for a training step that never waits for the device.
 """
 
 from __future__ import annotations
@@ -23,6 +27,14 @@ from PIL import Image
 from torch import Tensor
 from torchvision.transforms import functional as TF
 
+from effdet_graph.model.box_coding import (
+    DEFAULT_MAX_BOXES,
+    DEFAULT_MAX_IGNORE_BOXES,
+    Overflow,
+    PaddedTargets,
+    pad_targets,
+)
+
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
@@ -31,6 +43,7 @@ __all__ = [
     "hflip",
     "to_normalized_tensor",
     "collate_detection",
+    "PaddedCollate",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -146,3 +159,42 @@ def collate_detection(
         raise ValueError("cannot collate an empty batch")
     images, targets = zip(*batch)
     return torch.stack(list(images)), list(targets)
+
+
+@dataclass(frozen=True)
+class PaddedCollate:
+    """Collate function for training: ``[(image[3, S, S], target)] -> (images FloatTensor[N, 3, S, S],
+    PaddedTargets)`` with ``boxes [N, max_boxes, 4]``, ``labels [N, max_boxes]`` (``-1`` in padding),
+    ``ignore_boxes [N, max_ignore_boxes, 4]`` and their masks (see
+    :func:`~effdet_graph.model.box_coding.pad_targets`, which does the work).
+
+    A picklable object, so it runs in the loader's worker processes:
+    ``DataLoader(dataset, collate_fn=PaddedCollate(max_boxes=100), pin_memory=True)``;
+    ``PaddedTargets`` pins its tensors and moves with ``.to(device, non_blocking=True)``.
+    The other target keys (``image_id``, ``scale``, ...) are dropped; training needs none.
+
+    Attributes:
+        max_boxes: boxes per image (effdet's default, 100; ``None``: the most of the batch).
+        max_ignore_boxes: crowd/ignore boxes per image (``None``: the most of the batch).
+        overflow: an image with more boxes: ``"error"`` (default, a ``ValueError`` that names
+            the limit) or ``"largest"`` (keep the largest boxes).
+        num_classes: when given, labels are checked to lie in ``[0, num_classes)`` here on the
+            CPU, since the loss cannot check them without waiting for the device.
+    """
+
+    max_boxes: int | None = DEFAULT_MAX_BOXES
+    max_ignore_boxes: int | None = DEFAULT_MAX_IGNORE_BOXES
+    overflow: Overflow = "error"
+    num_classes: int | None = None
+
+    def __call__(self, batch: Sequence[tuple[Tensor, dict[str, Any]]]) -> tuple[Tensor, PaddedTargets]:
+        """Collate ``batch``.
+
+        Raises:
+            ValueError: the batch is empty, or a target does not fit (see ``pad_targets``).
+        """
+        images, targets = collate_detection(batch)
+        padded = pad_targets(
+            targets, self.max_boxes, self.max_ignore_boxes, self.overflow, self.num_classes, device="cpu"
+        )
+        return images, padded

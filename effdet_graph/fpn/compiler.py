@@ -18,9 +18,8 @@ from effdet_graph.fpn.fusion import GlobalPoolAttention, WeightedSum
 from effdet_graph.fpn.ops import make_activation, make_op
 from effdet_graph.fpn.resample import Resample, projection
 from graphspec import EdgeStyle, Node, Spec, SpecError, level_name, schedule
-from graphspec.errors import Location
-
-_MODULE_ATTRIBUTES = frozenset(dir(nn.ModuleDict()))  # names a submodule key cannot take
+from graphspec.errors import Location, quote
+from graphspec.model import reserved_ids
 
 
 class FusionNode(nn.Module):
@@ -73,9 +72,10 @@ class Cell(nn.Module):
         levels = {level_name(level): level for level in spec.levels}
         by_id = spec.node_by_id
         for node in spec.nodes:
-            if node.id in _MODULE_ATTRIBUTES:
+            if node.id in reserved_ids():  # validation rejects these too; kept for hand-made Spec objects
                 raise SpecError(
-                    f"the id '{node.id}' is a PyTorch module attribute and cannot name a submodule; rename the node",
+                    f"the id {quote(node.id)} is a PyTorch module attribute and cannot name a submodule; "
+                    "rename the node",
                     node.location,
                     node.id,
                 )

@@ -12,10 +12,14 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from torchvision.ops import box_convert
 
-__all__ = ["METRICS", "coco_evaluate", "to_coco_results"]
+from effdet_graph.inference.bootstrap import bootstrap_ap
+
+__all__ = ["CI_KEYS", "METRICS", "coco_evaluate", "to_coco_results"]
 
 #: Keys of :func:`coco_evaluate`'s result, in ``COCOeval.stats`` order.
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+#: Keys :func:`coco_evaluate` adds with ``bootstrap``: the ends of AP's 95% bootstrap interval.
+CI_KEYS = ("AP_low", "AP_high")
 
 
 def to_coco_results(
@@ -60,6 +64,8 @@ def coco_evaluate(
     detections: Sequence[Mapping[str, Any]],
     label_to_category: Sequence[int] | None = None,
     image_ids: Sequence[int] | None = None,
+    bootstrap: int = 0,
+    seed: int = 0,
 ) -> dict[str, float]:
     """COCO bbox metrics of ``detections`` against ``coco_gt``.
 
@@ -70,19 +76,26 @@ def coco_evaluate(
             truth's category ids in ascending order (what ``CocoDetection`` uses).
         image_ids: images to evaluate on; defaults to all images of ``coco_gt`` (images without
             detections count as missed).
+        bootstrap: resamples of the images for a 95% percentile interval of AP
+            (:func:`~effdet_graph.inference.bootstrap.bootstrap_ap`); 0: none.
+        seed: seed of the resamples.
 
     Returns:
         ``{"AP", "AP50", "AP75", "APs", "APm", "APl"}`` as floats in [0, 1]; all 0.0 when there
         are no detections. As in pycocotools, a size bucket without any ground truth gives -1.0.
+        With ``bootstrap``, also ``AP_low`` and ``AP_high``: the interval's ends (both 0.0 without detections).
 
     Raises:
-        ValueError: detections are for images the ground truth does not have, or a label has no category.
+        ValueError: detections are for images the ground truth does not have, a label has no category, or
+            ``bootstrap`` is negative.
     """
+    if bootstrap < 0:
+        raise ValueError(f"bootstrap resamples must be >= 0, got {bootstrap}")
     if label_to_category is None:
         label_to_category = sorted(coco_gt.getCatIds())
     results = to_coco_results(detections, label_to_category)
     if not results:
-        return {k: 0.0 for k in METRICS}
+        return {k: 0.0 for k in METRICS + (CI_KEYS if bootstrap else ())}
     known = set(coco_gt.getImgIds())
     unknown = sorted({r["image_id"] for r in results} - known)
     if unknown:
@@ -95,4 +108,8 @@ def coco_evaluate(
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
-    return {k: float(v) for k, v in zip(METRICS, evaluator.stats[: len(METRICS)])}
+    metrics = {k: float(v) for k, v in zip(METRICS, evaluator.stats[: len(METRICS)])}
+    if bootstrap:
+        interval = bootstrap_ap(evaluator, bootstrap, seed)
+        metrics |= dict(zip(CI_KEYS, (interval.low, interval.high)))
+    return metrics

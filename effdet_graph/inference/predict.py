@@ -20,11 +20,12 @@ from torchvision.transforms.functional import pil_to_tensor
 from torchvision.utils import draw_bounding_boxes
 
 from effdet_graph.data.images import open_image
+from effdet_graph.data.loading import reraise_worker_errors
 from effdet_graph.data.transforms import ResizePad, collate_detection
 from effdet_graph.device import resolve_device
 from effdet_graph.errors import DatasetError
 from effdet_graph.inference.evaluate import coco_evaluate
-from effdet_graph.io.atomic import atomic_output
+from effdet_graph.io.atomic import atomic_output, check_output_folder
 from effdet_graph.io.checkpoint import model_from_checkpoint
 from effdet_graph.io.recipe import ModelRecipe
 from effdet_graph.model.detector import DetectorPredictor
@@ -63,14 +64,44 @@ def evaluate_checkpoint(
     batch_size: int = 8,
     workers: int = 0,
     device: torch.device | None = None,
+    bootstrap: int = 0,
+    seed: int = 0,
 ) -> dict[str, float]:
     """COCO metrics (``AP AP50 AP75 APs APm APl``) of the checkpoint on ``data/split``.
 
+    Args:
+        checkpoint: the checkpoint file.
+        data: the data set folder.
+        split: the split (folder under ``data``) to evaluate on.
+        nms: ``hard`` or ``soft`` non-maximum suppression.
+        batch_size: images per forward pass.
+        workers: data loading processes.
+        device: where the detector runs (default: CUDA if available).
+        bootstrap: resamples of the split's images for a 95% interval of AP
+            (:func:`~effdet_graph.inference.bootstrap.bootstrap_ap`); 0: none.
+        seed: seed of the resamples.
+
+    Returns:
+        The metrics by name; with ``bootstrap``, also ``AP_low`` and ``AP_high``, the interval's ends.
+
     Raises:
-        DatasetError: the split is missing or broken, or has categories the checkpoint does not know.
-        CheckpointError: the checkpoint is missing or unreadable.
+        DatasetError: the split is missing or broken (an image, when the loader reaches it), has no
+            annotated object (AP is undefined), or has categories the checkpoint does not know.
+        CheckpointError: the checkpoint is missing, unreadable or invalid.
+        InputError: ``batch_size`` below 1, ``workers`` or ``bootstrap`` below 0.
     """
+    if bootstrap < 0:
+        raise InputError(f"bootstrap resamples must be >= 0, got {bootstrap}")
+    if batch_size < 1:
+        raise InputError(f"batch size must be at least 1, got {batch_size}")
+    if workers < 0:
+        raise InputError(f"loader workers must be >= 0, got {workers}")
     dataset = open_split(data, split)
+    if not any(not ann.get("iscrowd", 0) for ann in dataset.coco.dataset["annotations"]):
+        raise DatasetError(
+            f"{dataset.annotation_file}: the {split} split has no annotated objects, so AP is undefined; "
+            "evaluate on a split with annotations"
+        )
     predictor, recipe = load_predictor(checkpoint, PostProcessConfig(nms=nms), device)
     unknown = sorted(set(dataset.label_to_category) - set(recipe.label_to_category))
     if unknown:
@@ -81,15 +112,14 @@ def evaluate_checkpoint(
     dataset.transform = ResizePad(recipe.image_size)
     device = next(predictor.parameters()).device
     detections = []
-    for images, targets in DataLoader(
-        dataset, batch_size=batch_size, collate_fn=collate_detection, num_workers=workers
-    ):
+    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate_detection, num_workers=workers)
+    for images, targets in reraise_worker_errors(loader):
         outputs = predictor(images.to(device), [t["image_size"] for t in targets])
         detections += [
             {**{k: v.cpu() for k, v in out.items()}, "image_id": t["image_id"], "scale": t["scale"]}
             for out, t in zip(outputs, targets)
         ]
-    return coco_evaluate(dataset.coco, detections, recipe.label_to_category)
+    return coco_evaluate(dataset.coco, detections, recipe.label_to_category, bootstrap=bootstrap, seed=seed)
 
 
 def _class_colours(count: int) -> list[str]:
@@ -114,9 +144,11 @@ def predict_images(
     ``out/<file name>`` (atomically per file).
 
     Raises:
-        DatasetError: an image is missing or unreadable (checked for all images before writing).
-        InputError: two images share a file name.
+        DatasetError: an image is missing, a directory or unreadable (checked for all images before writing).
+        CheckpointError: the checkpoint is missing, unreadable or invalid.
+        InputError: two images share a file name, or ``out`` (or a parent) is an existing file.
     """
+    check_output_folder(out)
     names = [path.name for path in images]
     clash = sorted({name for name in names if names.count(name) > 1})
     if clash:

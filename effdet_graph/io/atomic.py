@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from graphspec import InputError
+
 
 @contextlib.contextmanager
 def atomic_output(path: str | Path) -> Iterator[Path]:
@@ -25,3 +27,24 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def check_output_folder(folder: str | Path, name: str = "the output folder") -> None:
+    """Check that ``folder`` is, or can be made, a folder: neither it nor a parent is an existing file.
+    Call it before anything is written, so a bad ``--out`` stops a command at the door.
+
+    Args:
+        folder: the folder a command will write into.
+        name: what to call it in the message (the flag: ``--out``).
+
+    Raises:
+        InputError: ``folder`` or one of its parents exists and is not a folder.
+    """
+    folder = Path(folder)
+    for candidate in (folder, *folder.parents):
+        if candidate.is_dir():
+            return
+        if candidate.exists() or candidate.is_symlink():
+            if candidate == folder:
+                raise InputError(f"{folder}: {name} names an existing file, not a folder; choose another")
+            raise InputError(f"{folder}: {name} cannot be made: {candidate} is a file, not a folder")

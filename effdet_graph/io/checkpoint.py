@@ -5,12 +5,17 @@ A checkpoint is a ``torch.save`` dict of plain values and tensors (so ``torch.lo
 reads it) with ``format`` :data:`FORMAT` and the keys of :meth:`ModelRecipe.to_dict` plus ``model``
 (state_dict), optionally ``ema`` (state_dict of the averaged weights) and, when written by
 training, the state needed to resume (see :mod:`effdet_graph.training.loop`).
+
+Reading one checks it as data from outside (:mod:`effdet_graph.io.validation`): every entry the loader
+uses must be there, of its type and range, and the stored spec must parse; the first problem is a
+:class:`~effdet_graph.errors.CheckpointError` naming the file.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import re
 import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,10 +25,20 @@ import torch
 from effdet_graph.errors import CheckpointError
 from effdet_graph.io.atomic import atomic_output
 from effdet_graph.io.recipe import ModelRecipe
+from effdet_graph.io.validation import check_checkpoint_dict
 from effdet_graph.model.detector import EfficientDet
-from graphspec.errors import first_few
+from graphspec import InputError
+from graphspec.errors import ConfigError, first_few
 
-__all__ = ["FORMAT", "load_model_state", "load_safely", "model_from_checkpoint", "read_checkpoint", "save_checkpoint"]
+__all__ = [
+    "FORMAT",
+    "build_from_checkpoint",
+    "load_model_state",
+    "load_safely",
+    "model_from_checkpoint",
+    "read_checkpoint",
+    "save_checkpoint",
+]
 
 FORMAT = "effdet-graph/1"
 
@@ -37,13 +52,22 @@ def save_checkpoint(
         torch.save(payload, tmp)
 
 
+#: The first bytes of a file written by ``torch.save(..., _use_new_zipfile_serialization=False)``: a pickle
+#: of torch's legacy magic number.
+_LEGACY_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19."
+
+
 def load_safely(path: str | Path) -> Any:
     """``torch.load(path, weights_only=True)`` on the CPU: tensors and plain values only, never code.
 
     Raises:
-        CheckpointError: the file is missing, corrupt, or holds other objects.
+        CheckpointError: the file is missing or a directory; not a PyTorch checkpoint (a raw pickle, JSON,
+            text); corrupt or truncated; or holds objects other than tensors and plain values (the
+            message names the refused global, e.g. ``posix.system``).
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
@@ -51,27 +75,65 @@ def load_safely(path: str | Path) -> Any:
             warnings.filterwarnings("ignore", module="torch._weights_only_unpickler")
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a corrupt or foreign file
-        raise CheckpointError(
-            f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {_cause(exc)}); "
-            "it is corrupt, or holds objects other than tensors and plain values"
-        ) from None
+        raise CheckpointError(_load_error(path, exc)) from None
+
+
+def _load_error(path: Path, exc: Exception) -> str:
+    """What is wrong with a file ``torch.load`` refused, from its first bytes and torch's message."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_LEGACY_MAGIC))
+    except OSError as err:
+        return f"{path}: cannot be read ({err.strerror or err})"
+    if not (zipfile.is_zipfile(path) or head.startswith((_LEGACY_MAGIC, b"PK\x03\x04"))):
+        return f"{path}: not a PyTorch checkpoint (torch.save writes a zip archive); it looks like {_looks_like(head)}"
+    cause = _cause(exc)
+    if cause.startswith("unsupported global"):
+        return (
+            f"{path}: refused to load: {cause}; a checkpoint may hold only tensors and plain values, "
+            "never code (those of effdet-graph and effdet do)"
+        )
+    return f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {cause}); it is corrupt or truncated"
+
+
+def _looks_like(head: bytes) -> str:
+    """A guess at what a file is from its first bytes."""
+    text = head.lstrip()
+    if not head:
+        return "an empty file"
+    if head.startswith(b"\x80"):
+        return "a raw pickle (not written by torch.save)"
+    if text[:1] in (b"{", b"["):
+        return "JSON"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "some other binary file"
+    return "text"
 
 
 def _cause(exc: Exception) -> str:
-    """The line that says what went wrong. A refused unpickling puts it after torch's advice to turn the
-    safe loading off, which is not ours to give."""
+    """What went wrong, without torch's advice to turn the safe loading off (which is not ours to give):
+    the refused global (``unsupported global posix.system``) where that is the cause, else the first line of
+    torch's message that is not its boilerplate."""
     text = str(exc)
+    refused = re.search(r"unsupported GLOBAL ([\w.]+)", text) or re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if refused:
+        return f"unsupported global {refused.group(1)}"
     if "WeightsUnpickler error:" in text:
         text = text.split("WeightsUnpickler error:", 1)[1]
+    boilerplate = ("weights only load failed", "please file an issue", "check the documentation", "re-running")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else "no details"
+    lines = [line for line in lines if not line.lower().startswith(boilerplate) and "weights_only" not in line]
+    return lines[0] if lines else type(exc).__name__
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint`, safely (``weights_only=True``).
+    """Read a checkpoint written by :func:`save_checkpoint`, safely (``weights_only=True``), and check every
+    entry a loader reads (:func:`effdet_graph.io.validation.check_checkpoint_dict`).
 
     Raises:
-        CheckpointError: missing, unreadable, not this format, or lacking keys.
+        CheckpointError: missing, a directory, unreadable, not this format, or an entry missing or wrong.
     """
     data = load_safely(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -80,11 +142,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path}: not an effdet-graph checkpoint (format {found!r}, expected {FORMAT!r}); "
             "convert public effdet weights with `effdet-graph convert`"
         )
-    missing = [f.name for f in dataclasses.fields(ModelRecipe) if f.name not in data] + [
-        key for key in ("model",) if key not in data
-    ]
-    if missing:
-        raise CheckpointError(f"{path}: checkpoint lacks the entries {', '.join(missing)}")
+    check_checkpoint_dict(data, str(path))
     return data
 
 
@@ -118,10 +176,38 @@ def load_model_state(model: torch.nn.Module, state: Mapping[str, torch.Tensor], 
 
 def model_from_checkpoint(path: str | Path, use_ema: bool = True) -> tuple[EfficientDet, ModelRecipe]:
     """Rebuild the detector of a checkpoint and load its weights (the EMA weights where present and
-    ``use_ema``), in eval mode on the CPU."""
+    ``use_ema``), in eval mode on the CPU.
+
+    Raises:
+        CheckpointError: the file is unreadable or not a valid effdet-graph checkpoint, its stored spec
+            does not parse (located in the checkpoint's copy, not the spec file on disk), its backbone is
+            unknown, or its weights do not fit the model it describes.
+    """
     data = read_checkpoint(path)
     recipe = ModelRecipe.from_dict(data)
-    model = recipe.build()
+    model = build_from_checkpoint(recipe, str(path))
     weights = data["ema"] if use_ema and data.get("ema") is not None else data["model"]
     load_model_state(model, weights, str(path))
     return model.eval(), recipe
+
+
+def build_from_checkpoint(recipe: ModelRecipe, source: str) -> EfficientDet:
+    """``recipe.build()`` for a recipe read from the checkpoint ``source``, its errors phrased as the
+    checkpoint's: ``CKPT.pt: stored spec (copy of specs/bifpn.yaml): line 11:8: ...``.
+
+    Raises:
+        CheckpointError: the stored spec does not parse, or the recipe does not build a detector.
+    """
+    try:
+        return recipe.build(source=source)
+    except ConfigError as exc:
+        text, location = str(exc), exc.location
+        stored = f"{source} (stored copy of {recipe.spec_file})"  # the file name recipe.spec(source) gives
+        if location is None or location.file != stored or not text.startswith(f"{location}: "):
+            raise CheckpointError(f"{source}: {text}") from None
+        where = f"{source}: stored spec (copy of {recipe.spec_file})"
+        if location.line:
+            where += f": line {location.line}:{location.column}"
+        raise CheckpointError(f"{where}: {text[len(f'{location}: ') :]}") from None
+    except InputError as exc:
+        raise CheckpointError(f"{source}: {exc}") from None

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from effdet_graph.errors import CheckpointError
-from effdet_graph.io.checkpoint import load_safely
+from effdet_graph.io.checkpoint import FORMAT, load_safely
 from effdet_graph.model.detector import EfficientDet
 from graphspec import Spec, level_name
 from graphspec.errors import first_few
@@ -31,6 +31,10 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^(class_net|box_net)\.bn_rep\.(\d+)\.(\d+)\.bn\.(.+)$"), "head_bn"),
     (re.compile(r"^(class_net|box_net)\.predict\.(conv_dw|conv_pw)\.(.+)$"), "head_predict"),
 ]
+
+
+#: Name prefixes only effdet's EfficientDet state_dicts have (besides ``backbone.``).
+_EFFDET_PREFIXES = ("fpn.", "class_net.", "box_net.")
 
 
 def effdet_key_to_ours(key: str, spec: Spec) -> str | None:
@@ -77,16 +81,29 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     and a ``model.`` prefix (effdet's training wrapper).
 
     Raises:
-        CheckpointError: the file is missing or unreadable, or holds no state_dict.
+        CheckpointError: the file is missing or unreadable, holds no state_dict, is already an
+            effdet-graph checkpoint, or is a state_dict without effdet's keys.
     """
     data = load_safely(path)
+    if isinstance(data, dict) and "format" in data:
+        if data["format"] == FORMAT:
+            raise CheckpointError(
+                f"{path}: already an effdet-graph checkpoint; nothing to convert (eval and predict read it as it is)"
+            )
+        raise CheckpointError(f"{path}: a checkpoint of format {data['format']!r}, not effdet weights to convert")
     for wrapper in ("state_dict_ema", "state_dict", "model"):
         if isinstance(data, dict) and isinstance(data.get(wrapper), dict):
             data = data[wrapper]
             break
     if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
         raise CheckpointError(f"{path}: expected a state_dict (a mapping of names to tensors)")
-    return {k.removeprefix("model."): v for k, v in data.items()}
+    state = {str(k).removeprefix("model."): v for k, v in data.items()}
+    if not any(k.startswith(_EFFDET_PREFIXES) for k in state):
+        raise CheckpointError(
+            f"{path}: not effdet EfficientDet weights: none of its {len(state)} tensors is named "
+            f"{', '.join(repr(p + '*') for p in _EFFDET_PREFIXES)} (found {first_few([repr(k) for k in state], 3)})"
+        )
+    return state
 
 
 def convert_effdet_state_dict(

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from effdet_graph.model.anchors import AnchorConfig
 from effdet_graph.model.detector import EfficientDet
 from effdet_graph.model.scaling import DetectorConfig, HeadConfig, detector_config, scale_spec
-from graphspec import InputError, loads_spec
+from graphspec import InputError, Spec, loads_spec
 
 __all__ = ["ModelRecipe"]
 
@@ -92,6 +94,21 @@ class ModelRecipe:
         anchors["aspect_ratios"] = tuple(tuple(r) for r in anchors["aspect_ratios"])
         return DetectorConfig(**values, head=head, anchors=AnchorConfig(**anchors))
 
-    def build(self) -> EfficientDet:
-        """A freshly initialised detector of this recipe (random weights)."""
-        return EfficientDet(loads_spec(self.spec_text, self.spec_file, self.spec_params), self.config())
+    def spec(self, source: str | None = None) -> Spec:
+        """The feature-network spec of this recipe, from the stored text and parameter values.
+
+        Args:
+            source: the checkpoint the recipe was read from; a problem in the stored spec text is then
+                located in ``SOURCE (stored copy of SPEC_FILE)``, not in the spec file on disk (which may
+                differ, or be gone).
+
+        Raises:
+            SpecError: the text does not give a valid spec with ``spec_params``.
+        """
+        file = self.spec_file if source is None else f"{source} (stored copy of {self.spec_file})"
+        return loads_spec(self.spec_text, file, self.spec_params)
+
+    def build(self, backbone: nn.Module | None = None, source: str | None = None) -> EfficientDet:
+        """A freshly initialised detector of this recipe (random weights), around ``backbone`` when given
+        (a pretrained one, say); ``source`` as in :meth:`spec`."""
+        return EfficientDet(self.spec(source), self.config(), backbone=backbone)

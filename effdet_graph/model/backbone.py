@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import timm
@@ -11,15 +13,24 @@ from torch import nn
 
 from graphspec import InputError
 
+#: ``weights`` of :func:`create_backbone` that asks timm for its ImageNet weights (a download).
+IMAGENET = "imagenet"
 
-def create_backbone(name: str, levels: Sequence[int], **kwargs: Any) -> nn.Module:
+
+def create_backbone(name: str, levels: Sequence[int], weights: str | Path | None = None, **kwargs: Any) -> nn.Module:
     """A timm feature extractor returning the maps at stride ``2**level`` for each of ``levels``.
 
-    Weights are random: pretrained weights come from a checkpoint (``effdet-graph convert``), never
-    from a download. ``kwargs`` go to ``timm.create_model`` (e.g. ``drop_path_rate``).
+    Args:
+        name: a timm model name (``tf_efficientnet_b0``, ``mobilenetv3_small_100``, ...).
+        levels: the pyramid levels the spec takes from the backbone (stride ``2**level`` each).
+        weights: ``None`` for random weights; :data:`IMAGENET` for timm's pretrained weights (timm downloads
+            them, or takes them from its cache); or a local file in timm's layout (the state dict of
+            ``timm.create_model(name)``, ``.pth``/``.pt`` read with ``weights_only=True``, or ``.safetensors``).
+        kwargs: passed to ``timm.create_model`` (e.g. ``drop_path_rate``).
 
     Raises:
-        InputError: timm has no such model, or it has no feature map at a level's stride.
+        InputError: timm has no such model, it has no feature map at a level's stride, the weights file is
+            missing, unreadable or for another model, or the ImageNet weights cannot be downloaded.
     """
     if not timm.is_model(name):
         close = timm.list_models(f"*{name.split('_')[-1]}*")[:8]
@@ -34,7 +45,36 @@ def create_backbone(name: str, levels: Sequence[int], **kwargs: Any) -> nn.Modul
             f"which the spec's levels {[f'P{level}' for level in levels]} need"
         )
     out_indices = tuple(reductions.index(r) for r in wanted)
-    return timm.create_model(name, features_only=True, pretrained=False, out_indices=out_indices, **kwargs)
+    if weights is None:
+        return timm.create_model(name, features_only=True, pretrained=False, out_indices=out_indices, **kwargs)
+    if weights != IMAGENET:
+        path = Path(weights)
+        if not path.is_file():
+            raise InputError(f"{path}: backbone weights file " + ("is a directory" if path.is_dir() else "not found"))
+        if path.suffix not in (".pth", ".pt", ".bin", ".safetensors"):
+            raise InputError(
+                f"{path}: backbone weights must be a .pth, .pt, .bin or .safetensors file in timm's layout"
+            )
+        kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
+    try:
+        return timm.create_model(name, features_only=True, pretrained=True, out_indices=out_indices, **kwargs)
+    except Exception as exc:  # timm, torch, safetensors and the hub raise many types; the cause is in the text
+        raise InputError(_weights_error(name, weights, exc)) from None
+
+
+def _weights_error(name: str, weights: str | Path, exc: Exception) -> str:
+    """One line saying why ``weights`` could not be loaded into backbone ``name``."""
+    text = " ".join(str(exc).split())
+    if weights == IMAGENET:
+        return (
+            f"--pretrained-backbone: timm could not load the ImageNet weights of '{name}' ({type(exc).__name__}: "
+            f"{text[:200]}); offline, download them elsewhere and pass --backbone-weights FILE"
+        )
+    if isinstance(exc, RuntimeError) and ("state_dict" in text or "size mismatch" in text):
+        first = re.search(r"size mismatch for [\w.]+|Missing key\(s\)[^:]*: \S+|Unexpected key\(s\)[^:]*: \S+", text)
+        why = f" ({first.group(0).rstrip(',.')})" if first else ""
+        return f"{weights}: these weights are not for backbone '{name}'{why}; pass the weights of '{name}'"
+    return f"{weights}: cannot load backbone weights ({type(exc).__name__}: {text[:200]})"
 
 
 def feature_info(backbone: nn.Module) -> FeatureInfo:

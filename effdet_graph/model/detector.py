@@ -8,7 +8,7 @@ its return type with ``train()`` / ``eval()``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from torch import nn
 from effdet_graph.fpn.compiler import compile_spec
 from effdet_graph.model.anchors import Anchors
 from effdet_graph.model.backbone import create_backbone, feature_info
+from effdet_graph.model.box_coding import PaddedTargets
 from effdet_graph.model.heads import PredictionHead
 from effdet_graph.model.losses import DetectionLoss
 from effdet_graph.model.postprocess import PostProcessConfig, postprocess
@@ -60,17 +61,42 @@ class EfficientDet(nn.Module):
 class DetectorTrainer(nn.Module):
     """``forward(images, targets) -> {"loss", "class_loss", "box_loss"}`` for a training step.
 
-    ``targets``: one dict per image with ``boxes`` (FloatTensor[M, 4], xyxy input pixels), ``labels``
-    (Int64Tensor[M], 0-based) and optionally ``ignore_boxes`` (crowd regions).
+    ``targets``: either one dict per image with ``boxes`` (FloatTensor[M, 4], xyxy input pixels),
+    ``labels`` (Int64Tensor[M], 0-based) and optionally ``ignore_boxes`` (crowd regions), padded
+    here; or the batch already padded to a fixed number of boxes per image
+    (:class:`~effdet_graph.model.box_coding.PaddedTargets`, from
+    :class:`~effdet_graph.data.transforms.PaddedCollate`), with which the step never waits for the
+    device and can be captured in a CUDA graph. Both give the same losses.
+
+    Args:
+        model: the detector.
+        image_size: side of the square input, in pixels.
+        reduce_positives, world_size: for several processes, see
+            :class:`~effdet_graph.model.losses.DetectionLoss`.
     """
 
-    def __init__(self, model: EfficientDet, image_size: int):
+    def __init__(
+        self,
+        model: EfficientDet,
+        image_size: int,
+        reduce_positives: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        world_size: int | None = None,
+    ):
         super().__init__()
         self.model = model
         self.anchors = Anchors(model.anchor_config, (image_size, image_size))
-        self.loss = DetectionLoss(model.config.num_classes)
+        self.loss = DetectionLoss(model.config.num_classes, reduce_positives=reduce_positives, world_size=world_size)
 
-    def forward(self, images: torch.Tensor, targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    def forward(
+        self, images: torch.Tensor, targets: Sequence[Mapping[str, torch.Tensor]] | PaddedTargets
+    ) -> dict[str, torch.Tensor]:
+        """Args:
+            images: ``FloatTensor[N, 3, S, S]``.
+            targets: ``N`` target dicts, or :class:`PaddedTargets` of ``N`` images.
+
+        Returns:
+            ``{"loss", "class_loss", "box_loss"}``, scalar tensors.
+        """
         class_outputs, box_outputs = self.model(images)
         return self.loss(class_outputs, box_outputs, self.anchors.boxes, targets)
 

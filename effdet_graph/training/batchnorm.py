@@ -22,6 +22,7 @@ from torch.optim.swa_utils import update_bn
 from torch.utils.data import DataLoader, Subset
 
 from effdet_graph.data.coco import CocoDetection
+from effdet_graph.data.loading import reraise_worker_errors
 from effdet_graph.data.transforms import ResizePad, collate_detection
 
 __all__ = ["BATCH_SIZE", "recompute_bn_statistics"]
@@ -41,4 +42,4 @@ def recompute_bn_statistics(
         collate_fn=collate_detection,
         num_workers=workers,
     )
-    update_bn(loader, model, device)
+    update_bn(reraise_worker_errors(loader), model, device)

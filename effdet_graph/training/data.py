@@ -9,7 +9,9 @@ uninterrupted run would have seen after step ``k``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -50,6 +52,7 @@ def epoch_loader(
     rank: int = 0,
     world_size: int = 1,
     pin_memory: bool = False,
+    collate: Callable[[list[Any]], Any] = collate_detection,
 ) -> DataLoader:
     """Batches ``first_batch .. end_batch - 1`` of epoch ``epoch`` (default: to the last full batch).
 
@@ -58,7 +61,8 @@ def epoch_loader(
     batches one process would.
 
     Returns:
-        A loader of ``(images FloatTensor[b, 3, S, S], [target])`` with ``b = batch_size // world_size``.
+        A loader of ``collate``'s batches of ``b = batch_size // world_size`` images (by default
+        ``(images FloatTensor[b, 3, S, S], [target])``).
     """
     full_batches = len(dataset) // batch_size
     end = full_batches if end_batch is None else min(end_batch, full_batches)
@@ -71,7 +75,7 @@ def epoch_loader(
         batch_size=local,
         sampler=batches[:, rank].reshape(-1).tolist(),
         num_workers=workers,
-        collate_fn=collate_detection,
+        collate_fn=collate,
         worker_init_fn=seed_worker,
         generator=torch.Generator().manual_seed(derive_seed(seed, epoch, 1)),
         pin_memory=pin_memory,

@@ -12,7 +12,6 @@ have their BatchNorm statistics recomputed (:mod:`effdet_graph.training.batchnor
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,20 +19,32 @@ from typing import Any
 
 import torch
 from timm.utils import ModelEmaV3
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from effdet_graph.builtin import resolve_spec_path
-from effdet_graph.data.transforms import TrainTransform
-from effdet_graph.device import resolve_device
+from effdet_graph.data.checks import check_split
+from effdet_graph.data.loading import reraise_worker_errors
+from effdet_graph.data.transforms import PaddedCollate, TrainTransform
 from effdet_graph.errors import CheckpointError, DatasetError
 from effdet_graph.io.checkpoint import load_model_state, read_checkpoint, save_checkpoint
 from effdet_graph.io.recipe import ModelRecipe
-from effdet_graph.model.detector import DetectorTrainer
+from effdet_graph.model.backbone import IMAGENET, create_backbone
+from effdet_graph.model.box_coding import DEFAULT_MAX_BOXES, DEFAULT_MAX_IGNORE_BOXES
+from effdet_graph.model.detector import DetectorTrainer, EfficientDet
 from effdet_graph.training.batchnorm import recompute_bn_statistics
 from effdet_graph.training.data import epoch_loader, open_split
+from effdet_graph.training.distributed import (
+    ProcessGroup,
+    all_reduce_sum,
+    barrier,
+    join_process_group,
+    leave_process_group,
+)
 from effdet_graph.training.optim import build_optimizer, build_scheduler
 from effdet_graph.training.options import RESUME_MUST_MATCH, TrainOptions
-from effdet_graph.training.seeding import deterministic, restore_rng_state, rng_state, seed_everything
+from effdet_graph.training.readout import LossReadout
+from effdet_graph.training.seeding import kernel_settings, restore_rng_state, rng_state, seed_everything
 from effdet_graph.training.step_log import open_step_log
 from graphspec import InputError
 
@@ -47,13 +58,15 @@ _RECIPE_MUST_MATCH = ("phi", "backbone", "spec_params", "image_size", "label_to_
 @dataclass(frozen=True)
 class TrainResult:
     """What :func:`train` did: the checkpoint, the steps run now and in all, the mean throughput of
-    the steps run now (images per second, data loading included, checkpoints not) and the last loss."""
+    the steps run now (images per second, data loading included, checkpoints not), the last loss, and whether
+    this is the process that wrote the checkpoint (rank 0 under ``torchrun``)."""
 
     checkpoint: Path
     steps_run: int
     total_steps: int
     images_per_s: float
     final_loss: float
+    main_process: bool = True
 
 
 def _amp_dtype(device: torch.device) -> torch.dtype | None:
@@ -104,10 +117,15 @@ def train(
     """Run (or resume) training; write ``options.out / CHECKPOINT_NAME`` at every epoch end and at the end.
 
     With the same options (and the same hardware and thread count) two runs give the same weights, and
-    a run resumed from any of its checkpoints ends with the weights of an uninterrupted one.
-    ``progress``: show a tqdm bar (``None``: only when stderr is a terminal). ``on_epoch_end(step,
-    total_steps, checkpoint)`` runs after each epoch's checkpoint is written (a search measures
-    intermediate AP there); an exception it raises ends the run.
+    a run resumed from any of its checkpoints continues the same schedule, data order and random streams;
+    its weights equal an uninterrupted run's bit for bit on the CPU, and on a GPU with
+    ``options.deterministic``. ``progress``: show a tqdm bar (``None``: only when stderr is a terminal).
+    ``on_epoch_end(step, total_steps, checkpoint)`` runs after each epoch's checkpoint is written (a search
+    measures intermediate AP there); an exception it raises ends the run.
+
+    Under ``torchrun`` (:mod:`effdet_graph.training.distributed`) every process runs this function: each
+    trains on its slice of every global batch, rank 0 alone writes checkpoints, logs and the progress bar
+    and calls ``on_epoch_end``, and every process returns the same :class:`TrainResult`.
 
     Raises:
         DatasetError: the training split is missing, broken, empty or smaller than a batch.
@@ -122,8 +140,28 @@ def train(
             "or choose another --out"
         )
     resumed = read_checkpoint(options.resume) if options.resume is not None else None
-    with deterministic():
-        return _train(options, resumed, progress, on_epoch_end)
+    if options.check_data:  # every training image opened before anything is written
+        check_split(options.data, "train", progress)
+    group, device = join_process_group(options.device, options.batch_size)
+    if options.sync_bn and group.distributed and device.type != "cuda":
+        raise InputError("--sync-bn synchronises BatchNorm over GPU processes (NCCL); on CPUs leave it out")
+    try:
+        with kernel_settings(options.deterministic):
+            return _train(options, resumed, progress, on_epoch_end, group, device)
+    finally:
+        if group.distributed:
+            leave_process_group()
+
+
+def _build_model(recipe: ModelRecipe, options: TrainOptions, resuming: bool) -> EfficientDet:
+    """The recipe's detector, its backbone from ImageNet or a weights file when asked (not when resuming:
+    the checkpoint holds every weight)."""
+    weights = IMAGENET if options.pretrained_backbone else options.backbone_weights
+    if weights is None or resuming:
+        return recipe.build()
+    spec = recipe.spec()
+    backbone = create_backbone(recipe.backbone, spec.backbone_levels, weights, **recipe.config().backbone_args)
+    return recipe.build(backbone)
 
 
 def _train(
@@ -131,10 +169,11 @@ def _train(
     resumed: dict[str, Any] | None,
     progress: bool | None,
     on_epoch_end: Callable[[int, int, Path], None] | None,
+    group: ProcessGroup,
+    device: torch.device,
 ) -> TrainResult:
     checkpoint = options.out / CHECKPOINT_NAME
     seed_everything(options.seed)
-    device = resolve_device(options.device)
     amp_dtype = _amp_dtype(device)
 
     dataset = open_split(options.data, "train", options.seed)
@@ -156,12 +195,22 @@ def _train(
     )
     low, high = options.scale_range
     dataset.transform = TrainTransform(recipe.image_size, (low, high))
-    model = recipe.build().to(device).to(memory_format=torch.channels_last).train()  # faster convs, CPU and GPU
-    trainer = DetectorTrainer(model, recipe.image_size).to(device)
-    optimizer = build_optimizer(model, options.lr, options.momentum, options.weight_decay)
+    model = _build_model(recipe, options, resumed is not None)
+    if options.sync_bn and group.distributed:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model = model.to(device).to(memory_format=torch.channels_last).train()  # faster convs, CPU and GPU
+    # Under torchrun the loss is normalised by the positives of the global batch, as one process would.
+    reduce_positives = all_reduce_sum if group.distributed else None
+    trainer = DetectorTrainer(model, recipe.image_size, reduce_positives, group.world_size).to(device)
+    step_fn: torch.nn.Module = trainer
+    if group.distributed:
+        step_fn = DistributedDataParallel(trainer, device_ids=[device.index] if device.type == "cuda" else None)
+    if options.compile:
+        step_fn = torch.compile(step_fn, mode="reduce-overhead" if device.type == "cuda" else None)  # type: ignore[assignment]
+    optimizer = build_optimizer(model, options.lr, options.momentum, options.weight_decay, device)
     total_steps = options.total_steps(steps_per_epoch)
     scheduler = build_scheduler(optimizer, total_steps, options.warmup(total_steps))
-    ema = ModelEmaV3(model, decay=options.ema_decay, use_warmup=True)
+    ema = ModelEmaV3(model, decay=options.ema_decay, use_warmup=True, foreach=True)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 
     step = 0
@@ -191,16 +240,27 @@ def _train(
             train_images=len(dataset),
         )
 
-    log = open_step_log(options.log, options.out, step)
+    log = open_step_log(options.log, options.out, step) if group.is_main else None
     bar = tqdm(
         total=total_steps,
         initial=step,
         desc="train",
         unit="step",
-        disable=None if progress is None else not progress,
+        disable=(None if progress is None else not progress) if group.is_main else True,
         dynamic_ncols=True,
     )
-    start_step, busy, loss_value = step, 0.0, math.nan
+    # Targets padded to a fixed box count on a GPU or for a compiled step (static shapes: no recompiles, CUDA
+    # graphs; an image with more boxes keeps its largest, where effdet keeps its first); to the batch's largest
+    # count on the CPU, where padding rows cost real time.
+    static = device.type == "cuda" or options.compile
+    collate = PaddedCollate(
+        DEFAULT_MAX_BOXES if static else None,
+        DEFAULT_MAX_IGNORE_BOXES if static else None,
+        overflow="largest",
+        num_classes=recipe.num_classes,
+    )
+    readout = LossReadout(options.batch_size, group.world_size)
+    start_step = step
     try:
         for epoch in range(step // steps_per_epoch, math.ceil(total_steps / steps_per_epoch)):
             loader = epoch_loader(
@@ -211,45 +271,50 @@ def _train(
                 first_batch=step - epoch * steps_per_epoch,
                 end_batch=total_steps - epoch * steps_per_epoch,
                 workers=options.workers,
+                rank=group.rank,
+                world_size=group.world_size,
+                pin_memory=device.type == "cuda",
+                collate=collate,
             )
-            last = time.perf_counter()
-            for images, targets in loader:
+            readout.start()
+            for images, targets in reraise_worker_errors(loader):
                 scheduler.step_update(step)
-                lr = optimizer.param_groups[0]["lr"]
                 images = images.to(device, memory_format=torch.channels_last, non_blocking=True)
-                targets = [{k: t[k].to(device) for k in ("boxes", "labels", "ignore_boxes")} for t in targets]
+                targets = targets.to(device, non_blocking=True)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    losses = trainer(images, targets)
+                    losses = step_fn(images, targets)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(losses["loss"]).backward()
                 scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), options.clip_norm)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), options.clip_norm, foreach=True)
                 scaler.step(optimizer)
                 scaler.update()
                 step += 1
                 ema.update(model, step=step)
-                values = {k: v.item() for k, v in losses.items()}
-                if not math.isfinite(values["loss"]) and not scaler.is_enabled():
-                    raise InputError(
-                        f"the loss became {values['loss']} at step {step} (lr {lr:.4g}); "
-                        "lower --lr or raise --warmup-steps"
+                readout.add(losses)
+                if step % options.log_every == 0 or step == total_steps or step % steps_per_epoch == 0:
+                    lr = optimizer.param_groups[0]["lr"]
+                    row = readout.read(step, epoch, lr, check_finite=not scaler.is_enabled())
+                    if log is not None:
+                        log.write(row)
+                    bar.set_postfix(
+                        loss=f"{row['loss']:.3f}", lr=f"{lr:.3g}", img_s=f"{row['images_per_s']:.1f}", refresh=False
                     )
-                now = time.perf_counter()
-                rate = options.batch_size / (now - last)
-                busy += now - last
-                last, loss_value = now, values["loss"]
-                log.write({"step": step, "epoch": epoch, "lr": lr, **values, "images_per_s": rate})
-                bar.set_postfix(loss=f"{values['loss']:.3f}", lr=f"{lr:.3g}", img_s=f"{rate:.1f}", refresh=False)
                 bar.update()
-            if step == total_steps and options.bn_images:
+            if step == total_steps and options.bn_images:  # every process: SyncBatchNorm's collectives must meet
                 recompute_bn_statistics(
                     ema.module, dataset, recipe.image_size, options.bn_images, options.workers, device
                 )
-            save()
-            if on_epoch_end is not None:
-                on_epoch_end(step, total_steps, checkpoint)
+            if group.is_main:
+                save()
+                if on_epoch_end is not None:
+                    on_epoch_end(step, total_steps, checkpoint)
+            barrier()
     finally:
         bar.close()
-        log.close()
+        if log is not None:
+            log.close()
     run = step - start_step
-    return TrainResult(checkpoint, run, total_steps, run * options.batch_size / busy if run else 0.0, loss_value)
+    return TrainResult(
+        checkpoint, run, total_steps, readout.images_per_s(run), readout.last_loss, main_process=group.is_main
+    )

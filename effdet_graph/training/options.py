@@ -96,6 +96,7 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "bn_images": _non_negative,
     "log": _log,
     "scale_range": _scale_range,
+    "log_every": _at_least_one,
 }
 
 
@@ -126,7 +127,18 @@ class TrainOptions:
     steps (at most 1000). ``scale_range`` is the scale jitter of
     :class:`~effdet_graph.data.transforms.TrainTransform`. ``bn_images`` training images recompute
     the BatchNorm statistics of the final EMA weights (:mod:`effdet_graph.training.batchnorm`; 0: keep
-    the running averages)."""
+    the running averages).
+
+    ``deterministic`` forces deterministic kernels (and turns cuDNN autotuning off): a run resumed from
+    a checkpoint then ends with the same weights, bit for bit, as an uninterrupted one on the same
+    hardware; without it (the default) cuDNN picks the fastest kernels, and a resumed run continues the
+    same schedule, data order, augmentation and random streams but its weights may differ in the last bits
+    on a GPU (the CPU's kernels are deterministic either way). ``compile`` captures the training step
+    with ``torch.compile`` (CUDA graphs on a GPU, ``mode="reduce-overhead"``); ``log_every`` is how
+    often the losses are read back from the device and logged (the mean of those steps). ``sync_bn``
+    synchronises BatchNorm statistics over ``torchrun`` processes (GPUs only).
+    ``pretrained_backbone`` starts the backbone from timm's ImageNet weights (downloaded by timm), and
+    ``backbone_weights`` from a local file in timm's layout (``.pth`` or ``.safetensors``)."""
 
     data: Path
     spec: Path
@@ -152,6 +164,15 @@ class TrainOptions:
     scale_range: tuple[float, float] = (0.1, 2.0)
     bn_images: int = 512
     device: str | None = None
+    deterministic: bool = False
+    compile: bool = False
+    log_every: int = 10
+    sync_bn: bool = False
+    pretrained_backbone: bool = False
+    backbone_weights: Path | None = None
+    #: Open every training image (and compare its size with the annotations) before anything is written;
+    #: ``False`` skips that check, for large sets (:func:`effdet_graph.data.checks.check_split`).
+    check_data: bool = True
 
     def __post_init__(self) -> None:
         """Check every field (:data:`RULES`, :func:`check_options`) and that ``steps`` and ``epochs`` are not

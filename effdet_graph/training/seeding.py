@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["derive_seed", "deterministic", "restore_rng_state", "rng_state", "seed_everything", "seed_worker"]
+__all__ = ["derive_seed", "kernel_settings", "restore_rng_state", "rng_state", "seed_everything", "seed_worker"]
 
 
 def derive_seed(*parts: int) -> int:
@@ -27,17 +27,19 @@ def seed_everything(seed: int) -> None:
 
 
 @contextlib.contextmanager
-def deterministic() -> Iterator[None]:
-    """Deterministic kernels inside the block (where a CUDA kernel has none, torch warns instead of
-    failing); the previous settings are restored after it."""
+def kernel_settings(deterministic: bool) -> Iterator[None]:
+    """Inside the block: deterministic kernels (where a CUDA kernel has none, torch warns instead of
+    failing) and no cuDNN autotuning when ``deterministic``, else cuDNN autotuning on (the fastest kernels
+    for the fixed input shapes of training); the previous settings are restored after it."""
     before = (
         torch.are_deterministic_algorithms_enabled(),
         torch.is_deterministic_algorithms_warn_only_enabled(),
         torch.backends.cudnn.benchmark,
         torch.backends.cudnn.deterministic,
     )
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = not deterministic, deterministic
     try:
         yield
     finally:

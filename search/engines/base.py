@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from effdet_graph import InputError, resolve_device
+from graphspec.errors import quote
 from search.objective import Evaluate, Objective
 from search.results import TrialRecord
 from search.space import SearchSpace
@@ -131,7 +132,7 @@ def engine_class(name: str) -> type[SearchEngine]:
         InputError: no engine has that name, or its library is not installed.
     """
     if name not in _REGISTRY:
-        raise InputError(f"unknown engine '{name}'; choose one of {', '.join(engine_names())}")
+        raise InputError(f"unknown engine {quote(name)}; choose one of {', '.join(engine_names())}")
     engine = _REGISTRY[name]
     if isinstance(engine, str):
         module, _, attribute = engine.partition(":")

@@ -12,6 +12,7 @@ not used). A trial's number is the study's trial number.
 from __future__ import annotations
 
 import gc
+import logging
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -24,9 +25,10 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from effdet_graph import InputError
+from graphspec.errors import escape, quote
 from search.engines.base import MakeEvaluate, SearchEngine, TrialResources
 from search.engines.samplers import make_sampler
-from search.engines.trial_files import error_line, trial_dir, write_record, write_spec
+from search.engines.trial_files import error_line, trial_dir, write_record, write_spec, write_traceback
 from search.objective import Evaluate, Objective
 from search.rejection import Rejected
 from search.results import TrialRecord
@@ -38,6 +40,19 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 HEARTBEAT_S = 5
 GRACE_S = 15
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+class _OneLinePerFailedTrial(logging.Filter):
+    """Optuna logs a failed trial with its traceback; the search keeps the traceback in the trial's folder
+    (``traceback.txt``) and its error line in the leaderboard, so the log keeps Optuna's one-line warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and "failed with parameters" in str(record.msg):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+logging.getLogger("optuna.study._optimize").addFilter(_OneLinePerFailedTrial())
 
 
 class PerTrialSeed(optuna.samplers.BaseSampler):
@@ -102,7 +117,7 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.OperationalError, ImportError) as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             raise InputError(
-                f"--storage {url}: cannot open the database ({reason}); check the URL (e.g. "
+                f"--storage {escape(url)}: cannot open the database ({escape(reason)}); check the URL (e.g. "
                 "sqlite:///runs/study.db, postgresql+psycopg2://user:pw@host/db) and that the "
                 "server is up"
             ) from None
@@ -131,7 +146,7 @@ def open_study(
     """
     rdb = open_storage(storage)
     if must_exist and study_name not in {s.study_name for s in optuna.get_all_study_summaries(rdb)}:
-        raise InputError(f"--resume: no study '{study_name}' in {storage}; drop --resume to start it")
+        raise InputError(f"--resume: no study {quote(study_name)} in {escape(storage)}; drop --resume to start it")
     seed = space.sampler.seed if seed is None else seed
     sampler = PerTrialSeed(lambda trial_seed: make_sampler(space, objective, trial_seed), seed)
     return optuna.create_study(
@@ -179,6 +194,7 @@ def optuna_objective(
             trial.set_user_attr("error", record.error)
             trial.set_user_attr("wall_s", record.wall_s)
             write_record(record, results_dir)
+            write_traceback(exc, results_dir, trial.number)
             raise
         record.metrics, record.wall_s = dict(metrics), time.perf_counter() - start
         trial.set_user_attr("metrics", record.metrics)

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import traceback
 from pathlib import Path
 
-from effdet_graph.io.atomic import atomic_output
+from effdet_graph import atomic_output
 from search.candidate import Candidate
 from search.results import TrialRecord
 
 TRIALS = "trials"
 RECORD = "trial.json"
+TRACEBACK = "traceback.txt"
 ERROR_CHARS = 300
 
 
@@ -41,6 +43,15 @@ def write_record(record: TrialRecord, results_dir: Path) -> Path:
     with atomic_output(directory / RECORD) as tmp:
         tmp.write_text(json.dumps(dataclasses.asdict(record), indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return directory / RECORD
+
+
+def write_traceback(exc: BaseException, results_dir: Path, number: int) -> Path:
+    """Write ``exc``'s traceback as ``traceback.txt`` in trial ``number``'s folder (the log keeps one line)."""
+    directory = trial_dir(results_dir, number)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / TRACEBACK
+    path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+    return path
 
 
 def read_record(results_dir: Path, number: int) -> TrialRecord | None:

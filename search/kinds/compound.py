@@ -16,8 +16,10 @@ coefficients alpha (depth), beta (width), gamma (resolution) and phi, then deriv
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+from graphspec.errors import quote
 from graphspec.model import FUSIONS
 from graphspec.reader import FloatRange, IntRange, Reader
 from search.candidate import Draft
@@ -86,13 +88,26 @@ class CompoundChoices:
         suggested = {name: trial.suggest_float(name, r.low, r.high) for name, r in self.coefficients.items()}
         values, repairs = self.coefficients_on_constraint(suggested)
         phi = trial.suggest_int("phi", self.phi.low, self.phi.high)
+        fusion = trial.suggest_categorical("fusion", list(self.fusions)) if self.fusions else None
+        return self.draft(template, values, phi, fusion, repairs)
+
+    def draft(
+        self,
+        template: Template,
+        values: dict[str, float],
+        phi: int,
+        fusion: object = None,
+        repairs: tuple[str, ...] = (),
+    ) -> Draft:
+        """The candidate of coefficients ``values`` at ``phi`` with ``fusion`` (``None``: the template's), by the
+        formulas of the module docstring; the constraint is not checked here."""
         alpha_phi, beta_phi, gamma_phi = (values[name] ** phi for name in ("alpha", "beta", "gamma"))
         sampled: dict[str, object] = {
             "width": round_to(self.multiples["width"], self.base["width"] * beta_phi),
             "repeats": max(1, round_half_up(self.base["repeats"] * alpha_phi)),
         }
-        if self.fusions:
-            sampled["fusion"] = trial.suggest_categorical("fusion", list(self.fusions))
+        if fusion is not None:
+            sampled["fusion"] = fusion
         detector = DetectorSettings(
             phi=phi,
             backbone=self.backbones[phi],
@@ -101,6 +116,57 @@ class CompoundChoices:
             resolution=round_to(self.multiples["resolution"], self.base["resolution"] * gamma_phi),
         )
         return Draft(spec_params(template.spec, phi, sampled), detector, repairs=repairs)
+
+    def smallest_drafts(self, template: Template) -> Iterator[tuple[str, Draft]]:
+        """For each phi (ascending) and fusion, the point with every coefficient at its low end, described.
+
+        Width, repeats, head depth and resolution grow with each coefficient (``x^phi`` with ``phi >= 0``), and
+        params and MACs with them, so no point of that phi and fusion costs less: a budget none of these meets,
+        no point meets. (The constraint is ignored: it can only rule points out.)
+        """
+        lows = {name: r.low for name, r in self.coefficients.items()}
+        for phi in range(self.phi.low, self.phi.high + 1):
+            for fusion in self.fusions or (None,):
+                shown = f"phi {phi}" + ("" if fusion is None else f", fusion {quote(fusion)}")
+                yield shown, self.draft(template, lows, phi, fusion)
+
+    def product_range(self) -> tuple[float, float]:
+        """The least and greatest alpha * beta^2 * gamma^2 over the coefficient ranges (it grows with each)."""
+        ends = [
+            math.prod(getattr(r, end) ** EXPONENTS[n] for n, r in self.coefficients.items()) for end in ("low", "high")
+        ]
+        return ends[0], ends[1]
+
+    def unmeetable(self) -> str | None:
+        """Why no sampled point can meet the constraint (accepted or repaired), or ``None``; the reason is one
+        phrase about the target (``out of reach ...``).
+
+        The product takes every value between its least and greatest (:meth:`product_range`). A point is accepted
+        within ``tolerance`` of the target, and repaired (``solve_for``) only to the target itself, so some point
+        is usable iff ``[target - tolerance, target + tolerance]`` meets the reachable range; with a range of
+        positive width the overlap must have positive width too, or a sampled point meets it with probability 0
+        (e.g. ``tolerance: 0`` without ``solve_for``).
+        """
+        low, high = self.product_range()
+        reach = f"alpha * beta^2 * gamma^2 takes values in [{low:.6g}, {high:.6g}] over the `coefficients` ranges"
+        lo, hi = self.target - self.tolerance, self.target + self.tolerance
+        if low == high:
+            usable = lo <= low <= hi
+        elif self.solve_for is not None:
+            usable = lo < high and hi > low and (self.tolerance > 0 or low < self.target < high)
+        else:
+            usable = lo < high and hi > low and self.tolerance > 0
+        if usable:
+            return None
+        if self.tolerance == 0 and self.solve_for is None and low < self.target < high:
+            return (
+                f"{reach}, and with tolerance 0 and no `solve_for` a sampled point almost never meets it "
+                "exactly; give a tolerance > 0 or `solve_for`"
+            )
+        return (
+            f"out of reach (tolerance {self.tolerance!r}): {reach}, so every point would be rejected; "
+            "change `product` or widen the ranges"
+        )
 
 
 def read(reader: Reader, template: Template, num_classes: int) -> CompoundChoices:
@@ -119,7 +185,7 @@ def read(reader: Reader, template: Template, num_classes: int) -> CompoundChoice
     if not isinstance(backbones, list) or len(backbones) <= phi.high:
         raise reader.fail(
             f"`backbones` must list one timm backbone per phi 0..{phi.high} (backbone = "
-            f"backbones[phi]), got {backbones!r}",
+            f"backbones[phi]), got {quote(backbones)}",
             ("backbones",),
         )
     fusions = reader.choices(("fusions",), FUSIONS, default=())
@@ -129,7 +195,7 @@ def read(reader: Reader, template: Template, num_classes: int) -> CompoundChoice
             f"declares {', '.join(template.spec.params)}",
             ("fusions",),
         )
-    return CompoundChoices(
+    choices = CompoundChoices(
         coefficients=coefficients,
         target=reader.number(("constraint", "product"), low=1e-9),
         tolerance=reader.number(("constraint", "tolerance"), low=0),
@@ -141,3 +207,7 @@ def read(reader: Reader, template: Template, num_classes: int) -> CompoundChoice
         fusions=fusions,
         num_classes=num_classes,
     )
+    unmeetable = choices.unmeetable()
+    if unmeetable:
+        raise reader.fail(f"`constraint.product` {choices.target!r}: {unmeetable}", ("constraint", "product"))
+    return choices

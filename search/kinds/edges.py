@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphspec import level_name
-from graphspec.errors import choices_text, did_you_mean
+from graphspec.errors import choices_text, did_you_mean, quote
 from graphspec.model import FUSIONS
 from graphspec.reader import Reader
 from search.candidate import Draft
@@ -99,7 +99,7 @@ def read(reader: Reader, template: Template, num_classes: int) -> EdgeChoices:
         for value, key, valid in ((target, "to", node_ids), (source, "from", sources)):
             if value not in valid:
                 raise reader.fail(
-                    f"optional edge {key} '{value}': not in the template{did_you_mean(value, valid)} "
+                    f"optional edge {key} {quote(value)}: not in the template{did_you_mean(value, valid)} "
                     f"{choices_text(valid)}",
                     path + (key,),
                 )

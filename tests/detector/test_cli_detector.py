@@ -4,7 +4,10 @@ with code 2 and one line naming the file, and leaves nothing half-written."""
 from __future__ import annotations
 
 import json
+import math
+import re
 import shutil
+import statistics
 import subprocess
 import sys
 
@@ -94,10 +97,19 @@ def test_eval_prints_all_metrics(data, checkpoint, capsys):
     assert main(["eval", "--data", str(data), "--checkpoint", str(checkpoint)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[1].split() == list(METRICS) and len(lines[2].split()) == 6
+    ap = lines[2].split()[0]
+    assert re.fullmatch(rf"AP {ap} \[\d\.\d{{3}}, \d\.\d{{3}}\]: 95% bootstrap interval \(200 resamples.*", lines[3])
     assert main(["eval", "--data", str(data), "--checkpoint", str(checkpoint), "--json", "--nms", "soft"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(METRICS) <= set(result) and result["nms"] == "soft"
     assert all(-1.0 <= result[m] <= 1.0 for m in METRICS)
+    low, high = result["AP_ci"]
+    assert low <= result["AP"] <= high and result["bootstrap"] == 200 and result["ci_level"] == 0.95
+    argv = ["eval", "--data", str(data), "--checkpoint", str(checkpoint), "--bootstrap", "0"]
+    assert main([*argv, "--json"]) == 0
+    assert "AP_ci" not in json.loads(capsys.readouterr().out)
+    assert main(argv) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 3
 
 
 def test_predict_draws_images(data, checkpoint, tmp_path, capsys):
@@ -270,10 +282,11 @@ def test_compare_trains_and_reports_the_same_detector(compare_data, tmp_path, mo
         assert row["num_classes"] == classes
         built = build_detector(row["file"], 0, backbone="mobilenetv3_small_100", num_classes=classes)
         assert row["params"] == _params(built)
-        (checkpoint,) = (tmp_path / "runs" / "compare" / "runs").glob(f"{row['spec']}_d0_2steps_*/last.pt")
+        (checkpoint,) = (tmp_path / "runs" / "compare" / "runs").glob(f"{row['spec']}_d0_2steps_seed0_*/last.pt")
         trained, recipe = model_from_checkpoint(checkpoint)
         assert _params(trained) == row["params"] and recipe.num_classes == classes
-        assert set(row["metrics"]) == set(METRICS)
+        assert set(row["metrics"]) == set(METRICS) and row["seed_metrics"] == [row["metrics"]]
+        assert row["AP_spread"]["seeds"] == 1 and row["AP_spread"]["std"] is None and row["within_noise_of"] == []
 
     assert main(argv) == 0  # the finished runs are resumed, not refused or trained again
     assert [row["params"] for row in json.loads(capsys.readouterr().out)] == [row["params"] for row in rows]
@@ -297,3 +310,39 @@ def test_compare_without_training_builds_90_classes_or_num_classes(tmp_path, mon
     assert main(["compare", "fpn", *COMPARE_TINY, "--train-steps", "0"]) == 2
     assert "--train-steps must be at least 1" in _error_line(capsys)
     assert list(tmp_path.iterdir()) == []  # nothing made for a refused command
+
+
+def test_compare_seeds_reports_mean_spread_and_noise(compare_data, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = ["compare", "fpn", "bifpn", *COMPARE_TINY, "--train-steps", "2", "--data", str(compare_data), "--seeds", "2"]
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)
+    runs = tmp_path / "runs" / "compare" / "runs"
+    for row in rows:
+        assert len(row["seed_metrics"]) == 2 and all(set(m) == set(METRICS) for m in row["seed_metrics"])
+        aps = [m["AP"] for m in row["seed_metrics"]]
+        assert row["metrics"]["AP"] == pytest.approx(statistics.fmean(aps))
+        spread = row["AP_spread"]
+        assert spread["seeds"] == 2 and spread["low"] == min(aps) and spread["high"] == max(aps)
+        assert spread["std"] == pytest.approx(statistics.stdev(aps))
+        for seed in (0, 1):
+            assert len(list(runs.glob(f"{row['spec']}_d0_2steps_seed{seed}_*/last.pt"))) == 1
+    fpn, bifpn = (row["AP_spread"] for row in rows)
+    close = abs(fpn["mean"] - bifpn["mean"]) <= 2 * math.hypot(fpn["std"], bifpn["std"]) / math.sqrt(2)
+    assert rows[0]["within_noise_of"] == (["bifpn"] if close else [])
+    assert rows[1]["within_noise_of"] == (["fpn"] if close else [])
+
+    table = [arg for arg in argv if arg != "--json"]
+    assert main(table) == 0  # the runs are resumed: same numbers, now as a table
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(" AP sd  AP min-max  within noise of")
+    for line, row in zip(lines[2:4], rows):
+        spread = row["AP_spread"]
+        assert line.startswith(row["spec"]) and f"{spread['low']:.3f}-{spread['high']:.3f}" in line
+        assert line.endswith(", ".join(row["within_noise_of"]) or "-")
+    assert "mean over training seeds 0-1" in lines[-1] and "2 * sqrt(sd_a^2/n_a + sd_b^2/n_b)" in lines[-1]
+
+    assert main(["compare", "fpn", *COMPARE_TINY, "--seeds", "2"]) == 2
+    assert "give --train-steps" in _error_line(capsys)
+    assert main([*argv[:-1], "0"]) == 2
+    assert "--seeds must be at least 1" in _error_line(capsys)

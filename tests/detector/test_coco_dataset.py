@@ -152,6 +152,28 @@ def test_image_size_mismatch_reported_on_load(tmp_path):
     ds = CocoDetection.from_split(split)
     with pytest.raises(DatasetError, match=r"img_0001.png: image 2 is 41x30 but .* says 40x30"):
         ds[1]
+    with pytest.raises(DatasetError, match=r"img_0001.png: image 2 is 41x30 but .* says 40x30"):
+        ds.check(1)  # the up-front check decodes without converting
+    ds.check(0)
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "sub/../../img_0000.png", ".."])
+def test_file_names_leading_out_of_the_image_folder(tmp_path, name):
+    def escape(d):
+        d["images"][0]["file_name"] = name
+
+    with pytest.raises(DatasetError, match=r"image id 1 .*: the file name leads out of the image folder"):
+        CocoDetection.from_split(make_split(tmp_path / "val", mutate=escape))
+
+
+def test_file_names_in_subfolders_are_fine(tmp_path):
+    split = make_split(tmp_path / "val")
+    (split / "images" / "sub").mkdir()
+    (split / "images" / "img_0000.png").rename(split / "images" / "sub" / "img_0000.png")
+    (split / "instances.json").write_text(
+        (split / "instances.json").read_text().replace('"img_0000.png"', '"sub/../sub/img_0000.png"')
+    )
+    assert CocoDetection.from_split(split)[0][0].size == (40, 30)
 
 
 # --- transforms ------------------------------------------------------------------------------

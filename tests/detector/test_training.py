@@ -32,6 +32,7 @@ TINY = dict(
     batch_size=4,
     lr=0.01,
     scale_range=(0.5, 1.5),
+    log_every=1,  # a log row per step, which the tests compare
 )
 
 
@@ -97,6 +98,13 @@ def test_two_steps_write_a_complete_checkpoint(data, tmp_path):
     assert torch.equal(
         model.state_dict()["class_head.predict.conv_pw.bias"], ckpt["ema"]["class_head.predict.conv_pw.bias"]
     )
+
+
+def test_losses_are_read_back_every_log_every_steps_and_at_epoch_ends(data, tmp_path):
+    train(options(data, tmp_path / "run", epochs=2, batch_size=2, log_every=3), progress=False)
+    rows = _rows(tmp_path / "run" / "log.csv")
+    assert [int(r["step"]) for r in rows] == [3, 4, 6, 8]  # every 3rd step, and each epoch's last (4 steps each)
+    assert all(float(r["loss"]) > 0 and float(r["images_per_s"]) > 0 for r in rows)
 
 
 def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(data, tmp_path, monkeypatch):
@@ -229,3 +237,21 @@ def test_resume_refuses_another_head_depth(data, tmp_path):
     first = train(options(data, tmp_path / "a", steps=1), progress=False)
     with pytest.raises(CheckpointError, match=r"cannot resume .*detector.head: checkpoint \{'depth': 3"):
         train(options(data, tmp_path / "b", steps=1, head_depth=2, resume=first.checkpoint), progress=False)
+
+
+def test_compiled_step_is_one_graph_with_the_eager_losses(data, tmp_path, monkeypatch):
+    modes = []
+    real_compile = torch.compile
+
+    def whole_graph(module, mode=None):  # what --compile asks for, checked for graph breaks, without inductor
+        modes.append(mode)
+        return real_compile(module, backend="aot_eager", fullgraph=True)
+
+    eager = train(options(data, tmp_path / "eager", steps=2), progress=False)
+    monkeypatch.setattr(torch, "compile", whole_graph)
+    compiled = train(options(data, tmp_path / "compiled", steps=2, compile=True), progress=False)
+    assert modes == [None]  # the CPU gets the default mode; a GPU "reduce-overhead" (CUDA graphs)
+    rows_eager, rows_compiled = _rows(tmp_path / "eager" / "log.csv"), _rows(tmp_path / "compiled" / "log.csv")
+    for a, b in zip(rows_eager, rows_compiled, strict=True):
+        assert float(b["loss"]) == pytest.approx(float(a["loss"]), rel=1e-4)
+    assert compiled.total_steps == eager.total_steps == 2

@@ -538,7 +538,7 @@ def test_unknown_names_outside_nodes_suggest_the_closest(tmp_path, old, new, bad
     "old, new, at, words",
     [
         ("  op: [swish", "  conv_bias: 1\n  op: [swish", "conv_bias:", ("`conv_bias` must be true or false, got 1",)),
-        ("  op: [swish", "  bn_eps: 0\n  op: [swish", "bn_eps:", ("`bn_eps` must be positive, got 0",)),
+        ("  op: [swish", "  bn_eps: 0\n  op: [swish", "bn_eps:", ("`bn_eps` must be in (0, 1], got 0",)),
         (
             "  op: [swish",
             "  bn_momentum: 1.5\n  op: [swish",

@@ -51,3 +51,18 @@ def test_search_command_exits_2_with_one_line_before_writing(write_space, tmp_pa
     assert err.startswith(f"error: {path}:") and err.endswith(message), err
     assert "\n" not in err and "Traceback" not in captured.err
     assert not out.exists()
+
+
+def test_proxy_backbone_weights_resolve_from_the_space_folder_and_must_exist(write_space):
+    text = variant_text("compound", "  steps: 100", "  steps: 100\n  backbone_weights: b0.safetensors")
+    path = write_space("weights.yaml", text)
+    with pytest.raises(ConfigError, match=r"weights.yaml:\d+:\d+: proxy.backbone_weights: no weights file at .*b0"):
+        load_search_space(path)
+    (path.parent / "b0.safetensors").write_bytes(b"")
+    proxy = load_search_space(path).proxy
+    assert proxy.backbone_weights == path.parent / "b0.safetensors" and not proxy.pretrained_backbone
+    both = variant_text(
+        "compound", "  steps: 100", "  steps: 100\n  pretrained_backbone: true\n  backbone_weights: b0.safetensors"
+    )
+    with pytest.raises(ConfigError, match="pretrained_backbone or proxy.backbone_weights, not both"):
+        load_search_space(write_space("both.yaml", both))

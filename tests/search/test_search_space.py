@@ -82,7 +82,7 @@ ERRORS = [
         "compound",
         "template: bifpn ",
         "template: ../nowhere/missing.yaml ",
-        ["template file", "missing.yaml not found"],
+        ["template file", "missing.yaml' not found"],
         "template: ../",
     ),
     (
