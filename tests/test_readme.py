@@ -202,11 +202,46 @@ def _search_rows(r: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _train_loop_rows(r: dict[str, Any]) -> list[str]:
+    cpu = r["cpu"]
+    legacy = cpu["legacy_settings_images_per_s"]
+    rows = [
+        f"| default loop (losses read every 10 steps) | {cpu['images_per_s']:.1f} |",
+        f"| with `--deterministic --log-every 1`, the loop's earlier settings | {legacy:.1f} |",
+        f"{r['recipe']['steps']} steps after a warm-up run",
+        f"({r['machine']['threads']} threads)",
+    ]
+    return rows if "cuda" in r else [*rows, "the stored results have no GPU run yet"]
+
+
+def _train_step_rows(r: dict[str, Any]) -> list[str]:
+    counts, targets, loss = r["cpu"]["counts"], r["cpu"]["targets_ms"], r["cpu"]["loss_forward_ms"]
+    labels = {
+        "old": "image by image (before)",
+        "new_padded_batch_max": "batched, padded to the batch's largest (the CPU default)",
+        "new_padded_100": "batched, padded to 100 boxes (GPU and `--compile`)",
+    }
+    setup = r["setup"]
+    boxes = setup["boxes_per_image"]
+    return [
+        f"({setup['batch']} images at {setup['image_size'][0]}×{setup['image_size'][1]}, {setup['anchors']:,} anchors, "
+        f"{setup['num_classes']} classes, {min(boxes)}–{max(boxes)} boxes per image)",
+        f"on the CPU ({r['machine']['torch_threads']} thread)",
+        *(
+            f"| {label} | {counts[key]['ops_forward']} | {counts[key]['host_syncs']} | {targets[key]:.1f} "
+            f"| {loss[key]:.0f} |"
+            for key, label in labels.items()
+        ),
+    ]
+
+
 #: results file -> the README text (table rows, phrases) its values give
 FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "feature_network.json": _feature_network_rows,
     "detector.json": _detector_rows,
     "search.json": _search_rows,
+    "train_loop.json": _train_loop_rows,
+    "train_step.json": _train_step_rows,
 }
 
 
