@@ -8,18 +8,23 @@ What it shows: the whole pipeline from data to AP through the Python API (the sa
 at the end.
 
 What it needs: the installed project, about 100 MB of disk, and about 5 minutes on two CPU cores
-(a GPU is used when there is one). On this project's 2-core machine it reached val AP 0.259,
-AP50 0.463, AP75 0.249 in 5.3 minutes (1,200 steps at 32 images/s). The run is deterministic for a
-seed on a given machine and thread count. If it is interrupted, running it again resumes from the last epoch checkpoint.
+(a GPU is used when there is one); the latest figures are in ``benchmarks/results/train_synthetic.json``
+(written by ``--record``) and the README. The run is deterministic for a seed on a given machine and
+thread count. If it is interrupted, running it again resumes from the last epoch checkpoint.
 
-    python examples/train_synthetic.py [--out runs/synthetic] [--seed 0]
+    python examples/train_synthetic.py [--out runs/synthetic] [--seed 0] [--record]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import time
 from pathlib import Path
+
+import torch
 
 from effdet_graph.builtin import specs_dir
 from effdet_graph.data.synthetic import make_dataset
@@ -27,6 +32,7 @@ from effdet_graph.inference.predict import evaluate_checkpoint
 from effdet_graph.training import CHECKPOINT_NAME, TrainOptions, train
 
 IMAGES = 600  # 480 train, 120 val
+RECORD = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "train_synthetic.json"
 RECIPE = dict(
     phi=0, backbone="mobilenetv3_small_100", image_size=256, batch_size=8, lr=0.15, epochs=20, scale_range=(0.75, 1.33)
 )
@@ -36,6 +42,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/synthetic"), help="data, checkpoint and log folder")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--record", action="store_true", help=f"write the figures to {RECORD} (a run from a fresh --out only)"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
 
@@ -62,6 +71,19 @@ def main() -> None:
         f"val AP {metrics['AP']:.3f}  AP50 {metrics['AP50']:.3f}  AP75 {metrics['AP75']:.3f}  "
         f"({minutes:.1f} min in all)"
     )
+    if args.record and result.steps_run == result.total_steps:  # a whole run, timed from the data set on
+        figures = {
+            "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__},
+            "device": "cuda" if torch.cuda.is_available() else "cpu",
+            "threads": torch.get_num_threads(),
+            "recipe": {**RECIPE, "scale_range": list(RECIPE["scale_range"]), "images": IMAGES, "seed": args.seed},
+            "steps": result.total_steps,
+            "images_per_s": round(result.images_per_s, 1),
+            "minutes": round(minutes, 1),
+            **{name: round(metrics[name], 3) for name in ("AP", "AP50", "AP75")},
+        }
+        RECORD.write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"wrote {RECORD}")
 
 
 if __name__ == "__main__":

@@ -266,3 +266,13 @@ def test_the_commands_said_to_take_device_take_it():
     commands = re.findall(r"`([a-z-]+)`", listed.group(1))
     subcommands = next(a for a in make_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
     assert commands and [c for c in commands if "--device" not in subcommands[c]._option_string_actions] == []
+
+
+def test_the_cpu_example_figures_are_its_recorded_run():
+    r = _load("train_synthetic.json")
+    for text in (
+        f"**val AP {r['AP']:.3f}, AP50 {r['AP50']:.3f}, AP75 {r['AP75']:.3f} in {r['minutes']:.1f} minutes**",
+        f"{r['images_per_s']:.1f} training images/s",
+        f"{r['steps']:,} steps of {r['recipe']['batch_size']} images",
+    ):
+        assert " ".join(text.split()) in " ".join(TEXT.split()), f"README.md lacks, from train_synthetic.json: {text}"
