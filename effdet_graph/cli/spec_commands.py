@@ -31,7 +31,7 @@ B0_CHANNELS = {1: 16, 2: 24, 3: 40, 4: 112, 5: 320}  # EfficientNet-B0's channel
 def register(subparsers: argparse._SubParsersAction) -> None:
     build = subparsers.add_parser("build", help="validate, compile, run and summarise a spec")
     build.add_argument("spec", help="spec file, or the name of a built-in spec (see `effdet-graph list`)")
-    _add_spec_options(build)
+    _add_spec_options(build, detector=True)
     build.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     build.add_argument("--draw", metavar="FILE", help="draw the cell (FILE.svg or FILE.png)")
     build.add_argument("--export", metavar="FILE", help="export the network (FILE.onnx or FILE.pt2)")
@@ -48,26 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     validate = subparsers.add_parser("validate", help="check specs without building them (exit 0 or 2)")
     validate.add_argument("specs", nargs="+", metavar="SPEC")
-    validate.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a spec parameter, e.g. --set width=160 (repeatable)",
-    )
-    validate.add_argument(
-        "--input-size",
-        type=int,
-        metavar="N",
-        help=f"square image size the activations are measured at (default {DEFAULT_INPUT_SIZE}, as build)",
-    )
-    validate.add_argument(
-        "--in-channels",
-        metavar="C3,C4,...",
-        help="backbone channels per input level (default as build: EfficientNet-B0's)",
-    )
-    _add_limit_options(validate)
+    _add_spec_options(validate, detector=False)
     validate.set_defaults(run=run_validate)
 
     listing = subparsers.add_parser("list", help="the built-in specs, one line each")
@@ -99,7 +80,8 @@ def _add_limit_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_spec_options(parser: argparse.ArgumentParser) -> None:
+def _add_spec_options(parser: argparse.ArgumentParser, detector: bool) -> None:
+    """The options ``build`` and ``validate`` share: parameters, input size, backbone channels, limits."""
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -112,7 +94,8 @@ def _add_spec_options(parser: argparse.ArgumentParser) -> None:
         "--input-size",
         type=int,
         metavar="N",
-        help="square image size (default 512; with --detector, the phi's resolution)",
+        help=f"square image size (default {DEFAULT_INPUT_SIZE}"
+        + ("; with --detector, the phi's resolution)" if detector else ", as build)"),
     )
     parser.add_argument(
         "--in-channels",
