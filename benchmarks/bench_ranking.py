@@ -1,0 +1,589 @@
+"""Ranking fidelity: how well cheap ranking methods (parameter count, MACs, zero-cost proxies) order feature
+network topologies the way trained detectors' COCO AP does.
+
+    python benchmarks/bench_ranking.py [--recipe quick|ground-truth] [--seeds 0 1 2] [--samples 10] [--jobs 1]
+                                       [--only NAME ...] [--report-only] [--list]
+
+**Ground-truth set.** ``--samples`` topologies sampled (seeded, ``--sample-seed``) from the ``bifpn_edges``
+search space, written as spec files the way the search writes candidates, plus the built-in fpn, panet,
+simplified_panet, bifpn and qufpn and the no-fusion control ``benchmarks/specs/nofusion.yaml``. Spec files go
+to ``--work``/specs.
+
+**Runs.** Each (topology, seed) is trained with ``effdet_graph.train`` and evaluated with
+``effdet_graph.evaluate`` under the selected recipe. Runs are kept in ``benchmarks/results/ranking.json``, keyed
+by topology name, spec text hash, seed and recipe hash, with the recipe and the project version; the file only
+grows: a run already stored is skipped, and runs of another recipe are never mixed into a report.
+
+**Report.** The ceiling is the mean pairwise Kendall tau between seeds (how well one seed's AP ranking predicts
+another's); each method (``METHODS``, name -> callable; add entries to plug in more) is scored against the mean
+AP over seeds: Kendall tau (tau-b), Spearman rho and precision@3, with the seconds it took.
+
+The ``ground-truth`` recipe holds placeholder values (``examples/train_synthetic.py``'s RECIPE); it is to be
+tuned. ``quick`` only checks the machinery.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.metadata
+import itertools
+import json
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "ranking.json"
+CONTROL_SPEC = ROOT / "benchmarks" / "specs" / "nofusion.yaml"
+BUILTIN_TOPOLOGIES = ("fpn", "panet", "simplified_panet", "bifpn", "qufpn")
+SEARCH_SPACE = "bifpn_edges"
+SCHEMA = 1
+
+# -- recipes --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How each run trains: ``train`` holds :class:`~effdet_graph.TrainOptions` values (not data, spec, out or
+    seed), ``dataset`` the synthetic data set's ``images``, ``image_size`` and ``seed``."""
+
+    name: str
+    train: Mapping[str, Any]
+    dataset: Mapping[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        """The recipe as JSON data (tuples become lists)."""
+        return json.loads(json.dumps({"name": self.name, "train": dict(self.train), "dataset": dict(self.dataset)}))
+
+    @property
+    def hash(self) -> str:
+        """A short hash of the values (the name left out): the same values, the same hash."""
+        data = self.as_json()
+        del data["name"]
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+RECIPES: dict[str, Recipe] = {
+    # Checks the machinery only: a few steps on tiny images; its AP says nothing.
+    "quick": Recipe(
+        "quick",
+        train=dict(
+            phi=0,
+            backbone="mobilenetv3_small_100",
+            image_size=128,  # at least the stride of P7
+            batch_size=4,
+            lr=0.05,
+            steps=4,
+            warmup_steps=1,
+            bn_images=8,
+            scale_range=(0.75, 1.33),
+        ),
+        dataset=dict(images=20, image_size=128, seed=0),
+    ),
+    # Placeholder: examples/train_synthetic.py's RECIPE and data set; the issue tunes it later.
+    "ground-truth": Recipe(
+        "ground-truth",
+        train=dict(
+            phi=0,
+            backbone="mobilenetv3_small_100",
+            image_size=256,
+            batch_size=8,
+            lr=0.15,
+            epochs=20,
+            scale_range=(0.75, 1.33),
+        ),
+        dataset=dict(images=600, image_size=256, seed=0),
+    ),
+}
+
+# -- the ground-truth set -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Topology:
+    """One topology of the set: its name, complete spec file text, and where it came from."""
+
+    name: str
+    spec_text: str
+    source: str
+
+    @property
+    def spec_hash(self) -> str:
+        """A short hash of the spec text."""
+        return hashlib.sha256(self.spec_text.encode()).hexdigest()[:16]
+
+    def spec(self) -> Any:
+        """The loaded :class:`graphspec.Spec`."""
+        from graphspec import loads_spec
+
+        return loads_spec(self.spec_text, f"{self.name}.yaml")
+
+
+class SeededTrial:
+    """A define-by-run trial drawing every value uniformly from a seeded generator (random search)."""
+
+    def __init__(self, rng: random.Random, number: int):
+        self.rng = rng
+        self.number = number
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
+        return self.rng.randrange(low, high + 1, step)
+
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float:
+        return self.rng.uniform(low, high)
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        return self.rng.choice(list(choices))
+
+
+def sampled_topologies(count: int, seed: int = 0, max_draws: int = 1000) -> list[Topology]:
+    """``count`` distinct topologies of the ``bifpn_edges`` space, drawn at random with ``seed``.
+
+    Rejected points (invalid or over budget) and repeats of a topology already drawn are skipped; trial numbers
+    count every draw, so a name (``bifpn_edges_trialNNNN``) says which draw it was.
+    """
+    from search.rejection import Rejected
+    from search.sample import sample_point
+    from search.space import builtin_space, load_search_space
+
+    space = load_search_space(builtin_space(SEARCH_SPACE))
+    rng = random.Random(seed)
+    topologies: list[Topology] = []
+    seen: set[str] = set()
+    for number in range(max_draws):
+        if len(topologies) == count:
+            break
+        try:
+            candidate = sample_point(space, SeededTrial(rng, number))
+        except Rejected:
+            continue
+        spec = candidate.spec()
+        shape = json.dumps(
+            [[n.id, n.level, list(n.inputs), n.fusion] for n in spec.nodes] + [sorted(spec.outputs.items())],
+            default=str,
+        )
+        if shape in seen:
+            continue
+        seen.add(shape)
+        name = candidate.file_name.removesuffix(".yaml")
+        topologies.append(Topology(name, candidate.spec_text, f"{SEARCH_SPACE} draw {number} (seed {seed})"))
+    if len(topologies) < count:
+        raise RuntimeError(f"only {len(topologies)} of {count} topologies after {max_draws} draws")
+    return topologies
+
+
+def ground_truth_set(samples: int = 10, sample_seed: int = 0) -> list[Topology]:
+    """The sampled topologies, the built-in ones and the no-fusion control."""
+    from effdet_graph.builtin import specs_dir
+
+    fixed = [specs_dir() / f"{name}.yaml" for name in BUILTIN_TOPOLOGIES] + [CONTROL_SPEC]
+    return sampled_topologies(samples, sample_seed) + [
+        Topology(path.stem, path.read_text(encoding="utf-8"), _shown(path)) for path in fixed
+    ]
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository where it lies inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def write_specs(topologies: Iterable[Topology], folder: Path) -> dict[str, Path]:
+    """Write each topology's spec file to ``folder``; name -> path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for topology in topologies:
+        path = folder / f"{topology.name}.yaml"
+        if not path.exists() or path.read_text(encoding="utf-8") != topology.spec_text:
+            path.write_text(topology.spec_text, encoding="utf-8")
+        paths[topology.name] = path
+    return paths
+
+
+# -- storage that only adds ------------------------------------------------------------------------
+
+RunKey = tuple[str, str, int, str]  # topology name, spec hash, seed, recipe hash
+
+
+def project_version() -> str:
+    """The installed effdet-graph version."""
+    return importlib.metadata.version("effdet-graph")
+
+
+class RunStore:
+    """Runs in a JSON file that only grows: :meth:`add` refuses a key already stored; :meth:`save` writes
+    every run it read plus the new ones (atomically)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.runs: list[dict[str, Any]] = []
+        if path.exists():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            self.runs = list(data.get("runs", []))
+        self._keys = {self.key_of(run) for run in self.runs}
+
+    @staticmethod
+    def key_of(run: Mapping[str, Any]) -> RunKey:
+        """The key of a stored run."""
+        return (run["topology"], run["spec_hash"], int(run["seed"]), run["recipe_hash"])
+
+    @staticmethod
+    def key(topology: Topology, seed: int, recipe: Recipe) -> RunKey:
+        """The key of a run to be made."""
+        return (topology.name, topology.spec_hash, seed, recipe.hash)
+
+    def has(self, key: RunKey) -> bool:
+        """Whether the run is stored."""
+        return key in self._keys
+
+    def add(self, topology: Topology, seed: int, recipe: Recipe, metrics: Mapping[str, float], seconds: float) -> None:
+        """Store one run.
+
+        Raises:
+            KeyError: The run is already stored.
+        """
+        key = self.key(topology, seed, recipe)
+        if key in self._keys:
+            raise KeyError(f"run already stored: {key}")
+        self._keys.add(key)
+        self.runs.append(
+            {
+                "topology": topology.name,
+                "spec_hash": topology.spec_hash,
+                "seed": seed,
+                "recipe_hash": recipe.hash,
+                "recipe": recipe.as_json(),
+                "version": project_version(),
+                "source": topology.source,
+                "seconds": round(seconds, 1),
+                "metrics": {name: float(value) for name, value in metrics.items()},
+            }
+        )
+
+    def save(self) -> None:
+        """Write the file."""
+        from effdet_graph.io.atomic import atomic_output
+
+        with atomic_output(self.path) as tmp:
+            tmp.write_text(json.dumps({"schema": SCHEMA, "runs": self.runs}, indent=1) + "\n", encoding="utf-8")
+
+    def ap_table(
+        self, recipe: Recipe, topologies: Sequence[Topology], metric: str = "AP"
+    ) -> dict[str, dict[int, float]]:
+        """topology name -> seed -> ``metric`` of this recipe's runs of exactly these spec texts."""
+        wanted = {(t.name, t.spec_hash) for t in topologies}
+        table: dict[str, dict[int, float]] = {}
+        for run in self.runs:
+            if run["recipe_hash"] == recipe.hash and (run["topology"], run["spec_hash"]) in wanted:
+                table.setdefault(run["topology"], {})[int(run["seed"])] = run["metrics"][metric]
+        return table
+
+
+#: Trains and evaluates one (topology, seed) under a recipe: (topology, spec path, seed, recipe, data, work
+#: folder) -> metrics (at least ``AP``).
+RunFn = Callable[[Topology, Path, int, Recipe, Path, Path], Mapping[str, float]]
+
+
+def train_and_evaluate(
+    topology: Topology, spec: Path, seed: int, recipe: Recipe, data: Path, work: Path
+) -> dict[str, float]:
+    """One real run: :func:`effdet_graph.train`, then :func:`effdet_graph.evaluate` on val."""
+    import effdet_graph as eg
+
+    out = work / "runs" / recipe.hash / f"{topology.name}-{topology.spec_hash}-seed{seed}"
+    options = eg.TrainOptions(data=data, spec=spec, out=out, seed=seed, **dict(recipe.train))
+    result = eg.train(options, progress=False)
+    return dict(eg.evaluate(result.checkpoint, data, "val"))
+
+
+def _timed_run(run: RunFn, topology: Topology, spec: Path, seed: int, recipe: Recipe, data: Path, work: Path) -> Any:
+    started = time.perf_counter()
+    metrics = run(topology, spec, seed, recipe, data, work)
+    return dict(metrics), time.perf_counter() - started
+
+
+def prepare_data(recipe: Recipe, work: Path) -> Path:
+    """The recipe's synthetic data set under ``work`` (made once)."""
+    from effdet_graph.data.synthetic import make_dataset
+
+    data = work / "data" / recipe.hash
+    if not (data / "val").exists():
+        make_dataset(data, **dict(recipe.dataset))
+    return data
+
+
+def run_missing(
+    topologies: Sequence[Topology],
+    seeds: Sequence[int],
+    recipe: Recipe,
+    store: RunStore,
+    work: Path,
+    data: Path,
+    run: RunFn = train_and_evaluate,
+    jobs: int = 1,
+    log: Callable[[str], None] = print,
+) -> int:
+    """Make every (topology, seed) run the store lacks, saving after each; the number made."""
+    paths = write_specs(topologies, work / "specs")
+    todo = [(t, s) for t in topologies for s in seeds if not store.has(store.key(t, s, recipe))]
+    log(f"{len(topologies) * len(seeds) - len(todo)} runs stored, {len(todo)} to make (recipe {recipe.name})")
+
+    def keep(topology: Topology, seed: int, metrics: Mapping[str, float], seconds: float) -> None:
+        store.add(topology, seed, recipe, metrics, seconds)
+        store.save()
+        log(f"  {topology.name} seed {seed}: AP {metrics['AP']:.4f} ({seconds:.0f} s)")
+
+    if jobs <= 1:
+        for topology, seed in todo:
+            keep(topology, seed, *_timed_run(run, topology, paths[topology.name], seed, recipe, data, work))
+    else:
+        with ProcessPoolExecutor(jobs) as pool:
+            futures = [(t, s, pool.submit(_timed_run, run, t, paths[t.name], s, recipe, data, work)) for t, s in todo]
+            for topology, seed, future in futures:
+                keep(topology, seed, *future.result())
+    return len(todo)
+
+
+# -- rank statistics -------------------------------------------------------------------------------
+
+
+def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
+    """Kendall's tau-b (ties in either list corrected for, as ``scipy.stats.kendalltau``); nan if undefined."""
+    n = len(x)
+    if n != len(y):
+        raise ValueError("x and y differ in length")
+    concordant = discordant = ties_x = ties_y = 0
+    for i, j in itertools.combinations(range(n), 2):
+        dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+        if dx == 0 and dy == 0:
+            continue
+        if dx == 0:
+            ties_x += 1
+        elif dy == 0:
+            ties_y += 1
+        elif dx == dy:
+            concordant += 1
+        else:
+            discordant += 1
+    denominator = np.sqrt((concordant + discordant + ties_x) * (concordant + discordant + ties_y))
+    return float((concordant - discordant) / denominator) if denominator else float("nan")
+
+
+def _ranks(values: Sequence[float]) -> np.ndarray:
+    """1-based ranks, ties given their mean rank."""
+    array = np.asarray(values, dtype=float)
+    order = np.argsort(array, kind="stable")
+    ranks = np.empty(len(array))
+    ranks[order] = np.arange(1, len(array) + 1)
+    for value in np.unique(array):
+        tied = array == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def spearman_rho(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rho: Pearson correlation of the (tie-averaged) ranks; nan if a list is constant."""
+    if len(x) != len(y):
+        raise ValueError("x and y differ in length")
+    rx, ry = _ranks(x), _ranks(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    denominator = np.sqrt((rx**2).sum() * (ry**2).sum())
+    return float((rx * ry).sum() / denominator) if denominator else float("nan")
+
+
+def precision_at_k(truth: Sequence[float], scores: Sequence[float], k: int = 3) -> float:
+    """The fraction of the ``k`` best items by ``truth`` that are among the ``k`` best by ``scores`` (higher
+    is better in both; ties broken by position)."""
+    best = set(np.argsort(-np.asarray(truth, dtype=float), kind="stable")[:k].tolist())
+    picked = set(np.argsort(-np.asarray(scores, dtype=float), kind="stable")[:k].tolist())
+    return len(best & picked) / k
+
+
+def seed_to_seed_tau(table: Mapping[str, Mapping[int, float]], seeds: Sequence[int]) -> float:
+    """Mean Kendall tau over pairs of seeds, on the topologies that have every one of them; nan if < 2 seeds."""
+    names = [name for name, runs in table.items() if all(s in runs for s in seeds)]
+    taus = [
+        kendall_tau([table[n][a] for n in names], [table[n][b] for n in names])
+        for a, b in itertools.combinations(seeds, 2)
+    ]
+    return float(np.mean(taus)) if taus else float("nan")
+
+
+# -- ranking methods -------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What a ranking method may use besides the topology: the recipe's backbone channels and image size."""
+
+    in_channels: tuple[int, ...]
+    image_size: int
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+#: A ranking method: (topology, context) -> score, higher meaning predicted better.
+Method = Callable[[Topology, Context], float]
+
+
+def _cost(topology: Topology, context: Context) -> Any:
+    from graphspec.cost import estimate_cost
+
+    return estimate_cost(topology.spec(), context.in_channels, context.image_size).total
+
+
+def params_score(topology: Topology, context: Context) -> float:
+    """The feature network's parameter count (analytic)."""
+    return float(_cost(topology, context).params)
+
+
+def macs_score(topology: Topology, context: Context) -> float:
+    """The feature network's MACs at the recipe's image size (analytic)."""
+    return float(_cost(topology, context).macs)
+
+
+def synflow(network: Any, inputs: Sequence[Any]) -> float:
+    """SynFlow (Tanaka et al., NeurIPS 2020): sum over parameters of ``|theta * dL/dtheta|`` where ``L`` is the
+    sum of the outputs of ``network`` with every weight replaced by its absolute value, BatchNorm in eval mode.
+    The weights are restored afterwards. ``inputs``: the forward's argument (all ones, as the paper)."""
+    import torch
+
+    was_training = network.training
+    network.eval()
+    params = [p for p in network.parameters() if p.requires_grad]
+    with torch.no_grad():
+        signs = [torch.sign(p) for p in params]
+        for p in params:
+            p.abs_()
+    try:
+        network.zero_grad(set_to_none=True)
+        outputs = network(list(inputs))
+        loss = sum(out.sum() for out in outputs)
+        loss.backward()
+        score = sum(float((p.detach() * p.grad).abs().sum()) for p in params if p.grad is not None)
+    finally:
+        with torch.no_grad():
+            for p, sign in zip(params, signs):
+                p.mul_(sign)
+        network.zero_grad(set_to_none=True)
+        network.train(was_training)
+    return score
+
+
+def synflow_score(topology: Topology, context: Context) -> float:
+    """SynFlow of the compiled feature network in float64 at the recipe's image size, all-ones inputs."""
+    import torch
+
+    from effdet_graph.fpn.compiler import compile_spec
+
+    spec = topology.spec()
+    torch.manual_seed(0)
+    network = compile_spec(spec, context.in_channels).double()
+    inputs = [
+        torch.ones(1, c, context.image_size // 2**level, context.image_size // 2**level, dtype=torch.float64)
+        for c, level in zip(context.in_channels, spec.backbone_levels)
+    ]
+    return synflow(network, inputs)
+
+
+#: Ranking methods by name; add entries to evaluate more.
+METHODS: dict[str, Method] = {"params": params_score, "macs": macs_score, "synflow": synflow_score}
+
+
+def context_for(recipe: Recipe) -> Context:
+    """The backbone channels and image size of ``recipe``."""
+    from search.budget import backbone_channels
+
+    return Context(backbone_channels(recipe.train["backbone"], (3, 4, 5)), int(recipe.train["image_size"]))
+
+
+@dataclass(frozen=True)
+class MethodResult:
+    """One method's agreement with the ground truth."""
+
+    name: str
+    tau: float
+    rho: float
+    precision_at_3: float
+    seconds: float
+
+
+def score_methods(
+    topologies: Sequence[Topology],
+    truth: Mapping[str, float],
+    context: Context,
+    methods: Mapping[str, Method] = METHODS,
+) -> list[MethodResult]:
+    """Score every method on the topologies that have a ground truth."""
+    ranked = [t for t in topologies if t.name in truth]
+    target = [truth[t.name] for t in ranked]
+    results = []
+    for name, method in methods.items():
+        started = time.perf_counter()
+        scores = [method(t, context) for t in ranked]
+        seconds = time.perf_counter() - started
+        results.append(
+            MethodResult(
+                name, kendall_tau(target, scores), spearman_rho(target, scores), precision_at_k(target, scores), seconds
+            )
+        )
+    return results
+
+
+def report(
+    store: RunStore, topologies: Sequence[Topology], seeds: Sequence[int], recipe: Recipe, methods: Mapping[str, Method]
+) -> str:
+    """The report text: the seed-to-seed ceiling and each method's agreement with the mean AP."""
+    table = store.ap_table(recipe, topologies)
+    truth = {
+        name: float(np.mean([runs[s] for s in seeds])) for name, runs in table.items() if all(s in runs for s in seeds)
+    }
+    lines = [f"recipe {recipe.name} ({recipe.hash}), seeds {list(seeds)}, {len(truth)}/{len(topologies)} topologies"]
+    if len(truth) < 3:
+        return "\n".join([*lines, "too few topologies with every seed to rank"])
+    lines.append(f"seed-to-seed Kendall tau (ceiling): {seed_to_seed_tau(table, seeds):.3f}")
+    lines.append(f"{'method':<12}{'tau':>8}{'rho':>8}{'P@3':>8}{'seconds':>10}")
+    for r in score_methods(topologies, truth, context_for(recipe), methods):
+        lines.append(f"{r.name:<12}{r.tau:>8.3f}{r.rho:>8.3f}{r.precision_at_3:>8.2f}{r.seconds:>10.2f}")
+    lines.append("mean AP: " + ", ".join(f"{n} {ap:.4f}" for n, ap in sorted(truth.items(), key=lambda kv: -kv[1])))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The command line (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="quick")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--samples", type=int, default=10, help="topologies sampled from bifpn_edges")
+    parser.add_argument("--sample-seed", type=int, default=0)
+    parser.add_argument("--only", nargs="+", help="run only these topologies (the report covers the whole set)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "ranking", help="specs, data and checkpoints")
+    parser.add_argument("--report-only", action="store_true", help="make no runs")
+    parser.add_argument("--list", action="store_true", help="list the ground-truth set and exit")
+    args = parser.parse_args(argv)
+
+    recipe = RECIPES[args.recipe]
+    topologies = ground_truth_set(args.samples, args.sample_seed)
+    if args.list:
+        for t in topologies:
+            print(f"{t.name:<26}{t.spec_hash}  {t.source}")
+        return
+    store = RunStore(args.results)
+    if not args.report_only:
+        chosen = [t for t in topologies if not args.only or t.name in args.only]
+        data = prepare_data(recipe, args.work)
+        run_missing(chosen, args.seeds, recipe, store, args.work, data, jobs=args.jobs)
+    print(report(store, topologies, args.seeds, recipe, METHODS))
+
+
+if __name__ == "__main__":
+    main()

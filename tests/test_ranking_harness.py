@@ -1,0 +1,167 @@
+"""The ranking-fidelity harness (benchmarks/bench_ranking.py): rank statistics on hand examples, storage that
+only adds and keeps recipes apart (fake runs, no training), SynFlow, and the no-fusion control spec."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from effdet_graph.builtin import specs_dir
+from effdet_graph.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_bench():
+    spec = importlib.util.spec_from_file_location("bench_ranking", ROOT / "benchmarks" / "bench_ranking.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_ranking"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load_bench()
+
+
+# -- rank statistics -------------------------------------------------------------------------------
+
+
+def test_kendall_tau_hand_example():
+    # Pairs of (1,2,3,4) vs (1,3,2,4): 6 pairs, one discordant (2-3) -> (5 - 1) / 6.
+    assert bench.kendall_tau([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(4 / 6)
+    assert bench.kendall_tau([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    # Tie in x at (1, 1): pairs 0-1 tied in x only, 0-2 and 1-2 concordant: tau-b = 2 / sqrt(2 * 3).
+    assert bench.kendall_tau([1, 1, 2], [1, 2, 3]) == pytest.approx(2 / math.sqrt(6))
+    assert math.isnan(bench.kendall_tau([1, 1, 1], [1, 2, 3]))
+
+
+def test_spearman_rho_hand_example():
+    # Ranks (1,2,3,4,5) vs (2,1,4,3,5): sum d^2 = 4, rho = 1 - 6 * 4 / (5 * 24) = 0.8.
+    assert bench.spearman_rho([10, 20, 30, 40, 50], [2, 1, 4, 3, 5]) == pytest.approx(0.8)
+    assert bench.spearman_rho([1, 2, 3], [30, 20, 10]) == pytest.approx(-1.0)
+    # Ties take their mean rank: x ranks (1.5, 1.5, 3) vs y (1, 2, 3) -> Pearson = sqrt(3) / 2.
+    assert bench.spearman_rho([5, 5, 7], [1, 2, 3]) == pytest.approx(math.sqrt(3) / 2)
+
+
+def test_precision_at_3_hand_example():
+    truth = [0.9, 0.8, 0.7, 0.1, 0.2]
+    assert bench.precision_at_k(truth, [5, 4, 3, 2, 1]) == pytest.approx(1.0)
+    assert bench.precision_at_k(truth, [5, 1, 3, 4, 2]) == pytest.approx(2 / 3)  # picks 0, 3, 2
+    assert bench.precision_at_k(truth, [1, 2, 3, 5, 4]) == pytest.approx(1 / 3)  # picks 3, 4, 2
+
+
+def test_seed_to_seed_tau_is_the_mean_over_pairs():
+    table = {"a": {0: 1.0, 1: 1.0, 2: 3.0}, "b": {0: 2.0, 1: 2.0, 2: 2.0}, "c": {0: 3.0, 1: 3.0, 2: 1.0}}
+    # seeds 0-1 agree (tau 1); 0-2 and 1-2 reverse (tau -1): mean -1/3.
+    assert bench.seed_to_seed_tau(table, [0, 1, 2]) == pytest.approx(-1 / 3)
+    assert math.isnan(bench.seed_to_seed_tau(table, [0]))
+
+
+# -- storage ---------------------------------------------------------------------------------------
+
+
+def _topologies():
+    return [bench.Topology(name, f"name: {name}\n", "test") for name in ("a", "b", "c")]
+
+
+class FakeRun:
+    """Counts calls; AP from the topology and seed."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, int, str]] = []
+
+    def __call__(self, topology, spec, seed, recipe, data, work) -> Mapping[str, float]:
+        assert spec.read_text() == topology.spec_text
+        self.calls.append((topology.name, seed, recipe.name))
+        return {"AP": 0.1 * ("abc".index(topology.name) + 1) + 0.01 * seed, "AP50": 0.5}
+
+
+def test_storage_skips_stored_runs_and_separates_recipes(tmp_path):
+    path = tmp_path / "ranking.json"
+    quick, gt = bench.RECIPES["quick"], bench.RECIPES["ground-truth"]
+    assert quick.hash != gt.hash
+    run = FakeRun()
+    store = bench.RunStore(path)
+    made = bench.run_missing(_topologies(), [0, 1], quick, store, tmp_path, tmp_path, run=run, log=lambda _: None)
+    assert made == 6 and len(run.calls) == 6
+
+    again = bench.RunStore(path)  # a rerun reads the file back and skips every stored run
+    assert bench.run_missing(_topologies(), [0, 1, 2], quick, again, tmp_path, tmp_path, run=run, log=print) == 3
+    assert len(run.calls) == 9 and all(seed == 2 for _, seed, _ in run.calls[6:])
+
+    # Another recipe runs everything again, and neither recipe's table sees the other's runs.
+    assert bench.run_missing(_topologies(), [0], gt, again, tmp_path, tmp_path, run=run, log=lambda _: None) == 3
+    stored = json.loads(path.read_text())["runs"]
+    assert len(stored) == 12
+    assert {r["version"] for r in stored} == {bench.project_version()}
+    assert {r["recipe"]["name"] for r in stored} == {"quick", "ground-truth"}
+    assert set(bench.RunStore(path).ap_table(gt, _topologies())["a"]) == {0}
+    assert set(bench.RunStore(path).ap_table(quick, _topologies())["a"]) == {0, 1, 2}
+
+    # A changed spec text is a new run; the old one stays stored.
+    changed = [bench.Topology("a", "name: a\n# edited\n", "test")]
+    assert bench.run_missing(changed, [0], quick, again, tmp_path, tmp_path, run=run, log=lambda _: None) == 1
+    assert len(json.loads(path.read_text())["runs"]) == 13
+    with pytest.raises(KeyError):
+        again.add(changed[0], 0, quick, {"AP": 0.0}, 1.0)
+
+
+def test_score_methods_with_a_plugged_in_method():
+    topologies = _topologies()
+    truth = {"a": 0.1, "b": 0.2, "c": 0.3}
+    methods = {"good": lambda t, c: truth[t.name], "bad": lambda t, c: -truth[t.name]}
+    context = bench.Context((40, 112, 320), 64)
+    results = {r.name: r for r in bench.score_methods(topologies, truth, context, methods)}
+    assert results["good"].tau == pytest.approx(1.0) and results["good"].rho == pytest.approx(1.0)
+    assert results["bad"].tau == pytest.approx(-1.0) and results["good"].precision_at_3 == 1.0
+    assert results["good"].seconds >= 0
+
+
+# -- SynFlow and the control -----------------------------------------------------------------------
+
+
+def _builtin(name: str, width: int):
+    text = (specs_dir() / f"{name}.yaml").read_text().replace("width: 64", f"width: {width}", 1)
+    return bench.Topology(name, text, "test")
+
+
+def test_synflow_is_finite_positive_and_prefers_a_wider_network(one_torch_thread):
+    context = bench.Context((16, 24, 48), 64)
+    narrow = bench.synflow_score(_builtin("bifpn", 16), context)
+    wide = bench.synflow_score(_builtin("bifpn", 32), context)
+    assert math.isfinite(narrow) and narrow > 0
+    assert wide > narrow
+
+
+def test_synflow_restores_the_weights(one_torch_thread):
+    import torch
+
+    from effdet_graph.fpn.compiler import compile_spec
+
+    network = compile_spec(_builtin("fpn", 16).spec(), (16, 24, 48)).double()
+    before = [p.detach().clone() for p in network.parameters()]
+    inputs = [torch.ones(1, c, s, s, dtype=torch.float64) for c, s in ((16, 8), (24, 4), (48, 2))]
+    assert bench.synflow(network, inputs) > 0
+    assert all(torch.equal(a, b) for a, b in zip(before, network.parameters()))
+
+
+def test_control_spec_validates_builds_and_has_no_fusion(capsys, one_torch_thread):
+    path = bench.CONTROL_SPEC
+    assert main(["validate", str(path)]) == 0
+    assert main(["build", str(path), "--input-size", "64"]) == 0
+    spec = bench.Topology("nofusion", path.read_text(), "test").spec()
+    assert all(len(node.inputs) == 1 and node.inputs[0] == f"P{node.level}" for node in spec.nodes)
+
+
+def test_sampled_topologies_are_seeded_and_distinct():
+    first = bench.sampled_topologies(3, seed=0)
+    assert [t.spec_hash for t in first] == [t.spec_hash for t in bench.sampled_topologies(3, seed=0)]
+    assert len({t.spec_hash for t in first}) == 3
+    assert all(t.spec().name == t.name for t in first)
