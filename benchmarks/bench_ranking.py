@@ -33,7 +33,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,35 +70,28 @@ class Recipe:
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
+#: The detector every recipe trains (its feature network aside).
+_DETECTOR = dict(phi=0, backbone="mobilenetv3_small_100", scale_range=(0.75, 1.33))
+
 RECIPES: dict[str, Recipe] = {
     # Checks the machinery only: a few steps on tiny images; its AP says nothing.
     "quick": Recipe(
         "quick",
         train=dict(
-            phi=0,
-            backbone="mobilenetv3_small_100",
+            _DETECTOR,
             image_size=128,  # at least the stride of P7
             batch_size=4,
             lr=0.05,
             steps=4,
             warmup_steps=1,
             bn_images=8,
-            scale_range=(0.75, 1.33),
         ),
         dataset=dict(images=20, image_size=128, seed=0),
     ),
     # Placeholder: examples/train_synthetic.py's RECIPE and data set; the issue tunes it later.
     "ground-truth": Recipe(
         "ground-truth",
-        train=dict(
-            phi=0,
-            backbone="mobilenetv3_small_100",
-            image_size=256,
-            batch_size=8,
-            lr=0.15,
-            epochs=20,
-            scale_range=(0.75, 1.33),
-        ),
+        train=dict(_DETECTOR, image_size=256, batch_size=8, lr=0.15, epochs=20),
         dataset=dict(images=600, image_size=256, seed=0),
     ),
 }
@@ -426,7 +419,6 @@ class Context:
 
     in_channels: tuple[int, ...]
     image_size: int
-    cache: dict[str, Any] = field(default_factory=dict)
 
 
 #: A ranking method: (topology, context) -> score, higher meaning predicted better.

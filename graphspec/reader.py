@@ -15,7 +15,7 @@ value is required.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -354,10 +354,7 @@ class Reader:
         Raises:
             ConfigError: Not such a mapping, an end out of bounds, or ``a > b``.
         """
-        self.mapping(path, {"low": True, "high": True})
-        result = IntRange(self.integer(path + ("low",), low, high), self.integer(path + ("high",), low, high))
-        self.ordered(result.low, result.high, path)
-        return result
+        return IntRange(*self._ends(path, self.integer, low, high))
 
     def float_range(self, path: YamlPath, low: float | None = None, high: float | None = None) -> FloatRange:
         """``{low: a, high: b}`` with numbers ``low <= a <= b <= high``.
@@ -365,10 +362,16 @@ class Reader:
         Raises:
             ConfigError: Not such a mapping, an end out of bounds, or ``a > b``.
         """
+        return FloatRange(*self._ends(path, self.number, low, high))
+
+    def _ends(
+        self, path: YamlPath, read: Callable[[YamlPath, Any, Any], Any], low: float | None, high: float | None
+    ) -> tuple[Any, Any]:
+        """The ``low`` and ``high`` of the range mapping at ``path``, each read by ``read`` within the bounds."""
         self.mapping(path, {"low": True, "high": True})
-        result = FloatRange(self.number(path + ("low",), low, high), self.number(path + ("high",), low, high))
-        self.ordered(result.low, result.high, path)
-        return result
+        ends = read(path + ("low",), low, high), read(path + ("high",), low, high)
+        self.ordered(*ends, path)
+        return ends
 
     def ordered(self, low: float, high: float, path: YamlPath) -> None:
         """Raise at ``path.low`` if ``low > high``.

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import timm
 
-from effdet_graph import DetectorConfig, detector_config, load_scaling
+from effdet_graph import DetectorConfig, load_scaling
 from graphspec import Spec
 from graphspec.errors import did_you_mean, quote
 from graphspec.reader import Reader, key_text
@@ -21,9 +21,12 @@ from search.schema import DETECTOR_KEYS
 scaling_table = cache(load_scaling)
 """``load_scaling`` (reads ``specs/detectors/efficientdet.yaml``), cached."""
 
-table_row = cache(detector_config)
-"""``detector_config`` (reads ``specs/detectors/efficientdet.yaml``), cached: sampling asks for it per trial.
-The rows it returns are shared: copy before changing them (``dataclasses.replace``)."""
+
+@cache
+def table_row(phi: int, backbone: str | None = None, num_classes: int | None = None) -> DetectorConfig:
+    """``detector_config`` from the cached :func:`scaling_table` (the file is read once), cached: sampling asks
+    for it per trial. The rows it returns are shared: copy before changing them (``dataclasses.replace``)."""
+    return scaling_table().config(phi, backbone, num_classes)
 
 
 @dataclass(frozen=True)

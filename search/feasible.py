@@ -25,7 +25,7 @@ from graphspec.cost import Cost
 from graphspec.reader import Reader
 from search.budget import Budget, feature_network_cost, whole_detector_cost
 from search.candidate import Draft
-from search.detector import spec_params
+from search.detector import DetectorSettings, spec_params
 from search.kinds.compound import CompoundChoices
 from search.spec_text import spec_text
 
@@ -57,20 +57,24 @@ def floors(space: SearchSpace) -> Iterator[Floor | None]:
             if scope == "detector":
                 phi = draft.detector.phi
                 if phi not in fixed:
-                    whole = whole_detector_cost(spec, draft.detector)
-                    fixed[phi] = Cost(whole.params - cost.params, whole.macs - cost.macs)
+                    fixed[phi] = _without_network(spec, draft.detector, cost)
                 cost = Cost(fixed[phi].params + cost.params, fixed[phi].macs + cost.macs)
             yield Floor(f"at {shown} with every coefficient at its low end", cost)
     elif scope == "detector":
         draft = Draft(spec_params(space.template.spec, space.choices.detector.phi, {}), space.choices.detector)
         spec = _spec(space, draft)
         if spec is not None:
-            whole = whole_detector_cost(spec, draft.detector)
             network, _ = feature_network_cost(spec, draft.detector)
             yield Floor(
                 f"counting only its backbone and heads ({draft.detector.backbone}, phi {draft.detector.phi})",
-                Cost(whole.params - network.params, whole.macs - network.macs),
+                _without_network(spec, draft.detector, network),
             )
+
+
+def _without_network(spec: Spec, detector: DetectorSettings, network: Cost) -> Cost:
+    """The whole detector's cost less its feature network's (``network``): the backbone and heads."""
+    whole = whole_detector_cost(spec, detector)
+    return Cost(whole.params - network.params, whole.macs - network.macs)
 
 
 def _spec(space: SearchSpace, draft: Draft) -> Spec | None:

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from effdet_graph import list_specs, specs_dir
-from graphspec import Spec, load_spec
+from graphspec import Spec, build_spec, load_spec_document
 from graphspec.errors import choices_text, did_you_mean, quote
 from graphspec.reader import Reader
-from graphspec.yaml_loader import load_yaml
 
 REQUIRED_PARAMS = ("width", "repeats")
 
@@ -44,7 +43,9 @@ def read_template(reader: Reader, base_dir: Path) -> Template:
                 f"unknown built-in template {quote(value)}{did_you_mean(value, names)} {choices_text(names)}", path_key
             )
         path = specs_dir() / f"{value}.yaml"
-    spec = load_spec(path)
+    document = load_spec_document(path)
+    data = document.data  # as written: build_spec substitutes into a new structure, leaving this one as it is
+    spec = build_spec(document)
     missing = [name for name in REQUIRED_PARAMS if name not in spec.params]
     if missing:
         raise reader.fail(
@@ -52,4 +53,4 @@ def read_template(reader: Reader, base_dir: Path) -> Template:
             "them (declare them under `params`, use them as `width: $width`)",
             path_key,
         )
-    return Template(path, spec, load_yaml(path).data)
+    return Template(path, spec, data)

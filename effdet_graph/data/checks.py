@@ -19,10 +19,27 @@ from tqdm import tqdm
 from effdet_graph.data.coco import CocoDetection
 from effdet_graph.errors import DatasetError
 
-__all__ = ["MAX_THREADS", "check_images", "check_split"]
+__all__ = ["MAX_THREADS", "check_images", "check_split", "open_split"]
 
 #: Threads that decode images at once (PIL releases the GIL while decoding).
 MAX_THREADS = 16
+
+
+def open_split(data: Path, split: str, seed: int = 0) -> CocoDetection:
+    """``data/split`` (``images/`` + ``instances.json``), checked; untransformed until a transform is set.
+
+    Raises:
+        DatasetError: ``data`` or the split is missing or broken, or the split has no images.
+    """
+    if not data.is_dir():
+        raise DatasetError(
+            f"{data}: data set folder does not exist; create one with `effdet-graph make-dataset "
+            f"{data}` or point --data at a folder with {split}/images and {split}/instances.json"
+        )
+    dataset = CocoDetection.from_split(data / split, seed=seed)
+    if len(dataset) == 0:
+        raise DatasetError(f"{dataset.annotation_file}: the {split} split lists no images")
+    return dataset
 
 
 def check_split(data: Path, split: str, progress: bool | None = None) -> CocoDetection:
@@ -41,14 +58,7 @@ def check_split(data: Path, split: str, progress: bool | None = None) -> CocoDet
             listing no image, a file name leading out of the image folder, an image missing, a directory,
             unreadable (truncated, corrupt, not an image) or of another size than annotated.
     """
-    if not data.is_dir():
-        raise DatasetError(
-            f"{data}: data set folder does not exist; create one with `effdet-graph make-dataset "
-            f"{data}` or point --data at a folder with {split}/images and {split}/instances.json"
-        )
-    dataset = CocoDetection.from_split(data / split)
-    if len(dataset) == 0:
-        raise DatasetError(f"{dataset.annotation_file}: the {split} split lists no images")
+    dataset = open_split(data, split)
     check_images(dataset, progress)
     return dataset
 

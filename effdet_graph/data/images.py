@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -33,11 +35,19 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _check_file(path: Path) -> None:
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[Image.Image]:
+    """``path`` opened by PIL; a missing file, a directory or a decoding error inside the block raises
+    :class:`DatasetError` naming the file."""
     if path.is_dir():
         raise DatasetError(f"{path}: is a directory, not an image file")
     if not path.is_file():
         raise DatasetError(f"{path}: image file not found")
+    try:
+        with Image.open(path) as im:
+            yield im
+    except _DECODE_ERRORS as exc:
+        raise DatasetError(f"{path}: not a readable image ({_reason(exc)})") from None
 
 
 def open_image(path: str | os.PathLike[str]) -> Image.Image:
@@ -55,13 +65,8 @@ def open_image(path: str | os.PathLike[str]) -> Image.Image:
     Raises:
         DatasetError: the file does not exist, is a directory, or is not an image PIL can decode.
     """
-    path = Path(path)
-    _check_file(path)
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except _DECODE_ERRORS as exc:
-        raise DatasetError(f"{path}: not a readable image ({_reason(exc)})") from None
+    with _opened(Path(path)) as im:
+        return im.convert("RGB")
 
 
 def decode_image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
@@ -77,11 +82,6 @@ def decode_image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     Raises:
         DatasetError: the file does not exist, is a directory, or is not an image PIL can decode.
     """
-    path = Path(path)
-    _check_file(path)
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return im.size
-    except _DECODE_ERRORS as exc:
-        raise DatasetError(f"{path}: not a readable image ({_reason(exc)})") from None
+    with _opened(Path(path)) as im:
+        im.load()
+        return im.size

@@ -153,15 +153,13 @@ def predict_images(
     clash = sorted({name for name in names if names.count(name) > 1})
     if clash:
         raise InputError(f"several images are named {', '.join(clash)}; they would overwrite each other in {out}")
-    for path in images:  # every image readable before anything is written
-        open_image(path)
+    decoded = [open_image(path) for path in images]  # every image readable before anything is written
     predictor, recipe = load_predictor(checkpoint, PostProcessConfig(score_threshold=score_threshold), device)
     device = next(predictor.parameters()).device
     colours = _class_colours(recipe.num_classes)
     resize = ResizePad(recipe.image_size)
     results = []
-    for path in images:
-        image = open_image(path)
+    for path, image in zip(images, decoded):
         tensor, placed = resize(image, {"boxes": torch.zeros(0, 4)})
         found = predictor(tensor[None].to(device), [placed["image_size"]])[0]
         boxes = found["boxes"].cpu() / placed["scale"]

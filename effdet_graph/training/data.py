@@ -10,35 +10,17 @@ uninterrupted run would have seen after step ``k``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
 
+from effdet_graph.data.checks import open_split
 from effdet_graph.data.coco import CocoDetection
 from effdet_graph.data.transforms import collate_detection
-from effdet_graph.errors import DatasetError
 from effdet_graph.training.seeding import derive_seed, seed_worker
 
 __all__ = ["epoch_loader", "open_split"]
-
-
-def open_split(data: Path, split: str, seed: int = 0) -> CocoDetection:
-    """``data/split`` (``images/`` + ``instances.json``), checked; untransformed until a transform is set.
-
-    Raises:
-        DatasetError: ``data`` or the split is missing or broken, or the split has no images.
-    """
-    if not data.is_dir():
-        raise DatasetError(
-            f"{data}: data set folder does not exist; create one with `effdet-graph make-dataset "
-            f"{data}` or point --data at a folder with {split}/images and {split}/instances.json"
-        )
-    dataset = CocoDetection.from_split(data / split, seed=seed)
-    if len(dataset) == 0:
-        raise DatasetError(f"{dataset.annotation_file}: the {split} split lists no images")
-    return dataset
 
 
 def epoch_loader(

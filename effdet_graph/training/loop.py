@@ -159,9 +159,9 @@ def _build_model(recipe: ModelRecipe, options: TrainOptions, resuming: bool) -> 
     weights = IMAGENET if options.pretrained_backbone else options.backbone_weights
     if weights is None or resuming:
         return recipe.build()
-    spec = recipe.spec()
-    backbone = create_backbone(recipe.backbone, spec.backbone_levels, weights, **recipe.config().backbone_args)
-    return recipe.build(backbone)
+    spec, config = recipe.spec(), recipe.config()
+    backbone = create_backbone(recipe.backbone, spec.backbone_levels, weights, **config.backbone_args)
+    return EfficientDet(spec, config, backbone=backbone)  # the spec parsed once
 
 
 def _train(
@@ -260,6 +260,8 @@ def _train(
         num_classes=recipe.num_classes,
     )
     readout = LossReadout(options.batch_size, group.world_size)
+    params = list(model.parameters())  # clipped every step; the list is made once
+    check_finite = not scaler.is_enabled()  # a loss scaler skips non-finite steps itself
     start_step = step
     try:
         for epoch in range(step // steps_per_epoch, math.ceil(total_steps / steps_per_epoch)):
@@ -286,7 +288,7 @@ def _train(
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(losses["loss"]).backward()
                 scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), options.clip_norm, foreach=True)
+                torch.nn.utils.clip_grad_norm_(params, options.clip_norm, foreach=True)
                 scaler.step(optimizer)
                 scaler.update()
                 step += 1
@@ -294,7 +296,7 @@ def _train(
                 readout.add(losses)
                 if step % options.log_every == 0 or step == total_steps or step % steps_per_epoch == 0:
                     lr = optimizer.param_groups[0]["lr"]
-                    row = readout.read(step, epoch, lr, check_finite=not scaler.is_enabled())
+                    row = readout.read(step, epoch, lr, check_finite=check_finite)
                     if log is not None:
                         log.write(row)
                     bar.set_postfix(

@@ -13,6 +13,7 @@ module by value (see :func:`ship_to_ray`).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -22,7 +23,7 @@ import re
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -140,6 +141,19 @@ def ship_to_ray() -> None:
     import ray.cloudpickle
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+@contextlib.contextmanager
+def local_ray() -> Iterator[None]:
+    """One local Ray (two CPUs, no dashboard) whose workers can unpickle this module's classes, shut down after."""
+    import ray
+
+    ship_to_ray()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
 
 
 # --- search spaces ---------------------------------------------------------------------------------------------

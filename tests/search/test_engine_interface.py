@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from engine_helpers import CheapEvaluateFactory, read_log, ship_to_ray, space_file
+from engine_helpers import CheapEvaluateFactory, read_log, space_file
+from engine_helpers import local_ray as local_ray_session
 
 from effdet_graph import InputError
 from graphspec import loads_spec
@@ -47,13 +48,9 @@ def engine_params() -> list[object]:
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
     """One local Ray (two CPUs, no dashboard) for this module's Ray searches, shut down after them."""
-    ray = pytest.importorskip("ray")
-    ship_to_ray()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
+    pytest.importorskip("ray")
+    with local_ray_session():
         yield
-    finally:
-        ray.shutdown()
 
 
 @pytest.fixture(params=engine_params())

@@ -25,11 +25,11 @@ import pytest
 from engine_helpers import (
     FadingEvaluate,
     read_log,
-    ship_to_ray,
     space_file,
     tune_results,
     write_ray_driver,
 )
+from engine_helpers import local_ray as local_ray_session
 
 from search.objective import OBJECTIVES
 from search.space import load_search_space
@@ -48,12 +48,8 @@ pytestmark = [
 @pytest.fixture(scope="class")
 def local_ray():
     """One local Ray for the in-process searches (two CPUs, no dashboard), shut down after them."""
-    ship_to_ray()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
+    with local_ray_session():
         yield
-    finally:
-        ray.shutdown()
 
 
 class TestLocalSearch:
