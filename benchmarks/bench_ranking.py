@@ -32,7 +32,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,8 +41,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "ranking.json"
+REPORT = ROOT / "benchmarks" / "results" / "ranking_report.json"
 CONTROL_SPEC = ROOT / "benchmarks" / "specs" / "nofusion.yaml"
-BUILTIN_TOPOLOGIES = ("fpn", "panet", "simplified_panet", "bifpn", "qufpn")
+CONTROL_NAME = CONTROL_SPEC.stem
+BUILTIN_TOPOLOGIES = ("fpn", "panet", "simplified_panet", "bifpn", "qufpn", "nasfpn", "fc_fpn")
+BUILTIN_SET = frozenset((*BUILTIN_TOPOLOGIES, CONTROL_NAME))
+#: Step budgets of the search-proxy rows (the search's default is 200).
+PROXY_BUDGETS = (100, 200)
 SEARCH_SPACE = "bifpn_edges"
 SCHEMA = 1
 
@@ -51,16 +56,28 @@ SCHEMA = 1
 
 @dataclass(frozen=True)
 class Recipe:
-    """How each run trains: ``train`` holds :class:`~effdet_graph.TrainOptions` values (not data, spec, out or
-    seed), ``dataset`` the synthetic data set's ``images``, ``image_size`` and ``seed``."""
+    """How each run trains: ``train`` holds :class:`~effdet_graph.TrainOptions` values (not data, spec or out),
+    ``dataset`` the arguments of :func:`~effdet_graph.data.synthetic.make_dataset` (``images``, ``image_size``,
+    ``seed``, ``scene``, ...). A run's seed goes to the ``varies`` option: ``seed`` (weights, data order and
+    augmentation, unless ``train`` fixes ``data_seed``) or ``data_seed`` (data order and augmentation only)."""
 
     name: str
     train: Mapping[str, Any]
     dataset: Mapping[str, Any]
+    varies: str = "seed"
 
     def as_json(self) -> dict[str, Any]:
         """The recipe as JSON data (tuples become lists)."""
-        return json.loads(json.dumps({"name": self.name, "train": dict(self.train), "dataset": dict(self.dataset)}))
+        data = {"name": self.name, "train": dict(self.train), "dataset": dict(self.dataset), "varies": self.varies}
+        return json.loads(json.dumps(data))
+
+    def options(self, seed: int) -> dict[str, Any]:
+        """The :class:`~effdet_graph.TrainOptions` values of the run with ``seed`` (data, spec and out aside)."""
+        return {**dict(self.train), self.varies: seed}
+
+    def but(self, name: str, varies: str | None = None, **train: Any) -> Recipe:
+        """A copy named ``name`` with ``train`` values changed (and the seed sent to ``varies``)."""
+        return Recipe(name, {**dict(self.train), **train}, self.dataset, varies or self.varies)
 
     @property
     def hash(self) -> str:
@@ -70,8 +87,10 @@ class Recipe:
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-#: The detector every recipe trains (its feature network aside).
-_DETECTOR = dict(phi=0, backbone="mobilenetv3_small_100", scale_range=(0.75, 1.33))
+#: The detector every recipe trains (its feature network aside): EfficientDet-D0's feature-network width and
+#: repeats and heads on MobileNetV2-0.5, a light backbone without squeeze-and-excitation (whose global pooling
+#: would hand every level the whole image's context and so do the fusion's job).
+_DETECTOR = dict(phi=0, backbone="mobilenetv2_050", scale_range=(0.75, 1.33))
 
 RECIPES: dict[str, Recipe] = {
     # Checks the machinery only: a few steps on tiny images; its AP says nothing.
@@ -88,13 +107,35 @@ RECIPES: dict[str, Recipe] = {
         ),
         dataset=dict(images=20, image_size=128, seed=0),
     ),
-    # Placeholder: examples/train_synthetic.py's RECIPE and data set; the issue tunes it later.
+    # The ground truth: the context scene, where an object's class is told only by the frame of the image (far
+    # beyond a fine level's receptive field), so topologies differ in how well they bring coarse context down.
+    # About 5 minutes a run on one CPU thread.
     "ground-truth": Recipe(
         "ground-truth",
-        train=dict(_DETECTOR, image_size=256, batch_size=8, lr=0.15, epochs=20),
-        dataset=dict(images=600, image_size=256, seed=0),
+        train=dict(_DETECTOR, image_size=160, batch_size=8, lr=0.12, steps=1200),
+        dataset=dict(images=1600, image_size=160, seed=0, scene="context", val_fraction=0.25),
     ),
 }
+
+
+def search_proxy_recipe(steps: int, ground_truth: Recipe) -> Recipe:
+    """The search's from-scratch proxy training (the ``proxy`` block of the ``bifpn_edges`` space: its learning
+    rate, EMA, batch, input size and warmup of a tenth of the steps) cut to ``steps``, on the ground truth's data
+    set and detector, so that only the training differs."""
+    from search.space import builtin_space, load_search_space
+
+    proxy = load_search_space(builtin_space(SEARCH_SPACE)).proxy
+    train = dict(
+        _DETECTOR,
+        image_size=proxy.image_size or ground_truth.train["image_size"],
+        batch_size=proxy.batch_size,
+        lr=proxy.lr,
+        ema_decay=proxy.ema_decay,
+        steps=steps,
+        warmup_steps=max(1, steps // 10),
+    )
+    return Recipe(f"search proxy, {steps} steps", train, ground_truth.dataset)
+
 
 # -- the ground-truth set -------------------------------------------------------------------------
 
@@ -178,10 +219,10 @@ def ground_truth_set(samples: int = 10, sample_seed: int = 0) -> list[Topology]:
     """The sampled topologies, the built-in ones and the no-fusion control."""
     from effdet_graph.builtin import specs_dir
 
-    fixed = [specs_dir() / f"{name}.yaml" for name in BUILTIN_TOPOLOGIES] + [CONTROL_SPEC]
-    return sampled_topologies(samples, sample_seed) + [
-        Topology(path.stem, path.read_text(encoding="utf-8"), _shown(path)) for path in fixed
-    ]
+    fixed = [CONTROL_SPEC] + [specs_dir() / f"{name}.yaml" for name in BUILTIN_TOPOLOGIES]
+    return [Topology(path.stem, path.read_text(encoding="utf-8"), _shown(path)) for path in fixed] + sampled_topologies(
+        samples, sample_seed
+    )
 
 
 def _shown(path: Path) -> str:
@@ -292,7 +333,7 @@ def train_and_evaluate(
     import effdet_graph as eg
 
     out = work / "runs" / recipe.hash / f"{topology.name}-{topology.spec_hash}-seed{seed}"
-    options = eg.TrainOptions(data=data, spec=spec, out=out, seed=seed, **dict(recipe.train))
+    options = eg.TrainOptions(data=data, spec=spec, out=out, **recipe.options(seed))
     result = eg.train(options, progress=False)
     return dict(eg.evaluate(result.checkpoint, data, "val"))
 
@@ -304,13 +345,22 @@ def _timed_run(run: RunFn, topology: Topology, spec: Path, seed: int, recipe: Re
 
 
 def prepare_data(recipe: Recipe, work: Path) -> Path:
-    """The recipe's synthetic data set under ``work`` (made once)."""
+    """The recipe's synthetic data set under ``work`` (made once; recipes with the same data set share it)."""
     from effdet_graph.data.synthetic import make_dataset
 
-    data = work / "data" / recipe.hash
+    key = hashlib.sha256(json.dumps(dict(recipe.dataset), sort_keys=True).encode()).hexdigest()[:16]
+    data = work / "data" / key
     if not (data / "val").exists():
         make_dataset(data, **dict(recipe.dataset))
     return data
+
+
+def _one_thread() -> None:
+    """Pool initializer: one torch thread per process (two single-thread runs on two cores beat one
+    two-thread run; two two-thread runs oversubscribe the cores)."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def run_missing(
@@ -326,7 +376,7 @@ def run_missing(
 ) -> int:
     """Make every (topology, seed) run the store lacks, saving after each; the number made."""
     paths = write_specs(topologies, work / "specs")
-    todo = [(t, s) for t in topologies for s in seeds if not store.has(store.key(t, s, recipe))]
+    todo = [(t, s) for s in seeds for t in topologies if not store.has(store.key(t, s, recipe))]  # seed by seed
     log(f"{len(topologies) * len(seeds) - len(todo)} runs stored, {len(todo)} to make (recipe {recipe.name})")
 
     def keep(topology: Topology, seed: int, metrics: Mapping[str, float], seconds: float) -> None:
@@ -338,10 +388,10 @@ def run_missing(
         for topology, seed in todo:
             keep(topology, seed, *_timed_run(run, topology, paths[topology.name], seed, recipe, data, work))
     else:
-        with ProcessPoolExecutor(jobs) as pool:
-            futures = [(t, s, pool.submit(_timed_run, run, t, paths[t.name], s, recipe, data, work)) for t, s in todo]
-            for topology, seed, future in futures:
-                keep(topology, seed, *future.result())
+        with ProcessPoolExecutor(jobs, initializer=_one_thread) as pool:
+            futures = {pool.submit(_timed_run, run, t, paths[t.name], s, recipe, data, work): (t, s) for t, s in todo}
+            for future in as_completed(futures):
+                keep(*futures[future], *future.result())
     return len(todo)
 
 
@@ -489,6 +539,29 @@ def synflow_score(topology: Topology, context: Context) -> float:
 METHODS: dict[str, Method] = {"params": params_score, "macs": macs_score, "synflow": synflow_score}
 
 
+@dataclass(frozen=True)
+class StoredTraining:
+    """A ranking method that trains: each topology's AP from a stored run of ``recipe`` with ``seed`` (made by
+    ``--proxies``); its cost is the runs' recorded seconds, not the lookup's."""
+
+    recipe: Recipe
+    store: RunStore
+    seed: int = 0
+
+    def _run(self, topology: Topology) -> Mapping[str, Any]:
+        for run in self.store.runs:
+            if RunStore.key_of(run) == RunStore.key(topology, self.seed, self.recipe):
+                return run
+        raise KeyError(f"no stored run of {topology.name} seed {self.seed} with recipe {self.recipe.name}")
+
+    def __call__(self, topology: Topology, context: Context) -> float:
+        return float(self._run(topology)["metrics"]["AP"])
+
+    def seconds(self, topologies: Sequence[Topology]) -> float:
+        """The recorded seconds of the runs of ``topologies``."""
+        return float(sum(self._run(t)["seconds"] for t in topologies))
+
+
 def context_for(recipe: Recipe) -> Context:
     """The backbone channels and image size of ``recipe``."""
     from search.budget import backbone_channels
@@ -520,7 +593,7 @@ def score_methods(
     for name, method in methods.items():
         started = time.perf_counter()
         scores = [method(t, context) for t in ranked]
-        seconds = time.perf_counter() - started
+        seconds = method.seconds(ranked) if isinstance(method, StoredTraining) else time.perf_counter() - started
         results.append(
             MethodResult(
                 name, kendall_tau(target, scores), spearman_rho(target, scores), precision_at_k(target, scores), seconds
@@ -529,37 +602,120 @@ def score_methods(
     return results
 
 
-def report(
+@dataclass(frozen=True)
+class Report:
+    """What the harness measured for one recipe: the ground truth and each method's agreement with it."""
+
+    recipe: Recipe
+    seeds: tuple[int, ...]
+    table: dict[str, dict[int, float]]  # topology -> seed -> AP
+    truth: dict[str, float]  # topology -> mean AP over the seeds
+    spread: dict[str, float]  # topology -> sample standard deviation of AP over the seeds
+    ceiling: float  # seed-to-seed tau over the whole set
+    builtin_ceiling: float  # seed-to-seed tau over the built-in topologies and the control
+    methods: list[MethodResult]
+
+    @property
+    def seed_sd(self) -> float:
+        """The mean over topologies of the seed standard deviation of AP."""
+        return float(np.mean(list(self.spread.values())))
+
+    def control_gap(self, name: str) -> float:
+        """How far ``name``'s mean AP lies above the control's, in units of :attr:`seed_sd`."""
+        return (self.truth[name] - self.truth[CONTROL_NAME]) / self.seed_sd
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as JSON data (what the README quotes)."""
+        return {
+            "recipe": self.recipe.as_json(),
+            "recipe_hash": self.recipe.hash,
+            "seeds": list(self.seeds),
+            "topologies": len(self.truth),
+            "seed_to_seed_tau": round(self.ceiling, 3),
+            "seed_to_seed_tau_builtin": round(self.builtin_ceiling, 3),
+            "builtin_topologies": len([n for n in self.truth if n in BUILTIN_SET]),
+            "seed_sd": round(self.seed_sd, 4),
+            "control_gap_sd": {n: round(self.control_gap(n), 1) for n in ("fpn", "bifpn") if n in self.truth},
+            "mean_ap": {n: round(ap, 4) for n, ap in sorted(self.truth.items(), key=lambda kv: -kv[1])},
+            "ap_sd": {n: round(sd, 4) for n, sd in self.spread.items()},
+            "methods": [
+                {
+                    "name": r.name,
+                    "tau": round(r.tau, 3),
+                    "rho": round(r.rho, 3),
+                    "precision_at_3": round(r.precision_at_3, 2),
+                    "seconds": round(r.seconds, 1),
+                }
+                for r in self.methods
+            ],
+        }
+
+    def text(self) -> str:
+        """The report as the command prints it."""
+        lines = [
+            f"recipe {self.recipe.name} ({self.recipe.hash}), seeds {list(self.seeds)}, {len(self.truth)} topologies",
+            f"seed-to-seed Kendall tau (ceiling): {self.ceiling:.3f} over the set, {self.builtin_ceiling:.3f} over "
+            f"the built-in topologies and the control",
+            f"seed standard deviation of AP (mean over topologies): {self.seed_sd:.4f}",
+        ]
+        if CONTROL_NAME in self.truth:
+            gaps = ", ".join(f"{n} {self.control_gap(n):+.1f}" for n in ("fpn", "bifpn") if n in self.truth)
+            lines.append(f"above the no-fusion control, in seed standard deviations: {gaps}")
+        lines.append(f"{'method':<28}{'tau':>8}{'rho':>8}{'P@3':>8}{'seconds':>10}")
+        for r in self.methods:
+            lines.append(f"{r.name:<28}{r.tau:>8.3f}{r.rho:>8.3f}{r.precision_at_3:>8.2f}{r.seconds:>10.1f}")
+        lines.append(
+            "mean AP (sd): "
+            + ", ".join(
+                f"{n} {ap:.3f} ({self.spread[n]:.3f})" for n, ap in sorted(self.truth.items(), key=lambda kv: -kv[1])
+            )
+        )
+        return "\n".join(lines)
+
+
+def build_report(
     store: RunStore, topologies: Sequence[Topology], seeds: Sequence[int], recipe: Recipe, methods: Mapping[str, Method]
-) -> str:
-    """The report text: the seed-to-seed ceiling and each method's agreement with the mean AP."""
+) -> Report | None:
+    """The report of ``recipe``'s stored runs; ``None`` when fewer than 3 topologies have every seed."""
     table = store.ap_table(recipe, topologies)
-    truth = {
-        name: float(np.mean([runs[s] for s in seeds])) for name, runs in table.items() if all(s in runs for s in seeds)
-    }
-    lines = [f"recipe {recipe.name} ({recipe.hash}), seeds {list(seeds)}, {len(truth)}/{len(topologies)} topologies"]
-    if len(truth) < 3:
-        return "\n".join([*lines, "too few topologies with every seed to rank"])
-    lines.append(f"seed-to-seed Kendall tau (ceiling): {seed_to_seed_tau(table, seeds):.3f}")
-    lines.append(f"{'method':<12}{'tau':>8}{'rho':>8}{'P@3':>8}{'seconds':>10}")
-    for r in score_methods(topologies, truth, context_for(recipe), methods):
-        lines.append(f"{r.name:<12}{r.tau:>8.3f}{r.rho:>8.3f}{r.precision_at_3:>8.2f}{r.seconds:>10.2f}")
-    lines.append("mean AP: " + ", ".join(f"{n} {ap:.4f}" for n, ap in sorted(truth.items(), key=lambda kv: -kv[1])))
-    return "\n".join(lines)
+    complete = {name: runs for name, runs in table.items() if all(s in runs for s in seeds)}
+    if len(complete) < 3:
+        return None
+    truth = {name: float(np.mean([runs[s] for s in seeds])) for name, runs in complete.items()}
+    spread = {name: float(np.std([runs[s] for s in seeds], ddof=1)) for name, runs in complete.items()}
+    builtin = {name: runs for name, runs in complete.items() if name in BUILTIN_SET}
+    return Report(
+        recipe,
+        tuple(seeds),
+        complete,
+        truth,
+        spread,
+        seed_to_seed_tau(complete, seeds),
+        seed_to_seed_tau(builtin, seeds),
+        score_methods(topologies, truth, context_for(recipe), methods),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recipe", choices=sorted(RECIPES), default="quick")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="ground-truth")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--samples", type=int, default=10, help="topologies sampled from bifpn_edges")
     parser.add_argument("--sample-seed", type=int, default=0)
     parser.add_argument("--only", nargs="+", help="run only these topologies (the report covers the whole set)")
-    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes, one torch thread each")
+    parser.add_argument(
+        "--proxies",
+        type=int,
+        nargs="*",
+        default=list(PROXY_BUDGETS),
+        metavar="STEPS",
+        help=f"budgets of the search-proxy rows, trained with seed 0 where missing (default {PROXY_BUDGETS})",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "ranking", help="specs, data and checkpoints")
-    parser.add_argument("--report-only", action="store_true", help="make no runs")
+    parser.add_argument("--report-only", action="store_true", help="make no runs (rows without their runs left out)")
     parser.add_argument("--list", action="store_true", help="list the ground-truth set and exit")
     args = parser.parse_args(argv)
 
@@ -570,11 +726,26 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"{t.name:<26}{t.spec_hash}  {t.source}")
         return
     store = RunStore(args.results)
+    proxies = [search_proxy_recipe(steps, recipe) for steps in args.proxies]
     if not args.report_only:
         chosen = [t for t in topologies if not args.only or t.name in args.only]
         data = prepare_data(recipe, args.work)
-        run_missing(chosen, args.seeds, recipe, store, args.work, data, jobs=args.jobs)
-    print(report(store, topologies, args.seeds, recipe, METHODS))
+        for group in ([t for t in chosen if t.name in BUILTIN_SET], [t for t in chosen if t.name not in BUILTIN_SET]):
+            run_missing(group, args.seeds, recipe, store, args.work, data, jobs=args.jobs)  # the built-in set first
+        for proxy in proxies:
+            run_missing(chosen, [0], proxy, store, args.work, data, jobs=args.jobs)
+    methods: dict[str, Method] = dict(METHODS)
+    for proxy in proxies:
+        if all(store.has(store.key(t, 0, proxy)) for t in topologies):
+            methods[proxy.name] = StoredTraining(proxy, store)
+    result = build_report(store, topologies, args.seeds, recipe, methods)
+    if result is None:
+        print(f"recipe {recipe.name}: too few topologies with every seed {list(args.seeds)} to rank")
+        return
+    print(result.text())
+    if args.results == RESULTS and recipe.name == "ground-truth":
+        REPORT.write_text(json.dumps(result.as_json(), indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {REPORT}")
 
 
 if __name__ == "__main__":

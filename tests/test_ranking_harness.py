@@ -10,6 +10,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from effdet_graph.builtin import specs_dir
@@ -165,3 +166,83 @@ def test_sampled_topologies_are_seeded_and_distinct():
     assert [t.spec_hash for t in first] == [t.spec_hash for t in bench.sampled_topologies(3, seed=0)]
     assert len({t.spec_hash for t in first}) == 3
     assert all(t.spec().name == t.name for t in first)
+
+
+# -- recipes, stored-training methods and the report -----------------------------------------------
+
+
+def test_recipe_sends_the_seed_to_the_option_it_varies():
+    gt = bench.RECIPES["ground-truth"]
+    assert gt.options(2)["seed"] == 2 and "data_seed" not in gt.options(2)
+    data_only = gt.but("data only", varies="data_seed", seed=0)
+    assert data_only.options(2) | {} == {**gt.train, "seed": 0, "data_seed": 2}
+    assert data_only.hash != gt.hash and data_only.dataset == gt.dataset
+    assert gt.but("again").hash == gt.hash  # the name is not part of the hash
+    halved = gt.but("half lr", lr=gt.train["lr"] / 2)
+    assert halved.train["lr"] == gt.train["lr"] / 2 and halved.varies == "seed"
+
+
+def test_ground_truth_recipe_trains_on_the_context_scene_with_valid_options(tmp_path):
+    import effdet_graph as eg
+
+    gt = bench.RECIPES["ground-truth"]
+    assert gt.dataset["scene"] == "context" and gt.train["image_size"] == gt.dataset["image_size"]
+    eg.TrainOptions(data=tmp_path, spec=tmp_path / "s.yaml", out=tmp_path, **gt.options(0))  # checks every value
+
+
+def test_search_proxy_recipe_is_the_search_spaces_proxy_cut_to_a_budget():
+    from search.space import builtin_space, load_search_space
+
+    proxy = load_search_space(builtin_space("bifpn_edges")).proxy
+    gt = bench.RECIPES["ground-truth"]
+    recipe = bench.search_proxy_recipe(100, gt)
+    assert recipe.train["steps"] == 100 and recipe.train["warmup_steps"] == 10
+    assert (recipe.train["lr"], recipe.train["ema_decay"]) == (proxy.lr, proxy.ema_decay)
+    assert recipe.train["image_size"] == proxy.image_size and recipe.dataset == gt.dataset
+    assert recipe.train["backbone"] == gt.train["backbone"]
+    assert bench.search_proxy_recipe(200, gt).hash != recipe.hash
+
+
+def _store_with(tmp_path, recipe, aps: dict[str, list[float]], seconds=10.0):
+    store = bench.RunStore(tmp_path / "ranking.json")
+    for name, values in aps.items():
+        for seed, ap in enumerate(values):
+            store.add(bench.Topology(name, f"name: {name}\n", "test"), seed, recipe, {"AP": ap}, seconds)
+    return store
+
+
+def test_stored_training_scores_by_the_stored_ap_and_costs_the_runs_seconds(tmp_path):
+    proxy = bench.search_proxy_recipe(100, bench.RECIPES["ground-truth"])
+    store = _store_with(tmp_path, proxy, {"a": [0.3], "b": [0.1], "c": [0.2]}, seconds=7.0)
+    method = bench.StoredTraining(proxy, store)
+    topologies = _topologies()
+    truth = {"a": 0.9, "b": 0.1, "c": 0.5}
+    (result,) = bench.score_methods(topologies, truth, bench.Context((16, 48, 160), 64), {"proxy": method})
+    assert result.tau == pytest.approx(1.0) and result.seconds == pytest.approx(21.0)
+    with pytest.raises(KeyError, match="no stored run of a seed 1"):
+        bench.StoredTraining(proxy, store, seed=1)(topologies[0], None)
+
+
+def test_report_ceilings_control_gap_and_json(tmp_path):
+    gt = bench.RECIPES["ground-truth"]
+    aps = {
+        "nofusion": [0.10, 0.12, 0.11],
+        "fpn": [0.30, 0.32, 0.31],
+        "bifpn": [0.40, 0.42, 0.41],
+        "x": [0.20, 0.35, 0.21],  # a sampled topology: passes fpn with seed 1
+    }
+    store = _store_with(tmp_path, gt, aps)
+    topologies = [bench.Topology(name, f"name: {name}\n", "test") for name in aps]
+    methods = {"ap": lambda t, c: float(np.mean(aps[t.name]))}
+    report = bench.build_report(store, topologies, [0, 1, 2], gt, methods)
+    # Seeds 0-2 agree; seed 1 swaps x and fpn against either (tau (5 - 1) / 6): mean (2/3 + 1 + 2/3) / 3.
+    assert report.ceiling == pytest.approx(7 / 9)
+    assert report.builtin_ceiling == pytest.approx(1.0)  # x is not in the built-in set
+    assert report.seed_sd == pytest.approx(np.mean([0.01, 0.01, 0.01, np.std(aps["x"], ddof=1)]))
+    assert report.control_gap("fpn") == pytest.approx(0.2 / report.seed_sd)
+    data = report.as_json()
+    assert data["control_gap_sd"] == {"fpn": 7.0, "bifpn": 10.5} and data["builtin_topologies"] == 3
+    assert list(data["mean_ap"]) == ["bifpn", "fpn", "x", "nofusion"]
+    assert data["methods"][0]["tau"] == 1.0
+    assert "above the no-fusion control, in seed standard deviations: fpn +7.0, bifpn +10.5" in report.text()
+    assert bench.build_report(store, topologies[:2], [0, 1, 2], gt, methods) is None  # fewer than 3 topologies

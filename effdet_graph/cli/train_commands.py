@@ -99,7 +99,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="checkpoint (last.pt) and log folder (default runs/train)",
     )
     _option(train, "resume", type=Path, metavar="CKPT", help="continue the run of this checkpoint, exactly")
-    _option(train, "seed", type=int)
+    _option(train, "seed", type=int, help="seeds the weights, and the data unless --data-seed is given (default 0)")
+    _option(
+        train, "data_seed", type=int, metavar="N", help="seeds the data order and augmentation apart (default: --seed)"
+    )
     _option(
         train,
         "ema_decay",

@@ -1,15 +1,27 @@
-"""A synthetic shapes data set in real COCO format, for smoke tests and quick training runs.
+"""Synthetic data sets in real COCO format, for smoke tests, quick training runs and the ranking benchmark.
 
-``make_dataset(out)`` writes::
+``make_dataset(out, scene=...)`` writes::
 
     out/train/images/img_00000.png ...   out/train/instances.json
     out/val/images/img_00160.png ...     out/val/instances.json
 
-Each image has a cluttered background (colour gradient, stripes at a random angle, pixel noise,
-and unannotated grey-ish blobs and lines) and 0-12 objects of five classes, each with its own
+Two scenes (:data:`SCENES`):
+
+``shapes`` (the default): a cluttered background (colour gradient, stripes at a random angle, pixel
+noise, and unannotated grey-ish blobs and lines) and 0-12 objects of five classes, each with its own
 shape and saturated colour: red circle, green square, blue triangle, yellow ring, magenta cross.
-Object sizes are log-uniform from 6 px to 90% of the image side; objects may overlap (later ones
-are drawn on top; boxes are the full, amodal shape). About one image in ten is empty.
+Object sizes are log-uniform from 6 px to 90% of the image side. About one image in ten is empty.
+
+``context``: a scene in which a detector needs information from coarser levels. A grey, textured
+interior with warm and cool clutter (decoys), inside a frame (a tenth of the side wide) that is warm
+(red-orange) or cool (blue-cyan). 2-8 pale objects that do not overlap, circles or squares, 16 px to
+30% of the side, of the same colours whatever the frame; their class is the frame's: ``warm`` or
+``cool``. Objects keep a fifth of the side away from the frame, so a small object's neighbourhood
+holds no hint of its class (the decoys nearby are warm or cool at random): only features that saw
+the whole image (the coarse levels) tell it, and a feature network that does not pass them down to
+the fine levels cannot (``benchmarks/bench_ranking.py`` measures how much that matters).
+
+In ``shapes``, objects may overlap (later ones are drawn on top; boxes are the full, amodal shape).
 
 Output depends only on the arguments: the same seed gives the same bytes. Everything is written
 into a hidden temporary folder beside ``out`` and renamed to ``out`` at the end, so ``out`` never
@@ -23,6 +35,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +45,9 @@ from PIL import Image, ImageDraw
 
 from effdet_graph.errors import DatasetError
 
-__all__ = ["CLASSES", "DatasetSummary", "make_dataset", "render_image"]
+__all__ = ["CLASSES", "SCENES", "DatasetSummary", "Scene", "make_dataset", "render_image"]
 
-#: Class names in category-id order (category ids are 1..5).
+#: The ``shapes`` scene's class names in category-id order (category ids are 1..5).
 CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "ring", "cross")
 _COLOURS = ((215, 40, 40), (40, 175, 60), (45, 80, 225), (235, 205, 35), (200, 50, 205))
 _MIN_OBJECT = 6
@@ -71,13 +84,20 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _draw_distractors(rng: np.random.Generator, image: Image.Image) -> None:
-    """Unannotated clutter: low-saturation polygons and lines."""
+def _draw_distractors(
+    rng: np.random.Generator, image: Image.Image, palette: tuple[tuple[tuple[float, float], ...], ...] = ()
+) -> None:
+    """Unannotated clutter: polygons and lines, low-saturation, or of a random colour of ``palette`` (each
+    colour three ``(low, high)`` channel ranges) when one is given."""
     size = image.size[0]
     draw = ImageDraw.Draw(image)
     for _ in range(int(rng.integers(3, 11))):
-        grey = rng.uniform(40, 210)
-        colour = tuple(int(v) for v in np.clip(grey + rng.uniform(-25, 25, 3), 0, 255))
+        if palette:
+            ranges = palette[int(rng.integers(len(palette)))]
+            colour = tuple(int(rng.uniform(*bounds)) for bounds in ranges)
+        else:
+            grey = rng.uniform(40, 210)
+            colour = tuple(int(v) for v in np.clip(grey + rng.uniform(-25, 25, 3), 0, 255))
         cx, cy = rng.uniform(0, size, 2)
         radius = math.exp(rng.uniform(math.log(3), math.log(size * 0.25)))
         if rng.random() < 0.3:
@@ -113,8 +133,20 @@ def _shape_mask(kind: int, w: int, h: int, rng: np.random.Generator) -> Image.Im
     return mask
 
 
-def render_image(rng: np.random.Generator, size: int) -> tuple[Image.Image, list[tuple[int, list[int]]]]:
-    """Render one image.
+Objects = list[tuple[int, list[int]]]  # (class index, [x, y, w, h] COCO pixels)
+
+
+def _paste(image: Image.Image, mask: Image.Image, patch: np.ndarray, x: int, y: int) -> list[int] | None:
+    """Paste ``patch`` (uint8 ``(h, w, 3)``) through ``mask`` at ``(x, y)``; the drawn pixels' box, or ``None``."""
+    image.paste(Image.fromarray(patch), (x, y), mask)
+    ys, xs = np.nonzero(np.asarray(mask))
+    if len(xs) == 0:
+        return None
+    return [x + int(xs.min()), y + int(ys.min()), int(xs.max() - xs.min()) + 1, int(ys.max() - ys.min()) + 1]
+
+
+def render_shapes(rng: np.random.Generator, size: int) -> tuple[Image.Image, Objects]:
+    """Render one ``shapes`` image.
 
     Returns:
         ``(image RGB size x size, [(class index 0..4, [x, y, w, h] COCO pixels)])``.
@@ -137,17 +169,83 @@ def render_image(rng: np.random.Generator, size: int) -> tuple[Image.Image, list
         patch = np.clip(colour[None, None, :] * shade[None, :, None] + rng.normal(0, 6, (h, w, 3)), 0, 255).astype(
             np.uint8
         )
-        image.paste(Image.fromarray(patch), (x, y), mask)
-        ys, xs = np.nonzero(np.asarray(mask))
-        if len(xs) == 0:
-            continue
-        objects.append(
-            (kind, [x + int(xs.min()), y + int(ys.min()), int(xs.max() - xs.min()) + 1, int(ys.max() - ys.min()) + 1])
-        )
+        box = _paste(image, mask, patch, x, y)
+        if box is not None:
+            objects.append((kind, box))
     return image, objects
 
 
-def _write_split(folder: Path, name: str, indices: range, seed: int, size: int) -> int:
+_CONTEXT_SHAPES = ("circle", "square")
+_FRAMES = ("warm", "cool")
+_FRAME_COLOURS = {"warm": ((190, 250), (40, 140), (10, 60)), "cool": ((10, 60), (90, 180), (190, 250))}
+_CONTEXT_MIN_OBJECT = 16
+_PLACEMENT_TRIES = 20
+
+
+def render_context(rng: np.random.Generator, size: int) -> tuple[Image.Image, Objects]:
+    """Render one ``context`` image (see the module docstring).
+
+    Returns:
+        ``(image RGB size x size, [(class index: 0 warm frame, 1 cool, [x, y, w, h] COCO pixels)])``.
+    """
+    grey = _background(rng, size).mean(axis=2, keepdims=True)
+    image = Image.fromarray(np.clip(grey + rng.normal(0, 3, (size, size, 3)), 0, 255).astype(np.uint8))
+    _draw_distractors(rng, image, palette=tuple(_FRAME_COLOURS.values()))  # decoys: warm and cool alike
+    frame = int(rng.integers(len(_FRAMES)))
+    band = max(2, size // 10)
+    colour = tuple(int(rng.uniform(*bounds)) for bounds in _FRAME_COLOURS[_FRAMES[frame]])
+    draw = ImageDraw.Draw(image)
+    for box in ((0, 0, size, band), (0, size - band, size, size), (0, 0, band, size), (size - band, 0, size, size)):
+        draw.rectangle([box[0], box[1], box[2] - 1, box[3] - 1], fill=colour)
+    low = band + size // 5  # the region objects may cover: [low, size - low)
+    room = size - 2 * low
+    max_side = min(room, max(_CONTEXT_MIN_OBJECT, int(size * 0.3)))
+    objects: Objects = []
+    if room < _CONTEXT_MIN_OBJECT:
+        return image, objects
+    taken: list[tuple[int, int, int]] = []  # (x, y, side) of the objects placed
+    for _ in range(int(rng.integers(2, 9))):
+        shape = int(rng.integers(len(_CONTEXT_SHAPES)))
+        side = math.exp(rng.uniform(math.log(_CONTEXT_MIN_OBJECT), math.log(max_side)))
+        w = h = int(np.clip(round(side), _CONTEXT_MIN_OBJECT, max_side))
+        for _ in range(_PLACEMENT_TRIES):
+            x, y = (int(v) for v in rng.integers(low, size - low - w + 1, 2))
+            if all(x + w <= tx or tx + ts <= x or y + h <= ty or ty + ts <= y for tx, ty, ts in taken):
+                break
+        else:
+            continue  # no free spot for this one
+        taken.append((x, y, w))
+        mask = _shape_mask(CLASSES.index(_CONTEXT_SHAPES[shape]), w, h, rng)
+        tone = rng.uniform(200, 250) + rng.uniform(-8, 8, 3)
+        patch = np.clip(tone[None, None, :] + rng.normal(0, 6, (h, w, 3)), 0, 255).astype(np.uint8)
+        box = _paste(image, mask, patch, x, y)
+        if box is not None:
+            objects.append((frame, box))
+    return image, objects
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A kind of synthetic image: its class names (category ids 1..N in this order) and its renderer."""
+
+    classes: tuple[str, ...]
+    render: Callable[[np.random.Generator, int], tuple[Image.Image, Objects]]
+    min_size: int = 32
+
+
+#: The scenes :func:`make_dataset` can write, by name.
+SCENES: dict[str, Scene] = {
+    "shapes": Scene(CLASSES, render_shapes),
+    "context": Scene(_FRAMES, render_context, min_size=96),
+}
+
+
+def render_image(rng: np.random.Generator, size: int, scene: str = "shapes") -> tuple[Image.Image, Objects]:
+    """Render one image of ``scene`` (:data:`SCENES`): ``(image RGB size x size, [(class index, [x, y, w, h])])``."""
+    return SCENES[scene].render(rng, size)
+
+
+def _write_split(folder: Path, name: str, indices: range, seed: int, size: int, scene: str) -> int:
     """Render ``indices`` into ``folder/name``; return the number of objects."""
     image_dir = folder / name / "images"
     image_dir.mkdir(parents=True)
@@ -155,7 +253,7 @@ def _write_split(folder: Path, name: str, indices: range, seed: int, size: int) 
     annotations: list[dict[str, Any]] = []
     for image_id, index in enumerate(indices, start=1):
         rng = np.random.default_rng([seed, index])
-        image, objects = render_image(rng, size)
+        image, objects = render_image(rng, size, scene)
         file_name = f"img_{index:05d}.png"
         image.save(image_dir / file_name, format="PNG")
         images.append({"id": image_id, "file_name": file_name, "width": size, "height": size})
@@ -171,11 +269,11 @@ def _write_split(folder: Path, name: str, indices: range, seed: int, size: int) 
                 }
             )
     data = {
-        "info": {"description": f"effdet-graph synthetic shapes, split {name}, seed {seed}"},
+        "info": {"description": f"effdet-graph synthetic {scene} scene, split {name}, seed {seed}"},
         "licenses": [],
         "images": images,
         "annotations": annotations,
-        "categories": [{"id": i + 1, "name": c, "supercategory": "shape"} for i, c in enumerate(CLASSES)],
+        "categories": [{"id": i + 1, "name": c, "supercategory": "shape"} for i, c in enumerate(SCENES[scene].classes)],
     }
     with open(folder / name / "instances.json", "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1)
@@ -189,6 +287,7 @@ def make_dataset(
     seed: int = 0,
     image_size: int = 256,
     val_fraction: float = 0.2,
+    scene: str = "shapes",
 ) -> DatasetSummary:
     """Write a synthetic COCO-format data set with a ``train`` and a ``val`` split.
 
@@ -199,6 +298,7 @@ def make_dataset(
         seed: random seed; the same arguments give byte-identical files.
         image_size: side of the square images in pixels (>= 32).
         val_fraction: share of images in ``val``, in (0, 1).
+        scene: what the images show, a name in :data:`SCENES`.
 
     Raises:
         DatasetError: ``out_dir`` exists and is not an empty folder, or the arguments are invalid.
@@ -206,8 +306,13 @@ def make_dataset(
     out = Path(out_dir)
     if images < 2:
         raise DatasetError(f"{out}: need at least 2 images (1 train, 1 val), got {images}")
-    if image_size < 32:
-        raise DatasetError(f"{out}: image size must be at least 32 pixels, got {image_size}")
+    if scene not in SCENES:
+        raise DatasetError(f"{out}: unknown scene {scene!r}; choose one of {', '.join(SCENES)}")
+    if image_size < SCENES[scene].min_size:
+        raise DatasetError(
+            f"{out}: image size must be at least {SCENES[scene].min_size} pixels for the {scene} scene, "
+            f"got {image_size}"
+        )
     if not 0.0 < val_fraction < 1.0:
         raise DatasetError(f"{out}: val fraction must be between 0 and 1, got {val_fraction}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -220,12 +325,12 @@ def make_dataset(
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)
-        train_objects = _write_split(tmp, "train", range(num_train), seed, image_size)
-        val_objects = _write_split(tmp, "val", range(num_train, images), seed, image_size)
+        train_objects = _write_split(tmp, "train", range(num_train), seed, image_size, scene)
+        val_objects = _write_split(tmp, "val", range(num_train, images), seed, image_size, scene)
         if out.exists():
             out.rmdir()  # empty (checked above); rename cannot replace it on every platform
         os.rename(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return DatasetSummary(out, num_train, num_val, train_objects, val_objects)
+    return DatasetSummary(out, num_train, num_val, train_objects, val_objects, SCENES[scene].classes)

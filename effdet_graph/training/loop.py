@@ -176,7 +176,7 @@ def _train(
     seed_everything(options.seed)
     amp_dtype = _amp_dtype(device)
 
-    dataset = open_split(options.data, "train", options.seed)
+    dataset = open_split(options.data, "train", options.order_seed)
     steps_per_epoch = len(dataset) // options.batch_size
     if steps_per_epoch == 0:
         raise DatasetError(
@@ -269,7 +269,7 @@ def _train(
                 dataset,
                 epoch,
                 options.batch_size,
-                options.seed,
+                options.order_seed,
                 first_batch=step - epoch * steps_per_epoch,
                 end_batch=total_steps - epoch * steps_per_epoch,
                 workers=options.workers,

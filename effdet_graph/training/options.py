@@ -22,6 +22,7 @@ RESUME_MUST_MATCH = (
     "lr",
     "warmup_steps",
     "seed",
+    "data_seed",
     "ema_decay",
     "weight_decay",
     "momentum",
@@ -155,6 +156,9 @@ class TrainOptions:
     overrides: dict[str, Any] = field(default_factory=dict)
     resume: Path | None = None
     seed: int = 0
+    #: Seeds the data order and the augmentation apart from the weights' initialisation (``seed``); ``None``:
+    #: ``seed`` seeds both. Varying one with the other fixed tells the two sources of run-to-run variance apart.
+    data_seed: int | None = None
     ema_decay: float = 0.9998
     log: str = "csv"
     workers: int = 0
@@ -184,6 +188,11 @@ class TrainOptions:
         if self.steps is not None and self.epochs is not None:
             raise OptionError("give {} or {}, not both", "steps", "epochs")
         check_options({name: getattr(self, name) for name in RULES})
+
+    @property
+    def order_seed(self) -> int:
+        """The seed of the data order and augmentation: ``data_seed``, or ``seed`` when it is not set."""
+        return self.seed if self.data_seed is None else self.data_seed
 
     def total_steps(self, steps_per_epoch: int) -> int:
         """Optimizer steps of the whole run."""

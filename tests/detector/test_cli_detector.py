@@ -78,6 +78,12 @@ def test_make_dataset(tmp_path, capsys):
     assert (out / "train" / "instances.json").is_file() and len(list((out / "val" / "images").iterdir())) == 1
     assert main(["make-dataset", str(out)]) == 2
     assert f"{out}: already exists" in _error_line(capsys)
+    context = tmp_path / "context"
+    argv = ["make-dataset", str(context), "--images", "4", "--image-size", "96", "--scene", "context"]
+    assert main([*argv, "--val-fraction", "0.5"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert "train 2 images" in line and "val 2 images" in line
+    assert line.endswith("classes warm, cool")
 
 
 def test_train_writes_checkpoint_and_log(checkpoint, capsys):

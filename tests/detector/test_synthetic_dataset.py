@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 
+import numpy as np
 import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
 from effdet_graph.data import synthetic
-from effdet_graph.data.synthetic import CLASSES, make_dataset
+from effdet_graph.data.synthetic import CLASSES, SCENES, make_dataset
 from effdet_graph.errors import DatasetError, InputError
 
 IMAGES, SIZE = 40, 128
@@ -106,3 +108,72 @@ def test_atomic_on_failure(tmp_path, monkeypatch):
 def test_bad_arguments(tmp_path, kwargs):
     with pytest.raises(DatasetError):
         make_dataset(tmp_path / "x", **kwargs)
+
+
+@pytest.fixture(scope="module")
+def context_dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth") / "context"
+    return out, make_dataset(out, images=IMAGES, seed=7, image_size=SIZE, scene="context")
+
+
+def _frame_is_warm(image: Image.Image) -> bool:
+    """Whether the frame's top-left corner is red-orange (else blue-cyan)."""
+    r, _, b = image.getpixel((1, 1))
+    return r > b
+
+
+def test_context_scene_classes_follow_the_frame(context_dataset):
+    out, summary = context_dataset
+    assert summary.classes == SCENES["context"].classes == ("warm", "cool")
+    band, margin = SIZE // 10, SIZE // 5
+    seen = set()
+    for split in ("train", "val"):
+        data = json.loads((out / split / "instances.json").read_text())
+        assert [c["name"] for c in data["categories"]] == list(summary.classes)
+        files = {img["id"]: img["file_name"] for img in data["images"]}
+        by_image: dict[int, list] = {}
+        for a in data["annotations"]:
+            by_image.setdefault(a["image_id"], []).append(a)
+        assert len(by_image) == len(files), "every context image has objects"
+        for image_id, anns in by_image.items():
+            with Image.open(out / split / "images" / files[image_id]) as im:
+                warm = _frame_is_warm(im.convert("RGB"))
+            boxes = []
+            for a in anns:
+                name = summary.classes[a["category_id"] - 1]
+                assert name == ("warm" if warm else "cool")
+                x, y, w, h = a["bbox"]
+                assert w >= 15 and h >= 15
+                assert x >= band + margin and y >= band + margin
+                assert x + w <= SIZE - band - margin and y + h <= SIZE - band - margin
+                boxes.append((x, y, w, h))
+                seen.add(name)
+            for (x0, y0, w0, h0), (x1, y1, w1, h1) in itertools.combinations(boxes, 2):
+                assert x0 + w0 <= x1 or x1 + w1 <= x0 or y0 + h0 <= y1 or y1 + h1 <= y0, "objects do not overlap"
+    assert seen == set(summary.classes)
+
+
+def test_context_scene_objects_look_alike_under_either_frame(context_dataset):
+    """An object's own pixels say nothing about its class: warm and cool objects have the same colours."""
+    out, summary = context_dataset
+    data = json.loads((out / "train" / "instances.json").read_text())
+    files = {img["id"]: img["file_name"] for img in data["images"]}
+    means: dict[str, list] = {"warm": [], "cool": []}
+    for a in data["annotations"]:
+        x, y, w, h = a["bbox"]
+        with Image.open(out / "train" / "images" / files[a["image_id"]]) as im:
+            centre = im.convert("RGB").getpixel((x + w // 2, y + h // 2))
+        means[summary.classes[a["category_id"] - 1]].append(centre)
+    warm, cool = (np.mean(means[k], axis=0) for k in ("warm", "cool"))
+    assert np.abs(warm - cool).max() < 10 and warm.min() > 180
+
+
+def test_context_scene_deterministic_and_checked(context_dataset, tmp_path):
+    out, _ = context_dataset
+    make_dataset(tmp_path / "again", images=IMAGES, seed=7, image_size=SIZE, scene="context")
+    assert _files(tmp_path / "again") == _files(out)
+    with pytest.raises(DatasetError, match="unknown scene 'kontext'; choose one of shapes, context"):
+        make_dataset(tmp_path / "x", images=4, scene="kontext")
+    with pytest.raises(DatasetError, match="at least 96 pixels for the context scene, got 64"):
+        make_dataset(tmp_path / "y", images=4, image_size=64, scene="context")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -255,3 +255,25 @@ def test_compiled_step_is_one_graph_with_the_eager_losses(data, tmp_path, monkey
     for a, b in zip(rows_eager, rows_compiled, strict=True):
         assert float(b["loss"]) == pytest.approx(float(a["loss"]), rel=1e-4)
     assert compiled.total_steps == eager.total_steps == 2
+
+
+def test_data_seed_seeds_the_data_apart_from_the_weights(data, tmp_path, monkeypatch):
+    assert options(data, tmp_path, seed=3).order_seed == 3
+    assert options(data, tmp_path, seed=3, data_seed=0).order_seed == 0
+    seen = {"weights": [], "data": []}
+    real_seed, real_loader = loop.seed_everything, loop.epoch_loader
+    monkeypatch.setattr(loop, "seed_everything", lambda seed: seen["weights"].append(seed) or real_seed(seed))
+    monkeypatch.setattr(
+        loop, "epoch_loader", lambda *a, **k: seen["data"].append(a[3]) or real_loader(*a, **k)
+    )  # (dataset, epoch, batch_size, seed)
+
+    def weights(**changes):
+        result = train(options(data, tmp_path / str(changes), steps=2, bn_images=0, **changes), progress=False)
+        return model_from_checkpoint(result.checkpoint)[0].state_dict()
+
+    default, same = weights(seed=1), weights(seed=1, data_seed=1)
+    assert seen == {"weights": [1, 1], "data": [1, 1]}
+    assert all(torch.equal(default[k], same[k]) for k in default)
+    other_data = weights(seed=1, data_seed=2)
+    assert seen == {"weights": [1, 1, 1], "data": [1, 1, 2]}
+    assert not all(torch.equal(default[k], other_data[k]) for k in default)

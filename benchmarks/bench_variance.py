@@ -1,0 +1,164 @@
+"""Where the run-to-run variance of AP comes from, on the ranking benchmark's ground-truth recipe.
+
+    python benchmarks/bench_variance.py [--topology bifpn] [--seeds 0 1 2] [--jobs 2] [--report-only]
+
+One topology is trained several times per factor, each factor varying one source of randomness or one
+setting with everything else as in the ground-truth recipe (``bench_ranking.RECIPES["ground-truth"]``):
+
+- ``seed``: the run's seed (weights, data order and augmentation together), the ground truth's own runs;
+- ``weights only``: the seed of the initial weights, the data order and augmentation fixed (``data_seed`` 0);
+- ``data only``: the data order and augmentation (``data_seed``), the weights fixed (``seed`` 0);
+- ``no augmentation``: the seed, without scale jitter;
+- ``half lr``: the seed, at half the learning rate.
+
+Runs are stored with the ground truth's in ``benchmarks/results/ranking.json`` (a run made once is reused,
+also by ``bench_ranking.py``). Two more sources need no training, measured on the ``seed`` runs' checkpoints:
+
+- ``BatchNorm statistics``: each checkpoint's statistics recomputed from disjoint sets of training images;
+- ``AP estimate``: the bootstrap standard deviation of AP over the val images (``eval --bootstrap``).
+
+The standard deviations go to ``benchmarks/results/variance.json``; the README's variance table comes from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import bench_ranking as br
+import numpy as np
+
+RESULTS = br.ROOT / "benchmarks" / "results" / "variance.json"
+BOOTSTRAP = 200
+BN_SETS = 3  # disjoint sets of training images, each ``bn_images`` large
+
+
+def factors(ground_truth: br.Recipe) -> dict[str, br.Recipe]:
+    """The recipes whose seed-to-seed spread is measured, by factor name."""
+    return {
+        "seed": ground_truth,
+        "weights only": ground_truth.but("variance: weights only", data_seed=0),
+        "data only": ground_truth.but("variance: data only", varies="data_seed", seed=0),
+        "no augmentation": ground_truth.but("variance: no augmentation", scale_range=(1.0, 1.0)),
+        "half lr": ground_truth.but("variance: half lr", lr=ground_truth.train["lr"] / 2),
+    }
+
+
+def checkpoint_of(topology: br.Topology, seed: int, recipe: br.Recipe, work: Path) -> Path:
+    """Where :func:`bench_ranking.train_and_evaluate` left the run's checkpoint."""
+    return work / "runs" / recipe.hash / f"{topology.name}-{topology.spec_hash}-seed{seed}" / "last.pt"
+
+
+def bn_statistics_aps(checkpoint: Path, data: Path, images: int, sets: int = BN_SETS) -> list[float]:
+    """AP on val of ``checkpoint``'s EMA weights with BatchNorm statistics recomputed from each of ``sets``
+    disjoint sets of ``images`` training images."""
+    import torch
+    from torch.optim.swa_utils import update_bn
+    from torch.utils.data import DataLoader, Subset
+
+    import effdet_graph as eg
+    from effdet_graph.data.checks import open_split
+    from effdet_graph.data.transforms import ResizePad, collate_detection
+    from effdet_graph.io.checkpoint import save_checkpoint
+    from effdet_graph.training.batchnorm import BATCH_SIZE
+
+    model, recipe = eg.load_checkpoint(checkpoint)
+    train = open_split(data, "train")
+    train.transform = ResizePad(recipe.image_size)
+    if sets * images > len(train):
+        raise ValueError(f"{sets} sets of {images} images need {sets * images} training images, have {len(train)}")
+    aps = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(sets):
+            subset = Subset(train, range(k * images, (k + 1) * images))
+            loader = DataLoader(subset, batch_size=BATCH_SIZE, collate_fn=collate_detection)
+            update_bn(loader, model, torch.device("cpu"))
+            path = Path(tmp) / f"bn{k}.pt"
+            save_checkpoint(path, recipe, model.state_dict())
+            aps.append(float(eg.evaluate(path, data, "val")["AP"]))
+    return aps
+
+
+def bootstrap_sd(checkpoint: Path, data: Path) -> tuple[float, float, float]:
+    """``(AP, interval low, interval high)`` of ``checkpoint`` on val, :data:`BOOTSTRAP` resamples."""
+    import effdet_graph as eg
+
+    metrics = eg.evaluate(checkpoint, data, "val", bootstrap=BOOTSTRAP)
+    return float(metrics["AP"]), float(metrics["AP_low"]), float(metrics["AP_high"])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The command line (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--topology", default="bifpn", help="a built-in topology of the ground-truth set")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes, one torch thread each")
+    parser.add_argument("--only", nargs="+", help="train only these factors")
+    parser.add_argument("--work", type=Path, default=br.ROOT / "runs" / "ranking", help="as bench_ranking.py's")
+    parser.add_argument("--report-only", action="store_true", help="make no runs")
+    args = parser.parse_args(argv)
+
+    ground_truth = br.RECIPES["ground-truth"]
+    topology = next(t for t in br.ground_truth_set(0) if t.name == args.topology)
+    store = br.RunStore(br.RESULTS)
+    data = br.prepare_data(ground_truth, args.work)
+    chosen = factors(ground_truth)
+    if not args.report_only:
+        for name, recipe in chosen.items():
+            if not args.only or name in args.only:
+                br.run_missing([topology], args.seeds, recipe, store, args.work, data, jobs=args.jobs)
+
+    rows: list[dict[str, Any]] = []
+    for name, recipe in chosen.items():
+        aps = store.ap_table(recipe, [topology]).get(topology.name, {})
+        values = [aps[s] for s in args.seeds if s in aps]
+        if len(values) >= 2:
+            rows.append(
+                {"source": name, "aps": values, "mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1))}
+            )
+    checkpoints = [checkpoint_of(topology, s, ground_truth, args.work) for s in args.seeds]
+    checkpoints = [c for c in checkpoints if c.exists()]
+    if checkpoints:
+        images = int(ground_truth.train.get("bn_images", 512))
+        spreads = [bn_statistics_aps(c, data, images) for c in checkpoints]
+        rows.append(
+            {
+                "source": "BatchNorm statistics",
+                "aps": spreads[0],
+                "mean": float(np.mean(spreads)),
+                "sd": float(np.mean([np.std(s, ddof=1) for s in spreads])),  # within a checkpoint, averaged
+            }
+        )
+        ap, low, high = bootstrap_sd(checkpoints[0], data)
+        rows.append({"source": "AP estimate", "aps": [ap], "mean": ap, "sd": (high - low) / (2 * 1.96)})
+
+    print(f"{topology.name}, recipe {ground_truth.name} ({ground_truth.hash}), seeds {args.seeds}")
+    print(f"{'source':<24}{'mean AP':>9}{'sd':>8}  APs")
+    for row in rows:
+        print(f"{row['source']:<24}{row['mean']:>9.4f}{row['sd']:>8.4f}  " + " ".join(f"{a:.4f}" for a in row["aps"]))
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "topology": topology.name,
+                "recipe_hash": ground_truth.hash,
+                "seeds": args.seeds,
+                "bootstrap_resamples": BOOTSTRAP,
+                "rows": [
+                    {**r, "aps": [round(a, 4) for a in r["aps"]], "mean": round(r["mean"], 4), "sd": round(r["sd"], 4)}
+                    for r in rows
+                ],
+            },
+            indent=1,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
