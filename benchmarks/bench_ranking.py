@@ -1,25 +1,36 @@
-"""Ranking fidelity: how well cheap ranking methods (parameter count, MACs, zero-cost proxies) order feature
-network topologies the way trained detectors' COCO AP does.
+"""Ranking fidelity: how well ranking methods (short proxy trainings, parameter count, MACs, a zero-cost proxy)
+order feature-network topologies the way fully trained detectors' COCO AP does, on a benchmark where the
+topology matters.
 
-    python benchmarks/bench_ranking.py [--recipe quick|ground-truth] [--seeds 0 1 2] [--samples 10] [--jobs 1]
-                                       [--only NAME ...] [--report-only] [--list]
+    python benchmarks/bench_ranking.py [--recipe ground-truth|quick] [--seeds 0 1 2] [--jobs 2] [--samples 10]
+                                       [--proxies 100 200] [--only NAME ...] [--report-only] [--list]
+                                       [--verify NAME SEED]
 
-**Ground-truth set.** ``--samples`` topologies sampled (seeded, ``--sample-seed``) from the ``bifpn_edges``
-search space, written as spec files the way the search writes candidates, plus the built-in fpn, panet,
-simplified_panet, bifpn and qufpn and the no-fusion control ``benchmarks/specs/nofusion.yaml``. Spec files go
-to ``--work``/specs.
+**Ground-truth set.** The no-fusion control ``benchmarks/specs/nofusion.yaml``, the built-in fpn, panet,
+simplified_panet, bifpn, qufpn, nasfpn and fc_fpn, and ``--samples`` topologies sampled (seeded,
+``--sample-seed``) from the ``bifpn_edges`` search space, written as spec files the way the search writes
+candidates. Spec files go to ``--work``/specs.
+
+**Ground-truth recipe.** The ``context`` scene of the synthetic data set (1,200 train and 400 val images of
+160x160; an object's class is the colour of the image's frame, which only the coarse levels see), EfficientDet-D0's
+feature-network width and repeats and heads on MobileNetV2-0.5 from random weights, 1,600 steps of 8 images,
+lr 0.12 (the minutes a run takes are in the report). ``quick`` only checks the machinery.
 
 **Runs.** Each (topology, seed) is trained with ``effdet_graph.train`` and evaluated with
-``effdet_graph.evaluate`` under the selected recipe. Runs are kept in ``benchmarks/results/ranking.json``, keyed
-by topology name, spec text hash, seed and recipe hash, with the recipe and the project version; the file only
-grows: a run already stored is skipped, and runs of another recipe are never mixed into a report.
+``effdet_graph.evaluate``; the built-in set first, seed by seed. ``--jobs N`` runs N at once, one torch thread
+each (on 2 cores, two one-thread runs make 1.7 times the images per second of one two-thread run). Runs are
+kept in ``benchmarks/results/ranking.json``, keyed by topology name, spec text hash, seed and recipe hash, with
+the recipe and the project version; the file only grows: a run already stored is skipped, and runs of another
+recipe are never mixed into a report. A stored run made again with its seed gives the same AP (the training is
+deterministic for a seed on a given machine and thread count).
 
 **Report.** The ceiling is the mean pairwise Kendall tau between seeds (how well one seed's AP ranking predicts
-another's); each method (``METHODS``, name -> callable; add entries to plug in more) is scored against the mean
-AP over seeds: Kendall tau (tau-b), Spearman rho and precision@3, with the seconds it took.
-
-The ``ground-truth`` recipe holds placeholder values (``examples/train_synthetic.py``'s RECIPE); it is to be
-tuned. ``quick`` only checks the machinery.
+another's), over the whole set and over the built-in topologies with the control; the control gap is how far
+FPN's and BiFPN's mean AP lie above the control's, in seed standard deviations. Each method (``METHODS``, name
+-> callable; add entries to plug in more) is scored against the mean AP over seeds: Kendall tau (tau-b),
+Spearman rho and precision@3, with the seconds it took. The search's from-scratch proxy (its ``proxy``
+settings at ``--proxies`` step budgets, seed 0, on the same data and detector) is a method whose cost is its
+runs' seconds. The ground-truth report goes to ``benchmarks/results/ranking_report.json``.
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ import importlib.metadata
 import itertools
 import json
 import random
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -109,10 +121,9 @@ RECIPES: dict[str, Recipe] = {
     ),
     # The ground truth: the context scene, where an object's class is told only by the frame of the image (far
     # beyond a fine level's receptive field), so topologies differ in how well they bring coarse context down.
-    # About 5 minutes a run on one CPU thread.
     "ground-truth": Recipe(
         "ground-truth",
-        train=dict(_DETECTOR, image_size=160, batch_size=8, lr=0.12, steps=1200),
+        train=dict(_DETECTOR, image_size=160, batch_size=8, lr=0.12, steps=1600),
         dataset=dict(images=1600, image_size=160, seed=0, scene="context", val_fraction=0.25),
     ),
 }
@@ -308,6 +319,16 @@ class RunStore:
 
         with atomic_output(self.path) as tmp:
             tmp.write_text(json.dumps({"schema": SCHEMA, "runs": self.runs}, indent=1) + "\n", encoding="utf-8")
+
+    def mean_seconds(self, recipe: Recipe, topologies: Sequence[Topology]) -> float:
+        """The mean recorded seconds of this recipe's runs of these topologies."""
+        keys = {(t.name, t.spec_hash) for t in topologies}
+        seconds = [
+            r["seconds"]
+            for r in self.runs
+            if r["recipe_hash"] == recipe.hash and (r["topology"], r["spec_hash"]) in keys
+        ]
+        return float(np.mean(seconds)) if seconds else float("nan")
 
     def ap_table(
         self, recipe: Recipe, topologies: Sequence[Topology], metric: str = "AP"
@@ -614,6 +635,12 @@ class Report:
     ceiling: float  # seed-to-seed tau over the whole set
     builtin_ceiling: float  # seed-to-seed tau over the built-in topologies and the control
     methods: list[MethodResult]
+    run_seconds: float  # mean seconds of one run of the recipe
+
+    @property
+    def minutes_per_run(self) -> float:
+        """The mean wall time of a ground-truth run (training and evaluation), in minutes."""
+        return self.run_seconds / 60
 
     @property
     def seed_sd(self) -> float:
@@ -637,6 +664,8 @@ class Report:
             "seed_sd": round(self.seed_sd, 4),
             "control_gap_sd": {n: round(self.control_gap(n), 1) for n in ("fpn", "bifpn") if n in self.truth},
             "mean_ap": {n: round(ap, 4) for n, ap in sorted(self.truth.items(), key=lambda kv: -kv[1])},
+            "ap_by_seed": {n: [round(runs[s], 4) for s in self.seeds] for n, runs in self.table.items()},
+            "minutes_per_run": round(self.minutes_per_run, 1),
             "ap_sd": {n: round(sd, 4) for n, sd in self.spread.items()},
             "methods": [
                 {
@@ -656,7 +685,8 @@ class Report:
             f"recipe {self.recipe.name} ({self.recipe.hash}), seeds {list(self.seeds)}, {len(self.truth)} topologies",
             f"seed-to-seed Kendall tau (ceiling): {self.ceiling:.3f} over the set, {self.builtin_ceiling:.3f} over "
             f"the built-in topologies and the control",
-            f"seed standard deviation of AP (mean over topologies): {self.seed_sd:.4f}",
+            f"seed standard deviation of AP (mean over topologies): {self.seed_sd:.4f}; "
+            f"{self.minutes_per_run:.1f} minutes a run",
         ]
         if CONTROL_NAME in self.truth:
             gaps = ", ".join(f"{n} {self.control_gap(n):+.1f}" for n in ("fpn", "bifpn") if n in self.truth)
@@ -693,6 +723,7 @@ def build_report(
         seed_to_seed_tau(complete, seeds),
         seed_to_seed_tau(builtin, seeds),
         score_methods(topologies, truth, context_for(recipe), methods),
+        store.mean_seconds(recipe, topologies),
     )
 
 
@@ -717,6 +748,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "ranking", help="specs, data and checkpoints")
     parser.add_argument("--report-only", action="store_true", help="make no runs (rows without their runs left out)")
     parser.add_argument("--list", action="store_true", help="list the ground-truth set and exit")
+    parser.add_argument(
+        "--verify",
+        nargs=2,
+        metavar=("NAME", "SEED"),
+        help="train a stored run again in a fresh folder (one thread, as --jobs runs) and compare its AP",
+    )
     args = parser.parse_args(argv)
 
     recipe = RECIPES[args.recipe]
@@ -726,6 +763,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"{t.name:<26}{t.spec_hash}  {t.source}")
         return
     store = RunStore(args.results)
+    if args.verify:
+        name, seed = args.verify[0], int(args.verify[1])
+        topology = next(t for t in topologies if t.name == name)
+        stored = next(r for r in store.runs if RunStore.key_of(r) == store.key(topology, seed, recipe))
+        _one_thread()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = write_specs([topology], Path(tmp) / "specs")[name]
+            again = train_and_evaluate(topology, path, seed, recipe, prepare_data(recipe, args.work), Path(tmp))
+        print(f"{name} seed {seed}: stored AP {stored['metrics']['AP']:.6f}, again {again['AP']:.6f}")
+        return
     proxies = [search_proxy_recipe(steps, recipe) for steps in args.proxies]
     if not args.report_only:
         chosen = [t for t in topologies if not args.only or t.name in args.only]

@@ -243,6 +243,7 @@ def test_report_ceilings_control_gap_and_json(tmp_path):
     data = report.as_json()
     assert data["control_gap_sd"] == {"fpn": 7.0, "bifpn": 10.5} and data["builtin_topologies"] == 3
     assert list(data["mean_ap"]) == ["bifpn", "fpn", "x", "nofusion"]
+    assert data["ap_by_seed"]["x"] == [0.20, 0.35, 0.21] and data["minutes_per_run"] == pytest.approx(10 / 60, abs=0.05)
     assert data["methods"][0]["tau"] == 1.0
     assert "above the no-fusion control, in seed standard deviations: fpn +7.0, bifpn +10.5" in report.text()
     assert bench.build_report(store, topologies[:2], [0, 1, 2], gt, methods) is None  # fewer than 3 topologies

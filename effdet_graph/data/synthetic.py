@@ -195,8 +195,13 @@ def render_context(rng: np.random.Generator, size: int) -> tuple[Image.Image, Ob
     band = max(2, size // 10)
     colour = tuple(int(rng.uniform(*bounds)) for bounds in _FRAME_COLOURS[_FRAMES[frame]])
     draw = ImageDraw.Draw(image)
-    for box in ((0, 0, size, band), (0, size - band, size, size), (0, 0, band, size), (size - band, 0, size, size)):
-        draw.rectangle([box[0], box[1], box[2] - 1, box[3] - 1], fill=colour)
+    for x0, y0, x1, y1 in (
+        (0, 0, size, band),
+        (0, size - band, size, size),
+        (0, 0, band, size),
+        (size - band, 0, size, size),
+    ):
+        draw.rectangle([x0, y0, x1 - 1, y1 - 1], fill=colour)
     low = band + size // 5  # the region objects may cover: [low, size - low)
     room = size - 2 * low
     max_side = min(room, max(_CONTEXT_MIN_OBJECT, int(size * 0.3)))
