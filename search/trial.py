@@ -1,4 +1,5 @@
-"""The define-by-run interface a sampler drives, and a wrapper that records what it suggested.
+"""The define-by-run interface a sampler drives, a wrapper that records what it suggested, and a trial that
+draws every value at random (random search without a search library).
 
 ``optuna.trial.Trial`` satisfies :class:`TrialLike`, and so does the wrapper Ray Tune's
 ``OptunaSearch`` hands a define-by-run function (it forwards attribute access to an optuna trial).
@@ -7,6 +8,7 @@ Nothing here imports optuna.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -54,3 +56,23 @@ class RecordingTrial:
     def _keep(self, name: str, value: Any) -> Any:
         self.values[name] = value
         return value
+
+
+class SeededTrial:
+    """A define-by-run trial drawing every value uniformly from ``rng`` (random search); ``number`` is its
+    trial number."""
+
+    def __init__(self, rng: random.Random, number: int):
+        self.rng = rng
+        self.number = number
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
+        return self.rng.randrange(low, high + 1, step)
+
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float:
+        return self.rng.uniform(low, high)
+
+    def suggest_categorical(self, name: str, choices: Sequence[Choice]) -> Choice:
+        return self.rng.choice(list(choices))

@@ -235,6 +235,30 @@ def _train_step_rows(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _ranking_rows(r: dict[str, Any]) -> list[str]:
+    seeds, sd = r["seeds"], r["ap_sd"]
+    rows = [
+        f"{r['topologies']} topologies × {len(seeds)} seeds",
+        f"{r['minutes_per_run']:.1f} minutes a run",
+        f"Seed-to-seed Kendall tau **{r['seed_to_seed_tau_builtin']:.2f}** over the {r['builtin_topologies']} "
+        f"built-in topologies and the control, **{r['seed_to_seed_tau']:.2f}** over all {r['topologies']}",
+        f"mean seed standard deviation of AP {r['seed_sd']:.3f}",
+        *(f"{name.upper() if name == 'fpn' else 'BiFPN'} {gap:+.1f}" for name, gap in r["control_gap_sd"].items()),
+    ]
+    for name, ap in r["mean_ap"].items():
+        runs = " | ".join(f"{a:.3f}" for a in r["ap_by_seed"][name])
+        rows.append(f"| {name} | {runs} | **{ap:.3f}** | {sd[name]:.3f} |")
+    for m in r["methods"]:
+        rows.append(
+            f"| {m['name']} | {m['tau']:.2f} | {m['rho']:.2f} | {m['precision_at_3']:.2f} | {m['seconds']:,.1f} s |"
+        )
+    return rows
+
+
+def _variance_rows(r: dict[str, Any]) -> list[str]:
+    return [f"| {row['source']} | {row['mean']:.3f} | {row['sd']:.3f} |" for row in r["rows"]]
+
+
 #: results file -> the README text (table rows, phrases) its values give
 FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "feature_network.json": _feature_network_rows,
@@ -242,6 +266,8 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "search.json": _search_rows,
     "train_loop.json": _train_loop_rows,
     "train_step.json": _train_step_rows,
+    "ranking_report.json": _ranking_rows,
+    "variance.json": _variance_rows,
 }
 
 
@@ -256,7 +282,7 @@ def test_every_benchmark_table_row_is_backed():
     benchmarks = TEXT[TEXT.index("## Benchmarks") : TEXT.index("## Development")]
     backed = {row for name, rows in FIGURES.items() for row in rows(_load(name)) if row.startswith("| ")}
     rows = [line for line in benchmarks.splitlines() if line.startswith("| ") and re.search(r"\d", line)]
-    header = re.compile(r"^\| (what|space) ")
+    header = re.compile(r"^\| (what|space|topology|method|source) ")
     assert [row for row in rows if not header.match(row) and row not in backed] == []
 
 

@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=list(SCENES),
         default="shapes",
         help="shapes: five coloured shapes on clutter; context: classes told apart only by the image's frame, "
-        "which needs cross-scale fusion (default shapes)",
+        "far from the objects (default shapes)",
     )
     parser.add_argument(
         "--val-fraction", type=float, default=0.2, metavar="F", help="share of the images in val (default 0.2)"

@@ -17,9 +17,9 @@ interior with warm and cool clutter (decoys), inside a frame (a tenth of the sid
 (red-orange) or cool (blue-cyan). 2-8 pale objects that do not overlap, circles or squares, 16 px to
 30% of the side, of the same colours whatever the frame; their class is the frame's: ``warm`` or
 ``cool``. Objects keep a fifth of the side away from the frame, so a small object's neighbourhood
-holds no hint of its class (the decoys nearby are warm or cool at random): only features that saw
-the whole image (the coarse levels) tell it, and a feature network that does not pass them down to
-the fine levels cannot (``benchmarks/bench_ranking.py`` measures how much that matters).
+holds no hint of its class (the decoys nearby are warm or cool at random): it is meant to need
+features that saw the whole image. ``benchmarks/bench_ranking.py`` measures how much cross-scale
+fusion helps with it.
 
 In ``shapes``, objects may overlap (later ones are drawn on top; boxes are the full, amodal shape).
 

@@ -4,7 +4,9 @@ detector configuration travel with the weights.
 A checkpoint is a ``torch.save`` dict of plain values and tensors (so ``torch.load(weights_only=True)``
 reads it) with ``format`` :data:`FORMAT` and the keys of :meth:`ModelRecipe.to_dict` plus ``model``
 (state_dict), optionally ``ema`` (state_dict of the averaged weights) and, when written by
-training, the state needed to resume (see :mod:`effdet_graph.training.loop`).
+training, the state needed to resume (see :mod:`effdet_graph.training.loop`). A model variant's checkpoint
+(:mod:`effdet_graph.training.variant`) also holds its entry :data:`VARIANT_KEY`; it rebuilds no plain detector,
+and :func:`model_from_checkpoint` refuses it.
 
 Reading one checks it as data from outside (:mod:`effdet_graph.io.validation`): every entry the loader
 uses must be there, of its type and range, and the stored spec must parse; the first problem is a
@@ -25,13 +27,14 @@ import torch
 from effdet_graph.errors import CheckpointError
 from effdet_graph.io.atomic import atomic_output
 from effdet_graph.io.recipe import ModelRecipe
-from effdet_graph.io.validation import check_checkpoint_dict
+from effdet_graph.io.validation import VARIANT_KEY, check_checkpoint_dict
 from effdet_graph.model.detector import EfficientDet
 from graphspec import InputError
 from graphspec.errors import ConfigError, first_few
 
 __all__ = [
     "FORMAT",
+    "VARIANT_KEY",
     "build_from_checkpoint",
     "load_model_state",
     "load_safely",
@@ -179,11 +182,18 @@ def model_from_checkpoint(path: str | Path, use_ema: bool = True) -> tuple[Effic
     ``use_ema``), in eval mode on the CPU.
 
     Raises:
-        CheckpointError: the file is unreadable or not a valid effdet-graph checkpoint, its stored spec
-            does not parse (located in the checkpoint's copy, not the spec file on disk), its backbone is
-            unknown, or its weights do not fit the model it describes.
+        CheckpointError: the file is unreadable or not a valid effdet-graph checkpoint, holds a model variant
+            (a supernet, say) rather than a plain detector, its stored spec does not parse (located in the
+            checkpoint's copy, not the spec file on disk), its backbone is unknown, or its weights do not fit the
+            model it describes.
     """
     data = read_checkpoint(path)
+    variant = data.get(VARIANT_KEY)
+    if variant is not None:
+        raise CheckpointError(
+            f"{path}: holds a {variant['kind']}, not a plain detector, and rebuilds none; "
+            f"load it with {variant['load_with']}"
+        )
     recipe = ModelRecipe.from_dict(data)
     model = build_from_checkpoint(recipe, str(path))
     weights = data["ema"] if use_ema and data.get("ema") is not None else data["model"]

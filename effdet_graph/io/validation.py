@@ -17,7 +17,11 @@ from effdet_graph.io.recipe import ModelRecipe
 from effdet_graph.model.anchors import AnchorConfig
 from effdet_graph.model.scaling import DetectorConfig, HeadConfig, load_scaling
 
-__all__ = ["check_checkpoint_dict", "check_recipe_dict", "check_state_dict"]
+__all__ = ["VARIANT_KEY", "check_checkpoint_dict", "check_recipe_dict", "check_state_dict"]
+
+#: The entry of a model variant's checkpoint (:mod:`effdet_graph.training.variant`): a mapping with a ``kind`` and
+#: a ``load_with`` string, and whatever else the variant records.
+VARIANT_KEY = "variant"
 
 #: Training-state entries (written by training, read when resuming) and what each must be when present.
 _TRAINING_STATE = {
@@ -176,7 +180,8 @@ def check_state_dict(state: Any, key: str, source: str) -> None:
 def check_checkpoint_dict(data: Mapping[str, Any], source: str) -> None:
     """Check every entry of a checkpoint a loader reads: the recipe (:func:`check_recipe_dict`), ``model``
     and ``ema`` (:func:`check_state_dict`; ``ema`` may be absent or null) and, where present, the
-    training state a resumed run reads (``optimizer``, ``step``, ``args`` ...: of their types).
+    training state a resumed run reads (``optimizer``, ``step``, ``args`` ...: of their types), and a model
+    variant's entry (:data:`VARIANT_KEY`).
 
     Args:
         data: the checkpoint's top-level dict (its ``format`` already checked).
@@ -199,3 +204,10 @@ def check_checkpoint_dict(data: Mapping[str, Any], source: str) -> None:
         ok = isinstance(value, Mapping) if what == "a mapping" else _is_int(value) and value >= 0
         if not ok:
             fail(key, f"must be {what}", value)
+    variant = data.get(VARIANT_KEY)
+    if variant is not None:
+        if not isinstance(variant, Mapping):
+            fail(VARIANT_KEY, "must be a mapping", variant)
+        for key in ("kind", "load_with"):
+            if not isinstance(variant.get(key), str) or not variant[key]:
+                fail(f"{VARIANT_KEY}.{key}", "must be a non-empty string", variant.get(key))

@@ -25,19 +25,33 @@ from effdet_graph.model.postprocess import PostProcessConfig, postprocess
 from effdet_graph.model.scaling import DetectorConfig, detector_config, scale_spec
 from graphspec import BatchNormStyle, Spec
 
+FeatureNetworkFactory = Callable[[Spec, Sequence[int], Sequence[int]], nn.Module]
+"""``(spec, in_channels, reductions) -> module``: builds a detector's feature network for its backbone's feature
+channels and strides (finest first). The module maps the backbone's feature maps to one (N, spec.width, H_l, W_l)
+tensor per level of ``spec.levels``, finest first, as :func:`~effdet_graph.fpn.compiler.compile_spec`'s does."""
+
 
 class EfficientDet(nn.Module):
     """``forward(images)``: (N, 3, H, W) -> (class_outputs, box_outputs), lists over the spec's levels
-    of (N, A * num_classes, H_l, W_l) and (N, A * 4, H_l, W_l) logits / box codes."""
+    of (N, A * num_classes, H_l, W_l) and (N, A * 4, H_l, W_l) logits / box codes.
 
-    def __init__(self, spec: Spec, config: DetectorConfig, backbone: nn.Module | None = None):
+    ``feature_network`` builds the feature network (``self.fpn``): the spec's compiled network by default; any
+    module with its interface otherwise (a weight-sharing supernet, say)."""
+
+    def __init__(
+        self,
+        spec: Spec,
+        config: DetectorConfig,
+        backbone: nn.Module | None = None,
+        feature_network: FeatureNetworkFactory = compile_spec,
+    ):
         super().__init__()
         self.spec = spec
         self.config = config
         self.anchor_config = dataclasses.replace(config.anchors, min_level=spec.levels[0], max_level=spec.levels[-1])
         self.backbone = backbone or create_backbone(config.backbone, spec.backbone_levels, **config.backbone_args)
         info = feature_info(self.backbone)
-        self.fpn = compile_spec(spec, info.channels(), info.reduction())
+        self.fpn = feature_network(spec, info.channels(), info.reduction())
         head = config.head
         bn = BatchNormStyle(head.bn_eps, head.bn_momentum)
         num_anchors = self.anchor_config.num_anchors

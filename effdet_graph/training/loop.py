@@ -6,12 +6,14 @@ and weights: ``ema``, ``optimizer``, ``scheduler``, ``scaler`` state, ``step`` (
 done), ``epoch`` (epochs completed, ``step // steps_per_epoch``), ``rng`` (global generator states), ``args``
 (:meth:`TrainOptions.to_dict`) and ``train_images``. Resuming from it restores all of these and
 continues at batch ``step % steps_per_epoch`` of epoch ``epoch``. The last checkpoint's EMA weights
-have their BatchNorm statistics recomputed (:mod:`effdet_graph.training.batchnorm`).
+have their BatchNorm statistics recomputed (:mod:`effdet_graph.training.batchnorm`). A model variant's run
+(:mod:`effdet_graph.training.variant`) writes its entry too, under ``variant``.
 """
 
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,8 @@ from effdet_graph.data.checks import check_split
 from effdet_graph.data.loading import reraise_worker_errors
 from effdet_graph.data.transforms import PaddedCollate, TrainTransform
 from effdet_graph.errors import CheckpointError, DatasetError
-from effdet_graph.io.checkpoint import load_model_state, read_checkpoint, save_checkpoint
+from effdet_graph.fpn.compiler import compile_spec
+from effdet_graph.io.checkpoint import VARIANT_KEY, load_model_state, read_checkpoint, save_checkpoint
 from effdet_graph.io.recipe import ModelRecipe
 from effdet_graph.model.backbone import IMAGENET, create_backbone
 from effdet_graph.model.box_coding import DEFAULT_MAX_BOXES, DEFAULT_MAX_IGNORE_BOXES
@@ -46,6 +49,7 @@ from effdet_graph.training.options import RESUME_MUST_MATCH, TrainOptions
 from effdet_graph.training.readout import LossReadout
 from effdet_graph.training.seeding import kernel_settings, restore_rng_state, rng_state, seed_everything
 from effdet_graph.training.step_log import open_step_log
+from effdet_graph.training.variant import ModelVariant
 from graphspec import InputError
 
 __all__ = ["CHECKPOINT_NAME", "TrainResult", "train"]
@@ -76,14 +80,34 @@ def _amp_dtype(device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
+def _variant_diffs(stored: dict[str, Any] | None, wanted: dict[str, Any] | None) -> list[str]:
+    """How a checkpoint's model variant entry differs from this run's (``None``: a plain detector)."""
+    if (stored or {}).get("kind") != (wanted or {}).get("kind"):
+        kinds = [f"a {entry['kind']}" if entry else "a plain detector" for entry in (stored, wanted)]
+        return [f"{VARIANT_KEY}: checkpoint {kinds[0]}, this run {kinds[1]}"]
+    stored, wanted = stored or {}, wanted or {}
+    return [
+        f"{VARIANT_KEY}.{k}: checkpoint {reprlib.repr(stored.get(k))}, this run {reprlib.repr(wanted.get(k))}"
+        for k in sorted(stored.keys() | wanted.keys())
+        if stored.get(k) != wanted.get(k)
+    ]
+
+
 def _check_resumable(
-    path: Path, data: dict[str, Any], recipe: ModelRecipe, options: TrainOptions, train_images: int
+    path: Path,
+    data: dict[str, Any],
+    recipe: ModelRecipe,
+    options: TrainOptions,
+    train_images: int,
+    variant: dict[str, Any] | None,
 ) -> None:
-    """The checkpoint must have been written by a run with the same model, data and schedule."""
+    """The checkpoint must have been written by a run with the same model (and variant entry), data and
+    schedule."""
     if data.get("args") is None or "optimizer" not in data:
         raise CheckpointError(f"{path}: holds weights only (no training state); it can be evaluated, not resumed")
     stored, wanted = data["args"], options.to_dict()
-    diffs = [
+    diffs = _variant_diffs(data.get(VARIANT_KEY), variant)
+    diffs += [
         f"{k}: checkpoint {data[k]!r}, this run {getattr(recipe, k)!r}"
         for k in _RECIPE_MUST_MATCH
         if data[k] != getattr(recipe, k)
@@ -112,7 +136,10 @@ def _check_resumable(
 
 
 def train(
-    options: TrainOptions, progress: bool | None = True, on_epoch_end: Callable[[int, int, Path], None] | None = None
+    options: TrainOptions,
+    progress: bool | None = True,
+    on_epoch_end: Callable[[int, int, Path], None] | None = None,
+    variant: ModelVariant | None = None,
 ) -> TrainResult:
     """Run (or resume) training; write ``options.out / CHECKPOINT_NAME`` at every epoch end and at the end.
 
@@ -121,7 +148,9 @@ def train(
     its weights equal an uninterrupted run's bit for bit on the CPU, and on a GPU with
     ``options.deterministic``. ``progress``: show a tqdm bar (``None``: only when stderr is a terminal).
     ``on_epoch_end(step, total_steps, checkpoint)`` runs after each epoch's checkpoint is written (a search
-    measures intermediate AP there); an exception it raises ends the run.
+    measures intermediate AP there); an exception it raises ends the run. ``variant`` trains a model variant
+    (:mod:`effdet_graph.training.variant`) in place of the recipe's plain detector: its feature network, told
+    each step before the forward pass, its entry in every checkpoint.
 
     Under ``torchrun`` (:mod:`effdet_graph.training.distributed`) every process runs this function: each
     trains on its slice of every global batch, rank 0 alone writes checkpoints, logs and the progress bar
@@ -129,7 +158,7 @@ def train(
 
     Raises:
         DatasetError: the training split is missing, broken, empty or smaller than a batch.
-        CheckpointError: ``options.resume`` is unreadable or from another model or run.
+        CheckpointError: ``options.resume`` is unreadable or from another model, variant or run.
         InputError: bad options, an existing checkpoint in ``options.out`` without ``--resume``, or
             a loss that stopped being finite (lower ``--lr``).
     """
@@ -147,21 +176,24 @@ def train(
         raise InputError("--sync-bn synchronises BatchNorm over GPU processes (NCCL); on CPUs leave it out")
     try:
         with kernel_settings(options.deterministic):
-            return _train(options, resumed, progress, on_epoch_end, group, device)
+            return _train(options, resumed, progress, on_epoch_end, group, device, variant)
     finally:
         if group.distributed:
             leave_process_group()
 
 
-def _build_model(recipe: ModelRecipe, options: TrainOptions, resuming: bool) -> EfficientDet:
-    """The recipe's detector, its backbone from ImageNet or a weights file when asked (not when resuming:
-    the checkpoint holds every weight)."""
+def _build_model(
+    recipe: ModelRecipe, options: TrainOptions, resuming: bool, variant: ModelVariant | None
+) -> EfficientDet:
+    """The recipe's detector (the variant's feature network in it, where given), its backbone from ImageNet or
+    a weights file when asked (not when resuming: the checkpoint holds every weight)."""
     weights = IMAGENET if options.pretrained_backbone else options.backbone_weights
-    if weights is None or resuming:
-        return recipe.build()
     spec, config = recipe.spec(), recipe.config()
-    backbone = create_backbone(recipe.backbone, spec.backbone_levels, weights, **config.backbone_args)
-    return EfficientDet(spec, config, backbone=backbone)  # the spec parsed once
+    backbone = None
+    if weights is not None and not resuming:
+        backbone = create_backbone(recipe.backbone, spec.backbone_levels, weights, **config.backbone_args)
+    feature_network = compile_spec if variant is None else variant.feature_network
+    return EfficientDet(spec, config, backbone=backbone, feature_network=feature_network)
 
 
 def _train(
@@ -171,6 +203,7 @@ def _train(
     on_epoch_end: Callable[[int, int, Path], None] | None,
     group: ProcessGroup,
     device: torch.device,
+    variant: ModelVariant | None,
 ) -> TrainResult:
     checkpoint = options.out / CHECKPOINT_NAME
     seed_everything(options.seed)
@@ -195,7 +228,8 @@ def _train(
     )
     low, high = options.scale_range
     dataset.transform = TrainTransform(recipe.image_size, (low, high))
-    model = _build_model(recipe, options, resumed is not None)
+    model = _build_model(recipe, options, resumed is not None, variant)
+    variant_entry = None if variant is None else variant.entry()
     if options.sync_bn and group.distributed:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(device).to(memory_format=torch.channels_last).train()  # faster convs, CPU and GPU
@@ -204,7 +238,11 @@ def _train(
     trainer = DetectorTrainer(model, recipe.image_size, reduce_positives, group.world_size).to(device)
     step_fn: torch.nn.Module = trainer
     if group.distributed:
-        step_fn = DistributedDataParallel(trainer, device_ids=[device.index] if device.type == "cuda" else None)
+        step_fn = DistributedDataParallel(
+            trainer,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=variant is not None,  # a variant's step may leave parameters out (a supernet's)
+        )
     if options.compile:
         step_fn = torch.compile(step_fn, mode="reduce-overhead" if device.type == "cuda" else None)  # type: ignore[assignment]
     optimizer = build_optimizer(model, options.lr, options.momentum, options.weight_decay, device)
@@ -215,7 +253,7 @@ def _train(
 
     step = 0
     if resumed is not None and options.resume is not None:
-        _check_resumable(options.resume, resumed, recipe, options, len(dataset))
+        _check_resumable(options.resume, resumed, recipe, options, len(dataset), variant_entry)
         load_model_state(model, resumed["model"], str(options.resume))
         load_model_state(ema.module, resumed["ema"], str(options.resume))
         optimizer.load_state_dict(resumed["optimizer"])
@@ -238,6 +276,7 @@ def _train(
             rng=rng_state(),
             args=options.to_dict(),
             train_images=len(dataset),
+            **({} if variant_entry is None else {VARIANT_KEY: variant_entry}),
         )
 
     log = open_step_log(options.log, options.out, step) if group.is_main else None
@@ -283,6 +322,8 @@ def _train(
                 scheduler.step_update(step)
                 images = images.to(device, memory_format=torch.channels_last, non_blocking=True)
                 targets = targets.to(device, non_blocking=True)
+                if variant is not None:
+                    variant.before_step(model, step)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                     losses = step_fn(images, targets)
                 optimizer.zero_grad(set_to_none=True)

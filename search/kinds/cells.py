@@ -32,6 +32,16 @@ MERGES = (ATTENTION,) + FUSIONS  # a fusion method names a weighted-sum merge wi
 MAX_CELLS = 64
 
 
+def cell_name(index: int) -> str:
+    """The node id of merging cell ``index``: ``c0``, ``c1`` ..."""
+    return f"c{index}"
+
+
+def fill_name(level: int) -> str:
+    """The node id that fills a level no cell produced: ``p3_fill`` ..."""
+    return f"p{level}_fill"
+
+
 def merge_fields(merge: str) -> dict[str, str]:
     """The node keys of a merge choice: ``global_pool_attention``, or a weighted sum with that fusion."""
     return {"merge": ATTENTION} if merge == ATTENTION else {"merge": "weighted_sum", "fusion": merge}
@@ -51,7 +61,7 @@ class CellChoices:
         nodes: list[NodeData] = []
         repairs: list[str] = []
         for i in range(self.cells):
-            cell_id, candidates = f"c{i}", levels + [node["id"] for node in nodes]
+            cell_id, candidates = cell_name(i), levels + [node["id"] for node in nodes]
             level = trial.suggest_categorical(f"{cell_id}.level", levels)
             first = trial.suggest_categorical(f"{cell_id}.input0", candidates)
             second = trial.suggest_categorical(f"{cell_id}.input1", candidates)
@@ -78,9 +88,9 @@ def fill_missing_levels(nodes: list[NodeData], outputs: dict[str, str], pyramid:
         name = level_name(level)
         if name not in outputs:
             source = outputs[level_name(nearest_level(level, produced))]
-            nodes.append({"id": f"p{level}_fill", "level": name, "inputs": [source], **merge_fields("sum")})
-            outputs[name] = f"p{level}_fill"
-            repairs.append(f"no cell produced {name}: p{level}_fill resamples {source}")
+            nodes.append({"id": fill_name(level), "level": name, "inputs": [source], **merge_fields("sum")})
+            outputs[name] = fill_name(level)
+            repairs.append(f"no cell produced {name}: {fill_name(level)} resamples {source}")
     return repairs
 
 

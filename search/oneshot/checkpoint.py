@@ -1,0 +1,117 @@
+"""A trained supernet read back from its checkpoint (:mod:`search.oneshot.training`), and the stand-alone weights
+of any of its candidates: the detector a candidate would be, with the supernet's backbone, heads and path weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import torch
+
+from effdet_graph.errors import CheckpointError
+from effdet_graph.io.checkpoint import VARIANT_KEY, load_model_state, read_checkpoint
+from effdet_graph.io.recipe import ModelRecipe
+from effdet_graph.model.detector import EfficientDet
+from graphspec import InputError, Spec
+from search.candidate import Candidate
+from search.oneshot.supernet import Supernet, supernet_factory
+from search.oneshot.training import SUPERNET
+from search.oneshot.union import union_spec
+from search.space import SearchSpace, load_search_space
+
+_ENTRIES = ("space_file", "space_text", "sampling")
+"""The entries of a supernet checkpoint's ``variant`` besides ``kind`` and ``load_with``."""
+
+
+@dataclass(frozen=True)
+class TrainedSupernet:
+    """A supernet detector (eval mode, CPU): ``model.fpn`` is the supernet of ``space``; ``recipe`` the union
+    detector's; ``sampling`` how its training drew candidates."""
+
+    model: EfficientDet
+    space: SearchSpace
+    recipe: ModelRecipe
+    sampling: str
+
+    @property
+    def supernet(self) -> Supernet:
+        return cast(Supernet, self.model.fpn)
+
+    def candidate_spec(self, candidate: Candidate) -> Spec:
+        """The candidate's spec as the supernet runs it (the run's ``overrides`` set)."""
+        return self.supernet.candidate_spec(candidate)
+
+    def candidate_state_dict(self, candidate: Candidate) -> dict[str, torch.Tensor]:
+        """The weights of the candidate's own detector, ``EfficientDet(candidate_spec(candidate),
+        recipe.config())``: the supernet's backbone and heads, and its feature network's weights on the
+        candidate's path."""
+        state = {key: value for key, value in self.model.state_dict().items() if not key.startswith("fpn.")}
+        state.update({f"fpn.{key}": value for key, value in self.supernet.candidate_state_dict(candidate).items()})
+        return state
+
+    def candidate_detector(self, candidate: Candidate) -> EfficientDet:
+        """The candidate's own detector with its weights from the supernet (:meth:`candidate_state_dict`), in
+        eval mode: it computes what the supernet does with the candidate's path selected."""
+        model = EfficientDet(self.candidate_spec(candidate), self.recipe.config())
+        load_model_state(model, self.candidate_state_dict(candidate), candidate.file_name)
+        return model.eval()
+
+
+def load_supernet(path: str | Path, use_ema: bool = True, space: SearchSpace | None = None) -> TrainedSupernet:
+    """Rebuild the supernet detector of a supernet checkpoint and load its weights (the EMA weights where present
+    and ``use_ema``).
+
+    Args:
+        path: the checkpoint (``OUT/last.pt`` of :func:`~search.oneshot.training.train_supernet`).
+        use_ema: load the EMA weights rather than the last step's.
+        space: the search space it was trained on, where its file is no longer at the path the checkpoint
+            records; its text must be the one recorded.
+
+    Raises:
+        CheckpointError: the file is no supernet checkpoint, its search space file is gone or has changed (the
+            message says which), or its weights do not fit.
+    """
+    data = read_checkpoint(path)
+    variant = data.get(VARIANT_KEY)
+    if variant is None or variant["kind"] != SUPERNET:
+        held = "a plain detector" if variant is None else f"a {variant['kind']}"
+        loader = "effdet_graph.load_checkpoint" if variant is None else variant["load_with"]
+        raise CheckpointError(f"{path}: holds {held}, not a supernet; load it with {loader}")
+    bad = [key for key in _ENTRIES if not isinstance(variant.get(key), str)]
+    if bad:
+        raise CheckpointError(
+            f"{path}: entry '{VARIANT_KEY}.{bad[0]}' must be a string; the checkpoint is damaged or was not written "
+            "by search.oneshot.train_supernet"
+        )
+    space = space or _recorded_space(path, variant)
+    if Path(space.file).read_text(encoding="utf-8") != variant["space_text"]:
+        raise CheckpointError(
+            f"{path}: the search space {space.file} has changed since the supernet was trained on "
+            f"{variant['space_file']}; pass the space it was trained on (its text is the checkpoint's "
+            f"'{VARIANT_KEY}.space_text')"
+        )
+    recipe = ModelRecipe.from_dict(data)
+    union = union_spec(space, recipe.spec_overrides)
+    if union.text != recipe.spec_text:
+        raise CheckpointError(
+            f"{path}: the union spec of {space.file} differs from the one trained (has its template changed?); "
+            "use the template the supernet was trained with"
+        )
+    model = EfficientDet(
+        recipe.spec(str(path)), recipe.config(), feature_network=supernet_factory(union, recipe.spec_overrides)
+    )
+    weights = data["ema"] if use_ema and data.get("ema") is not None else data["model"]
+    load_model_state(model, weights, str(path))
+    return TrainedSupernet(model.eval(), space, recipe, variant["sampling"])
+
+
+def _recorded_space(path: str | Path, variant: dict[str, Any]) -> SearchSpace:
+    """The search space at the path the checkpoint records."""
+    try:
+        return load_search_space(variant["space_file"])
+    except InputError as exc:
+        raise CheckpointError(
+            f"{path}: cannot load the search space the supernet was trained on ({exc}); pass it as `space`"
+        ) from None
