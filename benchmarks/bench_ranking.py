@@ -340,11 +340,15 @@ RunFn = Callable[[Topology, Path, int, Recipe, Path, Path], Mapping[str, float]]
 def train_and_evaluate(
     topology: Topology, spec: Path, seed: int, recipe: Recipe, data: Path, work: Path
 ) -> dict[str, float]:
-    """One real run: :func:`effdet_graph.train`, then :func:`effdet_graph.evaluate` on val."""
+    """One real run: :func:`effdet_graph.train` (resuming a killed one), then :func:`effdet_graph.evaluate` on
+    val."""
     import effdet_graph as eg
+    from effdet_graph.training import CHECKPOINT_NAME
 
     out = work / "runs" / recipe.hash / f"{topology.name}-{topology.spec_hash}-seed{seed}"
-    options = eg.TrainOptions(data=data, spec=spec, out=out, **recipe.options(seed))
+    checkpoint = out / CHECKPOINT_NAME  # a killed run resumes where its last epoch ended, exactly
+    resume = checkpoint if checkpoint.exists() else None
+    options = eg.TrainOptions(data=data, spec=spec, out=out, resume=resume, **recipe.options(seed))
     result = eg.train(options, progress=False)
     return dict(eg.evaluate(result.checkpoint, data, "val"))
 
