@@ -14,3 +14,26 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def killed_after_first_checkpoint(monkeypatch):
+    """``run(start)``: call ``start()`` (a training run) with the loop dying right after it writes its first
+    checkpoint, as a killed run would; the run's ``KeyboardInterrupt`` is expected and swallowed."""
+    from effdet_graph.training import loop
+
+    def run(start):
+        save = loop.save_checkpoint
+
+        def save_then_die(*args, **kwargs):
+            save(*args, **kwargs)
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(loop, "save_checkpoint", save_then_die)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                start()
+        finally:
+            monkeypatch.undo()
+
+    return run

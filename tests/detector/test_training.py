@@ -107,19 +107,11 @@ def test_losses_are_read_back_every_log_every_steps_and_at_epoch_ends(data, tmp_
     assert all(float(r["loss"]) > 0 and float(r["images_per_s"]) > 0 for r in rows)
 
 
-def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(data, tmp_path, monkeypatch):
+def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(data, tmp_path, killed_after_first_checkpoint):
     whole = train(options(data, tmp_path / "whole", epochs=2, batch_size=2), progress=False)
-
-    save = loop.save_checkpoint
-
-    def killed_after_first_checkpoint(*args, **kwargs):
-        save(*args, **kwargs)
-        raise KeyboardInterrupt  # the run dies right after writing the epoch-1 checkpoint
-
-    monkeypatch.setattr(loop, "save_checkpoint", killed_after_first_checkpoint)
-    with pytest.raises(KeyboardInterrupt):
-        train(options(data, tmp_path / "cut", epochs=2, batch_size=2), progress=False)
-    monkeypatch.undo()
+    killed_after_first_checkpoint(
+        lambda: train(options(data, tmp_path / "cut", epochs=2, batch_size=2), progress=False)
+    )
     cut = tmp_path / "cut" / "last.pt"
     assert read_checkpoint(cut)["step"] == 4
     resumed = train(options(data, tmp_path / "cut", epochs=2, batch_size=2, resume=cut), progress=False)

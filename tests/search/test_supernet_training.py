@@ -15,7 +15,7 @@ import torch
 from effdet_graph.data.synthetic import make_dataset
 from effdet_graph.errors import CheckpointError
 from effdet_graph.io.checkpoint import model_from_checkpoint, read_checkpoint
-from effdet_graph.training import TrainOptions, loop, train
+from effdet_graph.training import TrainOptions, train
 from effdet_graph.training.options import OptionError
 from graphspec import InputError
 from search.oneshot.checkpoint import load_supernet
@@ -166,20 +166,14 @@ def test_training_writes_a_checkpoint_the_supernet_and_each_candidates_weights_c
     assert not torch.allclose(outputs[0], outputs[1])  # the two candidates differ, so the agreement means something
 
 
-def test_a_resumed_supernet_run_ends_with_the_weights_of_an_uninterrupted_one(spaces, data, tmp_path, monkeypatch):
+def test_a_resumed_supernet_run_ends_with_the_weights_of_an_uninterrupted_one(
+    spaces, data, tmp_path, killed_after_first_checkpoint
+):
     space = spaces["bifpn_edges"]
     whole = train_supernet(space, options(space, data, tmp_path / "whole", epochs=2, batch_size=2), "fair", False)
-
-    save = loop.save_checkpoint
-
-    def killed_after_first_checkpoint(*args, **kwargs):
-        save(*args, **kwargs)
-        raise KeyboardInterrupt  # the run dies right after writing the epoch-1 checkpoint
-
-    monkeypatch.setattr(loop, "save_checkpoint", killed_after_first_checkpoint)
-    with pytest.raises(KeyboardInterrupt):
-        train_supernet(space, options(space, data, tmp_path / "cut", epochs=2, batch_size=2), "fair", False)
-    monkeypatch.undo()
+    killed_after_first_checkpoint(
+        lambda: train_supernet(space, options(space, data, tmp_path / "cut", epochs=2, batch_size=2), "fair", False)
+    )
     cut = tmp_path / "cut" / "last.pt"
     assert read_checkpoint(cut)["step"] == 4
     resumed = train_supernet(
