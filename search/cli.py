@@ -11,7 +11,7 @@ from effdet_graph import InputError
 from effdet_graph.device import DEVICE_HELP
 from search.engines import engine_names
 from search.objective import OBJECTIVES
-from search.run import failure, run_search, summary
+from search.run import DEFAULT_OBJECTIVE, DEFAULT_TRIALS, STRATEGIES, failure, run_search, summary
 
 
 def add_search_options(parser: argparse.ArgumentParser, engine: str) -> None:
@@ -28,16 +28,25 @@ def add_search_options(parser: argparse.ArgumentParser, engine: str) -> None:
         help=f"the search engine (default {engine})",
     )
     parser.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default=STRATEGIES[0],
+        help="proxy: each trial trains its candidate briefly; oneshot: a weight-sharing supernet of the (topology) "
+        "space trains once, and each trial measures a candidate with the weights it inherits",
+    )
+    parser.add_argument(
         "--trials",
         type=int,
-        default=8,
-        help="trials to finish in all (a resumed search counts the finished ones; --smoke-test: 2)",
+        help="trials to finish in all (a resumed search counts the finished ones; default "
+        + ", ".join(f"{n} with {s}" for s, n in DEFAULT_TRIALS.items())
+        + "; --smoke-test: 2)",
     )
     parser.add_argument(
         "--objective",
         choices=list(OBJECTIVES),
-        default="ap",
-        help="ap: AP alone; ap_macs / ap_latency: the Pareto front of AP against cost",
+        help="ap: AP alone; ap_macs / ap_latency: the Pareto front of AP against cost (default "
+        + ", ".join(f"{o} with {s}" for s, o in DEFAULT_OBJECTIVE.items())
+        + ")",
     )
     parser.add_argument(
         "--storage",
@@ -52,7 +61,12 @@ def add_search_options(parser: argparse.ArgumentParser, engine: str) -> None:
         "existing one is continued too",
     )
     parser.add_argument("--out", metavar="DIR", help="results folder (default runs/search/<space name>)")
-    parser.add_argument("--steps", type=int, help="proxy training steps per trial (default: the space's proxy.steps)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        help="proxy training steps per trial (default: the space's proxy.steps); with --strategy oneshot, the "
+        "supernet's training steps (default: the space's oneshot.steps)",
+    )
     parser.add_argument(
         "--gpus-per-trial",
         type=float,
@@ -91,8 +105,10 @@ def run(args: argparse.Namespace) -> int:
         proxy_steps=args.steps,
         gpus_per_trial=args.gpus_per_trial,
         device=args.device,
+        strategy=args.strategy,
+        progress=None,
     )
-    print(summary(outcome, args.objective))
+    print(summary(outcome, args.objective or DEFAULT_OBJECTIVE[args.strategy]))
     failed = failure(outcome)
     if failed:
         raise InputError(failed)

@@ -13,6 +13,7 @@ from pathlib import Path
 from effdet_graph import TrainOptions, load_checkpoint, measure_latency_ms, resolve_device
 from effdet_graph.training.train_eval import dataset_folder, evaluate_run, train_and_evaluate
 from search.candidate import Candidate
+from search.detector import DetectorSettings
 from search.objective import Report
 from search.space import SearchSpace
 
@@ -29,6 +30,8 @@ def prepare_dataset(space: SearchSpace, results_dir: Path) -> Path:
         images=space.dataset.images,
         seed=space.sampler.seed,
         image_size=space.dataset.image_size,
+        scene=space.dataset.scene,
+        val_fraction=space.dataset.val_fraction,
     )
 
 
@@ -36,6 +39,40 @@ def checkpoint_latency_ms(checkpoint: Path, image_size: int, device: str | None 
     """Median batch-1 eval forward time of the trained detector on ``device`` (default: CUDA when present)."""
     model, _ = load_checkpoint(checkpoint)
     return measure_latency_ms(model, image_size, resolve_device(device))
+
+
+def proxy_options(
+    space: SearchSpace,
+    detector: DetectorSettings,
+    data: Path,
+    spec: Path,
+    out: Path,
+    steps: int,
+    seed: int,
+    device: str | None,
+) -> TrainOptions:
+    """The training run of the space's ``proxy`` block for ``detector``: ``steps`` steps of its batch, input
+    size (the detector's resolution where it gives none), learning rate, EMA and backbone weights, warmup a tenth
+    of the steps; ``spec`` trained into ``out``."""
+    proxy = space.proxy
+    return TrainOptions(
+        data=data,
+        spec=spec,
+        phi=detector.phi,
+        out=out,
+        steps=steps,
+        batch_size=proxy.batch_size,
+        lr=proxy.lr,
+        image_size=proxy.image_size or detector.resolution,
+        backbone=detector.backbone,
+        head_depth=detector.head_depth,
+        seed=seed,
+        ema_decay=proxy.ema_decay,
+        warmup_steps=max(1, steps // 10),
+        device=device,
+        pretrained_backbone=proxy.pretrained_backbone,
+        backbone_weights=proxy.backbone_weights,
+    )
 
 
 class ProxyTask:
@@ -52,25 +89,17 @@ class ProxyTask:
 
     def __call__(self, candidate: Candidate, trial_dir: Path, report: Report) -> dict[str, float]:
         proxy = self.space.proxy
-        image_size = proxy.image_size or candidate.detector.resolution
-        options = TrainOptions(
-            data=self.data,
-            spec=trial_dir / candidate.file_name,
-            phi=candidate.detector.phi,
-            out=trial_dir / "train",
-            steps=proxy.steps,
-            batch_size=proxy.batch_size,
-            lr=proxy.lr,
-            image_size=image_size,
-            backbone=candidate.detector.backbone,
-            head_depth=candidate.detector.head_depth,
-            seed=self.seed,
-            ema_decay=proxy.ema_decay,
-            warmup_steps=max(1, proxy.steps // 10),
-            device=self.device,
-            pretrained_backbone=proxy.pretrained_backbone,
-            backbone_weights=proxy.backbone_weights,
+        options = proxy_options(
+            self.space,
+            candidate.detector,
+            self.data,
+            trial_dir / candidate.file_name,
+            trial_dir / "train",
+            proxy.steps,
+            self.seed,
+            self.device,
         )
+        image_size = proxy.image_size or candidate.detector.resolution
         last_report = 0
 
         def on_epoch_end(step: int, total: int, checkpoint: Path) -> None:

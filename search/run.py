@@ -10,7 +10,7 @@ from pathlib import Path
 
 from effdet_graph import InputError
 from graphspec.errors import escape, quote
-from search.engines import TrialResources, engine_class
+from search.engines import MakeEvaluate, TrialResources, engine_class
 from search.objective import OBJECTIVES
 from search.proxy import ProxyTask, prepare_dataset
 from search.results import LEADERBOARD, RESULT_FILES, TrialRecord, best_records, leaderboard_table, write_results
@@ -18,6 +18,11 @@ from search.space import SearchSpace, load_search_space
 
 SMOKE_STEPS = 4
 SMOKE_IMAGES = 24
+STRATEGIES = ("proxy", "oneshot")
+#: The objective and trial count of each strategy where none is given: a one-shot trial costs an evaluation, not
+#: a training, so it scores many candidates, AP against MACs (NSGA-II).
+DEFAULT_OBJECTIVE = {"proxy": "ap", "oneshot": "ap_macs"}
+DEFAULT_TRIALS = {"proxy": 8, "oneshot": 100}
 STATE_WORDS = {"failed": "failed", "rejected": "rejected", "pruned": "stopped early"}
 
 
@@ -36,14 +41,15 @@ def smoke_space(space: SearchSpace) -> SearchSpace:
         space,
         proxy=dataclasses.replace(space.proxy, steps=SMOKE_STEPS, reports=1, image_size=128, batch_size=4),
         dataset=dataclasses.replace(space.dataset, images=SMOKE_IMAGES, image_size=128),
+        oneshot=dataclasses.replace(space.oneshot, steps=SMOKE_STEPS, bn_batches=1),
     )
 
 
 def run_search(
     space_file: str | Path,
     engine: str = "optuna",
-    trials: int = 8,
-    objective: str = "ap",
+    trials: int | None = None,
+    objective: str | None = None,
     results_dir: str | Path | None = None,
     storage: str | None = None,
     resume: bool = False,
@@ -52,6 +58,8 @@ def run_search(
     proxy_steps: int | None = None,
     gpus_per_trial: float | None = None,
     device: str | None = None,
+    strategy: str = "proxy",
+    progress: bool | None = None,
 ) -> SearchOutcome:
     """Run (or resume: the same call again) a search and write its leaderboard, best spec(s) and plot.
 
@@ -60,17 +68,22 @@ def run_search(
     Args:
         space_file: the search-space file.
         engine: a registered engine's name (:func:`search.engines.engine_names`).
-        trials: finished trials to reach in all.
-        objective: a name in :data:`search.objective.OBJECTIVES`.
+        trials: finished trials to reach in all (default: :data:`DEFAULT_TRIALS` of the strategy).
+        objective: a name in :data:`search.objective.OBJECTIVES` (default: :data:`DEFAULT_OBJECTIVE` of the
+            strategy).
         results_dir: the results folder (default ``runs/search/<space name>``).
         storage: the engine's storage (Optuna: a database URL; Ray: a ``storage_path``).
         resume: continue an existing search; fail when there is none.
         smoke_test: a tiny proxy task and data set (CI, a first try).
         seed: the seed of the proxy training.
-        proxy_steps: replaces the space's ``proxy.steps`` (a larger budget on a cluster, without editing the file).
+        proxy_steps: replaces the space's ``proxy.steps`` (a larger budget on a cluster, without editing the file);
+            with the ``oneshot`` strategy, its ``oneshot.steps`` (the supernet's training).
         gpus_per_trial: GPUs each trial reserves (Ray; by default 1 when the cluster has GPUs now, else 0: an
             autoscaling cluster whose GPU workers are not up yet needs it given).
         device: the device the proxy task trains and measures latency on (default: CUDA when present).
+        strategy: ``proxy`` (every trial trains its candidate) or ``oneshot`` (a supernet trained once, trials
+            measure candidates with its weights: :mod:`search.oneshot.strategy`; topology spaces only).
+        progress: show the supernet training's progress bar (``None``: only when stderr is a terminal).
 
     Returns:
         What the search left in the results folder.
@@ -78,6 +91,10 @@ def run_search(
     Raises:
         InputError: a bad argument, space file or storage; the message is one line.
     """
+    if strategy not in STRATEGIES:
+        raise InputError(f"unknown strategy {quote(strategy)}; choose one of {', '.join(STRATEGIES)}")
+    objective = objective or DEFAULT_OBJECTIVE[strategy]
+    trials = DEFAULT_TRIALS[strategy] if trials is None else trials
     if objective not in OBJECTIVES:
         raise InputError(f"unknown objective {quote(objective)}; choose one of {', '.join(OBJECTIVES)}")
     if trials < 1:
@@ -88,20 +105,35 @@ def run_search(
         raise InputError(f"--steps must be at least 1, got {proxy_steps}")
     search_engine = engine_class(engine)()
     space = load_search_space(space_file)
+    if strategy == "oneshot":
+        from search.oneshot.union import topology_choices
+
+        topology_choices(space)  # a supernet holds topology spaces only
     resources = TrialResources(gpus=gpus_per_trial)
     search_engine.check(storage, device, resources)
     if smoke_test:
         space = smoke_space(space)
-    if proxy_steps is not None:
+    if proxy_steps is not None and strategy == "oneshot":
+        space = dataclasses.replace(space, oneshot=dataclasses.replace(space.oneshot, steps=proxy_steps))
+    elif proxy_steps is not None:
         space = dataclasses.replace(space, proxy=dataclasses.replace(space.proxy, steps=proxy_steps))
     results = Path(results_dir or Path("runs") / "search" / space.name).resolve()
     check_results_dir(results, "--out" if results_dir else "the results folder")
     results.mkdir(parents=True, exist_ok=True)
     data = prepare_dataset(space, results)
     goal = OBJECTIVES[objective]
-    make_evaluate = functools.partial(
-        ProxyTask, space, data, seed, measure_latency=objective == "ap_latency", device=device
-    )
+    latency = objective == "ap_latency"
+    make_evaluate: MakeEvaluate
+    if strategy == "oneshot":
+        from search.oneshot.evaluation import InheritedWeights
+        from search.oneshot.strategy import train_space_supernet
+
+        supernet = train_space_supernet(space, data, results, seed, device, progress=progress)
+        make_evaluate = functools.partial(
+            InheritedWeights, space, supernet, data, measure_latency=latency, device=device
+        )
+    else:
+        make_evaluate = functools.partial(ProxyTask, space, data, seed, measure_latency=latency, device=device)
     records = search_engine.run(
         space, make_evaluate, goal, results, trials=trials, storage=storage, resume=resume, resources=resources
     )

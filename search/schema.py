@@ -17,8 +17,17 @@ COMMON_KEYS: Keys = {
     "proxy": True,
     "budget": True,
     "sampler": False,
+    "oneshot": False,
 }
-DATASET_KEYS: Keys = {"name": False, "path": False, "num_classes": False, "images": False, "image_size": False}
+DATASET_KEYS: Keys = {
+    "name": False,
+    "path": False,
+    "scene": False,
+    "num_classes": False,
+    "images": False,
+    "image_size": False,
+    "val_fraction": False,
+}
 PROXY_KEYS: Keys = {
     "steps": True,
     "batch_size": False,
@@ -31,6 +40,7 @@ PROXY_KEYS: Keys = {
 }
 BUDGET_KEYS: Keys = {"scope": False, "max_params": False, "max_macs": False}
 SAMPLER_KEYS: Keys = {"name": False, "seed": False}
+ONESHOT_KEYS: Keys = {"steps": False, "sampling": False, "bn_batches": False, "val_images": False}
 DETECTOR_KEYS: Keys = {"phi": False, "backbone": False}
 OPTIONAL_EDGE_KEYS: Keys = {"from": True, "to": True}
 CONSTRAINT_KEYS: Keys = {"product": True, "tolerance": True, "solve_for": False}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from effdet_graph import specs_dir
-from effdet_graph.data.synthetic import CLASSES
+from effdet_graph.data.synthetic import SCENES
 from effdet_graph.training.options import OptionError, check_options
 from graphspec.reader import Reader
 from graphspec.yaml_loader import load_yaml
@@ -24,12 +24,13 @@ from search.budget import Budget, read_budget
 from search.detector import table_row
 from search.feasible import check_budget_reachable
 from search.kinds import cells, compound, edges
-from search.schema import COMMON_KEYS, DATASET_KEYS, PROXY_KEYS, SAMPLER_KEYS
+from search.schema import COMMON_KEYS, DATASET_KEYS, ONESHOT_KEYS, PROXY_KEYS, SAMPLER_KEYS
 from search.template import Template, read_template
 
 KINDS = {"compound": compound, "nasfpn_cells": cells, "bifpn_edges": edges}
 DATASETS = ("synthetic", "coco")
 SAMPLERS = ("tpe", "random")
+PATH_SAMPLINGS = ("uniform", "fair")  # search.oneshot.sampling.SAMPLINGS, which imports torch
 SEARCH_DIR = "search"
 SPLITS = ("train", "val")  # the splits the proxy task trains and evaluates on
 
@@ -38,12 +39,15 @@ Choices = compound.CompoundChoices | cells.CellChoices | edges.EdgeChoices
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    """``synthetic``: the built-in shapes data set (:mod:`effdet_graph.data.synthetic`), written to ``path`` or
-    a run folder; ``coco``: a COCO-format folder at ``path`` (absolute, or relative to the space file)."""
+    """``synthetic``: the built-in synthetic data set of ``scene`` (:mod:`effdet_graph.data.synthetic`), written
+    to ``path`` or a run folder; ``coco``: a COCO-format folder at ``path`` (absolute, or relative to the space
+    file)."""
 
     name: str = "synthetic"
     path: Path | None = None
-    num_classes: int = len(CLASSES)
+    num_classes: int = len(SCENES["shapes"].classes)
+    scene: str = "shapes"
+    val_fraction: float = 0.2
     images: int = 160
     image_size: int = 256
 
@@ -76,6 +80,20 @@ class SamplerSettings:
 
 
 @dataclass(frozen=True)
+class OneShotConfig:
+    """The one-shot strategy (``--strategy oneshot``): the supernet trains ``steps`` steps with the ``proxy``
+    block's batch, input size, learning rate and EMA, drawing a path per step by ``sampling`` (``uniform`` or
+    ``fair``); each candidate is then measured with its inherited weights, BatchNorm statistics recomputed on
+    ``bn_batches`` batches of 32 training images (0: the supernet's kept), AP on the first ``val_images``
+    validation images (``None``: all)."""
+
+    steps: int = 1000
+    sampling: str = "fair"
+    bn_batches: int = 4
+    val_images: int | None = None
+
+
+@dataclass(frozen=True)
 class SearchSpace:
     """A loaded search-space file. ``choices`` is the kind's part; ``choices.draw(template, trial)`` samples."""
 
@@ -89,6 +107,7 @@ class SearchSpace:
     proxy: ProxyConfig
     budget: Budget
     sampler: SamplerSettings
+    oneshot: OneShotConfig = OneShotConfig()
 
 
 def builtin_space(name: str) -> Path:
@@ -128,6 +147,7 @@ def load_search_space(path: str | Path) -> SearchSpace:
         proxy=_proxy(reader, Path(loaded.file).parent),
         budget=read_budget(reader),
         sampler=_sampler(reader),
+        oneshot=_oneshot(reader),
     )
     check_budget_reachable(reader, space)
     return space
@@ -145,13 +165,26 @@ def _dataset(reader: Reader, base_dir: Path) -> DatasetConfig:
         if problem:
             read_as = "" if Path(relative).is_absolute() else f" (read as {str(path)!r}: relative to the space file)"
             raise reader.fail(f"`dataset.path` {relative!r}{read_as} {problem}", ("dataset", "path"))
-    default_classes = len(CLASSES) if name == "synthetic" else table_row(0).num_classes
+    scene = reader.choice(("dataset", "scene"), list(SCENES), default=DatasetConfig.scene)
+    if name == "coco" and reader.has(("dataset", "scene")):
+        raise reader.fail("`scene` is a setting of the `synthetic` data set, not of `coco`", ("dataset", "scene"))
+    default_classes = len(SCENES[scene].classes) if name == "synthetic" else table_row(0).num_classes
+    image_size = reader.integer(("dataset", "image_size"), low=32, default=DatasetConfig.image_size)
+    if name == "synthetic" and image_size < SCENES[scene].min_size:
+        raise reader.fail(
+            f"dataset.image_size must be at least {SCENES[scene].min_size} for the {scene} scene, got {image_size}",
+            ("dataset", "image_size"),
+        )
     return DatasetConfig(
         name,
         path,
         num_classes=reader.integer(("dataset", "num_classes"), low=1, default=default_classes),
+        scene=scene,
+        val_fraction=reader.number(
+            ("dataset", "val_fraction"), low=0.01, high=0.99, default=DatasetConfig.val_fraction
+        ),
         images=reader.integer(("dataset", "images"), low=8, default=DatasetConfig.images),
-        image_size=reader.integer(("dataset", "image_size"), low=32, default=DatasetConfig.image_size),
+        image_size=image_size,
     )
 
 
@@ -216,4 +249,15 @@ def _sampler(reader: Reader) -> SamplerSettings:
     return SamplerSettings(
         reader.choice(("sampler", "name"), SAMPLERS, default=SAMPLERS[0]),
         reader.integer(("sampler", "seed"), low=0, default=0),
+    )
+
+
+def _oneshot(reader: Reader) -> OneShotConfig:
+    reader.mapping(("oneshot",), ONESHOT_KEYS, "`oneshot`", optional=True)
+    has_val_images = reader.has(("oneshot", "val_images"))
+    return OneShotConfig(
+        steps=reader.integer(("oneshot", "steps"), low=1, default=OneShotConfig.steps),
+        sampling=reader.choice(("oneshot", "sampling"), list(PATH_SAMPLINGS), default=OneShotConfig.sampling),
+        bn_batches=reader.integer(("oneshot", "bn_batches"), low=0, default=OneShotConfig.bn_batches),
+        val_images=reader.integer(("oneshot", "val_images"), low=1) if has_val_images else None,
     )

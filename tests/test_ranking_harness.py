@@ -117,12 +117,39 @@ def test_storage_skips_stored_runs_and_separates_recipes(tmp_path):
 def test_score_methods_with_a_plugged_in_method():
     topologies = _topologies()
     truth = {"a": 0.1, "b": 0.2, "c": 0.3}
+    table = {name: {0: ap, 1: ap} for name, ap in truth.items()}
     methods = {"good": lambda t, c: truth[t.name], "bad": lambda t, c: -truth[t.name]}
     context = bench.Context((40, 112, 320), 64)
-    results = {r.name: r for r in bench.score_methods(topologies, truth, context, methods)}
+    results = {r.name: r for r in bench.score_methods(topologies, table, [0, 1], context, methods)}
     assert results["good"].tau == pytest.approx(1.0) and results["good"].rho == pytest.approx(1.0)
     assert results["bad"].tau == pytest.approx(-1.0) and results["good"].precision_at_3 == 1.0
     assert results["good"].seconds >= 0
+    assert results["good"].topologies == 3 and results["good"].ceiling == pytest.approx(1.0)
+
+
+def test_supernet_rows_rank_the_topologies_of_their_space_and_cost_training_plus_measuring(tmp_path):
+    """A supernet row covers only the topologies its results hold; its ceiling is the seeds' tau over those."""
+    gt = bench.RECIPES["ground-truth"]
+    supernet = {
+        "train_seconds": 100.0,
+        "scores": {
+            "0": {"a": {"AP": 0.2, "seconds": 1.0}, "b": {"AP": 0.1, "seconds": 1.0}, "c": {"AP": 0.3, "seconds": 1.0}},
+            "4": {"a": {"AP": 0.1, "seconds": 2.0}, "c": {"AP": 0.3, "seconds": 2.0}},
+            "1": {},
+        },
+    }
+    path = tmp_path / "oneshot.json"
+    path.write_text(json.dumps({gt.hash: {"supernets": {"fair": supernet}}}))
+    methods = bench.oneshot_methods(gt, path)
+    assert list(methods) == ["supernet fair, no BN recalibration", "supernet fair, BN on 4 batches"]
+    table = {"a": {0: 0.1, 1: 0.2}, "b": {0: 0.3, 1: 0.1}, "c": {0: 0.5, 1: 0.6}}
+    results = bench.score_methods(_topologies(), table, [0, 1], bench.Context((16, 48, 160), 64), methods)
+    without, recalibrated = results
+    assert (without.topologies, without.seconds) == (3, pytest.approx(103.0))
+    assert without.tau == pytest.approx(1 / 3)  # truth c > b (0.2) ~ a (0.15): a, b swapped
+    assert (recalibrated.topologies, recalibrated.seconds, recalibrated.tau) == (2, pytest.approx(104.0), 1.0)
+    assert recalibrated.ceiling == pytest.approx(1.0) and without.ceiling == pytest.approx(1 / 3)
+    assert bench.oneshot_methods(gt, tmp_path / "none.json") == {}
 
 
 # -- SynFlow and the control -----------------------------------------------------------------------
@@ -182,12 +209,36 @@ def test_recipe_sends_the_seed_to_the_option_it_varies():
     assert halved.train["lr"] == gt.train["lr"] / 2 and halved.varies == "seed"
 
 
-def test_ground_truth_recipe_trains_on_the_context_scene_with_valid_options(tmp_path):
+def test_ground_truth_recipe_trains_on_the_surround_scene_with_valid_options(tmp_path):
     import effdet_graph as eg
 
     gt = bench.RECIPES["ground-truth"]
-    assert gt.dataset["scene"] == "context" and gt.train["image_size"] == gt.dataset["image_size"]
+    assert gt.dataset["scene"] == "surround" and gt.train["image_size"] == gt.dataset["image_size"]
     eg.TrainOptions(data=tmp_path, spec=tmp_path / "s.yaml", out=tmp_path, **gt.options(0))  # checks every value
+
+
+def test_the_bench_search_space_is_the_ground_truth_recipe():
+    """``bifpn_edges_bench`` searches on the ground truth's data and detector, and trains its proxy and supernet
+    for the ground truth's steps, batch, input size, learning rate and EMA."""
+    import effdet_graph as eg
+    from search.space import builtin_space, load_search_space
+
+    gt = bench.RECIPES["ground-truth"]
+    space = load_search_space(builtin_space("bifpn_edges_bench"))
+    data = space.dataset
+    assert dict(
+        images=data.images,
+        image_size=data.image_size,
+        seed=space.sampler.seed,
+        scene=data.scene,
+        val_fraction=data.val_fraction,
+    ) == dict(gt.dataset)
+    proxy = space.proxy
+    assert (proxy.steps, proxy.batch_size, proxy.image_size, proxy.lr, proxy.ema_decay) == tuple(
+        gt.train.get(k, eg.TrainOptions.ema_decay) for k in ("steps", "batch_size", "image_size", "lr", "ema_decay")
+    )
+    assert space.oneshot.steps == gt.train["steps"]
+    assert (space.choices.detector.phi, space.choices.detector.backbone) == (gt.train["phi"], gt.train["backbone"])
 
 
 def test_search_proxy_recipe_is_the_search_spaces_proxy_cut_to_a_budget():
@@ -216,8 +267,8 @@ def test_stored_training_scores_by_the_stored_ap_and_costs_the_runs_seconds(tmp_
     store = _store_with(tmp_path, proxy, {"a": [0.3], "b": [0.1], "c": [0.2]}, seconds=7.0)
     method = bench.StoredTraining(proxy, store)
     topologies = _topologies()
-    truth = {"a": 0.9, "b": 0.1, "c": 0.5}
-    (result,) = bench.score_methods(topologies, truth, bench.Context((16, 48, 160), 64), {"proxy": method})
+    table = {"a": {0: 0.9}, "b": {0: 0.1}, "c": {0: 0.5}}
+    (result,) = bench.score_methods(topologies, table, [0], bench.Context((16, 48, 160), 64), {"proxy": method})
     assert result.tau == pytest.approx(1.0) and result.seconds == pytest.approx(21.0)
     with pytest.raises(KeyError, match="no stored run of a seed 1"):
         bench.StoredTraining(proxy, store, seed=1)(topologies[0], None)

@@ -5,7 +5,7 @@
     out/train/images/img_00000.png ...   out/train/instances.json
     out/val/images/img_00160.png ...     out/val/instances.json
 
-Two scenes (:data:`SCENES`):
+Three scenes (:data:`SCENES`):
 
 ``shapes`` (the default): a cluttered background (colour gradient, stripes at a random angle, pixel
 noise, and unannotated grey-ish blobs and lines) and 0-12 objects of five classes, each with its own
@@ -18,8 +18,13 @@ interior with warm and cool clutter (decoys), inside a frame (a tenth of the sid
 30% of the side, of the same colours whatever the frame; their class is the frame's: ``warm`` or
 ``cool``. Objects keep a fifth of the side away from the frame, so a small object's neighbourhood
 holds no hint of its class (the decoys nearby are warm or cool at random): it is meant to need
-features that saw the whole image. ``benchmarks/bench_ranking.py`` measures how much cross-scale
-fusion helps with it.
+features that saw the whole image.
+
+``surround``: a scene whose class is told only by an object's surroundings beyond a grey disc around it.
+1-5 pale circles or squares, 12 px to a fifth of the side, that do not touch, each in a grey, textured disc
+whose radius is the object's half-side plus a fifth of the image side; the rest of the image is the same
+texture tinted warm or cool, and the tint is the class of every object (``warm`` or ``cool``). A detector sees
+the class only with features that reach beyond the disc. It is the ranking benchmark's ground truth.
 
 In ``shapes``, objects may overlap (later ones are drawn on top; boxes are the full, amodal shape).
 
@@ -229,6 +234,62 @@ def render_context(rng: np.random.Generator, size: int) -> tuple[Image.Image, Ob
     return image, objects
 
 
+_SURROUND_MIN_OBJECT = 12
+_SURROUND_GAP = 4  # pixels between objects
+_TINT = 0.55  # the tint's share of a pixel outside the discs
+_FAINT_TINT = 0.08  # the class's tint inside the discs, as a share of a pixel
+_CAST = 0.08  # the standard deviation of a random warm (+) or cool (-) cast over the tint inside the discs
+
+
+def render_surround(rng: np.random.Generator, size: int) -> tuple[Image.Image, Objects]:
+    """Render one ``surround`` image (see the module docstring).
+
+    Returns:
+        ``(image RGB size x size, [(class index: 0 warm surroundings, 1 cool, [x, y, w, h] COCO pixels)])``.
+    """
+    grey = _background(rng, size).mean(axis=2, keepdims=True) + rng.normal(0, 3, (size, size, 1))
+    tint = int(rng.integers(len(_FRAMES)))
+    colour = np.array([rng.uniform(*bounds) for bounds in _FRAME_COLOURS[_FRAMES[tint]]], dtype=np.float32)
+    tinted = (1 - _TINT) * grey + _TINT * colour
+    margin = size // 5  # the disc's reach beyond the object
+    max_side = max(_SURROUND_MIN_OBJECT, int(size * 0.2))
+    yy, xx = np.mgrid[0:size, 0:size]
+    hole = np.zeros((size, size), dtype=bool)
+    taken: list[tuple[int, int, int]] = []
+    for _ in range(int(rng.integers(1, 6))):
+        side = math.exp(rng.uniform(math.log(_SURROUND_MIN_OBJECT), math.log(max_side)))
+        w = int(np.clip(round(side), _SURROUND_MIN_OBJECT, max_side))
+        for _ in range(_PLACEMENT_TRIES):
+            x, y = (int(v) for v in rng.integers(0, size - w + 1, 2))
+            gap = _SURROUND_GAP
+            if all(
+                x + w + gap <= tx or tx + ts + gap <= x or y + w + gap <= ty or ty + ts + gap <= y
+                for tx, ty, ts in taken
+            ):
+                break
+        else:
+            continue  # no free spot for this one
+        taken.append((x, y, w))
+        cx, cy = x + w / 2, y + w / 2
+        hole |= (xx - cx) ** 2 + (yy - cy) ** 2 <= (w / 2 + margin) ** 2
+    # Inside the discs a faint tint of the class, hidden under a random warm or cool cast of about its size.
+    cast = _FAINT_TINT * (1 if tint == 0 else -1) + rng.normal(0, _CAST)
+    inside = (1 - abs(cast)) * grey + abs(cast) * np.array(
+        [rng.uniform(*bounds) for bounds in _FRAME_COLOURS[_FRAMES[0 if cast > 0 else 1]]], dtype=np.float32
+    )
+    pixels = np.where(hole[..., None], inside, tinted)
+    image = Image.fromarray(np.clip(pixels + rng.normal(0, 3, (size, size, 3)), 0, 255).astype(np.uint8))
+    objects: Objects = []
+    for x, y, w in taken:
+        mask = _shape_mask(CLASSES.index(_CONTEXT_SHAPES[int(rng.integers(2))]), w, w, rng)
+        tone = rng.uniform(200, 250) + rng.uniform(-8, 8, 3)
+        patch = np.clip(tone[None, None, :] + rng.normal(0, 6, (w, w, 3)), 0, 255).astype(np.uint8)
+        box = _paste(image, mask, patch, x, y)
+        if box is not None:
+            objects.append((tint, box))
+    return image, objects
+
+
 @dataclass(frozen=True)
 class Scene:
     """A kind of synthetic image: its class names (category ids 1..N in this order) and its renderer."""
@@ -242,6 +303,7 @@ class Scene:
 SCENES: dict[str, Scene] = {
     "shapes": Scene(CLASSES, render_shapes),
     "context": Scene(_FRAMES, render_context, min_size=96),
+    "surround": Scene(_FRAMES, render_surround, min_size=64),
 }
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 import matplotlib
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 from torchvision.transforms.functional import pil_to_tensor
 from torchvision.utils import draw_bounding_boxes
 
+from effdet_graph.data.coco import CocoDetection
 from effdet_graph.data.images import open_image
 from effdet_graph.data.loading import reraise_worker_errors
 from effdet_graph.data.transforms import ResizePad, collate_detection
@@ -109,17 +110,42 @@ def evaluate_checkpoint(
             f"{dataset.annotation_file}: category ids {unknown} are not among the checkpoint's "
             f"{recipe.label_to_category}; evaluate on data with the classes it was trained on"
         )
+    return evaluate_predictor(
+        predictor, dataset, recipe, batch_size=batch_size, workers=workers, bootstrap=bootstrap, seed=seed
+    )
+
+
+def evaluate_predictor(
+    predictor: DetectorPredictor,
+    dataset: CocoDetection,
+    recipe: ModelRecipe,
+    images: int | None = None,
+    batch_size: int = 8,
+    workers: int = 0,
+    bootstrap: int = 0,
+    seed: int = 0,
+) -> dict[str, float]:
+    """COCO metrics (``AP AP50 AP75 APs APm APl``) of ``predictor`` (eval mode, on its device) on ``dataset``,
+    or on its first ``images`` images; ``recipe`` gives the input size and the label-to-category map. The
+    arguments are as for :func:`evaluate_checkpoint`, checked there."""
     dataset.transform = ResizePad(recipe.image_size)
+    subset = range(len(dataset) if images is None else min(images, len(dataset)))
     device = next(predictor.parameters()).device
     detections = []
-    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate_detection, num_workers=workers)
-    for images, targets in reraise_worker_errors(loader):
-        outputs = predictor(images.to(device), [t["image_size"] for t in targets])
-        detections += [
-            {**{k: v.cpu() for k, v in out.items()}, "image_id": t["image_id"], "scale": t["scale"]}
-            for out, t in zip(outputs, targets)
-        ]
-    return coco_evaluate(dataset.coco, detections, recipe.label_to_category, bootstrap=bootstrap, seed=seed)
+    loader = DataLoader(
+        Subset(dataset, subset), batch_size=batch_size, collate_fn=collate_detection, num_workers=workers
+    )
+    with torch.no_grad():
+        for batch, targets in reraise_worker_errors(loader):
+            outputs = predictor(batch.to(device), [t["image_size"] for t in targets])
+            detections += [
+                {**{k: v.cpu() for k, v in out.items()}, "image_id": t["image_id"], "scale": t["scale"]}
+                for out, t in zip(outputs, targets)
+            ]
+    image_ids = [dataset.image_ids[i] for i in subset]
+    return coco_evaluate(
+        dataset.coco, detections, recipe.label_to_category, image_ids=image_ids, bootstrap=bootstrap, seed=seed
+    )
 
 
 def _class_colours(count: int) -> list[str]:

@@ -38,7 +38,15 @@ class TrainedModel:
         return self.result.checkpoint
 
 
-def dataset_folder(data: Path | None, synthetic: Path, images: int = 200, seed: int = 0, image_size: int = 256) -> Path:
+def dataset_folder(
+    data: Path | None,
+    synthetic: Path,
+    images: int = 200,
+    seed: int = 0,
+    image_size: int = 256,
+    scene: str = "shapes",
+    val_fraction: float = 0.2,
+) -> Path:
     """The data set folder of a run: ``data`` when given, else the built-in synthetic data set at
     ``synthetic``, made (atomically) when its ``train/instances.json`` is not there yet.
 
@@ -48,6 +56,8 @@ def dataset_folder(data: Path | None, synthetic: Path, images: int = 200, seed: 
         images: images of the built-in data set (train and val together).
         seed: seed of the built-in data set.
         image_size: side of the built-in data set's images.
+        scene: what the built-in data set's images show (:data:`~effdet_graph.data.synthetic.SCENES`).
+        val_fraction: the built-in data set's share of validation images.
 
     Returns:
         The folder to train and evaluate on.
@@ -58,7 +68,7 @@ def dataset_folder(data: Path | None, synthetic: Path, images: int = 200, seed: 
     if data is not None:
         return data
     if not (synthetic / ANNOTATIONS).is_file():
-        make_dataset(synthetic, images=images, seed=seed, image_size=image_size)
+        make_dataset(synthetic, images=images, seed=seed, image_size=image_size, scene=scene, val_fraction=val_fraction)
     return synthetic
 
 

@@ -43,7 +43,7 @@ class TrainedSupernet:
         """The candidate's spec as the supernet runs it (the run's ``overrides`` set)."""
         return self.supernet.candidate_spec(candidate)
 
-    def candidate_state_dict(self, candidate: Candidate) -> dict[str, torch.Tensor]:
+    def candidate_state_dict(self, candidate: Candidate | Spec) -> dict[str, torch.Tensor]:
         """The weights of the candidate's own detector, ``EfficientDet(candidate_spec(candidate),
         recipe.config())``: the supernet's backbone and heads, and its feature network's weights on the
         candidate's path."""
@@ -51,11 +51,17 @@ class TrainedSupernet:
         state.update({f"fpn.{key}": value for key, value in self.supernet.candidate_state_dict(candidate).items()})
         return state
 
-    def candidate_detector(self, candidate: Candidate) -> EfficientDet:
-        """The candidate's own detector with its weights from the supernet (:meth:`candidate_state_dict`), in
-        eval mode: it computes what the supernet does with the candidate's path selected."""
-        model = EfficientDet(self.candidate_spec(candidate), self.recipe.config())
-        load_model_state(model, self.candidate_state_dict(candidate), candidate.file_name)
+    def candidate_detector(self, candidate: Candidate | Spec) -> EfficientDet:
+        """The candidate's own detector (given as a candidate or as its spec, loaded with the supernet's
+        ``overrides``) with its weights from the supernet (:meth:`candidate_state_dict`), in eval mode: it
+        computes what the supernet does with the candidate's path selected.
+
+        Raises:
+            SpecError: the spec is no candidate of the supernet's space (the message names the node).
+        """
+        spec = self.candidate_spec(candidate) if isinstance(candidate, Candidate) else candidate
+        model = EfficientDet(spec, self.recipe.config())
+        load_model_state(model, self.candidate_state_dict(spec), spec.name)
         return model.eval()
 
 

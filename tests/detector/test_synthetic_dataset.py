@@ -172,8 +172,74 @@ def test_context_scene_deterministic_and_checked(context_dataset, tmp_path):
     out, _ = context_dataset
     make_dataset(tmp_path / "again", images=IMAGES, seed=7, image_size=SIZE, scene="context")
     assert _files(tmp_path / "again") == _files(out)
-    with pytest.raises(DatasetError, match="unknown scene 'kontext'; choose one of shapes, context"):
+    with pytest.raises(DatasetError, match="unknown scene 'kontext'; choose one of shapes, context, surround"):
         make_dataset(tmp_path / "x", images=4, scene="kontext")
     with pytest.raises(DatasetError, match="at least 96 pixels for the context scene, got 64"):
         make_dataset(tmp_path / "y", images=4, image_size=64, scene="context")
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+@pytest.fixture(scope="module")
+def surround_dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth") / "surround"
+    return out, make_dataset(out, images=IMAGES, seed=7, image_size=SIZE, scene="surround")
+
+
+def _annotated_images(out, split):
+    data = json.loads((out / split / "instances.json").read_text())
+    by_image: dict[int, list] = {img["id"]: [] for img in data["images"]}
+    for a in data["annotations"]:
+        by_image[a["image_id"]].append(a)
+    files = {img["id"]: img["file_name"] for img in data["images"]}
+    return data, [(files[i], anns) for i, anns in by_image.items()]
+
+
+def test_surround_scene_class_is_the_tint_beyond_a_disc_whose_own_cast_often_misleads(surround_dataset):
+    """Outside every disc the image is strongly tinted with the class's colour (warm: red over blue, cool: blue
+    over red); within a fifth of the side of an object only a faint cast, which points the wrong way in a good
+    share of the images."""
+    out, summary = surround_dataset
+    assert summary.classes == SCENES["surround"].classes == ("warm", "cool")
+    margin = SIZE // 5
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    seen, agreeing, images = set(), 0, 0
+    for split in ("train", "val"):
+        data, annotated = _annotated_images(out, split)
+        assert [c["name"] for c in data["categories"]] == list(summary.classes)
+        for file_name, anns in annotated:
+            assert 1 <= len(anns) <= 5, "every surround image has 1-5 objects"
+            names = {summary.classes[a["category_id"] - 1] for a in anns}
+            assert len(names) == 1, "every object of an image has the image's class"
+            sign = 1 if names == {"warm"} else -1
+            pixels = np.asarray(Image.open(out / split / "images" / file_name).convert("RGB"), dtype=np.float32)
+            near = np.zeros((SIZE, SIZE), dtype=bool)
+            far = np.ones((SIZE, SIZE), dtype=bool)
+            boxes = []
+            for a in anns:
+                x, y, w, h = a["bbox"]
+                assert w == h and 12 <= w <= SIZE // 5
+                distance = np.hypot(xx - (x + w / 2), yy - (y + h / 2))
+                outside_box = (xx < x) | (xx >= x + w) | (yy < y) | (yy >= y + h)
+                near |= outside_box & (distance < w / 2 + margin - 2)
+                far &= distance > w / 2 + margin + 2
+                boxes.append((x, y, w, h))
+            cast = (pixels[near][:, 0] - pixels[near][:, 2]).mean()
+            assert abs(cast) < 70, "inside the discs only a faint cast"
+            if far.sum() > 20:
+                assert sign * (pixels[far][:, 0] - pixels[far][:, 2]).mean() > 70, "outside, the class's tint"
+            agreeing += sign * cast > 0
+            images += 1
+            for (x0, y0, w0, h0), (x1, y1, w1, h1) in itertools.combinations(boxes, 2):
+                assert x0 + w0 <= x1 or x1 + w1 <= x0 or y0 + h0 <= y1 or y1 + h1 <= y0, "objects do not overlap"
+            seen |= names
+    assert seen == set(summary.classes)
+    assert 0.6 < agreeing / images < 0.97, "the cast inside the discs tells the class often, not always"
+
+
+def test_surround_scene_deterministic_and_checked(surround_dataset, tmp_path):
+    out, _ = surround_dataset
+    make_dataset(tmp_path / "again", images=IMAGES, seed=7, image_size=SIZE, scene="surround")
+    assert _files(tmp_path / "again") == _files(out)
+    with pytest.raises(DatasetError, match="at least 64 pixels for the surround scene, got 48"):
+        make_dataset(tmp_path / "y", images=4, image_size=48, scene="surround")
+    assert not (tmp_path / "y").exists()

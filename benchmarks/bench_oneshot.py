@@ -1,0 +1,164 @@
+"""One-shot ranking: how a weight-sharing supernet ranks the ranking benchmark's topologies with inherited
+weights, for ``bench_ranking.py``'s supernet rows.
+
+    python benchmarks/bench_oneshot.py [--samplings uniform fair] [--bn-batches 0 1 2 4 8] [--jobs 2]
+
+For each sampling (``uniform``: single path, SPOS; ``fair``: FairNAS) the supernet of the ``bifpn_edges_bench``
+search space (``specs/search/bifpn_edges_bench.yaml``: the ``bifpn_edges`` choices on the ground-truth recipe's
+detector) is trained once with the ground-truth recipe (``bench_ranking.RECIPES["ground-truth"]``: the same data,
+steps, learning rate, batch and seed 0) through ``train_supernet``. Every topology of the ground-truth set that is
+a point of the space (BiFPN and the sampled ones) is then measured with the weights it inherits, its BatchNorm
+statistics recomputed on K batches of 32 training images for each ``--bn-batches`` K (0: the supernet's own
+statistics), AP on the whole val split.
+
+Results go to ``benchmarks/results/oneshot.json``: per sampling, the training seconds and, per K, each
+topology's AP and seconds. A supernet trained or a score measured once is reused; the file only grows.
+``bench_ranking.py`` turns them into rows (``supernet <sampling>, BN K``) whose cost is the training plus the
+measurements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import bench_ranking as br
+
+RESULTS = br.ROOT / "benchmarks" / "results" / "oneshot.json"
+SPACE = br.ROOT / "specs" / "search" / "bifpn_edges_bench.yaml"
+SAMPLINGS = ("uniform", "fair")
+BN_BATCHES = (0, 1, 2, 4, 8)
+SEED = 0
+
+
+def load_results(path: Path = RESULTS) -> dict[str, Any]:
+    """The stored results (``{}`` when there are none)."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def supernet_options(recipe: br.Recipe, data: Path, out: Path) -> Any:
+    """The ground-truth recipe's training options for a supernet run into ``out`` (seed 0, no BatchNorm
+    recomputation: a candidate's statistics are recomputed when it is measured)."""
+    import effdet_graph as eg
+
+    checkpoint = out / "last.pt"
+    options = {**recipe.options(SEED), "bn_images": 0}
+    return eg.TrainOptions(
+        data=data, spec=SPACE, out=out, resume=checkpoint if checkpoint.exists() else None, **options
+    )
+
+
+def train(sampling: str, recipe: br.Recipe, data: Path, work: Path) -> tuple[str, float]:
+    """Train (or resume) the ``sampling`` supernet; its checkpoint and the seconds this call took."""
+    from search.oneshot.training import train_supernet
+    from search.space import load_search_space
+
+    out = work / "supernets" / recipe.hash / f"{sampling}-seed{SEED}"
+    started = time.perf_counter()
+    result = train_supernet(load_search_space(SPACE), supernet_options(recipe, data, out), sampling, progress=False)
+    return str(result.checkpoint), time.perf_counter() - started
+
+
+def scaled_spec(topology: br.Topology, recipe: br.Recipe) -> Any:
+    """The topology's spec as the recipe's runs train it (EfficientDet-D``phi``'s scaling applied)."""
+    from graphspec import loads_spec
+    from search.detector import table_row
+
+    return loads_spec(topology.spec_text, f"{topology.name}.yaml", table_row(recipe.train["phi"]).spec_overrides())
+
+
+def space_topologies(topologies: Sequence[br.Topology], recipe: br.Recipe) -> list[br.Topology]:
+    """The topologies of the set that are points of the space."""
+    from effdet_graph.fpn.subgraph import subgraph
+    from graphspec import SpecError
+    from search.oneshot.union import union_spec
+    from search.space import load_search_space
+
+    union = union_spec(load_search_space(SPACE))
+    held = []
+    for topology in topologies:
+        spec = scaled_spec(topology, recipe)
+        try:
+            subgraph(union.spec, union.merges, spec, union.names(spec))
+        except SpecError:
+            continue
+        held.append(topology)
+    return held
+
+
+def measure(
+    checkpoint: Path,
+    topologies: Sequence[br.Topology],
+    recipe: br.Recipe,
+    bn_batches: Sequence[int],
+    data: Path,
+    known: dict[str, Any],
+) -> dict[str, dict[str, dict[str, float]]]:
+    """AP and seconds of each topology with inherited weights for each K, where ``known`` (K -> name -> score)
+    lacks it."""
+    from effdet_graph.training.data import open_split
+    from search.oneshot.checkpoint import load_supernet
+    from search.oneshot.evaluation import evaluate_inherited
+    from search.space import load_search_space
+
+    trained = load_supernet(checkpoint, space=load_search_space(SPACE))
+    train_split, val_split = open_split(data, "train"), open_split(data, "val")
+    scores: dict[str, dict[str, dict[str, float]]] = {}
+    for k in bn_batches:
+        for topology in topologies:
+            if topology.name in known.get(str(k), {}):
+                continue
+            spec = scaled_spec(topology, recipe)
+            score = evaluate_inherited(trained, spec, train_split, val_split, bn_batches=k)
+            scores.setdefault(str(k), {})[topology.name] = {"AP": score.ap, "seconds": round(score.seconds, 2)}
+            print(f"  K={k} {topology.name}: AP {score.ap:.4f} ({score.seconds:.1f} s)", flush=True)
+    return scores
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samplings", nargs="+", choices=SAMPLINGS, default=list(SAMPLINGS))
+    parser.add_argument("--bn-batches", type=int, nargs="+", default=list(BN_BATCHES), metavar="K")
+    parser.add_argument("--jobs", type=int, default=1, help="supernets trained in parallel, one thread each")
+    parser.add_argument("--work", type=Path, default=br.ROOT / "runs" / "ranking")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    recipe = br.RECIPES["ground-truth"]
+    data = br.prepare_data(recipe, args.work)
+    results = load_results(args.results)
+    entry = results.setdefault(recipe.hash, {"recipe": recipe.as_json(), "space": br._shown(SPACE), "supernets": {}})
+
+    def save() -> None:
+        args.results.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+
+    todo = [s for s in args.samplings if "train_seconds" not in entry["supernets"].get(s, {})]
+    if todo:
+        print(f"training {len(todo)} supernet(s): {', '.join(todo)}", flush=True)
+        with ProcessPoolExecutor(max(1, args.jobs), initializer=br._one_thread) as pool:
+            for sampling, (checkpoint, seconds) in zip(
+                todo, pool.map(train, todo, [recipe] * len(todo), [data] * len(todo), [args.work] * len(todo))
+            ):
+                supernet = entry["supernets"].setdefault(sampling, {})
+                supernet.update(checkpoint=br._shown(Path(checkpoint)), train_seconds=round(seconds, 1), scores={})
+                print(f"  {sampling}: trained in {seconds:.0f} s", flush=True)
+                save()
+    topologies = space_topologies(br.ground_truth_set(), recipe)
+    print(f"{len(topologies)} topologies of the set are points of {SPACE.name}", flush=True)
+    br._one_thread()
+    for sampling in args.samplings:
+        supernet = entry["supernets"][sampling]
+        checkpoint = br.ROOT / supernet["checkpoint"]
+        for k, scores in measure(checkpoint, topologies, recipe, args.bn_batches, data, supernet["scores"]).items():
+            supernet["scores"].setdefault(k, {}).update(scores)
+        save()
+    print(f"wrote {args.results}")
+
+
+if __name__ == "__main__":
+    main()
