@@ -2,6 +2,7 @@
 weights, for ``bench_ranking.py``'s supernet rows.
 
     python benchmarks/bench_oneshot.py [--samplings uniform fair] [--bn-batches 0 1 2 4 8] [--jobs 2]
+                                       [--recipe ground-truth|quick]
 
 For each sampling (``uniform``: single path, SPOS; ``fair``: FairNAS) the supernet of the ``bifpn_edges_bench``
 search space (``specs/search/bifpn_edges_bench.yaml``: the ``bifpn_edges`` choices on the ground-truth recipe's
@@ -11,8 +12,9 @@ a point of the space (BiFPN and the sampled ones) is then measured with the weig
 statistics recomputed on K batches of 32 training images for each ``--bn-batches`` K (0: the supernet's own
 statistics), AP on the whole val split.
 
-Results go to ``benchmarks/results/oneshot.json``: per sampling, the training seconds and, per K, each
-topology's AP and seconds. A supernet trained or a score measured once is reused; the file only grows.
+Results go to ``benchmarks/results/oneshot.json``: per sampling, the training seconds, per K each topology's AP
+and seconds, and the BatchNorm study (per K: mean AP, seconds a candidate, Kendall tau of its ranking against
+the one with the most batches). A supernet trained or a score measured once is reused; the file only grows.
 ``bench_ranking.py`` turns them into rows (``supernet <sampling>, BN K``) whose cost is the training plus the
 measurements.
 """
@@ -120,8 +122,31 @@ def measure(
     return scores
 
 
+def bn_study(scores: dict[str, dict[str, dict[str, float]]]) -> list[dict[str, Any]]:
+    """For each K measured on every topology the most batches were: the mean AP, the mean seconds a candidate
+    took, and the Kendall tau of its ranking against the ranking with the most batches."""
+    measured = sorted((int(k) for k, by_name in scores.items() if by_name), reverse=True)
+    if not measured:
+        return []
+    names = sorted(scores[str(measured[0])])
+    reference = [scores[str(measured[0])][n]["AP"] for n in names]
+    rows = []
+    for k in sorted(k for k in measured if all(n in scores[str(k)] for n in names)):
+        aps = [scores[str(k)][n]["AP"] for n in names]
+        rows.append(
+            {
+                "bn_batches": k,
+                "mean_ap": round(float(sum(aps) / len(aps)), 4),
+                "tau_vs_most": round(br.kendall_tau(reference, aps), 3),
+                "seconds": round(float(sum(scores[str(k)][n]["seconds"] for n in names) / len(names)), 1),
+            }
+        )
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipe", choices=sorted(br.RECIPES), default="ground-truth")
     parser.add_argument("--samplings", nargs="+", choices=SAMPLINGS, default=list(SAMPLINGS))
     parser.add_argument("--bn-batches", type=int, nargs="+", default=list(BN_BATCHES), metavar="K")
     parser.add_argument("--jobs", type=int, default=1, help="supernets trained in parallel, one thread each")
@@ -129,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
-    recipe = br.RECIPES["ground-truth"]
+    recipe = br.RECIPES[args.recipe]
     data = br.prepare_data(recipe, args.work)
     results = load_results(args.results)
     entry = results.setdefault(recipe.hash, {"recipe": recipe.as_json(), "space": br._shown(SPACE), "supernets": {}})
@@ -156,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         checkpoint = br.ROOT / supernet["checkpoint"]
         for k, scores in measure(checkpoint, topologies, recipe, args.bn_batches, data, supernet["scores"]).items():
             supernet["scores"].setdefault(k, {}).update(scores)
+        supernet["bn_study"] = bn_study(supernet["scores"])
         save()
     print(f"wrote {args.results}")
 

@@ -1,9 +1,11 @@
 """Where the run-to-run variance of AP comes from, on the ranking benchmark's ground-truth recipe.
 
-    python benchmarks/bench_variance.py [--topology bifpn] [--seeds 0 1 2] [--jobs 2] [--report-only]
+    python benchmarks/bench_variance.py [--recipe ground-truth] [--topology bifpn] [--seeds 0 1 2] [--jobs 2]
+                                        [--report-only]
 
 One topology is trained several times per factor, each factor varying one source of randomness or one
-setting with everything else as in the ground-truth recipe (``bench_ranking.RECIPES["ground-truth"]``):
+setting with everything else as in the recipe (``--recipe``, a name in ``bench_ranking.RECIPES``; by default
+the ground truth's):
 
 - ``seed``: the run's seed (weights, data order and augmentation together), the ground truth's own runs;
 - ``weights only``: the seed of the initial weights, the data order and augmentation fixed (``data_seed`` 0);
@@ -94,6 +96,9 @@ def bootstrap_sd(checkpoint: Path, data: Path) -> tuple[float, float, float]:
 def main(argv: Sequence[str] | None = None) -> None:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--recipe", choices=sorted(br.RECIPES), default="ground-truth", help="the recipe whose variance is measured"
+    )
     parser.add_argument("--topology", default="bifpn", help="a built-in topology of the ground-truth set")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes, one torch thread each")
@@ -102,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--report-only", action="store_true", help="make no runs")
     args = parser.parse_args(argv)
 
-    ground_truth = br.RECIPES["ground-truth"]
+    ground_truth = br.RECIPES[args.recipe]
     topology = next(t for t in br.ground_truth_set(0) if t.name == args.topology)
     store = br.RunStore(br.RESULTS)
     data = br.prepare_data(ground_truth, args.work)

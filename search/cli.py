@@ -60,7 +60,9 @@ def add_search_options(parser: argparse.ArgumentParser, engine: str) -> None:
         help="continue an existing study (Optuna) or experiment (Ray), and fail if there is none; without it an "
         "existing one is continued too",
     )
-    parser.add_argument("--out", metavar="DIR", help="results folder (default runs/search/<space name>)")
+    parser.add_argument(
+        "--out", metavar="DIR", help="results folder (default runs/search/<space name>, or <space name>-oneshot)"
+    )
     parser.add_argument(
         "--steps",
         type=int,

@@ -71,7 +71,8 @@ def run_search(
         trials: finished trials to reach in all (default: :data:`DEFAULT_TRIALS` of the strategy).
         objective: a name in :data:`search.objective.OBJECTIVES` (default: :data:`DEFAULT_OBJECTIVE` of the
             strategy).
-        results_dir: the results folder (default ``runs/search/<space name>``).
+        results_dir: the results folder (default ``runs/search/<space name>``; ``<space name>-oneshot`` with the
+            ``oneshot`` strategy, whose trials are not the proxy's).
         storage: the engine's storage (Optuna: a database URL; Ray: a ``storage_path``).
         resume: continue an existing search; fail when there is none.
         smoke_test: a tiny proxy task and data set (CI, a first try).
@@ -117,7 +118,8 @@ def run_search(
         space = dataclasses.replace(space, oneshot=dataclasses.replace(space.oneshot, steps=proxy_steps))
     elif proxy_steps is not None:
         space = dataclasses.replace(space, proxy=dataclasses.replace(space.proxy, steps=proxy_steps))
-    results = Path(results_dir or Path("runs") / "search" / space.name).resolve()
+    default = Path("runs") / "search" / (space.name if strategy == "proxy" else f"{space.name}-{strategy}")
+    results = Path(results_dir or default).resolve()
     check_results_dir(results, "--out" if results_dir else "the results folder")
     results.mkdir(parents=True, exist_ok=True)
     data = prepare_dataset(space, results)

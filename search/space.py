@@ -172,7 +172,7 @@ def _dataset(reader: Reader, base_dir: Path) -> DatasetConfig:
     image_size = reader.integer(("dataset", "image_size"), low=32, default=DatasetConfig.image_size)
     if name == "synthetic" and image_size < SCENES[scene].min_size:
         raise reader.fail(
-            f"dataset.image_size must be at least {SCENES[scene].min_size} for the {scene} scene, got {image_size}",
+            f"`dataset.image_size` must be at least {SCENES[scene].min_size} for the {scene} scene, got {image_size}",
             ("dataset", "image_size"),
         )
     return DatasetConfig(

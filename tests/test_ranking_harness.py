@@ -298,3 +298,22 @@ def test_report_ceilings_control_gap_and_json(tmp_path):
     assert data["methods"][0]["tau"] == 1.0
     assert "above the no-fusion control, in seed standard deviations: fpn +7.0, bifpn +10.5" in report.text()
     assert bench.build_report(store, topologies[:2], [0, 1, 2], gt, methods) is None  # fewer than 3 topologies
+
+
+def test_the_batchnorm_study_compares_each_k_with_the_most_batches():
+    spec = importlib.util.spec_from_file_location("bench_oneshot", ROOT / "benchmarks" / "bench_oneshot.py")
+    assert spec and spec.loader
+    oneshot = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(oneshot)
+
+    def scores(aps, seconds):
+        return {name: {"AP": ap, "seconds": seconds} for name, ap in zip("abc", aps)}
+
+    study = oneshot.bn_study(
+        {"0": scores([0.3, 0.2, 0.1], 1.0), "4": scores([0.1, 0.2, 0.3], 3.0), "2": {"a": {"AP": 0.1, "seconds": 2}}}
+    )
+    assert study == [  # K 2 lacks topologies measured with the most batches: left out
+        {"bn_batches": 0, "mean_ap": 0.2, "tau_vs_most": -1.0, "seconds": 1.0},
+        {"bn_batches": 4, "mean_ap": 0.2, "tau_vs_most": 1.0, "seconds": 3.0},
+    ]
+    assert oneshot.bn_study({}) == []

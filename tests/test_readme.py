@@ -250,13 +250,26 @@ def _ranking_rows(r: dict[str, Any]) -> list[str]:
         rows.append(f"| {name} | {runs} | **{ap:.3f}** | {sd[name]:.3f} |")
     for m in r["methods"]:
         rows.append(
-            f"| {m['name']} | {m['tau']:.2f} | {m['rho']:.2f} | {m['precision_at_3']:.2f} | {m['seconds']:,.1f} s |"
+            f"| {m['name']} | {m['tau']:.2f} | {m['rho']:.2f} | {m['precision_at_3']:.2f} | {m['seconds']:,.1f} s "
+            f"| {m['topologies']} | {m['ceiling']:.2f} |"
         )
     return rows
 
 
 def _variance_rows(r: dict[str, Any]) -> list[str]:
     return [f"| {row['source']} | {row['mean']:.3f} | {row['sd']:.3f} |" for row in r["rows"]]
+
+
+def _oneshot_rows(r: dict[str, Any]) -> list[str]:
+    rows = []
+    for sampling, supernet in r[_load("ranking_report.json")["recipe_hash"]]["supernets"].items():
+        rows.append(f"{sampling} sampling: {supernet['train_seconds'] / 60:.1f} minutes of training")
+        rows += [
+            f"| {sampling} | {row['bn_batches']} | {row['mean_ap']:.3f} | {row['tau_vs_most']:.2f} "
+            f"| {row['seconds']:.1f} s |"
+            for row in supernet.get("bn_study", [])
+        ]
+    return rows
 
 
 #: results file -> the README text (table rows, phrases) its values give
@@ -268,6 +281,7 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "train_step.json": _train_step_rows,
     "ranking_report.json": _ranking_rows,
     "variance.json": _variance_rows,
+    "oneshot.json": _oneshot_rows,
 }
 
 

@@ -73,11 +73,11 @@ def load_supernet(path: str | Path, use_ema: bool = True, space: SearchSpace | N
         path: the checkpoint (``OUT/last.pt`` of :func:`~search.oneshot.training.train_supernet`).
         use_ema: load the EMA weights rather than the last step's.
         space: the search space it was trained on, where its file is no longer at the path the checkpoint
-            records; its text must be the one recorded.
+            records; its candidates (the union spec) must be those trained, its other settings may differ.
 
     Raises:
-        CheckpointError: the file is no supernet checkpoint, its search space file is gone or has changed (the
-            message says which), or its weights do not fit.
+        CheckpointError: the file is no supernet checkpoint, its search space file is gone or its candidates have
+            changed (the message says which), or its weights do not fit.
     """
     data = read_checkpoint(path)
     variant = data.get(VARIANT_KEY)
@@ -92,18 +92,13 @@ def load_supernet(path: str | Path, use_ema: bool = True, space: SearchSpace | N
             "by search.oneshot.train_supernet"
         )
     space = space or _recorded_space(path, variant)
-    if Path(space.file).read_text(encoding="utf-8") != variant["space_text"]:
-        raise CheckpointError(
-            f"{path}: the search space {space.file} has changed since the supernet was trained on "
-            f"{variant['space_file']}; pass the space it was trained on (its text is the checkpoint's "
-            f"'{VARIANT_KEY}.space_text')"
-        )
     recipe = ModelRecipe.from_dict(data)
     union = union_spec(space, recipe.spec_overrides)
-    if union.text != recipe.spec_text:
+    if union.text != recipe.spec_text:  # other settings of the space (budget, proxy, oneshot) may change
         raise CheckpointError(
-            f"{path}: the union spec of {space.file} differs from the one trained (has its template changed?); "
-            "use the template the supernet was trained with"
+            f"{path}: the candidates of search space {space.file} are not those the supernet was trained on "
+            f"(its union spec differs: a changed template, optional edge, fusion or cell choice); pass the space "
+            f"it was trained on (its text is the checkpoint's '{VARIANT_KEY}.space_text')"
         )
     model = EfficientDet(
         recipe.spec(str(path)), recipe.config(), feature_network=supernet_factory(union, recipe.spec_overrides)

@@ -152,3 +152,36 @@ def test_a_space_a_supernet_cannot_hold_is_refused_in_one_line_before_anything_i
     assert code == 2 and "\n" not in err and "Traceback" not in err
     assert "compound.yaml" in err and "a supernet needs a topology search space" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "section, message",
+    [
+        ("oneshot:\n  sampling: fare\n", ":2:3: `oneshot.sampling`: unknown value 'fare'; did you mean 'fair'?"),
+        ("oneshot:\n  val_images: 0\n", ":2:3: `oneshot.val_images` must be >= 1, got 0"),
+        ("oneshot:\n  stepz: 300\n", ":2:3: unknown key 'stepz' in `oneshot`; did you mean 'steps'?"),
+        ("oneshot:\n  bn_batches: -1\n", ":2:3: `oneshot.bn_batches` must be >= 0, got -1"),
+    ],
+)
+def test_a_bad_oneshot_section_is_refused_when_the_space_loads(write_space, section, message):
+    from graphspec import ConfigError
+
+    path = write_space("space.yaml", section + SPACE.read_text(encoding="utf-8"))
+    with pytest.raises(ConfigError) as caught:
+        load_search_space(path)
+    assert str(caught.value).startswith(str(path)) and message in str(caught.value)
+
+
+def test_the_synthetic_data_set_of_a_space_has_a_scene(write_space):
+    from graphspec import ConfigError
+
+    text = SPACE.read_text(encoding="utf-8")
+    space = load_search_space(
+        write_space("s.yaml", text.replace("  name: synthetic\n", "  name: synthetic\n  scene: surround\n"))
+    )
+    assert (space.dataset.scene, space.dataset.num_classes) == ("surround", 2)
+    bad = text.replace("  name: synthetic\n", "  name: synthetic\n  scene: surround\n  image_size: 48\n")
+    with pytest.raises(ConfigError, match="`dataset.image_size` must be at least 64 for the surround scene, got 48"):
+        load_search_space(write_space("b.yaml", bad))
+    with pytest.raises(ConfigError, match="unknown value 'surroundings'; did you mean 'surround'"):
+        load_search_space(write_space("c.yaml", text.replace("  name: synthetic\n", "  scene: surroundings\n")))
