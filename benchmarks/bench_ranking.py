@@ -11,10 +11,12 @@ simplified_panet, bifpn, qufpn, nasfpn and fc_fpn, and ``--samples`` topologies 
 ``--sample-seed``) from the ``bifpn_edges`` search space, written as spec files the way the search writes
 candidates. Spec files go to ``--work``/specs.
 
-**Ground-truth recipe.** The ``context`` scene of the synthetic data set (1,200 train and 400 val images of
-160x160; an object's class is the colour of the image's frame, far from the object), EfficientDet-D0's
-feature-network width and repeats and heads on MobileNetV2-0.5 from random weights, 1,600 steps of 8 images,
-lr 0.12 (the minutes a run takes are in the report). ``quick`` only checks the machinery.
+**Ground-truth recipe.** The ``surround`` scene of the synthetic data set (1,200 train and 400 val images of
+128x128; an object's class is the tint of the image beyond a grey disc around it, with only a faint, often
+misleading cast inside the disc), EfficientDet-D0's feature-network width and repeats and heads on
+MobileNetV2-0.5 from random weights, 1,000 steps of 8 images, lr 0.04 (the minutes a run takes are in the
+report). ``frame`` is the first recipe (the context scene), kept with its runs; ``quick`` only checks the
+machinery.
 
 **Runs.** Each (topology, seed) is trained with ``effdet_graph.train`` and evaluated with
 ``effdet_graph.evaluate``; the built-in set first, seed by seed. ``--jobs N`` runs N at once, one torch thread
@@ -30,7 +32,9 @@ FPN's and BiFPN's mean AP lie above the control's, in seed standard deviations. 
 -> callable; add entries to plug in more) is scored against the mean AP over seeds: Kendall tau (tau-b),
 Spearman rho and precision@3, with the seconds it took. The search's from-scratch proxy (its ``proxy``
 settings at ``--proxies`` step budgets, seed 0, on the same data and detector) is a method whose cost is its
-runs' seconds. The ground-truth report goes to ``benchmarks/results/ranking_report.json``.
+runs' seconds. The one-shot supernet's rows (``bench_oneshot.py``'s results, :func:`oneshot_methods`) rank the
+topologies of their search space only; each row gives how many it ranked and the seed-to-seed tau over those.
+The ground-truth report goes to ``benchmarks/results/ranking_report.json``.
 """
 
 from __future__ import annotations
@@ -664,14 +668,17 @@ class StoredInherited:
 
 def oneshot_methods(recipe: Recipe, path: Path = ONESHOT_RESULTS) -> dict[str, Method]:
     """The supernet rows of ``bench_oneshot.py``'s results for ``recipe``: each sampling, without and with
-    BatchNorm recalibration (the most batches measured)."""
+    BatchNorm recalibration (on the search's default number of batches, else the most measured)."""
+    from search.space import OneShotConfig
+
     if not path.exists():
         return {}
     entry = json.loads(path.read_text(encoding="utf-8")).get(recipe.hash, {})
     methods: dict[str, Method] = {}
     for sampling, supernet in entry.get("supernets", {}).items():
         measured = sorted(int(k) for k, scores in supernet.get("scores", {}).items() if scores)
-        for k in sorted({0, max(measured)} & set(measured)) if measured else ():
+        default = OneShotConfig.bn_batches if OneShotConfig.bn_batches in measured else max(measured, default=0)
+        for k in sorted({0, default} & set(measured)):
             label = "no BN recalibration" if k == 0 else f"BN on {k} batches"
             methods[f"supernet {sampling}, {label}"] = StoredInherited(sampling, k, supernet)
     return methods
