@@ -187,6 +187,17 @@ _CONTEXT_MIN_OBJECT = 16
 _PLACEMENT_TRIES = 20
 
 
+def _paste_pale_shape(
+    rng: np.random.Generator, image: Image.Image, shape: int, x: int, y: int, side: int
+) -> list[int] | None:
+    """Paste a pale (near-white, noisy) ``_CONTEXT_SHAPES[shape]`` of ``side`` pixels at ``(x, y)``: the objects
+    of the context and surround scenes, alike whatever their class. The drawn pixels' box, or ``None``."""
+    mask = _shape_mask(CLASSES.index(_CONTEXT_SHAPES[shape]), side, side, rng)
+    tone = rng.uniform(200, 250) + rng.uniform(-8, 8, 3)
+    patch = np.clip(tone[None, None, :] + rng.normal(0, 6, (side, side, 3)), 0, 255).astype(np.uint8)
+    return _paste(image, mask, patch, x, y)
+
+
 def render_context(rng: np.random.Generator, size: int) -> tuple[Image.Image, Objects]:
     """Render one ``context`` image (see the module docstring).
 
@@ -225,10 +236,7 @@ def render_context(rng: np.random.Generator, size: int) -> tuple[Image.Image, Ob
         else:
             continue  # no free spot for this one
         taken.append((x, y, w))
-        mask = _shape_mask(CLASSES.index(_CONTEXT_SHAPES[shape]), w, h, rng)
-        tone = rng.uniform(200, 250) + rng.uniform(-8, 8, 3)
-        patch = np.clip(tone[None, None, :] + rng.normal(0, 6, (h, w, 3)), 0, 255).astype(np.uint8)
-        box = _paste(image, mask, patch, x, y)
+        box = _paste_pale_shape(rng, image, shape, x, y, w)
         if box is not None:
             objects.append((frame, box))
     return image, objects
@@ -281,10 +289,7 @@ def render_surround(rng: np.random.Generator, size: int) -> tuple[Image.Image, O
     image = Image.fromarray(np.clip(pixels + rng.normal(0, 3, (size, size, 3)), 0, 255).astype(np.uint8))
     objects: Objects = []
     for x, y, w in taken:
-        mask = _shape_mask(CLASSES.index(_CONTEXT_SHAPES[int(rng.integers(2))]), w, w, rng)
-        tone = rng.uniform(200, 250) + rng.uniform(-8, 8, 3)
-        patch = np.clip(tone[None, None, :] + rng.normal(0, 6, (w, w, 3)), 0, 255).astype(np.uint8)
-        box = _paste(image, mask, patch, x, y)
+        box = _paste_pale_shape(rng, image, int(rng.integers(len(_CONTEXT_SHAPES))), x, y, w)
         if box is not None:
             objects.append((tint, box))
     return image, objects

@@ -26,11 +26,11 @@ from search.budget import Budget
 from search.candidate import Candidate
 from search.rejection import Rejected
 from search.sample import sample_point
-from search.space import SearchSpace
+from search.space import PATH_SAMPLINGS, SearchSpace
 from search.trial import Choice, SeededTrial
 
 T = TypeVar("T")
-SAMPLINGS = ("uniform", "fair")
+SAMPLINGS = PATH_SAMPLINGS  # declared with the space file schema, which imports no torch
 MAX_DRAWS = 1000
 """Invalid points a uniform draw skips before it gives up on the space."""
 
