@@ -78,6 +78,19 @@ def add_search_options(parser: argparse.ArgumentParser, engine: str) -> None:
     parser.add_argument("--smoke-test", action="store_true", help="2 trials of a tiny proxy task and data set (CI)")
     parser.add_argument("--device", help=f"proxy training and latency device: {DEVICE_HELP}")
     parser.add_argument("--seed", type=int, default=0, help="seed of the proxy training")
+    parser.add_argument(
+        "--retrain",
+        type=int,
+        default=0,
+        metavar="K",
+        help="after the search, train the space's template and the K best trials no larger than it stand-alone, "
+        "each with --retrain-seeds seeds, and print them side by side with mean AP, spread and what is within "
+        "noise (RESULTS/retrain.txt; topology spaces; default 0: none)",
+    )
+    parser.add_argument("--retrain-seeds", type=int, default=2, metavar="N", help="trainings of each (default 2)")
+    parser.add_argument(
+        "--retrain-steps", type=int, metavar="N", help="steps of each (default: the space's proxy.steps)"
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -109,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         strategy=args.strategy,
         progress=None,
+        retrain=args.retrain,
+        retrain_seeds=args.retrain_seeds,
+        retrain_steps=args.retrain_steps,
     )
     print(summary(outcome, args.objective or DEFAULT_OBJECTIVE[args.strategy]))
     failed = failure(outcome)

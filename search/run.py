@@ -9,11 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from effdet_graph import InputError
+from effdet_graph.comparison.table import CompareRow
+from effdet_graph.comparison.text import format_table
 from graphspec.errors import escape, quote
 from search.engines import MakeEvaluate, TrialResources, engine_class
 from search.objective import OBJECTIVES
+from search.oneshot.union import TOPOLOGY_KINDS, topology_choices
 from search.proxy import ProxyTask, prepare_dataset
 from search.results import LEADERBOARD, RESULT_FILES, TrialRecord, best_records, leaderboard_table, write_results
+from search.retrain import RETRAIN_TABLE, check_retrain, retrain_best
 from search.space import SearchSpace, load_search_space
 
 SMOKE_STEPS = 4
@@ -33,6 +37,7 @@ class SearchOutcome:
     results_dir: Path
     records: list[TrialRecord]
     best_specs: list[Path]
+    retrained: list[CompareRow] = dataclasses.field(default_factory=list)
 
 
 def smoke_space(space: SearchSpace) -> SearchSpace:
@@ -60,6 +65,9 @@ def run_search(
     device: str | None = None,
     strategy: str = "proxy",
     progress: bool | None = None,
+    retrain: int = 0,
+    retrain_seeds: int = 2,
+    retrain_steps: int | None = None,
 ) -> SearchOutcome:
     """Run (or resume: the same call again) a search and write its leaderboard, best spec(s) and plot.
 
@@ -85,6 +93,10 @@ def run_search(
         strategy: ``proxy`` (every trial trains its candidate) or ``oneshot`` (a supernet trained once, trials
             measure candidates with its weights: :mod:`search.oneshot.strategy`; topology spaces only).
         progress: show the supernet training's progress bar (``None``: only when stderr is a terminal).
+        retrain: after the search, train the template and this many of the best trials no larger than it
+            stand-alone (:mod:`search.retrain`; topology spaces only).
+        retrain_seeds: trainings of each, seeds 0 to ``retrain_seeds - 1``.
+        retrain_steps: their training steps (default: the space's ``proxy.steps``).
 
     Returns:
         What the search left in the results folder.
@@ -104,12 +116,16 @@ def run_search(
         raise InputError(f"--gpus-per-trial must be at least 0, got {gpus_per_trial}")
     if proxy_steps is not None and proxy_steps < 1:
         raise InputError(f"--steps must be at least 1, got {proxy_steps}")
+    check_retrain(retrain, retrain_seeds, retrain_steps)
     search_engine = engine_class(engine)()
     space = load_search_space(space_file)
     if strategy == "oneshot":
-        from search.oneshot.union import topology_choices
-
         topology_choices(space)  # a supernet holds topology spaces only
+    if retrain and space.kind not in TOPOLOGY_KINDS:
+        raise InputError(
+            f"--retrain compares topologies on one detector; {space.file} is a {quote(space.kind)} space, whose "
+            "candidates differ in their detector; leave --retrain out"
+        )
     resources = TrialResources(gpus=gpus_per_trial)
     search_engine.check(storage, device, resources)
     if smoke_test:
@@ -140,7 +156,22 @@ def run_search(
         space, make_evaluate, goal, results, trials=trials, storage=storage, resume=resume, resources=resources
     )
     best = write_results(records, goal, results)
-    return SearchOutcome(results, records, best)
+    retrained: list[CompareRow] = []
+    if retrain:
+        retrained = retrain_best(
+            space,
+            topology_choices(space).detector,
+            records,
+            goal,
+            data,
+            results,
+            retrain,
+            retrain_seeds,
+            retrain_steps or space.proxy.steps,
+            device,
+            progress,
+        )
+    return SearchOutcome(results, records, best, retrained)
 
 
 def check_results_dir(results: Path, option: str) -> None:
@@ -170,7 +201,9 @@ def summary(outcome: SearchOutcome, objective: str = "ap") -> str:
         lines.append(
             "best: " + ", ".join(f"trial {r.number} (AP {r.metrics.get('AP', float('nan')):.3f})" for r in best)
         )
-    written = [name for name in RESULT_FILES if (outcome.results_dir / name.rstrip("/")).exists()]
+    if outcome.retrained:
+        lines += [f"retrained stand-alone ({RETRAIN_TABLE}):", format_table(outcome.retrained), ""]
+    written = [name for name in (*RESULT_FILES, RETRAIN_TABLE) if (outcome.results_dir / name.rstrip("/")).exists()]
     lines += [f"results: {outcome.results_dir}" + (f"  ({', '.join(written)})" if written else "")]
     lines += [f"best spec: {path}" for path in outcome.best_specs]
     return "\n".join(lines)

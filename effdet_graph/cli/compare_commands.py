@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 from effdet_graph.builtin import resolve_spec_path
-from effdet_graph.comparison.table import NOISE_RULE, CompareRow, ap_spread, compare_specs, rows_to_json, within_noise
+from effdet_graph.comparison.table import NOISE_RULE, compare_specs, rows_to_json
+from effdet_graph.comparison.text import format_table
 from effdet_graph.device import DEVICE_HELP, resolve_device
 from effdet_graph.errors import InputError
-from effdet_graph.inference.evaluate import METRICS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -61,48 +61,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of the table")
     parser.add_argument("--plot", metavar="FILE", help="write a plot: AP (or params) against GMACs")
     parser.set_defaults(run=run_compare)
-
-
-def _seed_columns(row: CompareRow, close: list[str]) -> str:
-    """The ``AP sd``, ``AP min-max`` and ``within noise of`` cells of a row trained with several seeds."""
-    spread = ap_spread(row)
-    if spread is None:
-        return f" {'':>6} {'':>11}  -"
-    return f" {spread.std:>6.3f} {f'{spread.low:.3f}-{spread.high:.3f}':>11}  {', '.join(close) or '-'}"
-
-
-def format_table(rows: list[CompareRow]) -> str:
-    """The rows as a text table; with several training seeds, also each row's AP spread and the rows it is
-    within noise of (:data:`~effdet_graph.comparison.table.NOISE_RULE`), explained below the table."""
-    metric_names = [name for name in METRICS if any(name in row.metrics for row in rows)]
-    seeds = max((len(row.seed_metrics) for row in rows), default=0)
-    header = (
-        f"{'spec':<18} {'width':>5} {'reps':>4} {'params':>11} {'GMACs':>7} {'FN params':>10} "
-        f"{'FN GMACs':>8} {'latency ms':>10}" + "".join(f" {name:>6}" for name in metric_names)
-    )
-    if seeds > 1:
-        header += f" {'AP sd':>6} {'AP min-max':>11}  within noise of"
-    lines = [header, "-" * len(header)]
-    noise = within_noise(rows)
-    for row, close in zip(rows, noise):
-        lines.append(
-            f"{row.spec:<18} {row.width:>5} {row.repeats:>4} {row.params:>11,} {row.macs / 1e9:>7.2f} "
-            f"{row.fpn_params:>10,} {row.fpn_macs / 1e9:>8.3f} {row.latency_ms:>10.1f}"
-            + "".join(f" {row.metrics.get(name, float('nan')):>6.3f}" for name in metric_names)
-            + (_seed_columns(row, [rows[j].spec for j in close]) if seeds > 1 else "")
-        )
-    device = rows[0].device if rows else "cpu"
-    classes = rows[0].num_classes if rows else 0
-    lines.append(
-        f"\nsame backbone and heads ({classes} classes) for every row; FN = feature network; "
-        f"latency: batch 1 on {device}"
-    )
-    if seeds > 1:
-        lines.append(
-            f"AP columns: mean over training seeds 0-{seeds - 1}; AP sd: sample standard deviation over the seeds; "
-            f"within noise of: specs with {NOISE_RULE}"
-        )
-    return "\n".join(lines)
 
 
 def run_compare(args: argparse.Namespace) -> int:

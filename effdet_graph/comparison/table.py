@@ -11,6 +11,7 @@ feature-network comparison.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 import time
@@ -178,6 +179,7 @@ def compare_specs(
     train: Trainer | None = None,
     device: torch.device | None = None,
     seeds: int = 1,
+    head_depth: int | None = None,
 ) -> list[CompareRow]:
     """Build every spec at EfficientDet-D``phi`` with one backbone and one head design and measure it.
 
@@ -194,6 +196,7 @@ def compare_specs(
         device: where latency is measured (default: a GPU when there is one).
         seeds: with ``train``, trainings per spec, with seeds 0 to ``seeds - 1``; the row has each seed's
             metrics and their mean.
+        head_depth: the class and box heads' depth instead of the phi's.
 
     Returns:
         One row per spec, in order.
@@ -211,6 +214,8 @@ def compare_specs(
             )
         num_classes = train.num_classes
     config = detector_config(phi, backbone=backbone, num_classes=num_classes)
+    if head_depth is not None:
+        config = dataclasses.replace(config, head=dataclasses.replace(config.head, depth=head_depth))
     size = image_size or config.resolution
     device = device or resolve_device()
     first = load_spec(spec_paths[0])
