@@ -411,6 +411,7 @@ def run_missing(
         log(f"  {topology.name} seed {seed}: AP {metrics['AP']:.4f} ({seconds:.0f} s)")
 
     if jobs <= 1:
+        _one_thread()  # as each process of --jobs N runs, so that a run's AP does not depend on --jobs
         for topology, seed in todo:
             keep(topology, seed, *_timed_run(run, topology, paths[topology.name], seed, recipe, data, work))
     else:
@@ -800,7 +801,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=10, help="topologies sampled from bifpn_edges")
     parser.add_argument("--sample-seed", type=int, default=0)
     parser.add_argument("--only", nargs="+", help="run only these topologies (the report covers the whole set)")
-    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes, one torch thread each")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once; each uses one torch thread")
     parser.add_argument(
         "--proxies",
         type=int,

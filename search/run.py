@@ -114,6 +114,8 @@ def run_search(
         raise InputError(f"--trials must be at least 1, got {trials}")
     if gpus_per_trial is not None and gpus_per_trial < 0:
         raise InputError(f"--gpus-per-trial must be at least 0, got {gpus_per_trial}")
+    if seed < 0:
+        raise InputError(f"--seed must be >= 0, got {seed}")
     if proxy_steps is not None and proxy_steps < 1:
         raise InputError(f"--steps must be at least 1, got {proxy_steps}")
     check_retrain(retrain, retrain_seeds, retrain_steps)

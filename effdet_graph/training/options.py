@@ -98,6 +98,8 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "log": _log,
     "scale_range": _scale_range,
     "log_every": _at_least_one,
+    "seed": _non_negative,
+    "data_seed": _non_negative,
 }
 
 

@@ -23,6 +23,8 @@ REQUIRED = {"data": Path("d"), "spec": Path("s.yaml"), "phi": 0, "out": Path("o"
         ({"ema_decay": 1.5}, "ema_decay", "ema_decay must be in [0, 1), got 1.5"),
         ({"batch_size": 0}, "batch_size", "batch_size must be at least 1, got 0"),
         ({"workers": -1}, "workers", "workers must be >= 0, got -1"),
+        ({"seed": -3}, "seed", "seed must be >= 0, got -3"),
+        ({"data_seed": -1}, "data_seed", "data_seed must be >= 0, got -1"),
         ({"log": "txt"}, "log", "log must be one of csv, tensorboard, got 'txt'"),
         ({"scale_range": (2.0, 1.0)}, "scale_range", "scale_range must be LOW,HIGH with 0 < LOW <= HIGH, got 2.0,1.0"),
         ({"steps": 1, "epochs": 1}, "steps", "give steps or epochs, not both"),

@@ -65,11 +65,12 @@ def test_a_search_retrains_its_best_trial_and_the_template_with_two_seeds_and_a_
     [
         ("compound", ["--retrain", "2"], "is a 'compound' space, whose candidates differ in their detector"),
         ("bifpn_edges", ["--retrain", "-1"], "--retrain must be at least 0, got -1"),
+        ("bifpn_edges", ["--seed", "-1"], "--seed must be >= 0, got -1"),
         ("bifpn_edges", ["--retrain", "1", "--retrain-seeds", "0"], "--retrain-seeds must be at least 1, got 0"),
         ("bifpn_edges", ["--retrain", "1", "--retrain-steps", "0"], "--retrain-steps must be at least 1, got 0"),
     ],
 )
-def test_a_bad_retraining_is_refused_in_one_line_before_anything_is_written(tmp_path, capsys, space, options, message):
+def test_a_bad_retraining_or_seed_is_refused_before_anything_is_written(tmp_path, capsys, space, options, message):
     out = tmp_path / "search"
     code = main(["search", str(builtin_space(space)), "--smoke-test", "--out", str(out), *options])
     err = capsys.readouterr().err.strip()
