@@ -143,8 +143,8 @@ RECIPES: dict[str, Recipe] = {
 
 def search_proxy_recipe(steps: int, ground_truth: Recipe) -> Recipe:
     """The search's from-scratch proxy training (the ``proxy`` block of the ``bifpn_edges`` space: its learning
-    rate, EMA, batch, input size and warmup of a tenth of the steps) cut to ``steps``, on the ground truth's data
-    set and detector, so that only the training differs."""
+    rate, EMA, batch, input size, scale jitter and warmup of a tenth of the steps) cut to ``steps``, on the ground
+    truth's data set and detector, so that only the training differs."""
     from search.space import builtin_space, load_search_space
 
     proxy = load_search_space(builtin_space(SEARCH_SPACE)).proxy
@@ -154,6 +154,7 @@ def search_proxy_recipe(steps: int, ground_truth: Recipe) -> Recipe:
         batch_size=proxy.batch_size,
         lr=proxy.lr,
         ema_decay=proxy.ema_decay,
+        scale_range=proxy.scale_range,
         steps=steps,
         warmup_steps=max(1, steps // 10),
     )

@@ -52,8 +52,8 @@ def proxy_options(
     device: str | None,
 ) -> TrainOptions:
     """The training run of the space's ``proxy`` block for ``detector``: ``steps`` steps of its batch, input
-    size (the detector's resolution where it gives none), learning rate, EMA and backbone weights, warmup a tenth
-    of the steps; ``spec`` trained into ``out``."""
+    size (the detector's resolution where it gives none), learning rate, EMA, scale jitter and backbone weights,
+    warmup a tenth of the steps; ``spec`` trained into ``out``."""
     proxy = space.proxy
     return TrainOptions(
         data=data,
@@ -68,6 +68,7 @@ def proxy_options(
         head_depth=detector.head_depth,
         seed=seed,
         ema_decay=proxy.ema_decay,
+        scale_range=proxy.scale_range,
         warmup_steps=max(1, steps // 10),
         device=device,
         pretrained_backbone=proxy.pretrained_backbone,

@@ -35,6 +35,7 @@ PROXY_KEYS: Keys = {
     "lr": False,
     "ema_decay": False,
     "reports": False,
+    "scale_range": False,
     "pretrained_backbone": False,
     "backbone_weights": False,
 }

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from effdet_graph import specs_dir
 from effdet_graph.data.synthetic import SCENES
-from effdet_graph.training.options import OptionError, check_options
-from graphspec.reader import Reader
+from effdet_graph.training.options import OptionError, TrainOptions, check_options
+from graphspec.reader import Reader, YamlPath
 from graphspec.yaml_loader import load_yaml
 from search.budget import Budget, read_budget
 from search.detector import table_row
@@ -59,7 +59,8 @@ class ProxyConfig:
     ``ema_decay``; intermediate AP is measured up to ``reports`` times (for early stopping). The backbone
     starts from timm's ImageNet weights with ``pretrained_backbone`` (a download), from the local file
     ``backbone_weights`` (timm's layout; a relative path is read from the space file's folder) when given,
-    else from random weights."""
+    else from random weights. ``scale_range`` is the training's scale jitter (``{low: a, high: b}`` in the file;
+    :class:`~effdet_graph.data.transforms.TrainTransform`)."""
 
     steps: int
     batch_size: int = 8
@@ -67,6 +68,7 @@ class ProxyConfig:
     lr: float = 0.05
     ema_decay: float = 0.99
     reports: int = 3
+    scale_range: tuple[float, float] = TrainOptions.scale_range
     pretrained_backbone: bool = False
     backbone_weights: Path | None = None
 
@@ -213,6 +215,14 @@ def coco_folder_problem(path: Path) -> str | None:
     return None
 
 
+def _scale_range(reader: Reader, path: YamlPath) -> tuple[float, float]:
+    """A ``{low: a, high: b}`` scale jitter (:class:`ProxyConfig`'s default where absent)."""
+    if not reader.has(path):
+        return ProxyConfig.scale_range
+    jitter = reader.float_range(path)
+    return (jitter.low, jitter.high)
+
+
 def _proxy(reader: Reader, base_dir: Path) -> ProxyConfig:
     """The ``proxy`` section: types here, ranges by the rules of the training options the trials will use."""
     reader.mapping(("proxy",), PROXY_KEYS, "`proxy`")
@@ -233,10 +243,11 @@ def _proxy(reader: Reader, base_dir: Path) -> ProxyConfig:
         lr=reader.number(("proxy", "lr"), default=ProxyConfig.lr),
         ema_decay=reader.number(("proxy", "ema_decay"), default=ProxyConfig.ema_decay),
         reports=reader.integer(("proxy", "reports"), low=1, default=ProxyConfig.reports),
+        scale_range=_scale_range(reader, ("proxy", "scale_range")),
         pretrained_backbone=pretrained,
         backbone_weights=weights,
     )
-    trained = ("steps", "batch_size", "image_size", "lr", "ema_decay")  # the TrainOptions fields of each trial
+    trained = ("steps", "batch_size", "image_size", "lr", "ema_decay", "scale_range")  # each trial's TrainOptions
     try:
         check_options({name: getattr(proxy, name) for name in trained})
     except OptionError as exc:

@@ -217,10 +217,12 @@ def test_ground_truth_recipe_trains_on_the_surround_scene_with_valid_options(tmp
     eg.TrainOptions(data=tmp_path, spec=tmp_path / "s.yaml", out=tmp_path, **gt.options(0))  # checks every value
 
 
-def test_the_bench_search_space_is_the_ground_truth_recipe():
-    """``bifpn_edges_bench`` searches on the ground truth's data and detector, and trains its proxy and supernet
-    for the ground truth's steps, batch, input size, learning rate and EMA."""
+def test_the_bench_search_space_is_the_ground_truth_recipe(tmp_path):
+    """``bifpn_edges_bench`` searches on the ground truth's data and detector, and its proxy and supernet train as
+    a ground-truth run does."""
     import effdet_graph as eg
+    from search.detector import table_row
+    from search.proxy import proxy_options
     from search.space import builtin_space, load_search_space
 
     gt = bench.RECIPES["ground-truth"]
@@ -233,10 +235,13 @@ def test_the_bench_search_space_is_the_ground_truth_recipe():
         scene=data.scene,
         val_fraction=data.val_fraction,
     ) == dict(gt.dataset)
-    proxy = space.proxy
-    assert (proxy.steps, proxy.batch_size, proxy.image_size, proxy.lr, proxy.ema_decay) == tuple(
-        gt.train.get(k, eg.TrainOptions.ema_decay) for k in ("steps", "batch_size", "image_size", "lr", "ema_decay")
-    )
+    detector = space.choices.detector
+    searched = proxy_options(space, detector, tmp_path, tmp_path / "s.yaml", tmp_path, gt.train["steps"], 0, None)
+    recipe = eg.TrainOptions(data=tmp_path, spec=tmp_path / "s.yaml", out=tmp_path, **gt.options(0))
+    for name in ("steps", "batch_size", "image_size", "lr", "ema_decay", "scale_range", "backbone", "phi", "seed"):
+        assert getattr(searched, name) == getattr(recipe, name), name
+    assert searched.warmup_steps == gt.train["steps"] // 10 and recipe.warmup_steps is None  # None: a tenth
+    assert searched.head_depth == table_row(gt.train["phi"]).head.depth and recipe.head_depth is None  # the phi's
     assert space.oneshot.steps == gt.train["steps"]
     assert (space.choices.detector.phi, space.choices.detector.backbone) == (gt.train["phi"], gt.train["backbone"])
 

@@ -16,6 +16,12 @@ BAD_PROXIES = [
     ("  steps: 100", "  steps: 100\n  ema_decay: 1.5", "ema_decay: 1.5", "proxy.ema_decay must be in [0, 1), got 1.5"),
     ("  steps: 100", "  steps: 100\n  lr: 0", "lr: 0", "proxy.lr must be positive, got 0"),
     ("  batch_size: 8", "  batch_size: 0", "batch_size: 0", "proxy.batch_size must be at least 1, got 0"),
+    (
+        "  steps: 100",
+        "  steps: 100\n  scale_range: {low: 0, high: 1.5}",
+        "scale_range: {",
+        "proxy.scale_range must be LOW,HIGH with 0 < LOW <= HIGH, got 0,1.5",
+    ),
 ]
 
 
@@ -34,6 +40,14 @@ def test_bad_proxy_options_are_refused_at_load(write_space, old, new, token, mes
     assert str(info.value) == f"{path}:{line}:{column}: {message}"
     assert info.value.key == f"proxy.{token.split(':')[0]}"
     assert not isinstance(info.value, SpecError)  # a search space is not a spec
+
+
+def test_a_swapped_scale_range_is_refused_at_its_low_end(write_space):
+    text = variant_text("compound", "  steps: 100", "  steps: 100\n  scale_range: {low: 2, high: 0.5}")
+    with pytest.raises(ConfigError, match=r"bad.yaml:\d+:\d+: `proxy.scale_range`: low 2 is greater than high 0.5"):
+        load_search_space(write_space("bad.yaml", text))
+    text = variant_text("compound", "  steps: 100", "  steps: 100\n  scale_range: {low: 0.5, high: 2}")
+    assert load_search_space(write_space("ok.yaml", text)).proxy.scale_range == (0.5, 2)
 
 
 def test_yaml_1_1_learning_rate_is_a_number(write_space):
