@@ -3,15 +3,14 @@ only adds and keeps recipes apart (fake runs, no training), SynFlow, and the no-
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_modules import load_benchmark
 
 from effdet_graph.builtin import specs_dir
 from effdet_graph.cli import main
@@ -19,16 +18,7 @@ from effdet_graph.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("bench_ranking", ROOT / "benchmarks" / "bench_ranking.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_ranking"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_benchmark("bench_ranking")
 
 
 # -- rank statistics -------------------------------------------------------------------------------
@@ -306,10 +296,7 @@ def test_report_ceilings_control_gap_and_json(tmp_path):
 
 
 def test_the_batchnorm_study_compares_each_k_with_the_most_batches():
-    spec = importlib.util.spec_from_file_location("bench_oneshot", ROOT / "benchmarks" / "bench_oneshot.py")
-    assert spec and spec.loader
-    oneshot = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(oneshot)
+    oneshot = load_benchmark("bench_oneshot")
 
     def scores(aps, seconds):
         return {name: {"AP": ap, "seconds": seconds} for name, ap in zip("abc", aps)}
@@ -322,3 +309,12 @@ def test_the_batchnorm_study_compares_each_k_with_the_most_batches():
         {"bn_batches": 4, "mean_ap": 0.2, "tau_vs_most": 1.0, "seconds": 3.0},
     ]
     assert oneshot.bn_study({}) == []
+
+
+def test_a_runs_training_seconds_come_from_its_log(tmp_path):
+    search_bench = load_benchmark("bench_oneshot_search")
+    (tmp_path / "log.csv").write_text(
+        "step,epoch,lr,loss,class_loss,box_loss,images_per_s\n10,0,0.1,1,1,1,40.0\n20,0,0.1,1,1,1,20.0\n"
+        "25,0,0.1,1,1,1,10.0\n"
+    )
+    assert search_bench.training_seconds(tmp_path, batch_size=8) == pytest.approx(80 / 40 + 80 / 20 + 40 / 10)

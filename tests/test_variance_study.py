@@ -3,12 +3,11 @@ of the ground-truth recipe, and the BatchNorm factor recomputes statistics from 
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from pathlib import Path
 
 import pytest
+from benchmark_modules import load_benchmark
 
 import effdet_graph as eg
 from effdet_graph.data.synthetic import make_dataset
@@ -16,19 +15,8 @@ from effdet_graph.data.synthetic import make_dataset
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load(name: str):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up; bench_variance imports bench_ranking
-    spec.loader.exec_module(module)
-    return module
-
-
-bench_ranking = _load("bench_ranking")
-variance = _load("bench_variance")
+bench_ranking = load_benchmark("bench_ranking")
+variance = load_benchmark("bench_variance")
 
 
 def test_each_factor_changes_one_thing_of_the_ground_truth():
