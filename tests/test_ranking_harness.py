@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +13,6 @@ from benchmark_modules import load_benchmark
 
 from effdet_graph.builtin import specs_dir
 from effdet_graph.cli import main
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 bench = load_benchmark("bench_ranking")
 

@@ -12,9 +12,6 @@ from benchmark_modules import load_benchmark
 import effdet_graph as eg
 from effdet_graph.data.synthetic import make_dataset
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
 bench_ranking = load_benchmark("bench_ranking")
 variance = load_benchmark("bench_variance")
 
