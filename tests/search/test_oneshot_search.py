@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from search_helpers import TINY_TRAINING
 
 from effdet_graph.cli import main
 from effdet_graph.data.synthetic import make_dataset
@@ -44,19 +45,7 @@ def checkpoint(data, tmp_path_factory) -> Path:
     """A bifpn_edges supernet (width 16, one repeat) after 3 fair steps."""
     space = load_search_space(SPACE)
     out = tmp_path_factory.mktemp("supernet")
-    options = TrainOptions(
-        data=data,
-        spec=SPACE,
-        out=out,
-        phi=0,
-        backbone="mobilenetv3_small_050",
-        image_size=128,
-        overrides={"width": 16, "repeats": 1},
-        batch_size=4,
-        steps=3,
-        lr=0.01,
-        bn_images=0,
-    )
+    options = TrainOptions(data=data, spec=SPACE, out=out, steps=3, **TINY_TRAINING)
     return train_supernet(space, options, "fair", False).checkpoint
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import torch
+from search_helpers import TINY_TRAINING
 
 from effdet_graph.data.synthetic import make_dataset
 from effdet_graph.errors import CheckpointError
@@ -26,17 +27,6 @@ from search.space import SearchSpace, builtin_space, load_search_space
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TOPOLOGY_SPACES = ("bifpn_edges", "nasfpn_cells")
-TINY = dict(
-    phi=0,
-    backbone="mobilenetv3_small_050",
-    image_size=128,
-    overrides={"width": 16, "repeats": 1},
-    batch_size=4,
-    lr=0.01,
-    scale_range=(0.5, 1.5),
-    log_every=1,
-    bn_images=0,
-)
 
 
 class OptionLister:
@@ -68,7 +58,7 @@ def data(tmp_path_factory):
 
 
 def options(space: SearchSpace, data: Path, out: Path, **changes: Any) -> TrainOptions:
-    return TrainOptions(data=data, spec=Path(space.file), out=out, **{**TINY, **changes})
+    return TrainOptions(data=data, spec=Path(space.file), out=out, **{**TINY_TRAINING, **changes})
 
 
 @pytest.fixture(scope="module")
@@ -196,14 +186,18 @@ def test_a_supernet_checkpoint_is_no_plain_detector_checkpoint(spaces, data, tmp
         r"load it with search.oneshot.checkpoint.load_supernet",
     ):
         model_from_checkpoint(fair_run)
-    plain = TrainOptions(data=data, spec=Path("bifpn"), out=tmp_path / "plain", steps=2, resume=fair_run, **TINY)
+    plain = TrainOptions(
+        data=data, spec=Path("bifpn"), out=tmp_path / "plain", steps=2, resume=fair_run, **TINY_TRAINING
+    )
     refused = r"cannot resume .*variant: checkpoint a supernet, this run a plain detector"
     with pytest.raises(CheckpointError, match=refused):
         train(plain, progress=False)
     space = spaces["bifpn_edges"]
     with pytest.raises(CheckpointError, match=r"variant.sampling: checkpoint 'fair', this run 'uniform'"):
         train_supernet(space, options(space, data, tmp_path / "other", steps=2, resume=fair_run), "uniform", False)
-    detector = train(TrainOptions(data=data, spec=Path("bifpn"), out=tmp_path / "plain", steps=1, **TINY), False)
+    detector = train(
+        TrainOptions(data=data, spec=Path("bifpn"), out=tmp_path / "plain", steps=1, **TINY_TRAINING), False
+    )
     with pytest.raises(
         CheckpointError, match=r"holds a plain detector, not a supernet; load it with effdet_graph.load_checkpoint"
     ):
