@@ -272,6 +272,32 @@ def _oneshot_rows(r: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _compare_rows(rows: list[dict[str, Any]]) -> list[str]:
+    """The lines of ``compare``'s table of ``rows`` (as ``rows_to_json`` stored them)."""
+    from dataclasses import fields
+
+    from effdet_graph.comparison.table import CompareRow
+    from effdet_graph.comparison.text import format_table
+
+    names = {f.name for f in fields(CompareRow)}
+    table = format_table([CompareRow(**{k: v for k, v in row.items() if k in names}) for row in rows])
+    return [line for line in table.splitlines() if line.strip() and not line.startswith("---")]
+
+
+def _oneshot_search_rows(r: dict[str, Any]) -> list[str]:
+    targets = r["targets"]
+    return [
+        f"{r['trials']} trials",
+        f"{r['supernet_train_seconds'] / 60:.1f} minutes of supernet training",
+        f"{r['mean_trial_seconds']:.1f} s a trial",
+        f"{targets['search_in_trainings']:.2f} ground-truth trainings",
+        f"{len(r['pareto_front'])} trials on the Pareto front",
+        f"{targets['best_trial']} {targets['best_trial_mean_ap']:.3f}",
+        f"{targets['template']} {targets['template_mean_ap']:.3f}",
+        *_compare_rows(r["retrain"]["rows"]),
+    ]
+
+
 #: results file -> the README text (table rows, phrases) its values give
 FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "feature_network.json": _feature_network_rows,
@@ -282,6 +308,7 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "ranking_report.json": _ranking_rows,
     "variance.json": _variance_rows,
     "oneshot.json": _oneshot_rows,
+    "oneshot_search.json": _oneshot_search_rows,
 }
 
 

@@ -1,0 +1,66 @@
+"""``effdet-graph compare --seeds``, recorded: the no-fusion control, FPN and BiFPN trained three times each on the
+ranking benchmark's data set, with their mean AP, spread and what is within noise.
+
+    python benchmarks/bench_compare.py
+
+Makes the surround data set as the ranking benchmark's ground truth does (``make-dataset --scene surround
+--images 1600 --image-size 128 --val-fraction 0.25``, seed 0: the same bytes) in ``runs/compare-seeds/data``, runs
+:data:`COMMAND` in this process (its runs in ``runs/compare/runs``, resumed when killed) and writes
+``benchmarks/results/compare_seeds.json``: the machine, the command, the minutes it took and the rows as
+``compare --json`` prints them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import platform
+import time
+
+import bench_ranking as br
+
+RESULTS = br.ROOT / "benchmarks" / "results" / "compare_seeds.json"
+DATA = br.ROOT / "runs" / "compare-seeds" / "data"
+COMMAND = (
+    "effdet-graph compare benchmarks/specs/nofusion.yaml fpn bifpn --backbone mobilenetv2_050 --input-size 128 "
+    "--train-steps 1000 --seeds 3 --data DATA"
+)
+
+
+def main() -> None:
+    import torch
+
+    from effdet_graph.cli import main as cli
+    from effdet_graph.data.synthetic import make_dataset
+
+    dataset = br.RECIPES["ground-truth"].dataset
+    if not (DATA / "val").exists():
+        make_dataset(DATA, **dict(dataset))
+    args = COMMAND.replace("DATA", str(DATA)).split()[1:] + ["--json"]
+    started = time.perf_counter()
+    printed = io.StringIO()
+    with contextlib.chdir(br.ROOT), contextlib.redirect_stdout(printed):
+        code = cli(args)
+    if code != 0:
+        raise SystemExit(code)
+    result = {
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+        },
+        "command": COMMAND.replace("DATA", "data/surround"),
+        "dataset": dict(dataset),
+        "minutes": round((time.perf_counter() - started) / 60, 1),
+        "rows": json.loads(printed.getvalue()),
+    }
+    RESULTS.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {RESULTS} ({result['minutes']} minutes)")
+
+
+if __name__ == "__main__":
+    main()
