@@ -93,10 +93,12 @@ def _fmt(value: float | int | None, spec: str, width: int = 11) -> str:
     return f"{'-':>{width}}" if value is None else f"{value:>{width}{spec}}"
 
 
-def write_results(records: Sequence[TrialRecord], objective: Objective, results_dir: Path) -> list[Path]:
+def write_results(
+    records: Sequence[TrialRecord], objective: Objective, results_dir: Path, measured_by: str = "proxy task"
+) -> list[Path]:
     """Write ``leaderboard.csv``, and ``best/<spec>.yaml`` and ``pareto.png`` where a trial completed, into
     ``results_dir`` (a ``best/`` or ``pareto.png`` left by an earlier call is removed where none is written now);
-    return the best spec files."""
+    return the best spec files. ``measured_by`` says in the plot what the trials' AP is."""
     results_dir.mkdir(parents=True, exist_ok=True)
     metric_names = sorted({name for r in records for name in r.metrics})
     with atomic_output(results_dir / LEADERBOARD) as tmp, tmp.open("w", newline="") as handle:
@@ -133,7 +135,7 @@ def write_results(records: Sequence[TrialRecord], objective: Objective, results_
             [str(r.number) for r in done],
             results_dir / PARETO,
             xlabel="GMACs",
-            ylabel="COCO AP (proxy task)",
+            ylabel=f"COCO AP ({measured_by})",
             title=f"{results_dir.name}: AP against GMACs",
             pareto=True,
         )
