@@ -284,6 +284,10 @@ def _compare_rows(rows: list[dict[str, Any]]) -> list[str]:
     return [line for line in table.splitlines() if line.strip() and not line.startswith("---")]
 
 
+def _compare_seeds_rows(r: dict[str, Any]) -> list[str]:
+    return [f"{r['minutes']:.1f} minutes", r["command"], *_compare_rows(r["rows"])]
+
+
 def _oneshot_search_rows(r: dict[str, Any]) -> list[str]:
     targets = r["targets"]
     return [
@@ -309,6 +313,7 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "variance.json": _variance_rows,
     "oneshot.json": _oneshot_rows,
     "oneshot_search.json": _oneshot_search_rows,
+    "compare_seeds.json": _compare_seeds_rows,
 }
 
 
