@@ -15,8 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
-import platform
 import time
 
 import bench_ranking as br
@@ -30,7 +28,6 @@ COMMAND = (
 
 
 def main() -> None:
-    import torch
 
     from effdet_graph.cli import main as cli
     from effdet_graph.data.synthetic import make_dataset
@@ -46,13 +43,7 @@ def main() -> None:
     if code != 0:
         raise SystemExit(code)
     result = {
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-        },
+        "machine": br.machine(),
         "command": COMMAND.replace("DATA", "data/surround"),
         "dataset": dict(dataset),
         "minutes": round((time.perf_counter() - started) / 60, 1),

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,19 +27,6 @@ import bench_ranking as br
 RESULTS = br.ROOT / "benchmarks" / "results" / "oneshot_search.json"
 SPACE = br.ROOT / "specs" / "search" / "bifpn_edges_bench.yaml"
 OUT = br.ROOT / "runs" / "ranking" / "oneshot-search"
-
-
-def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
-    import torch
-
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-    }
 
 
 def training_seconds(run: Path, batch_size: int) -> float:
@@ -88,7 +73,7 @@ def measure(trials: int, retrain: int, retrain_seeds: int, out: Path) -> dict[st
     run_seconds = br.RunStore(br.RESULTS).mean_seconds(br.RECIPES["ground-truth"], br.ground_truth_set())
     retrain_runs = sorted(p for p in (out / RETRAIN_DIR).iterdir() if (p / "log.csv").exists())
     return {
-        "machine": machine(),
+        "machine": br.machine(),
         "space": br._shown(SPACE),
         "results_dir": br._shown(out),
         "trials": len(complete),

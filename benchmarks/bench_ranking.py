@@ -44,6 +44,8 @@ import hashlib
 import importlib.metadata
 import itertools
 import json
+import os
+import platform
 import random
 import tempfile
 import time
@@ -67,6 +69,20 @@ BUILTIN_SET = frozenset((*BUILTIN_TOPOLOGIES, CONTROL_NAME))
 PROXY_BUDGETS = (100, 200)
 SEARCH_SPACE = "bifpn_edges"
 SCHEMA = 1
+
+
+def machine() -> dict[str, Any]:
+    """What a benchmark's figures were measured on."""
+    import torch
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+
 
 # -- recipes --------------------------------------------------------------------------------------
 
