@@ -67,11 +67,14 @@ def train(sampling: str, recipe: br.Recipe, data: Path, work: Path) -> tuple[str
 
 
 def scaled_spec(topology: br.Topology, recipe: br.Recipe) -> Any:
-    """The topology's spec as the recipe's runs train it (EfficientDet-D``phi``'s scaling applied)."""
+    """The topology's spec as the recipe's runs train it (EfficientDet-D``phi``'s scaling applied the way the
+    search applies it to its candidates)."""
     from graphspec import loads_spec
-    from search.detector import table_row
+    from search.detector import spec_params
 
-    return loads_spec(topology.spec_text, f"{topology.name}.yaml", table_row(recipe.train["phi"]).spec_overrides())
+    file = f"{topology.name}.yaml"
+    params = spec_params(loads_spec(topology.spec_text, file), recipe.train["phi"], {})
+    return loads_spec(topology.spec_text, file, params)
 
 
 def space_topologies(topologies: Sequence[br.Topology], recipe: br.Recipe) -> list[br.Topology]:

@@ -22,12 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import bench_ranking as br
 import torch
 
 from effdet_graph import TrainOptions, make_dataset, specs_dir, train
@@ -68,13 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(CPU_THREADS)
     results: dict[str, object] = {
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "torch": torch.__version__,
-            "threads": CPU_THREADS,
-        },
+        "machine": br.machine(),
         "recipe": {**RECIPE, "spec": "bifpn", "steps": args.steps},
     }
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,6 +11,7 @@ import shutil
 import pytest
 import torch
 from PIL import Image
+from tiny_training import train_flags
 from torch.utils.data import DataLoader
 
 from effdet_graph.cli import main
@@ -26,24 +27,7 @@ from effdet_graph.training.step_log import open_step_log
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY = [
-    "--spec",
-    "bifpn",
-    "--phi",
-    "0",
-    "--backbone",
-    "mobilenetv3_small_050",
-    "--image-size",
-    "128",
-    "--set",
-    "width=16",
-    "--set",
-    "repeats=1",
-    "--batch-size",
-    "2",
-    "--steps",
-    "1",
-]
+TINY = [*train_flags(batch_size=2), "--steps", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +139,7 @@ def test_skipped_check_fails_in_the_loader_and_leaves_no_log(data, tmp_path, cap
     image, _ = _truncated(broken / "train")
     out = tmp_path / "run"
     argv = ["train", "--data", str(broken), *TINY, "--steps", "3", "--out", str(out), "--skip-data-check"]
+    argv += ["--log-every", "10"]  # no row is due before the loader reaches the bad image
     assert main(argv) == 2
     assert f"{image}: not a readable image" in _error_line(capsys)
     assert not (out / "log.csv").exists() and not (out / "last.pt").exists()

@@ -14,6 +14,7 @@ import sys
 import pytest
 import torch
 from PIL import Image
+from tiny_training import train_flags
 
 from effdet_graph.cli import main
 from effdet_graph.data.coco import CocoDetection
@@ -22,24 +23,7 @@ from effdet_graph.inference.evaluate import METRICS
 from effdet_graph.io.checkpoint import model_from_checkpoint
 from effdet_graph.model.detector import build_detector
 
-TINY = [
-    "--spec",
-    "bifpn",
-    "--phi",
-    "0",
-    "--backbone",
-    "mobilenetv3_small_050",
-    "--image-size",
-    "128",
-    "--set",
-    "width=16",
-    "--set",
-    "repeats=1",
-    "--batch-size",
-    "4",
-    "--scale-range",
-    "0.5,1.5",
-]
+TINY = train_flags()
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

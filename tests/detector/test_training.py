@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_training import TINY_TRAINING
 
 from effdet_graph.data.synthetic import make_dataset
 from effdet_graph.data.transforms import ResizePad
@@ -22,19 +23,6 @@ from effdet_graph.training import TrainOptions, loop, train
 from effdet_graph.training.data import epoch_loader, open_split
 from effdet_graph.training.optim import build_optimizer, build_scheduler
 from effdet_graph.training.seeding import restore_rng_state, rng_state
-
-TINY = dict(
-    spec="bifpn",
-    phi=0,
-    backbone="mobilenetv3_small_050",
-    image_size=128,
-    overrides={"width": 16, "repeats": 1},
-    batch_size=4,
-    lr=0.01,
-    scale_range=(0.5, 1.5),
-    log_every=1,  # a log row per step, which the tests compare
-)
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -48,8 +36,7 @@ def data(tmp_path_factory):
 
 
 def options(data, out, **changes) -> TrainOptions:
-    values = {**TINY, "spec": Path(TINY["spec"]), **changes}
-    return TrainOptions(data=data, out=out, **values)
+    return TrainOptions(data=data, out=out, **{"spec": Path("bifpn"), **TINY_TRAINING, **changes})
 
 
 def _rows(path):
