@@ -11,12 +11,12 @@ simplified_panet, bifpn, qufpn, nasfpn and fc_fpn, and ``--samples`` topologies 
 ``--sample-seed``) from the ``bifpn_edges`` search space, written as spec files the way the search writes
 candidates. Spec files go to ``--work``/specs.
 
-**Ground-truth recipe.** The ``surround`` scene of the synthetic data set (1,200 train and 400 val images of
-128x128; an object's class is the tint of the image beyond a grey disc around it, with only a faint, often
-misleading cast inside the disc), EfficientDet-D0's feature-network width and repeats and heads on
-MobileNetV2-0.5 from random weights, 1,000 steps of 8 images, lr 0.04 (the minutes a run takes are in the
-report). ``frame`` is the first recipe (the context scene), kept with its runs; ``quick`` only checks the
-machinery.
+**Recipes** are data, in ``benchmarks/recipes.yaml``. **Ground-truth recipe.** The ``surround`` scene of
+the synthetic data set (1,200 train and 400 val images of 128x128; an object's class is the tint of the image
+beyond a grey disc around it, with only a faint, often misleading cast inside the disc), EfficientDet-D0's
+feature-network width and repeats and heads on MobileNetV2-0.5 from random weights, 1,000 steps of 8 images,
+lr 0.04 (the minutes a run takes are in the report). ``frame`` is the first recipe (the context scene), kept
+with its runs; ``quick`` only checks the machinery.
 
 **Runs.** Each (topology, seed) is trained with ``effdet_graph.train`` and evaluated with
 ``effdet_graph.evaluate``; the built-in set first, seed by seed. ``--jobs N`` runs N at once, one torch thread
@@ -120,41 +120,26 @@ class Recipe:
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-#: The detector every recipe trains (its feature network aside): EfficientDet-D0's feature-network width and
-#: repeats and heads on MobileNetV2-0.5, a light backbone without squeeze-and-excitation (whose global pooling
-#: would hand every level the whole image's context and so do the fusion's job).
-_DETECTOR = dict(phi=0, backbone="mobilenetv2_050", scale_range=(0.75, 1.33))
+RECIPE_FILE = ROOT / "benchmarks" / "recipes.yaml"
 
-RECIPES: dict[str, Recipe] = {
-    # Checks the machinery only: a few steps on tiny images; its AP says nothing.
-    "quick": Recipe(
-        "quick",
-        train=dict(
-            _DETECTOR,
-            image_size=128,  # at least the stride of P7
-            batch_size=4,
-            lr=0.05,
-            steps=4,
-            warmup_steps=1,
-            bn_images=8,
-        ),
-        dataset=dict(images=20, image_size=128, seed=0),
-    ),
-    # The ground truth: the surround scene, where an object's class is told only by the tint of the image
-    # beyond a grey disc around it, a fifth of the side wide.
-    "ground-truth": Recipe(
-        "ground-truth",
-        train=dict(_DETECTOR, image_size=128, batch_size=8, lr=0.04, steps=1000),
-        dataset=dict(images=1600, image_size=128, seed=0, scene="surround", val_fraction=0.25),
-    ),
-    # The first attempt, kept with its stored runs: the context scene (class told by the image's frame, with
-    # warm and cool decoys inside). Measured: each run learns the frame or not by the luck of its seed.
-    "frame": Recipe(
-        "frame",
-        train=dict(_DETECTOR, image_size=160, batch_size=8, lr=0.12, steps=1600),
-        dataset=dict(images=1600, image_size=160, seed=0, scene="context", val_fraction=0.25),
-    ),
-}
+
+def load_recipes(path: Path = RECIPE_FILE) -> tuple[dict[str, Any], dict[str, Recipe]]:
+    """The ``detector`` values every recipe shares, and the recipes by name, from ``path`` (see its comments)."""
+    import yaml
+
+    def values(block: Mapping[str, Any]) -> dict[str, Any]:  # YAML's lists are TrainOptions' pairs
+        return {name: tuple(value) if isinstance(value, list) else value for name, value in block.items()}
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    detector = values(data["detector"])
+    recipes = {
+        name: Recipe(name, {**detector, **values(recipe["train"])}, recipe["dataset"], recipe.get("varies", "seed"))
+        for name, recipe in data["recipes"].items()
+    }
+    return detector, recipes
+
+
+DETECTOR, RECIPES = load_recipes()
 
 
 def search_proxy_recipe(steps: int, ground_truth: Recipe) -> Recipe:
@@ -165,7 +150,7 @@ def search_proxy_recipe(steps: int, ground_truth: Recipe) -> Recipe:
 
     proxy = load_search_space(builtin_space(SEARCH_SPACE)).proxy
     train = dict(
-        _DETECTOR,
+        DETECTOR,
         image_size=proxy.image_size or ground_truth.train["image_size"],
         batch_size=proxy.batch_size,
         lr=proxy.lr,
