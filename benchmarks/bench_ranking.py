@@ -34,7 +34,8 @@ Spearman rho and precision@3, with the seconds it took. The search's from-scratc
 settings at ``--proxies`` step budgets, seed 0, on the same data and detector) is a method whose cost is its
 runs' seconds. The one-shot supernet's rows (``bench_oneshot.py``'s results, :func:`oneshot_methods`) rank the
 topologies of their search space only; each row gives how many it ranked and the seed-to-seed tau over those.
-The ground-truth report goes to ``benchmarks/results/ranking_report.json``.
+The ground-truth report goes to ``benchmarks/results/ranking_report.json``, another recipe's to
+``ranking_report-RECIPE.json``.
 """
 
 from __future__ import annotations
@@ -795,6 +796,12 @@ def build_report(
     )
 
 
+def report_path(recipe: Recipe) -> Path:
+    """Where the report of ``recipe``'s stored runs goes: :data:`REPORT` for the ground truth, else beside it with
+    the recipe's name."""
+    return REPORT if recipe.name == "ground-truth" else REPORT.with_name(f"{REPORT.stem}-{recipe.name}.json")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -859,9 +866,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"recipe {recipe.name}: too few topologies with every seed {list(args.seeds)} to rank")
         return
     print(result.text())
-    if args.results == RESULTS and recipe.name == "ground-truth":
-        REPORT.write_text(json.dumps(result.as_json(), indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {REPORT}")
+    if args.results == RESULTS:
+        path = report_path(recipe)
+        path.write_text(json.dumps(result.as_json(), indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

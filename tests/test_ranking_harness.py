@@ -195,6 +195,18 @@ def test_recipe_sends_the_seed_to_the_option_it_varies():
     assert halved.train["lr"] == gt.train["lr"] / 2 and halved.varies == "seed"
 
 
+def test_recipes_file_gives_the_recipes_and_their_reports_paths(tmp_path):
+    detector, recipes = bench.load_recipes()
+    gt, plain = recipes["ground-truth"], recipes["no-jitter"]
+    assert detector == {"phi": 0, "backbone": "mobilenetv2_050", "scale_range": (0.75, 1.33)}
+    assert gt.train == {**detector, "image_size": 128, "batch_size": 8, "lr": 0.04, "steps": 1000}
+    assert plain.train == {**gt.train, "scale_range": (1.0, 1.0)} and plain.dataset == gt.dataset
+    # the hashes of the stored runs: moving the recipes into YAML changed no value
+    assert (gt.hash, plain.hash) == ("f072dab5eb36c298", "b5e2418572ede535")
+    assert bench.report_path(gt) == bench.REPORT
+    assert bench.report_path(plain) == bench.REPORT.with_name("ranking_report-no-jitter.json")
+
+
 def test_ground_truth_recipe_trains_on_the_surround_scene_with_valid_options(tmp_path):
     import effdet_graph as eg
 
