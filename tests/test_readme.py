@@ -236,6 +236,17 @@ def _train_step_rows(r: dict[str, Any]) -> list[str]:
 
 
 def _ranking_rows(r: dict[str, Any]) -> list[str]:
+    rows = _ground_truth_rows(r)
+    for m in r["methods"]:
+        rows.append(
+            f"| {m['name']} | {m['tau']:.2f} | {m['rho']:.2f} | {m['precision_at_3']:.2f} | {m['seconds']:,.1f} s "
+            f"| {m['topologies']} | {m['ceiling']:.2f} |"
+        )
+    return rows
+
+
+def _ground_truth_rows(r: dict[str, Any]) -> list[str]:
+    """A recipe's ranking report without its methods: the runs, their spread and the targets' figures."""
     seeds, sd = r["seeds"], r["ap_sd"]
     rows = [
         f"{r['topologies']} topologies × {len(seeds)} seeds",
@@ -248,11 +259,6 @@ def _ranking_rows(r: dict[str, Any]) -> list[str]:
     for name, ap in r["mean_ap"].items():
         runs = " | ".join(f"{a:.3f}" for a in r["ap_by_seed"][name])
         rows.append(f"| {name} | {runs} | **{ap:.3f}** | {sd[name]:.3f} |")
-    for m in r["methods"]:
-        rows.append(
-            f"| {m['name']} | {m['tau']:.2f} | {m['rho']:.2f} | {m['precision_at_3']:.2f} | {m['seconds']:,.1f} s "
-            f"| {m['topologies']} | {m['ceiling']:.2f} |"
-        )
     return rows
 
 
@@ -310,6 +316,7 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "train_loop.json": _train_loop_rows,
     "train_step.json": _train_step_rows,
     "ranking_report.json": _ranking_rows,
+    "ranking_report-no-jitter.json": _ground_truth_rows,
     "variance.json": _variance_rows,
     "oneshot.json": _oneshot_rows,
     "oneshot_search.json": _oneshot_search_rows,
