@@ -28,7 +28,6 @@ COMMAND = (
 
 
 def main() -> None:
-
     from effdet_graph.cli import main as cli
     from effdet_graph.data.synthetic import make_dataset
 

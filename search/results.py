@@ -18,6 +18,8 @@ LEADERBOARD = "leaderboard.csv"
 BEST = "best"
 PARETO = "pareto.png"
 RESULT_FILES = (LEADERBOARD, f"{BEST}/", PARETO, "trials/")
+#: What a trial's AP is, by search strategy (the Pareto plot's axis).
+MEASURED_BY = {"proxy": "proxy task", "oneshot": "inherited weights"}
 """What a results folder may hold (folders with a ``/``); ``summary`` names those that exist."""
 
 
@@ -94,11 +96,11 @@ def _fmt(value: float | int | None, spec: str, width: int = 11) -> str:
 
 
 def write_results(
-    records: Sequence[TrialRecord], objective: Objective, results_dir: Path, measured_by: str = "proxy task"
+    records: Sequence[TrialRecord], objective: Objective, results_dir: Path, strategy: str = "proxy"
 ) -> list[Path]:
     """Write ``leaderboard.csv``, and ``best/<spec>.yaml`` and ``pareto.png`` where a trial completed, into
     ``results_dir`` (a ``best/`` or ``pareto.png`` left by an earlier call is removed where none is written now);
-    return the best spec files. ``measured_by`` says in the plot what the trials' AP is."""
+    return the best spec files. The plot says what the ``strategy``'s AP is (:data:`MEASURED_BY`)."""
     results_dir.mkdir(parents=True, exist_ok=True)
     metric_names = sorted({name for r in records for name in r.metrics})
     with atomic_output(results_dir / LEADERBOARD) as tmp, tmp.open("w", newline="") as handle:
@@ -135,7 +137,7 @@ def write_results(
             [str(r.number) for r in done],
             results_dir / PARETO,
             xlabel="GMACs",
-            ylabel=f"COCO AP ({measured_by})",
+            ylabel=f"COCO AP ({MEASURED_BY[strategy]})",
             title=f"{results_dir.name}: AP against GMACs",
             pareto=True,
         )

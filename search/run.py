@@ -27,8 +27,6 @@ STRATEGIES = ("proxy", "oneshot")
 #: a training, so it scores many candidates, AP against MACs (NSGA-II).
 DEFAULT_OBJECTIVE = {"proxy": "ap", "oneshot": "ap_macs"}
 DEFAULT_TRIALS = {"proxy": 8, "oneshot": 100}
-#: What a trial's AP is, by strategy (the Pareto plot's axis).
-MEASURED_BY = {"proxy": "proxy task", "oneshot": "inherited weights"}
 STATE_WORDS = {"failed": "failed", "rejected": "rejected", "pruned": "stopped early"}
 
 
@@ -159,7 +157,7 @@ def run_search(
     records = search_engine.run(
         space, make_evaluate, goal, results, trials=trials, storage=storage, resume=resume, resources=resources
     )
-    best = write_results(records, goal, results, MEASURED_BY[strategy])
+    best = write_results(records, goal, results, strategy)
     retrained: list[CompareRow] = []
     if retrain:
         retrained = retrain_best(
