@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from graphspec import InputError
+from graphspec.errors import did_you_mean
 
 
 def specs_dir() -> Path:
@@ -27,9 +28,20 @@ def builtin_specs() -> list[Path]:
 
 
 def resolve_spec_path(name_or_path: str) -> Path:
-    """A spec path as given, or the built-in spec of that name (``bifpn`` -> ``specs/bifpn.yaml``)."""
+    """A spec path as given, or the built-in spec of that name (``bifpn`` -> ``specs/bifpn.yaml``).
+
+    Raises:
+        InputError: ``name_or_path`` is a bare name (no folder, no ``.yaml``) that is neither a file nor a
+            built-in spec; the message names the closest built-in.
+    """
     path = Path(name_or_path)
     if path.exists() or path.suffix in (".yaml", ".yml") or "/" in name_or_path:
         return path
     builtin = specs_dir() / f"{name_or_path}.yaml"
-    return builtin if builtin.is_file() else path
+    if builtin.is_file():
+        return builtin
+    names = [spec.stem for spec in builtin_specs()]
+    raise InputError(
+        f"{name_or_path}: neither a spec file nor a built-in spec{did_you_mean(name_or_path, names)} "
+        f"(built-in: {', '.join(names)})"
+    )

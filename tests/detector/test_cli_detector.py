@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 from tiny_training import train_flags
 
+from effdet_graph.builtin import builtin_specs
 from effdet_graph.cli import main
 from effdet_graph.data.coco import CocoDetection
 from effdet_graph.data.synthetic import make_dataset
@@ -300,6 +301,20 @@ def test_compare_without_training_builds_90_classes_or_num_classes(tmp_path, mon
     assert main(["compare", "fpn", *COMPARE_TINY, "--train-steps", "0"]) == 2
     assert "--train-steps must be at least 1" in _error_line(capsys)
     assert list(tmp_path.iterdir()) == []  # nothing made for a refused command
+
+
+@pytest.mark.parametrize("command", ["compare", "build", "train"])
+def test_a_misspelled_builtin_spec_name_is_refused_with_the_closest(command, data, tmp_path, capsys):
+    argv = {
+        "compare": ["compare", "fpn", "bifpm"],
+        "build": ["build", "bifpm"],
+        "train": ["train", "--data", str(data), *TINY, "--spec", "bifpm", "--steps", "1", "--out", str(tmp_path / "r")],
+    }[command]
+    assert main(argv) == 2
+    names = ", ".join(spec.stem for spec in builtin_specs())
+    expected = f"error: bifpm: neither a spec file nor a built-in spec; did you mean 'bifpn'? (built-in: {names})"
+    assert _error_line(capsys) == expected
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_compare_seeds_reports_mean_spread_and_noise(compare_data, tmp_path, monkeypatch, capsys):
