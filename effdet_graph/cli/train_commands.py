@@ -10,7 +10,7 @@ from typing import Any
 
 from effdet_graph.device import DEVICE_HELP
 from effdet_graph.inference.bootstrap import CI_LEVEL, DEFAULT_RESAMPLES
-from effdet_graph.inference.evaluate import METRICS
+from effdet_graph.inference.evaluate import AGNOSTIC_KEY, METRICS
 from effdet_graph.io.atomic import check_output_folder
 from effdet_graph.training.options import DEFAULT_EPOCHS, LOG_KINDS, OptionError, TrainOptions
 from graphspec import InputError, parse_assignments
@@ -180,6 +180,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "re-accumulates the per-image matches only, at the default N up to about as long as pycocotools' own "
         "evaluation, on top of inference)",
     )
+    evaluate.add_argument(
+        "--class-agnostic",
+        action="store_true",
+        help="also report AP with the classes ignored (a detection may match an object of any class): how well "
+        "boxes are found and placed, apart from how well they are classified",
+    )
     evaluate.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     evaluate.add_argument("--device", help=DEVICE_HELP)
     evaluate.set_defaults(run=run_eval)
@@ -263,6 +269,7 @@ def run_eval(args: argparse.Namespace) -> int:
         args.workers,
         resolve_device(args.device),
         bootstrap=args.bootstrap,
+        class_agnostic=args.class_agnostic,
     )
     interval = [metrics["AP_low"], metrics["AP_high"]] if args.bootstrap else None
     if args.json:
@@ -270,6 +277,8 @@ def run_eval(args: argparse.Namespace) -> int:
         result |= {"nms": args.nms} | {name: metrics[name] for name in METRICS}
         if interval is not None:
             result |= {"AP_ci": interval, "ci_level": CI_LEVEL, "bootstrap": args.bootstrap}
+        if args.class_agnostic:
+            result[AGNOSTIC_KEY] = metrics[AGNOSTIC_KEY]
         print(json.dumps(result))
         return 0
     print(f"{args.checkpoint} on {args.data / args.split} ({args.nms} NMS)")
@@ -280,6 +289,8 @@ def run_eval(args: argparse.Namespace) -> int:
             f"AP {metrics['AP']:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]: {CI_LEVEL:.0%} bootstrap interval "
             f"({args.bootstrap} resamples of the images)"
         )
+    if args.class_agnostic:
+        print(f"AP {metrics[AGNOSTIC_KEY]:.3f} with the classes ignored (class-agnostic)")
     return 0
 
 

@@ -25,12 +25,13 @@ __all__ = ["MAX_THREADS", "check_images", "check_split", "open_split"]
 MAX_THREADS = 16
 
 
-def open_split(data: Path, split: str, seed: int = 0) -> CocoDetection:
+def open_split(data: str | Path, split: str, seed: int = 0) -> CocoDetection:
     """``data/split`` (``images/`` + ``instances.json``), checked; untransformed until a transform is set.
 
     Raises:
         DatasetError: ``data`` or the split is missing or broken, or the split has no images.
     """
+    data = Path(data)
     if not data.is_dir():
         raise DatasetError(
             f"{data}: data set folder does not exist; create one with `effdet-graph make-dataset "

@@ -59,7 +59,7 @@ def load_predictor(
 
 def evaluate_checkpoint(
     checkpoint: str | Path,
-    data: Path,
+    data: str | Path,
     split: str = "val",
     nms: str = "hard",
     batch_size: int = 8,
@@ -67,6 +67,7 @@ def evaluate_checkpoint(
     device: torch.device | None = None,
     bootstrap: int = 0,
     seed: int = 0,
+    class_agnostic: bool = False,
 ) -> dict[str, float]:
     """COCO metrics (``AP AP50 AP75 APs APm APl``) of the checkpoint on ``data/split``.
 
@@ -81,9 +82,12 @@ def evaluate_checkpoint(
         bootstrap: resamples of the split's images for a 95% interval of AP
             (:func:`~effdet_graph.inference.bootstrap.bootstrap_ap`); 0: none.
         seed: seed of the resamples.
+        class_agnostic: also report AP with the classes ignored (``AP_agnostic``, see
+            :func:`~effdet_graph.inference.evaluate.coco_evaluate`).
 
     Returns:
-        The metrics by name; with ``bootstrap``, also ``AP_low`` and ``AP_high``, the interval's ends.
+        The metrics by name; with ``bootstrap``, also ``AP_low`` and ``AP_high``, the interval's ends; with
+        ``class_agnostic``, also ``AP_agnostic``.
 
     Raises:
         DatasetError: the split is missing or broken (an image, when the loader reaches it), has no
@@ -111,7 +115,14 @@ def evaluate_checkpoint(
             f"{recipe.label_to_category}; evaluate on data with the classes it was trained on"
         )
     return evaluate_predictor(
-        predictor, dataset, recipe, batch_size=batch_size, workers=workers, bootstrap=bootstrap, seed=seed
+        predictor,
+        dataset,
+        recipe,
+        batch_size=batch_size,
+        workers=workers,
+        bootstrap=bootstrap,
+        seed=seed,
+        class_agnostic=class_agnostic,
     )
 
 
@@ -124,6 +135,7 @@ def evaluate_predictor(
     workers: int = 0,
     bootstrap: int = 0,
     seed: int = 0,
+    class_agnostic: bool = False,
 ) -> dict[str, float]:
     """COCO metrics (``AP AP50 AP75 APs APm APl``) of ``predictor`` (eval mode, on its device) on ``dataset``,
     or on its first ``images`` images; ``recipe`` gives the input size and the label-to-category map. The
@@ -144,7 +156,13 @@ def evaluate_predictor(
             ]
     image_ids = [dataset.image_ids[i] for i in subset]
     return coco_evaluate(
-        dataset.coco, detections, recipe.label_to_category, image_ids=image_ids, bootstrap=bootstrap, seed=seed
+        dataset.coco,
+        detections,
+        recipe.label_to_category,
+        image_ids=image_ids,
+        bootstrap=bootstrap,
+        seed=seed,
+        class_agnostic=class_agnostic,
     )
 
 

@@ -101,6 +101,12 @@ def test_eval_prints_all_metrics(data, checkpoint, capsys):
     assert "AP_ci" not in json.loads(capsys.readouterr().out)
     assert main(argv) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 3
+    assert main([*argv, "--class-agnostic"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    agnostic = float(re.fullmatch(r"AP (\d\.\d{3}) with the classes ignored \(class-agnostic\)", lines[3]).group(1))
+    assert agnostic >= float(lines[2].split()[0]) - 0.001, "ignoring the classes can only add matches"
+    assert main([*argv, "--class-agnostic", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["AP_agnostic"] == pytest.approx(agnostic, abs=5e-4)
 
 
 def test_predict_draws_images(data, checkpoint, tmp_path, capsys):

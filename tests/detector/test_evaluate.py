@@ -7,7 +7,7 @@ import torch
 
 from effdet_graph.data.coco import CocoDetection
 from effdet_graph.data.synthetic import make_dataset
-from effdet_graph.inference.evaluate import METRICS, coco_evaluate
+from effdet_graph.inference.evaluate import AGNOSTIC_KEY, METRICS, coco_evaluate
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,16 @@ def test_perfect_detections(val):
 def test_wrong_labels_score_zero(val):
     metrics = coco_evaluate(val.coco, _perfect(val, label_offset=1))
     assert metrics["AP"] < 0.05  # only chance overlaps with objects of the shifted class
+
+
+def test_class_agnostic_ap_ignores_the_labels(val):
+    """Perfect boxes with every label wrong: AP near 0, class-agnostic AP exactly 1; with the right labels both 1."""
+    wrong = coco_evaluate(val.coco, _perfect(val, label_offset=1), class_agnostic=True)
+    assert wrong["AP"] < 0.05 and wrong[AGNOSTIC_KEY] == pytest.approx(1.0)
+    assert set(wrong) == {*METRICS, AGNOSTIC_KEY}
+    right = coco_evaluate(val.coco, _perfect(val), class_agnostic=True)
+    assert right["AP"] == pytest.approx(1.0) and right[AGNOSTIC_KEY] == pytest.approx(1.0)
+    assert coco_evaluate(val.coco, [], class_agnostic=True) == {k: 0.0 for k in (*METRICS, AGNOSTIC_KEY)}
 
 
 def test_no_detections(val):
