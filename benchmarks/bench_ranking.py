@@ -337,11 +337,16 @@ class RunStore:
     def ap_table(
         self, recipe: Recipe, topologies: Sequence[Topology], metric: str = "AP"
     ) -> dict[str, dict[int, float]]:
-        """topology name -> seed -> ``metric`` of this recipe's runs of exactly these spec texts."""
+        """topology name -> seed -> ``metric`` of this recipe's runs of exactly these spec texts (runs stored
+        without ``metric`` left out)."""
         wanted = {(t.name, t.spec_hash) for t in topologies}
         table: dict[str, dict[int, float]] = {}
         for run in self.runs:
-            if run["recipe_hash"] == recipe.hash and (run["topology"], run["spec_hash"]) in wanted:
+            if (
+                run["recipe_hash"] == recipe.hash
+                and (run["topology"], run["spec_hash"]) in wanted
+                and metric in run["metrics"]
+            ):
                 table.setdefault(run["topology"], {})[int(run["seed"])] = run["metrics"][metric]
         return table
 
@@ -355,7 +360,7 @@ def train_and_evaluate(
     topology: Topology, spec: Path, seed: int, recipe: Recipe, data: Path, work: Path
 ) -> dict[str, float]:
     """One real run: :func:`effdet_graph.train` (resuming a killed one), then :func:`effdet_graph.evaluate` on
-    val."""
+    val (with the class-agnostic AP, which ``bench_class_agnostic.py`` reports)."""
     import effdet_graph as eg
     from effdet_graph.training import CHECKPOINT_NAME
 
@@ -364,7 +369,7 @@ def train_and_evaluate(
     resume = checkpoint if checkpoint.exists() else None
     options = eg.TrainOptions(data=data, spec=spec, out=out, resume=resume, **recipe.options(seed))
     result = eg.train(options, progress=False)
-    return dict(eg.evaluate(result.checkpoint, data, "val"))
+    return dict(eg.evaluate(result.checkpoint, data, "val", class_agnostic=True))
 
 
 def _timed_run(run: RunFn, topology: Topology, spec: Path, seed: int, recipe: Recipe, data: Path, work: Path) -> Any:
