@@ -1,7 +1,7 @@
 """How far each output level of a detector sees: the receptive field of the class head's centre cell at every level,
 for the ranking benchmark's built-in topologies and the no-fusion control, measured from input gradients.
 
-    python benchmarks/bench_receptive_field.py [--recipe no-jitter] [--image-size N] [--work runs/ranking]
+    python benchmarks/bench_receptive_field.py [--recipe no-jitter] [--work runs/ranking]
 
 For each level, the gradient of the centre cell's class outputs (summed magnitudes) with respect to the input image
 gives two sizes: the **extent**, the side of the box of input pixels with any gradient (the theoretical receptive
@@ -9,8 +9,9 @@ field, clipped by the image), and **r90**, the radius around the cell's centre t
 (how far the weights actually look). Detectors are built as the recipe trains them (its phi, backbone and classes),
 with seed-0 random weights; where ``bench_ranking.py`` left a topology's seed-0 checkpoint in ``--work``, r90 of
 the trained weights is measured too. A context benchmark can separate the control from the fusing topologies only
-where the context lies beyond the control's reach at the levels its objects are assigned to. Results go to
-``benchmarks/results/receptive_field.json``.
+where the context lies beyond the control's reach at the levels its objects are assigned to. Inputs have the
+recipe's side. Results go to ``benchmarks/results/receptive_field.json`` (another recipe's to
+``receptive_field-RECIPE.json``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import bench_ranking as br
 
 RESULTS = br.ROOT / "benchmarks" / "results" / "receptive_field.json"
+DEFAULT_RECIPE = "no-jitter"
 MASS = 0.9  # the share of the gradient inside r90
 
 
@@ -65,13 +67,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     from effdet_graph.data.synthetic import SCENES
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recipe", choices=sorted(br.RECIPES), default="no-jitter")
-    parser.add_argument("--image-size", type=int, help="input side (default: the recipe's)")
+    parser.add_argument("--recipe", choices=sorted(br.RECIPES), default=DEFAULT_RECIPE)
     parser.add_argument("--work", type=Path, default=br.ROOT / "runs" / "ranking", help="as bench_ranking.py's")
     args = parser.parse_args(argv)
 
     recipe = br.RECIPES[args.recipe]
-    size = args.image_size or int(recipe.train["image_size"])
+    size = int(recipe.train["image_size"])
+    results = RESULTS if recipe.name == DEFAULT_RECIPE else RESULTS.with_stem(f"{RESULTS.stem}-{recipe.name}")
     topologies = [t for t in br.ground_truth_set(0) if t.name in br.BUILTIN_SET]
     specs = br.write_specs(topologies, args.work / "specs")
     num_classes = len(SCENES[recipe.dataset.get("scene", "shapes")].classes)
@@ -103,10 +105,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     from effdet_graph.io.atomic import atomic_output
 
-    with atomic_output(RESULTS) as tmp:
+    with atomic_output(results) as tmp:
         report = {"machine": br.machine(), "recipe": recipe.as_json(), "image_size": size, "mass": MASS, "rows": rows}
         tmp.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS.relative_to(br.ROOT)}")
+    print(f"wrote {results.relative_to(br.ROOT)}")
 
 
 if __name__ == "__main__":

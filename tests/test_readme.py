@@ -308,6 +308,61 @@ def _oneshot_search_rows(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _class_agnostic_rows(r: dict[str, Any]) -> list[str]:
+    reports = r["reports"]
+    no_jitter, truth, frame, wide = (reports[k] for k in ("no-jitter", "ground-truth", "frame", "surround-256"))
+    by_name = {row["topology"]: row for row in no_jitter["topologies"]}
+    wide_rows = {row["topology"]: row for row in wide["topologies"]}
+    rows = [
+        f"median of {no_jitter['median_ratio']:.3f} over the {no_jitter['runs']} runs (lowest "
+        f"{no_jitter['lowest_ratio']:.3f})",
+        f"mean seed sd of AP {no_jitter['mean_sd_AP']:.3f}, of class-agnostic AP "
+        f"{no_jitter['mean_sd_AP_agnostic']:.3f}",
+        f"FC-FPN's seed 1 finds no box at all; QuFPN's seed 2 finds boxes at class-agnostic AP "
+        f"{by_name['qufpn']['AP_agnostic'][2]:.3f}",
+        f"(the ground truth, {truth['runs']} runs) it is the same: median {truth['median_ratio']:.3f} (lowest "
+        f"{truth['lowest_ratio']:.3f}), sd {truth['mean_sd_AP']:.3f} against {truth['mean_sd_AP_agnostic']:.3f}",
+        f"(median {frame['median_ratio']:.3f}, lowest {frame['lowest_ratio']:.3f}, {frame['runs']} runs)",
+        f"AP / class-agnostic AP {wide['median_ratio']:.3f} (median)",
+        *(
+            f"{label} {wide_rows[name]['mean_AP']:.3f} / {wide_rows[name]['mean_AP_agnostic']:.3f}"
+            for name, label in (("nofusion", "the control"), ("fpn", "FPN"), ("bifpn", "BiFPN"))
+        ),
+    ]
+    assert by_name["fc_fpn"]["AP_agnostic"][1] < 0.01, "FC-FPN's seed 1 finds no box"
+    for row in no_jitter["topologies"]:
+        rows.append(
+            f"| {row['topology']} | {row['mean_AP']:.3f} | {row['sd_AP']:.3f} | {row['mean_AP_agnostic']:.3f} "
+            f"| {row['sd_AP_agnostic']:.3f} |"
+        )
+    return rows
+
+
+def _receptive_field_rows(r: dict[str, Any]) -> list[str]:
+    rows = {row["topology"]: row for row in r["rows"]}
+    control = rows.pop("nofusion")
+    p3 = sorted(row["r90_px_trained"][0] for row in rows.values())
+    assert {row["extent_px"][0] for row in r["rows"]} == {r["image_size"]}, "every P3 sees the whole image"
+    return [
+        f"at the recipe's {r['image_size']} px",
+        f"(P3 extent {r['image_size']} px)",
+        f"lies within {control['r90_px_trained'][0]:.1f} px of the cell (the trained seed-0 run; "
+        f"{control['r90_px_init'][0]:.1f} px at initialisation), the fusing topologies' within "
+        f"{p3[0]:.1f}-{p3[-1]:.1f} px",
+    ]
+
+
+def _receptive_field_wide_rows(r: dict[str, Any]) -> list[str]:
+    rows = {row["topology"]: row for row in r["rows"]}
+    return [
+        f"the surround scene at {r['image_size']} px",
+        f"the control's P3 still has gradient from a {rows['nofusion']['extent_px'][0]} px square, but 90% of it "
+        f"lies within {rows['nofusion']['r90_px_trained'][0]:.1f} px",
+        f"within {rows['fpn']['r90_px_trained'][0]:.1f} px (FPN) and {rows['bifpn']['r90_px_trained'][0]:.1f} px "
+        "(BiFPN)",
+    ]
+
+
 #: results file -> the README text (table rows, phrases) its values give
 FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "feature_network.json": _feature_network_rows,
@@ -318,6 +373,9 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "ranking_report.json": _ranking_rows,
     "ranking_report-no-jitter.json": _ground_truth_rows,
     "variance.json": _variance_rows,
+    "class_agnostic.json": _class_agnostic_rows,
+    "receptive_field.json": _receptive_field_rows,
+    "receptive_field-surround-256.json": _receptive_field_wide_rows,
     "oneshot.json": _oneshot_rows,
     "oneshot_search.json": _oneshot_search_rows,
     "compare_seeds.json": _compare_seeds_rows,
