@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     measured: dict[str, dict[str, Any]] = stored["runs"]
     runs = [r for r in br.RunStore(br.RESULTS).runs if r["recipe_hash"] == recipe.hash]
     runs.sort(key=lambda r: (r["topology"] not in br.BUILTIN_SET, r["topology"], r["seed"]))
-    data = br.prepare_data(recipe, args.work) if runs else args.work
+    data: Path | None = None  # made (or found) only when a run needs measuring
     rows = []
     for run in runs:
         key = run_key(run)
@@ -105,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             checkpoint = args.work / "runs" / recipe.hash / f"{run['topology']}-{run['spec_hash']}-seed{run['seed']}"
             if not (checkpoint / "last.pt").exists():
                 continue
+            data = data or br.prepare_data(recipe, args.work)
             measured[key] = measure(checkpoint / "last.pt", data)
             print(
                 f"  {run['topology']} seed {run['seed']}: AP {measured[key]['AP']:.4f}, class-agnostic "
