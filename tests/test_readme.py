@@ -262,6 +262,14 @@ def _ground_truth_rows(r: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _warmup_rows(r: dict[str, Any]) -> list[str]:
+    def low(report: dict[str, Any]) -> int:
+        return sum(ap < 0.6 for aps in report["ap_by_seed"].values() for ap in aps)
+
+    before = _load("ranking_report-no-jitter.json")
+    return [*_ground_truth_rows(r), f"({low(r)} runs below AP 0.6 where the no-jitter recipe had {low(before)})"]
+
+
 def _variance_rows(r: dict[str, Any]) -> list[str]:
     return [f"| {row['source']} | {row['mean']:.3f} | {row['sd']:.3f} |" for row in r["rows"]]
 
@@ -372,6 +380,7 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "train_step.json": _train_step_rows,
     "ranking_report.json": _ranking_rows,
     "ranking_report-no-jitter.json": _ground_truth_rows,
+    "ranking_report-warmup.json": _warmup_rows,
     "variance.json": _variance_rows,
     "class_agnostic.json": _class_agnostic_rows,
     "receptive_field.json": _receptive_field_rows,
