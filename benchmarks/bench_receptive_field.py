@@ -8,10 +8,10 @@ gives two sizes: the **extent**, the side of the box of input pixels with any gr
 field, clipped by the image), and **r90**, the radius around the cell's centre that holds 90% of the gradient
 (how far the weights actually look). Detectors are built as the recipe trains them (its phi, backbone and classes),
 with seed-0 random weights; where ``bench_ranking.py`` left a topology's seed-0 checkpoint in ``--work``, r90 of
-the trained weights is measured too. A context benchmark can separate the control from the fusing topologies only
-where the context lies beyond the control's reach at the levels its objects are assigned to. Inputs have the
-recipe's side. Results go to ``benchmarks/results/receptive_field.json`` (another recipe's to
-``receptive_field-RECIPE.json``).
+the trained weights is measured too (and kept: a later run without the checkpoint reuses it). A context benchmark
+can separate the control from the fusing topologies only where the context lies beyond the control's reach at the
+levels its objects are assigned to. Inputs have the recipe's side. Results go to
+``benchmarks/results/receptive_field.json`` (another recipe's to ``receptive_field-RECIPE.json``).
 """
 
 from __future__ import annotations
@@ -77,6 +77,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     topologies = [t for t in br.ground_truth_set(0) if t.name in br.BUILTIN_SET]
     specs = br.write_specs(topologies, args.work / "specs")
     num_classes = len(SCENES[recipe.dataset.get("scene", "shapes")].classes)
+    previous = json.loads(results.read_text(encoding="utf-8")) if results.exists() else {}
+    stored = {
+        row["topology"]: row["r90_px_trained"]
+        for row in previous.get("rows", [])
+        if previous.get("recipe") == recipe.as_json() and previous.get("image_size") == size
+    }
     rows = []
     for topology in topologies:
         torch.manual_seed(0)
@@ -86,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         at_init = [receptive_field(class_outputs(model), size, level) for level in levels]
         run = f"{topology.name}-{topology.spec_hash}-seed0"
         checkpoint = args.work / "runs" / recipe.hash / run / "last.pt"
-        trained = None
+        trained = stored.get(topology.name)  # kept from an earlier run whose checkpoint is gone here
         if checkpoint.exists():
             model, _ = eg.load_checkpoint(checkpoint)
             trained = [round(receptive_field(class_outputs(model), size, level)[1], 1) for level in levels]
