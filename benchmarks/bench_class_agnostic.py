@@ -102,11 +102,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         if key not in measured and "AP_agnostic" in run["metrics"]:  # measured when it was made
             measured[key] = {name: run["metrics"][name] for name in ("AP", "AP_agnostic")}
         if key not in measured:
-            checkpoint = args.work / "runs" / recipe.hash / f"{run['topology']}-{run['spec_hash']}-seed{run['seed']}"
-            if not (checkpoint / "last.pt").exists():
+            checkpoint = br.checkpoint_path(args.work, br.RunStore.key_of(run))
+            if not checkpoint.exists():
                 continue
             data = data or br.prepare_data(recipe, args.work)
-            measured[key] = measure(checkpoint / "last.pt", data)
+            measured[key] = measure(checkpoint, data)
             print(
                 f"  {run['topology']} seed {run['seed']}: AP {measured[key]['AP']:.4f}, class-agnostic "
                 f"{measured[key]['AP_agnostic']:.4f}",

@@ -351,6 +351,14 @@ class RunStore:
         return table
 
 
+def checkpoint_path(work: Path, key: RunKey) -> Path:
+    """Where :func:`train_and_evaluate` leaves the checkpoint of the run with ``key`` (:meth:`RunStore.key`)."""
+    from effdet_graph.training import CHECKPOINT_NAME
+
+    topology, spec_hash, seed, recipe_hash = key
+    return work / "runs" / recipe_hash / f"{topology}-{spec_hash}-seed{seed}" / CHECKPOINT_NAME
+
+
 #: Trains and evaluates one (topology, seed) under a recipe: (topology, spec path, seed, recipe, data, work
 #: folder) -> metrics (at least ``AP``).
 RunFn = Callable[[Topology, Path, int, Recipe, Path, Path], Mapping[str, float]]
@@ -362,12 +370,10 @@ def train_and_evaluate(
     """One real run: :func:`effdet_graph.train` (resuming a killed one), then :func:`effdet_graph.evaluate` on
     val (with the class-agnostic AP, which ``bench_class_agnostic.py`` reports)."""
     import effdet_graph as eg
-    from effdet_graph.training import CHECKPOINT_NAME
 
-    out = work / "runs" / recipe.hash / f"{topology.name}-{topology.spec_hash}-seed{seed}"
-    checkpoint = out / CHECKPOINT_NAME  # a killed run resumes where its last epoch ended, exactly
-    resume = checkpoint if checkpoint.exists() else None
-    options = eg.TrainOptions(data=data, spec=spec, out=out, resume=resume, **recipe.options(seed))
+    checkpoint = checkpoint_path(work, RunStore.key(topology, seed, recipe))
+    resume = checkpoint if checkpoint.exists() else None  # a killed run resumes where its last epoch ended, exactly
+    options = eg.TrainOptions(data=data, spec=spec, out=checkpoint.parent, resume=resume, **recipe.options(seed))
     result = eg.train(options, progress=False)
     return dict(eg.evaluate(result.checkpoint, data, "val", class_agnostic=True))
 

@@ -90,8 +90,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         with torch.no_grad():
             levels = range(len(class_outputs(model)(torch.zeros(1, 3, size, size))))
         at_init = [receptive_field(class_outputs(model), size, level) for level in levels]
-        run = f"{topology.name}-{topology.spec_hash}-seed0"
-        checkpoint = args.work / "runs" / recipe.hash / run / "last.pt"
+        checkpoint = br.checkpoint_path(args.work, br.RunStore.key(topology, 0, recipe))
         trained = stored.get(topology.name)  # kept from an earlier run whose checkpoint is gone here
         if checkpoint.exists():
             model, _ = eg.load_checkpoint(checkpoint)

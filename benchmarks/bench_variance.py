@@ -50,11 +50,6 @@ def factors(ground_truth: br.Recipe) -> dict[str, br.Recipe]:
     }
 
 
-def checkpoint_of(topology: br.Topology, seed: int, recipe: br.Recipe, work: Path) -> Path:
-    """Where :func:`bench_ranking.train_and_evaluate` left the run's checkpoint."""
-    return work / "runs" / recipe.hash / f"{topology.name}-{topology.spec_hash}-seed{seed}" / "last.pt"
-
-
 def bn_statistics_aps(checkpoint: Path, data: Path, images: int, sets: int = BN_SETS) -> list[float]:
     """AP on val of ``checkpoint``'s EMA weights with BatchNorm statistics recomputed from each of ``sets``
     disjoint sets of ``images`` training images."""
@@ -125,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             rows.append(
                 {"source": name, "aps": values, "mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1))}
             )
-    checkpoints = [checkpoint_of(topology, s, ground_truth, args.work) for s in args.seeds]
+    checkpoints = [br.checkpoint_path(args.work, br.RunStore.key(topology, s, ground_truth)) for s in args.seeds]
     checkpoints = [c for c in checkpoints if c.exists()]
     if checkpoints:
         images = int(ground_truth.train.get("bn_images", 512))

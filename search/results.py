@@ -18,9 +18,9 @@ LEADERBOARD = "leaderboard.csv"
 BEST = "best"
 PARETO = "pareto.png"
 RESULT_FILES = (LEADERBOARD, f"{BEST}/", PARETO, "trials/")
+"""What a results folder may hold (folders with a ``/``); ``summary`` names those that exist."""
 #: What a trial's AP is, by search strategy (the Pareto plot's axis).
 MEASURED_BY = {"proxy": "proxy task", "oneshot": "inherited weights"}
-"""What a results folder may hold (folders with a ``/``); ``summary`` names those that exist."""
 
 
 @dataclass
