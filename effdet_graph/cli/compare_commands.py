@@ -11,6 +11,7 @@ from effdet_graph.comparison.table import NOISE_RULE, compare_specs, rows_to_jso
 from effdet_graph.comparison.text import format_table
 from effdet_graph.device import DEVICE_HELP, resolve_device
 from effdet_graph.errors import InputError
+from graphspec import load_spec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,6 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_compare(args: argparse.Namespace) -> int:
     paths = [resolve_spec_path(s) for s in args.specs]
+    match_params = resolve_spec_path(args.match_params) if args.match_params else None
+    for path in [*paths, *([match_params] if match_params else [])]:
+        load_spec(path)  # a broken spec fails here, before a data set is made or any spec trained
     device = resolve_device(args.device)  # a bad --device fails before any data set is made
     train = None
     if args.train_steps is None and (args.pretrained_backbone or args.backbone_weights):
@@ -105,7 +109,7 @@ def run_compare(args: argparse.Namespace) -> int:
         phi=args.phi,
         backbone=args.backbone,
         num_classes=args.num_classes,
-        match_params=resolve_spec_path(args.match_params) if args.match_params else None,
+        match_params=match_params,
         image_size=args.input_size,
         train=train,
         device=device,

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from tiny_training import train_flags
 
-from effdet_graph.builtin import builtin_specs
+from effdet_graph.builtin import builtin_specs, specs_dir
 from effdet_graph.cli import main
 from effdet_graph.data.coco import CocoDetection
 from effdet_graph.data.synthetic import make_dataset
@@ -321,6 +321,17 @@ def test_a_misspelled_builtin_spec_name_is_refused_with_the_closest(command, dat
     expected = f"error: bifpm: neither a spec file nor a built-in spec; did you mean 'bifpn'? (built-in: {names})"
     assert _error_line(capsys) == expected
     assert list(tmp_path.iterdir()) == []
+
+
+def test_compare_refuses_a_broken_spec_before_making_data_or_training(tmp_path, monkeypatch, capsys):
+    """Without --data, --train-steps makes a data set; a misspelled key in the second spec stops the command
+    first, with nothing trained or made."""
+    monkeypatch.chdir(tmp_path)
+    typo = tmp_path / "typo_fpn.yaml"
+    typo.write_text((specs_dir() / "fpn.yaml").read_text().replace("\nwidth:", "\nwidht:"))
+    assert main(["compare", "fpn", str(typo), "--train-steps", "5", "--seeds", "2"]) == 2
+    assert "unknown key 'widht' in the spec; did you mean 'width'?" in _error_line(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["typo_fpn.yaml"]
 
 
 def test_compare_seeds_reports_mean_spread_and_noise(compare_data, tmp_path, monkeypatch, capsys):
