@@ -47,8 +47,9 @@ def supernet_options(recipe: br.Recipe, data: Path, out: Path) -> Any:
     """The ground-truth recipe's training options for a supernet run into ``out`` (seed 0, no BatchNorm
     recomputation: a candidate's statistics are recomputed when it is measured)."""
     import effdet_graph as eg
+    from effdet_graph.training import CHECKPOINT_NAME
 
-    checkpoint = out / "last.pt"
+    checkpoint = out / CHECKPOINT_NAME
     options = {**recipe.options(SEED), "bn_images": 0}
     return eg.TrainOptions(
         data=data, spec=SPACE, out=out, resume=checkpoint if checkpoint.exists() else None, **options

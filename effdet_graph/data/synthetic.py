@@ -5,7 +5,7 @@
     out/train/images/img_00000.png ...   out/train/instances.json
     out/val/images/img_00160.png ...     out/val/instances.json
 
-Three scenes (:data:`SCENES`):
+Four scenes (:data:`SCENES`):
 
 ``shapes`` (the default): a cluttered background (colour gradient, stripes at a random angle, pixel
 noise, and unannotated grey-ish blobs and lines) and 0-12 objects of five classes, each with its own
@@ -25,6 +25,13 @@ features that saw the whole image.
 whose radius is the object's half-side plus a fifth of the image side; the rest of the image is the same
 texture tinted warm or cool, and the tint is the class of every object (``warm`` or ``cool``). A detector sees
 the class only with features that reach beyond the disc. It is the ranking benchmark's ground truth.
+
+``beacon``: a scene whose class is told only by a beacon far from every object. Grey texture, with a band a
+sixteenth of the side wide along one side of the image tinted warm or cool (the class of every object: ``warm`` or
+``cool``); 1-4 pale circles or squares, 12 px to 16% of the side, that do not touch, lie in the strip of the far
+side, 28% of the side wide. At 128 px an object's centre is at least 90 px from the beacon: beyond the whole
+receptive field of P3 features that see only their own level (D0's cells and heads on the backbone's stride-8
+features), within reach of features fused from the coarse levels (``bench_ranking.py --recipe beacon``).
 
 In ``shapes``, objects may overlap (later ones are drawn on top; boxes are the full, amodal shape).
 
@@ -295,6 +302,55 @@ def render_surround(rng: np.random.Generator, size: int) -> tuple[Image.Image, O
     return image, objects
 
 
+_BEACON_BAND = 1 / 16  # the beacon's width, as a share of the side
+_BEACON_REGION = 0.28  # the far strip the objects lie in, as a share of the side
+_BEACON_MIN_OBJECT = 12
+_BEACON_MAX_OBJECT = 0.16  # as a share of the side
+
+
+def render_beacon(rng: np.random.Generator, size: int) -> tuple[Image.Image, Objects]:
+    """Render one ``beacon`` image (see the module docstring).
+
+    Drawn with the beacon on the left, then turned a random quarter turn, boxes with it.
+
+    Returns:
+        ``(image RGB size x size, [(class index: 0 warm beacon, 1 cool, [x, y, w, h] COCO pixels)])``.
+    """
+    grey = _background(rng, size).mean(axis=2, keepdims=True) + rng.normal(0, 3, (size, size, 1))
+    tint = int(rng.integers(len(_FRAMES)))
+    colour = np.array([rng.uniform(*bounds) for bounds in _FRAME_COLOURS[_FRAMES[tint]]], dtype=np.float32)
+    band = max(2, round(size * _BEACON_BAND))
+    pixels = np.repeat(grey, 3, axis=2)
+    pixels[:, :band] = (1 - _TINT) * grey[:, :band] + _TINT * colour
+    image = Image.fromarray(np.clip(pixels + rng.normal(0, 3, (size, size, 3)), 0, 255).astype(np.uint8))
+    low = size - round(size * _BEACON_REGION)  # objects cover columns [low, size)
+    max_side = max(_BEACON_MIN_OBJECT, int(size * _BEACON_MAX_OBJECT))
+    boxes: list[list[int]] = []
+    taken: list[tuple[int, int, int]] = []
+    for _ in range(int(rng.integers(1, 5))):
+        side = math.exp(rng.uniform(math.log(_BEACON_MIN_OBJECT), math.log(max_side)))
+        w = int(np.clip(round(side), _BEACON_MIN_OBJECT, max_side))
+        for _ in range(_PLACEMENT_TRIES):
+            x, y = int(rng.integers(low, size - w + 1)), int(rng.integers(0, size - w + 1))
+            gap = _SURROUND_GAP
+            if all(
+                x + w + gap <= tx or tx + ts + gap <= x or y + w + gap <= ty or ty + ts + gap <= y
+                for tx, ty, ts in taken
+            ):
+                break
+        else:
+            continue  # no free spot for this one
+        taken.append((x, y, w))
+        box = _paste_pale_shape(rng, image, int(rng.integers(len(_CONTEXT_SHAPES))), x, y, w)
+        if box is not None:
+            boxes.append(box)
+    turns = int(rng.integers(4))  # counter-clockwise quarter turns: the beacon to the left, bottom, right, top
+    for _ in range(turns):
+        image = image.transpose(Image.Transpose.ROTATE_90)
+        boxes = [[y, size - x - w, h, w] for x, y, w, h in boxes]
+    return image, [(tint, box) for box in boxes]
+
+
 @dataclass(frozen=True)
 class Scene:
     """A kind of synthetic image: its class names (category ids 1..N in this order) and its renderer."""
@@ -309,6 +365,7 @@ SCENES: dict[str, Scene] = {
     "shapes": Scene(CLASSES, render_shapes),
     "context": Scene(_FRAMES, render_context, min_size=96),
     "surround": Scene(_FRAMES, render_surround, min_size=64),
+    "beacon": Scene(_FRAMES, render_beacon, min_size=64),
 }
 
 

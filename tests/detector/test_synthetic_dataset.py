@@ -172,7 +172,7 @@ def test_context_scene_deterministic_and_checked(context_dataset, tmp_path):
     out, _ = context_dataset
     make_dataset(tmp_path / "again", images=IMAGES, seed=7, image_size=SIZE, scene="context")
     assert _files(tmp_path / "again") == _files(out)
-    with pytest.raises(DatasetError, match="unknown scene 'kontext'; choose one of shapes, context, surround"):
+    with pytest.raises(DatasetError, match="unknown scene 'kontext'; choose one of shapes, context, surround, beacon"):
         make_dataset(tmp_path / "x", images=4, scene="kontext")
     with pytest.raises(DatasetError, match="at least 96 pixels for the context scene, got 64"):
         make_dataset(tmp_path / "y", images=4, image_size=64, scene="context")
@@ -242,4 +242,57 @@ def test_surround_scene_deterministic_and_checked(surround_dataset, tmp_path):
     assert _files(tmp_path / "again") == _files(out)
     with pytest.raises(DatasetError, match="at least 64 pixels for the surround scene, got 48"):
         make_dataset(tmp_path / "y", images=4, image_size=48, scene="surround")
+    assert not (tmp_path / "y").exists()
+
+
+@pytest.fixture(scope="module")
+def beacon_dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth") / "beacon"
+    return out, make_dataset(out, images=IMAGES, seed=7, image_size=SIZE, scene="beacon")
+
+
+def test_beacon_scene_class_is_the_band_on_the_far_side(beacon_dataset):
+    """Along one side of the image a band (8 px at 128 px) tinted with the class's colour (warm: red over blue,
+    cool: blue over red); every object lies in the strip on the opposite side, its centre at least 90 px from the
+    band, on grey texture with no cast; the band's side takes all four values."""
+    out, summary = beacon_dataset
+    assert summary.classes == SCENES["beacon"].classes == ("warm", "cool")
+    band = SIZE // 16
+    sides, seen = set(), set()
+    for split in ("train", "val"):
+        data, annotated = _annotated_images(out, split)
+        assert [c["name"] for c in data["categories"]] == list(summary.classes)
+        for file_name, anns in annotated:
+            assert 1 <= len(anns) <= 4, "every beacon image has 1-4 objects"
+            names = {summary.classes[a["category_id"] - 1] for a in anns}
+            assert len(names) == 1, "every object of an image has the image's class"
+            sign = 1 if names == {"warm"} else -1
+            pixels = np.asarray(Image.open(out / split / "images" / file_name).convert("RGB"), dtype=np.float32)
+            strips = {
+                "left": pixels[:, :band],
+                "right": pixels[:, -band:],
+                "top": pixels[:band],
+                "bottom": pixels[-band:],
+            }
+            casts = {side: (strip[..., 0] - strip[..., 2]).mean() for side, strip in strips.items()}
+            side = max(casts, key=lambda s: sign * casts[s])
+            assert sign * casts[side] > 70, "the band has the class's tint"
+            middle = pixels[band:-band, band:-band]
+            assert abs((middle[..., 0] - middle[..., 2]).mean()) < 25, "the rest is grey, objects included"
+            for a in anns:
+                x, y, w, h = a["bbox"]
+                assert w == h and 12 <= w <= int(SIZE * 0.16)
+                centre = {"left": x + w / 2, "right": SIZE - x - w / 2, "top": y + h / 2, "bottom": SIZE - y - h / 2}
+                assert centre[side] - band >= 90, "every object's centre is at least 90 px from the band"
+            sides.add(side)
+            seen |= names
+    assert seen == set(summary.classes) and sides == {"left", "right", "top", "bottom"}
+
+
+def test_beacon_scene_deterministic_and_checked(beacon_dataset, tmp_path):
+    out, _ = beacon_dataset
+    make_dataset(tmp_path / "again", images=IMAGES, seed=7, image_size=SIZE, scene="beacon")
+    assert _files(tmp_path / "again") == _files(out)
+    with pytest.raises(DatasetError, match="at least 64 pixels for the beacon scene, got 48"):
+        make_dataset(tmp_path / "y", images=4, image_size=48, scene="beacon")
     assert not (tmp_path / "y").exists()
