@@ -26,12 +26,13 @@ whose radius is the object's half-side plus a fifth of the image side; the rest 
 texture tinted warm or cool, and the tint is the class of every object (``warm`` or ``cool``). A detector sees
 the class only with features that reach beyond the disc. It is the ranking benchmark's ground truth.
 
-``beacon``: a scene whose class is told only by a beacon far from every object. Grey texture, with a band a
-sixteenth of the side wide along one side of the image tinted warm or cool (the class of every object: ``warm`` or
-``cool``); 1-4 pale circles or squares, 12 px to 16% of the side, that do not touch, lie in the strip of the far
-side, 28% of the side wide. At 128 px an object's centre is at least 90 px from the beacon: beyond the whole
-receptive field of P3 features that see only their own level (D0's cells and heads on the backbone's stride-8
-features), within reach of features fused from the coarse levels (``bench_ranking.py --recipe beacon``).
+``beacon``: a scene whose class is told only by a beacon far from every object. Grey texture, with a band of
+five sixteenths of the side along one side of the image tinted warm or cool (the class of every object: ``warm``
+or ``cool``); 1-4 pale circles or squares, 12 px to 16% of the side, that do not touch, lie in the strip of the
+far side, 28% of the side wide. At 128 px an object's centre is at least 58 px from the beacon: beyond the whole
+receptive field of P3 features that see only their own level in a detector of one feature-network cell and
+one-layer heads (D0's widths, ``bench_ranking.py --recipe beacon``), within reach of features fused from the
+coarse levels.
 
 In ``shapes``, objects may overlap (later ones are drawn on top; boxes are the full, amodal shape).
 
@@ -302,7 +303,7 @@ def render_surround(rng: np.random.Generator, size: int) -> tuple[Image.Image, O
     return image, objects
 
 
-_BEACON_BAND = 1 / 16  # the beacon's width, as a share of the side
+_BEACON_BAND = 5 / 16  # the beacon's width, as a share of the side
 _BEACON_REGION = 0.28  # the far strip the objects lie in, as a share of the side
 _BEACON_MIN_OBJECT = 12
 _BEACON_MAX_OBJECT = 0.16  # as a share of the side

@@ -252,12 +252,12 @@ def beacon_dataset(tmp_path_factory):
 
 
 def test_beacon_scene_class_is_the_band_on_the_far_side(beacon_dataset):
-    """Along one side of the image a band (8 px at 128 px) tinted with the class's colour (warm: red over blue,
-    cool: blue over red); every object lies in the strip on the opposite side, its centre at least 90 px from the
+    """Along one side of the image a band (40 px at 128 px) tinted with the class's colour (warm: red over blue,
+    cool: blue over red); every object lies in the strip on the opposite side, its centre at least 58 px from the
     band, on grey texture with no cast; the band's side takes all four values."""
     out, summary = beacon_dataset
     assert summary.classes == SCENES["beacon"].classes == ("warm", "cool")
-    band = SIZE // 16
+    band = SIZE * 5 // 16
     sides, seen = set(), set()
     for split in ("train", "val"):
         data, annotated = _annotated_images(out, split)
@@ -283,7 +283,7 @@ def test_beacon_scene_class_is_the_band_on_the_far_side(beacon_dataset):
                 x, y, w, h = a["bbox"]
                 assert w == h and 12 <= w <= int(SIZE * 0.16)
                 centre = {"left": x + w / 2, "right": SIZE - x - w / 2, "top": y + h / 2, "bottom": SIZE - y - h / 2}
-                assert centre[side] - band >= 90, "every object's centre is at least 90 px from the band"
+                assert centre[side] - band >= 58, "every object's centre is at least 58 px from the band"
             sides.add(side)
             seen |= names
     assert seen == set(summary.classes) and sides == {"left", "right", "top", "bottom"}
