@@ -27,12 +27,12 @@ texture tinted warm or cool, and the tint is the class of every object (``warm``
 the class only with features that reach beyond the disc. It is the ranking benchmark's ground truth.
 
 ``beacon``: a scene whose class is told only by a beacon far from every object. Grey texture, with a band of
-five sixteenths of the side along one side of the image tinted warm or cool (the class of every object: ``warm``
-or ``cool``); 1-4 pale circles or squares, 12 px to 16% of the side, that do not touch, lie in the strip of the
-far side, 28% of the side wide. At 128 px an object's centre is at least 58 px from the beacon: beyond the whole
-receptive field of P3 features that see only their own level in a detector of one feature-network cell and
-one-layer heads (D0's widths, ``bench_ranking.py --recipe beacon``), within reach of features fused from the
-coarse levels.
+five sixteenths of the side along one side of the image tinted warm or cool (the class of every object:
+``warm`` or ``cool``); pale circles or squares, 12 px to 16% of the side, that do not touch (4-9 tried, about
+5 placed), lie in the strip of the far side, 28% of the side wide. At 128 px an object's centre is at least
+58 px from the beacon: beyond the whole receptive field of P3 features that see only their own level in a
+detector of one feature-network cell and one-layer heads (D0's widths, ``bench_ranking.py --recipe beacon``),
+within reach of features fused from the coarse levels.
 
 In ``shapes``, objects may overlap (later ones are drawn on top; boxes are the full, amodal shape).
 
@@ -305,6 +305,7 @@ def render_surround(rng: np.random.Generator, size: int) -> tuple[Image.Image, O
 
 _BEACON_BAND = 5 / 16  # the beacon's width, as a share of the side
 _BEACON_REGION = 0.28  # the far strip the objects lie in, as a share of the side
+_BEACON_OBJECTS = (4, 9)  # the fewest and most objects tried (each placed where it does not touch another)
 _BEACON_MIN_OBJECT = 12
 _BEACON_MAX_OBJECT = 0.16  # as a share of the side
 
@@ -328,7 +329,7 @@ def render_beacon(rng: np.random.Generator, size: int) -> tuple[Image.Image, Obj
     max_side = max(_BEACON_MIN_OBJECT, int(size * _BEACON_MAX_OBJECT))
     boxes: list[list[int]] = []
     taken: list[tuple[int, int, int]] = []
-    for _ in range(int(rng.integers(1, 5))):
+    for _ in range(int(rng.integers(_BEACON_OBJECTS[0], _BEACON_OBJECTS[1] + 1))):
         side = math.exp(rng.uniform(math.log(_BEACON_MIN_OBJECT), math.log(max_side)))
         w = int(np.clip(round(side), _BEACON_MIN_OBJECT, max_side))
         for _ in range(_PLACEMENT_TRIES):

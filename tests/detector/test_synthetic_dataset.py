@@ -258,12 +258,13 @@ def test_beacon_scene_class_is_the_band_on_the_far_side(beacon_dataset):
     out, summary = beacon_dataset
     assert summary.classes == SCENES["beacon"].classes == ("warm", "cool")
     band = SIZE * 5 // 16
-    sides, seen = set(), set()
+    sides, seen, counts = set(), set(), []
     for split in ("train", "val"):
         data, annotated = _annotated_images(out, split)
         assert [c["name"] for c in data["categories"]] == list(summary.classes)
         for file_name, anns in annotated:
-            assert 1 <= len(anns) <= 4, "every beacon image has 1-4 objects"
+            assert 3 <= len(anns) <= 9, "every beacon image has 3-9 objects"
+            counts.append(len(anns))
             names = {summary.classes[a["category_id"] - 1] for a in anns}
             assert len(names) == 1, "every object of an image has the image's class"
             sign = 1 if names == {"warm"} else -1
@@ -287,6 +288,7 @@ def test_beacon_scene_class_is_the_band_on_the_far_side(beacon_dataset):
             sides.add(side)
             seen |= names
     assert seen == set(summary.classes) and sides == {"left", "right", "top", "bottom"}
+    assert 4 < np.mean(counts) < 6
 
 
 def test_beacon_scene_deterministic_and_checked(beacon_dataset, tmp_path):
