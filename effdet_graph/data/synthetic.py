@@ -195,6 +195,27 @@ _CONTEXT_MIN_OBJECT = 16
 _PLACEMENT_TRIES = 20
 
 
+def _free_spot(
+    rng: np.random.Generator,
+    side: int,
+    taken: list[tuple[int, int, int]],
+    low: tuple[int, int],
+    high: tuple[int, int],
+    gap: int = 0,
+) -> tuple[int, int] | None:
+    """The first of up to ``_PLACEMENT_TRIES`` random top-left corners ``(x, y)``, drawn in ``[low, high)``, at
+    which a square of ``side`` keeps ``gap`` pixels from every ``(x, y, side)`` in ``taken``; ``None`` when none
+    does."""
+    for _ in range(_PLACEMENT_TRIES):
+        x, y = (int(v) for v in rng.integers(low, high))
+        if all(
+            x + side + gap <= tx or tx + ts + gap <= x or y + side + gap <= ty or ty + ts + gap <= y
+            for tx, ty, ts in taken
+        ):
+            return x, y
+    return None
+
+
 def _paste_pale_shape(
     rng: np.random.Generator, image: Image.Image, shape: int, x: int, y: int, side: int
 ) -> list[int] | None:
@@ -236,13 +257,11 @@ def render_context(rng: np.random.Generator, size: int) -> tuple[Image.Image, Ob
     for _ in range(int(rng.integers(2, 9))):
         shape = int(rng.integers(len(_CONTEXT_SHAPES)))
         side = math.exp(rng.uniform(math.log(_CONTEXT_MIN_OBJECT), math.log(max_side)))
-        w = h = int(np.clip(round(side), _CONTEXT_MIN_OBJECT, max_side))
-        for _ in range(_PLACEMENT_TRIES):
-            x, y = (int(v) for v in rng.integers(low, size - low - w + 1, 2))
-            if all(x + w <= tx or tx + ts <= x or y + h <= ty or ty + ts <= y for tx, ty, ts in taken):
-                break
-        else:
+        w = int(np.clip(round(side), _CONTEXT_MIN_OBJECT, max_side))
+        spot = _free_spot(rng, w, taken, (low, low), (size - low - w + 1, size - low - w + 1))
+        if spot is None:
             continue  # no free spot for this one
+        x, y = spot
         taken.append((x, y, w))
         box = _paste_pale_shape(rng, image, shape, x, y, w)
         if box is not None:
@@ -275,16 +294,10 @@ def render_surround(rng: np.random.Generator, size: int) -> tuple[Image.Image, O
     for _ in range(int(rng.integers(1, 6))):
         side = math.exp(rng.uniform(math.log(_SURROUND_MIN_OBJECT), math.log(max_side)))
         w = int(np.clip(round(side), _SURROUND_MIN_OBJECT, max_side))
-        for _ in range(_PLACEMENT_TRIES):
-            x, y = (int(v) for v in rng.integers(0, size - w + 1, 2))
-            gap = _SURROUND_GAP
-            if all(
-                x + w + gap <= tx or tx + ts + gap <= x or y + w + gap <= ty or ty + ts + gap <= y
-                for tx, ty, ts in taken
-            ):
-                break
-        else:
+        spot = _free_spot(rng, w, taken, (0, 0), (size - w + 1, size - w + 1), _SURROUND_GAP)
+        if spot is None:
             continue  # no free spot for this one
+        x, y = spot
         taken.append((x, y, w))
         cx, cy = x + w / 2, y + w / 2
         hole |= (xx - cx) ** 2 + (yy - cy) ** 2 <= (w / 2 + margin) ** 2
@@ -332,16 +345,10 @@ def render_beacon(rng: np.random.Generator, size: int) -> tuple[Image.Image, Obj
     for _ in range(int(rng.integers(_BEACON_OBJECTS[0], _BEACON_OBJECTS[1] + 1))):
         side = math.exp(rng.uniform(math.log(_BEACON_MIN_OBJECT), math.log(max_side)))
         w = int(np.clip(round(side), _BEACON_MIN_OBJECT, max_side))
-        for _ in range(_PLACEMENT_TRIES):
-            x, y = int(rng.integers(low, size - w + 1)), int(rng.integers(0, size - w + 1))
-            gap = _SURROUND_GAP
-            if all(
-                x + w + gap <= tx or tx + ts + gap <= x or y + w + gap <= ty or ty + ts + gap <= y
-                for tx, ty, ts in taken
-            ):
-                break
-        else:
+        spot = _free_spot(rng, w, taken, (low, 0), (size - w + 1, size - w + 1), _SURROUND_GAP)
+        if spot is None:
             continue  # no free spot for this one
+        x, y = spot
         taken.append((x, y, w))
         box = _paste_pale_shape(rng, image, int(rng.integers(len(_CONTEXT_SHAPES))), x, y, w)
         if box is not None:
