@@ -236,12 +236,13 @@ def test_surround_scene_class_is_the_tint_beyond_a_disc_whose_own_cast_often_mis
     assert 0.6 < agreeing / images < 0.97, "the cast inside the discs tells the class often, not always"
 
 
-def test_surround_scene_deterministic_and_checked(surround_dataset, tmp_path):
-    out, _ = surround_dataset
-    make_dataset(tmp_path / "again", images=IMAGES, seed=7, image_size=SIZE, scene="surround")
+@pytest.mark.parametrize("scene", ["surround", "beacon"])
+def test_scene_deterministic_and_checked(scene, request, tmp_path):
+    out, _ = request.getfixturevalue(f"{scene}_dataset")
+    make_dataset(tmp_path / "again", images=IMAGES, seed=7, image_size=SIZE, scene=scene)
     assert _files(tmp_path / "again") == _files(out)
-    with pytest.raises(DatasetError, match="at least 64 pixels for the surround scene, got 48"):
-        make_dataset(tmp_path / "y", images=4, image_size=48, scene="surround")
+    with pytest.raises(DatasetError, match=f"at least 64 pixels for the {scene} scene, got 48"):
+        make_dataset(tmp_path / "y", images=4, image_size=48, scene=scene)
     assert not (tmp_path / "y").exists()
 
 
@@ -289,12 +290,3 @@ def test_beacon_scene_class_is_the_band_on_the_far_side(beacon_dataset):
             seen |= names
     assert seen == set(summary.classes) and sides == {"left", "right", "top", "bottom"}
     assert 4 < np.mean(counts) < 6
-
-
-def test_beacon_scene_deterministic_and_checked(beacon_dataset, tmp_path):
-    out, _ = beacon_dataset
-    make_dataset(tmp_path / "again", images=IMAGES, seed=7, image_size=SIZE, scene="beacon")
-    assert _files(tmp_path / "again") == _files(out)
-    with pytest.raises(DatasetError, match="at least 64 pixels for the beacon scene, got 48"):
-        make_dataset(tmp_path / "y", images=4, image_size=48, scene="beacon")
-    assert not (tmp_path / "y").exists()
