@@ -270,6 +270,23 @@ def _warmup_rows(r: dict[str, Any]) -> list[str]:
     return [*_ground_truth_rows(r), f"({low(r)} runs below AP 0.6 where the no-jitter recipe had {low(before)})"]
 
 
+def _beacon_rows(r: dict[str, Any]) -> list[str]:
+    """The beacon recipe's report, and which runs learned the beacon: those that name nearly every box they find
+    right (AP / class-agnostic AP at least 0.95, ``bench_class_agnostic.py``)."""
+    runs = {row["topology"]: row for row in _load("class_agnostic.json")["reports"]["beacon"]["topologies"]}
+    control = runs.pop("nofusion")
+    fusing = [(ap, agnostic) for row in runs.values() for ap, agnostic in zip(row["AP"], row["AP_agnostic"])]
+    learned = [ap for ap, agnostic in fusing if ap / agnostic >= 0.95]
+    failed = [ap for ap, agnostic in fusing if ap / agnostic < 0.95]
+    assert min(learned) > max(failed + control["AP"]), "every run that learned the beacon beats every other"
+    return [
+        *_ground_truth_rows(r),
+        f"{len(learned)} of the {len(fusing)} fusing runs learned the beacon",
+        f"score {min(learned):.3f}-{max(learned):.3f}. The other {len(failed)} ({min(failed):.3f}-{max(failed):.3f})",
+        f"its AP {control['mean_AP']:.3f} against a class-agnostic AP of {control['mean_AP_agnostic']:.3f}",
+    ]
+
+
 def _variance_rows(r: dict[str, Any]) -> list[str]:
     return [f"| {row['source']} | {row['mean']:.3f} | {row['sd']:.3f} |" for row in r["rows"]]
 
@@ -381,6 +398,7 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "ranking_report.json": _ranking_rows,
     "ranking_report-no-jitter.json": _ground_truth_rows,
     "ranking_report-warmup.json": _warmup_rows,
+    "ranking_report-beacon.json": _beacon_rows,
     "variance.json": _variance_rows,
     "class_agnostic.json": _class_agnostic_rows,
     "receptive_field.json": _receptive_field_rows,
