@@ -384,6 +384,25 @@ def _timed_run(run: RunFn, topology: Topology, spec: Path, seed: int, recipe: Re
     return dict(metrics), time.perf_counter() - started
 
 
+def build_detector(recipe: Recipe, spec: Path, num_classes: int) -> Any:
+    """The detector ``recipe``'s runs train around ``spec`` (its phi, backbone, ``overrides`` and
+    ``head_depth``), with fresh weights, in train mode."""
+    from effdet_graph.io.recipe import ModelRecipe
+
+    train = recipe.train
+    classes = tuple(f"class{i}" for i in range(num_classes))
+    return ModelRecipe.create(
+        str(spec),
+        train["phi"],
+        train.get("image_size"),
+        list(range(1, num_classes + 1)),
+        classes,
+        train.get("backbone"),
+        train.get("overrides", {}),
+        train.get("head_depth"),
+    ).build()
+
+
 def prepare_data(recipe: Recipe, work: Path) -> Path:
     """The recipe's synthetic data set under ``work`` (made once; recipes with the same data set share it)."""
     from effdet_graph.data.synthetic import make_dataset

@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = []
     for topology in topologies:
         torch.manual_seed(0)
-        model = eg.build_detector(specs[topology.name], recipe.train["phi"], recipe.train["backbone"], num_classes)
+        model = br.build_detector(recipe, specs[topology.name], num_classes)
         with torch.no_grad():
             levels = range(len(class_outputs(model)(torch.zeros(1, 3, size, size))))
         at_init = [receptive_field(class_outputs(model), size, level) for level in levels]

@@ -182,27 +182,16 @@ def test_the_beacon_lies_beyond_the_controls_p3_reach_and_within_fpns(one_torch_
     import torch
 
     from effdet_graph.data.synthetic import SCENES
-    from effdet_graph.io.recipe import ModelRecipe
 
     recipe = bench.RECIPES["beacon"]
-    train, size = recipe.train, recipe.dataset["image_size"]
+    size = recipe.dataset["image_size"]
     band = size * 5 // 16
-    classes = SCENES["beacon"].classes
     specs = bench.write_specs([t for t in bench.ground_truth_set(0) if t.name in ("nofusion", "fpn")], tmp_path)
     first_cell = (band + 58) // 8  # the P3 column (stride 8) of the nearest centre, the band on the left
     share = {}
     for name, path in specs.items():
         torch.manual_seed(0)
-        model = ModelRecipe.create(
-            str(path),
-            train["phi"],
-            train["image_size"],
-            [i + 1 for i in range(len(classes))],
-            classes,
-            train["backbone"],
-            train["overrides"],
-            train["head_depth"],
-        ).build()
+        model = bench.build_detector(recipe, path, len(SCENES["beacon"].classes))
         model.eval()
         image = (0.1 * torch.randn(1, 3, size, size)).requires_grad_(True)
         model(image)[0][0][0, :, :, first_cell:].abs().sum().backward()
