@@ -67,17 +67,6 @@ def train(sampling: str, recipe: br.Recipe, data: Path, work: Path) -> tuple[str
     return str(result.checkpoint), time.perf_counter() - started
 
 
-def scaled_spec(topology: br.Topology, recipe: br.Recipe) -> Any:
-    """The topology's spec as the recipe's runs train it (EfficientDet-D``phi``'s scaling applied the way the
-    search applies it to its candidates)."""
-    from graphspec import loads_spec
-    from search.detector import spec_params
-
-    file = f"{topology.name}.yaml"
-    params = spec_params(loads_spec(topology.spec_text, file), recipe.train["phi"], {})
-    return loads_spec(topology.spec_text, file, params)
-
-
 def space_topologies(topologies: Sequence[br.Topology], recipe: br.Recipe) -> list[br.Topology]:
     """The topologies of the set that are points of the space."""
     from effdet_graph.fpn.subgraph import subgraph
@@ -88,7 +77,7 @@ def space_topologies(topologies: Sequence[br.Topology], recipe: br.Recipe) -> li
     union = union_spec(load_search_space(SPACE))
     held = []
     for topology in topologies:
-        spec = scaled_spec(topology, recipe)
+        spec = br.trained_spec(topology, recipe.train["phi"], recipe.train.get("overrides", {}))
         try:
             subgraph(union.spec, union.merges, spec, union.names(spec))
         except SpecError:
@@ -119,7 +108,7 @@ def measure(
         for topology in topologies:
             if topology.name in known.get(str(k), {}):
                 continue
-            spec = scaled_spec(topology, recipe)
+            spec = br.trained_spec(topology, recipe.train["phi"], recipe.train.get("overrides", {}))
             score = evaluate_inherited(trained, spec, train_split, val_split, bn_batches=k)
             scores.setdefault(str(k), {})[topology.name] = {"AP": score.ap, "seconds": round(score.seconds, 2)}
             print(f"  K={k} {topology.name}: AP {score.ap:.4f} ({score.seconds:.1f} s)", flush=True)

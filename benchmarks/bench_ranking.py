@@ -52,7 +52,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -384,6 +384,16 @@ def _timed_run(run: RunFn, topology: Topology, spec: Path, seed: int, recipe: Re
     return dict(metrics), time.perf_counter() - started
 
 
+def trained_spec(topology: Topology, phi: int, overrides: Mapping[str, Any]) -> Any:
+    """``topology``'s spec as a run with ``phi`` and spec ``overrides`` trains it: EfficientDet-D``phi``'s scaling
+    of the spec's parameters, then the overrides (as :func:`effdet_graph.model.scaling.scale_spec` does)."""
+    from graphspec import loads_spec
+    from search.detector import spec_params
+
+    file = f"{topology.name}.yaml"
+    return loads_spec(topology.spec_text, file, spec_params(topology.spec(), phi, overrides))
+
+
 def build_detector(recipe: Recipe, spec: Path, num_classes: int) -> Any:
     """The detector ``recipe``'s runs train around ``spec`` (its phi, backbone, ``overrides`` and
     ``head_depth``), with fresh weights, in train mode."""
@@ -525,10 +535,17 @@ def seed_to_seed_tau(table: Mapping[str, Mapping[int, float]], seeds: Sequence[i
 
 @dataclass
 class Context:
-    """What a ranking method may use besides the topology: the recipe's backbone channels and image size."""
+    """What a ranking method may use besides the topology: the recipe's backbone channels, image size, phi and
+    spec ``overrides``."""
 
     in_channels: tuple[int, ...]
     image_size: int
+    phi: int = 0
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    def spec(self, topology: Topology) -> Any:
+        """``topology``'s spec as the recipe's runs train it (:func:`trained_spec`)."""
+        return trained_spec(topology, self.phi, self.overrides)
 
 
 #: A ranking method: (topology, context) -> score, higher meaning predicted better.
@@ -538,7 +555,7 @@ Method = Callable[[Topology, Context], float]
 def _cost(topology: Topology, context: Context) -> Any:
     from graphspec.cost import estimate_cost
 
-    return estimate_cost(topology.spec(), context.in_channels, context.image_size).total
+    return estimate_cost(context.spec(topology), context.in_channels, context.image_size).total
 
 
 def params_score(topology: Topology, context: Context) -> float:
@@ -585,7 +602,7 @@ def synflow_score(topology: Topology, context: Context) -> float:
 
     from effdet_graph.fpn.compiler import compile_spec
 
-    spec = topology.spec()
+    spec = context.spec(topology)
     torch.manual_seed(0)
     network = compile_spec(spec, context.in_channels).double()
     inputs = [
@@ -623,10 +640,12 @@ class StoredTraining:
 
 
 def context_for(recipe: Recipe) -> Context:
-    """The backbone channels and image size of ``recipe``."""
+    """The backbone channels, image size, phi and spec overrides of ``recipe``."""
     from search.budget import backbone_channels
 
-    return Context(backbone_channels(recipe.train["backbone"], (3, 4, 5)), int(recipe.train["image_size"]))
+    train = recipe.train
+    channels = backbone_channels(train["backbone"], (3, 4, 5))
+    return Context(channels, int(train["image_size"]), int(train["phi"]), dict(train.get("overrides", {})))
 
 
 @dataclass(frozen=True)

@@ -147,9 +147,9 @@ def _builtin(name: str, width: int):
 
 
 def test_synflow_is_finite_positive_and_prefers_a_wider_network(one_torch_thread):
-    context = bench.Context((16, 24, 48), 64)
-    narrow = bench.synflow_score(_builtin("bifpn", 16), context)
-    wide = bench.synflow_score(_builtin("bifpn", 32), context)
+    bifpn = _builtin("bifpn", 64)
+    narrow = bench.synflow_score(bifpn, bench.Context((16, 24, 48), 64, overrides={"width": 16}))
+    wide = bench.synflow_score(bifpn, bench.Context((16, 24, 48), 64, overrides={"width": 32}))
     assert math.isfinite(narrow) and narrow > 0
     assert wide > narrow
 
@@ -164,6 +164,24 @@ def test_synflow_restores_the_weights(one_torch_thread):
     inputs = [torch.ones(1, c, s, s, dtype=torch.float64) for c, s in ((16, 8), (24, 4), (48, 2))]
     assert bench.synflow(network, inputs) > 0
     assert all(torch.equal(a, b) for a, b in zip(before, network.parameters()))
+
+
+def test_cheap_methods_score_the_spec_the_recipe_trains():
+    """The beacon recipe trains one cell (``overrides: {repeats: 1}``): params and MACs count that spec, not
+    the file's three cells."""
+    from graphspec import loads_spec
+    from graphspec.cost import estimate_cost
+
+    (bifpn,) = [t for t in bench.ground_truth_set(0) if t.name == "bifpn"]
+    context = bench.context_for(bench.RECIPES["beacon"])
+    spec = context.spec(bifpn)
+    assert spec.params["repeats"] == 1 and bifpn.spec().params["repeats"] == 3
+    one_cell = loads_spec(bifpn.spec_text, "bifpn.yaml", {**bifpn.spec().params, "repeats": 1})
+    expected = estimate_cost(one_cell, context.in_channels, context.image_size).total
+    assert bench.params_score(bifpn, context) == expected.params
+    assert bench.macs_score(bifpn, context) == expected.macs
+    unscaled = bench.Context(context.in_channels, context.image_size)
+    assert bench.params_score(bifpn, context) < bench.params_score(bifpn, unscaled)
 
 
 def test_control_spec_validates_builds_and_has_no_fusion(capsys, one_torch_thread):
