@@ -251,6 +251,9 @@ def test_recipes_file_gives_the_recipes_and_their_reports_paths(tmp_path):
     beacon = recipes["beacon"]
     assert beacon.train == {**recipes["warmup"].train, "steps": 1800, "head_depth": 1, "overrides": {"repeats": 1}}
     assert beacon.dataset["scene"] == "beacon" and beacon.hash == "d409af4c9dda4eab"  # its stored runs'
+    fast = recipes["beacon-fast"]
+    assert fast.train == {**beacon.train, "lr": 0.08, "steps": 1500} and fast.dataset == beacon.dataset
+    assert fast.hash == "8ab71adbf59dbf9c"
     assert bench.report_path(gt) == bench.REPORT
     assert bench.report_path(plain) == bench.REPORT.with_name("ranking_report-no-jitter.json")
 
