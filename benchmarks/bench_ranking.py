@@ -69,6 +69,8 @@ BUILTIN_SET = frozenset((*BUILTIN_TOPOLOGIES, CONTROL_NAME))
 #: Step budgets of the search-proxy rows (the search's default is 200).
 PROXY_BUDGETS = (100, 200)
 SEARCH_SPACE = "bifpn_edges"
+#: The training options that set the detector a run trains (the rest set how it trains).
+DETECTOR_OPTIONS = ("phi", "backbone", "head_depth", "overrides")
 SCHEMA = 1
 
 
@@ -140,18 +142,20 @@ def load_recipes(path: Path = RECIPE_FILE) -> tuple[dict[str, Any], dict[str, Re
     return detector, recipes
 
 
-DETECTOR, RECIPES = load_recipes()
+RECIPES = load_recipes()[1]
 
 
 def search_proxy_recipe(steps: int, ground_truth: Recipe) -> Recipe:
     """The search's from-scratch proxy training (the ``proxy`` block of the ``bifpn_edges`` space: its learning
     rate, EMA, batch, input size, scale jitter and warmup of a tenth of the steps) cut to ``steps``, on the ground
-    truth's data set and detector, so that only the training differs."""
+    truth's data set and detector (its phi, backbone, ``head_depth`` and spec ``overrides``), so that only the
+    training differs."""
     from search.space import builtin_space, load_search_space
 
     proxy = load_search_space(builtin_space(SEARCH_SPACE)).proxy
+    detector = {k: ground_truth.train[k] for k in DETECTOR_OPTIONS if k in ground_truth.train}
     train = dict(
-        DETECTOR,
+        detector,
         image_size=proxy.image_size or ground_truth.train["image_size"],
         batch_size=proxy.batch_size,
         lr=proxy.lr,

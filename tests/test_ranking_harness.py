@@ -306,6 +306,10 @@ def test_search_proxy_recipe_is_the_search_spaces_proxy_cut_to_a_budget():
     assert recipe.train["image_size"] == proxy.image_size and recipe.dataset == gt.dataset
     assert recipe.train["backbone"] == gt.train["backbone"]
     assert bench.search_proxy_recipe(200, gt).hash != recipe.hash
+    fast = bench.RECIPES["beacon-fast"]  # one cell, one-layer heads: the proxy trains that detector too
+    beacon_proxy = bench.search_proxy_recipe(100, fast).train
+    assert (beacon_proxy["head_depth"], beacon_proxy["overrides"]) == (1, {"repeats": 1})
+    assert recipe.hash == "3ed4bdedb375a9f4"  # the stored proxy runs' (unchanged by the detector options)
 
 
 def _store_with(tmp_path, recipe, aps: dict[str, list[float]], seconds=10.0):
