@@ -31,7 +31,7 @@ def main() -> None:
     from effdet_graph.cli import main as cli
     from effdet_graph.data.synthetic import make_dataset
 
-    dataset = br.RECIPES["ground-truth"].dataset
+    dataset = br.RECIPES["surround"].dataset
     if not (DATA / "val").exists():
         make_dataset(DATA, **dict(dataset))
     args = COMMAND.replace("DATA", str(DATA)).split()[1:] + ["--json"]

@@ -2,12 +2,12 @@
 weights, for ``bench_ranking.py``'s supernet rows.
 
     python benchmarks/bench_oneshot.py [--samplings uniform fair] [--bn-batches 0 1 2 4 8] [--jobs 2]
-                                       [--recipe ground-truth|quick]
+                                       [--recipe surround|quick]
 
 For each sampling (``uniform``: single path, SPOS; ``fair``: FairNAS) the supernet of the ``bifpn_edges_bench``
-search space (``specs/search/bifpn_edges_bench.yaml``: the ``bifpn_edges`` choices on the ground-truth recipe's
-detector) is trained once with the ground-truth recipe (``bench_ranking.RECIPES["ground-truth"]``: the same data,
-steps, learning rate, batch and seed 0) through ``train_supernet``. Every topology of the ground-truth set that is
+search space (``specs/search/bifpn_edges_bench.yaml``: the ``bifpn_edges`` choices on the surround recipe's
+detector) is trained once with the surround recipe (``bench_ranking.RECIPES["surround"]``, the first ground truth:
+the same data, steps, learning rate, batch and seed 0) through ``train_supernet``. Every topology of the set that is
 a point of the space (BiFPN and the sampled ones) is then measured with the weights it inherits, its BatchNorm
 statistics recomputed on K batches of 32 training images for each ``--bn-batches`` K (0: the supernet's own
 statistics), AP on the whole val split.
@@ -44,7 +44,7 @@ def load_results(path: Path = RESULTS) -> dict[str, Any]:
 
 
 def supernet_options(recipe: br.Recipe, data: Path, out: Path) -> Any:
-    """The ground-truth recipe's training options for a supernet run into ``out`` (seed 0, no BatchNorm
+    """The recipe's training options for a supernet run into ``out`` (seed 0, no BatchNorm
     recomputation: a candidate's statistics are recomputed when it is measured)."""
     import effdet_graph as eg
     from effdet_graph.training import CHECKPOINT_NAME
@@ -139,7 +139,7 @@ def bn_study(scores: dict[str, dict[str, dict[str, float]]]) -> list[dict[str, A
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recipe", choices=sorted(br.RECIPES), default="ground-truth")
+    parser.add_argument("--recipe", choices=sorted(br.RECIPES), default="surround")
     parser.add_argument("--samplings", nargs="+", choices=SAMPLINGS, default=list(SAMPLINGS))
     parser.add_argument("--bn-batches", type=int, nargs="+", default=list(BN_BATCHES), metavar="K")
     parser.add_argument("--jobs", type=int, default=1, help="supernets trained in parallel, one thread each")

@@ -3,12 +3,12 @@
     python benchmarks/bench_oneshot_search.py [--trials 300] [--retrain 3] [--retrain-seeds 2]
 
 Runs ``effdet-graph search specs/search/bifpn_edges_bench.yaml --strategy oneshot --trials N --retrain K`` (Optuna,
-NSGA-II for AP against MACs; the supernet and its candidates on the ground-truth recipe's data, detector and
+NSGA-II for AP against MACs; the supernet and its candidates on the surround recipe's data, detector and
 training) into ``runs/ranking/oneshot-search/``, then writes ``benchmarks/results/oneshot_search.json``: the
 machine; the seconds of the supernet's training (with the data set and the study's setup) and of the trials; the
 trials' count and the Pareto front; the retraining table (the template, BiFPN, and the K best trials no larger
-than it, each with seeds 0 to N-1 and the ground-truth recipe's training); and the issue's targets measured:
-the search's compute in stand-alone trainings (against the ground truth's mean run seconds) and the best retrained
+than it, each with seeds 0 to N-1 and the surround recipe's training); and the issue's targets measured:
+the search's compute in stand-alone trainings (against the surround recipe's mean run seconds) and the best retrained
 trial's mean AP against BiFPN's. A killed run continues where it stopped (the study, the supernet and every
 training resume); a finished one is read back, not run again.
 """
@@ -70,7 +70,7 @@ def measure(trials: int, retrain: int, retrain_seeds: int, out: Path) -> dict[st
     template = outcome.retrained[0].spec
     trained = {name: s.mean for name, s in spreads.items() if s is not None and name != template}
     best = max(trained, key=lambda name: trained[name]) if trained else None
-    run_seconds = br.RunStore(br.RESULTS).mean_seconds(br.RECIPES["ground-truth"], br.ground_truth_set())
+    run_seconds = br.RunStore(br.RESULTS).mean_seconds(br.RECIPES["surround"], br.ground_truth_set())
     retrain_runs = sorted(p for p in (out / RETRAIN_DIR).iterdir() if (p / "log.csv").exists())
     return {
         "machine": br.machine(),
@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     targets = result["targets"]
     print(
         f"{result['trials']} trials; supernet {result['supernet_train_seconds']:.0f} s, trials "
-        f"{result['trial_seconds']:.0f} s ({targets['search_in_trainings']:.2f} ground-truth trainings); "
+        f"{result['trial_seconds']:.0f} s ({targets['search_in_trainings']:.2f} surround-recipe trainings); "
         f"retrained best {targets['best_trial']} {targets['best_trial_mean_ap']} against "
         f"{targets['template']} {targets['template_mean_ap']}"
     )

@@ -2,7 +2,7 @@
 order feature-network topologies the way fully trained detectors' COCO AP does, on a benchmark where the
 topology matters.
 
-    python benchmarks/bench_ranking.py [--recipe ground-truth|quick] [--seeds 0 1 2] [--jobs 2] [--samples 10]
+    python benchmarks/bench_ranking.py [--recipe ground-truth|surround|quick] [--seeds 0 1 2] [--jobs 2] [--samples 10]
                                        [--proxies 100 200] [--only NAME ...] [--report-only] [--list]
                                        [--verify NAME SEED]
 
@@ -11,12 +11,14 @@ simplified_panet, bifpn, qufpn, nasfpn and fc_fpn, and ``--samples`` topologies 
 ``--sample-seed``) from the ``bifpn_edges`` search space, written as spec files the way the search writes
 candidates. Spec files go to ``--work``/specs.
 
-**Recipes** are data, in ``benchmarks/recipes.yaml``. **Ground-truth recipe.** The ``surround`` scene of
-the synthetic data set (1,200 train and 400 val images of 128x128; an object's class is the tint of the image
-beyond a grey disc around it, with only a faint, often misleading cast inside the disc), EfficientDet-D0's
-feature-network width and repeats and heads on MobileNetV2-0.5 from random weights, 1,000 steps of 8 images,
-lr 0.04 (the minutes a run takes are in the report). ``frame`` is the first recipe (the context scene), kept
-with its runs; ``quick`` only checks the machinery.
+**Recipes** are data, in ``benchmarks/recipes.yaml``. **Ground-truth recipe.** The ``beacon`` scene of the
+synthetic data set (1,200 train and 400 val images of 128x128; an object's class is the tint of a band along the
+far side of the image, beyond the reach of P3 features that see only their own level), EfficientDet-D0's
+feature-network width with one cell and one-layer heads on MobileNetV2-0.5 from random weights, 1,500 steps of 8
+images, lr 0.08 (the minutes a run takes are in the report). ``surround`` is the first ground truth (the class
+told by the tint beyond a grey disc around each object), on which the bench search space, its supernets and the
+variance study were made; ``frame`` the first recipe of all (the context scene), kept with its runs; ``quick``
+only checks the machinery.
 
 **Runs.** Each (topology, seed) is trained with ``effdet_graph.train`` and evaluated with
 ``effdet_graph.evaluate``; the built-in set first, seed by seed. ``--jobs N`` runs N at once, one torch thread

@@ -1,19 +1,19 @@
-"""Where the run-to-run variance of AP comes from, on the ranking benchmark's ground-truth recipe.
+"""Where the run-to-run variance of AP comes from, on a recipe of the ranking benchmark (by default ``surround``).
 
-    python benchmarks/bench_variance.py [--recipe ground-truth] [--topology bifpn] [--seeds 0 1 2] [--jobs 2]
+    python benchmarks/bench_variance.py [--recipe surround] [--topology bifpn] [--seeds 0 1 2] [--jobs 2]
                                         [--report-only]
 
 One topology is trained several times per factor, each factor varying one source of randomness or one
 setting with everything else as in the recipe (``--recipe``, a name in ``bench_ranking.RECIPES``; by default
-the ground truth's):
+``surround``, the first ground truth, on which the study was made):
 
-- ``seed``: the run's seed (weights, data order and augmentation together), the ground truth's own runs;
+- ``seed``: the run's seed (weights, data order and augmentation together), the recipe's own runs;
 - ``weights only``: the seed of the initial weights, the data order and augmentation fixed (``data_seed`` 0);
 - ``data only``: the data order and augmentation (``data_seed``), the weights fixed (``seed`` 0);
 - ``no augmentation``: the seed, without scale jitter;
 - ``half lr``: the seed, at half the learning rate.
 
-Runs are stored with the ground truth's in ``benchmarks/results/ranking.json`` (a run made once is reused,
+Runs are stored with the recipe's in ``benchmarks/results/ranking.json`` (a run made once is reused,
 also by ``bench_ranking.py``). Two more sources need no training, measured on the ``seed`` runs' checkpoints:
 
 - ``BatchNorm statistics``: each checkpoint's statistics recomputed from disjoint sets of training images;
@@ -39,14 +39,14 @@ BOOTSTRAP = 200
 BN_SETS = 2  # disjoint sets of training images, each ``bn_images`` large (the recipe has 1,200)
 
 
-def factors(ground_truth: br.Recipe) -> dict[str, br.Recipe]:
+def factors(recipe: br.Recipe) -> dict[str, br.Recipe]:
     """The recipes whose seed-to-seed spread is measured, by factor name."""
     return {
-        "seed": ground_truth,
-        "weights only": ground_truth.but("variance: weights only", data_seed=0),
-        "data only": ground_truth.but("variance: data only", varies="data_seed", seed=0),
-        "no augmentation": ground_truth.but("variance: no augmentation", scale_range=(1.0, 1.0)),
-        "half lr": ground_truth.but("variance: half lr", lr=ground_truth.train["lr"] / 2),
+        "seed": recipe,
+        "weights only": recipe.but("variance: weights only", data_seed=0),
+        "data only": recipe.but("variance: data only", varies="data_seed", seed=0),
+        "no augmentation": recipe.but("variance: no augmentation", scale_range=(1.0, 1.0)),
+        "half lr": recipe.but("variance: half lr", lr=recipe.train["lr"] / 2),
     }
 
 
@@ -92,9 +92,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--recipe", choices=sorted(br.RECIPES), default="ground-truth", help="the recipe whose variance is measured"
+        "--recipe", choices=sorted(br.RECIPES), default="surround", help="the recipe whose variance is measured"
     )
-    parser.add_argument("--topology", default="bifpn", help="a built-in topology of the ground-truth set")
+    parser.add_argument("--topology", default="bifpn", help="a built-in topology of the ranking set")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes, one torch thread each")
     parser.add_argument("--only", nargs="+", help="train only these factors")
@@ -102,11 +102,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--report-only", action="store_true", help="make no runs")
     args = parser.parse_args(argv)
 
-    ground_truth = br.RECIPES[args.recipe]
+    recipe = br.RECIPES[args.recipe]
     topology = next(t for t in br.ground_truth_set(0) if t.name == args.topology)
     store = br.RunStore(br.RESULTS)
-    data = br.prepare_data(ground_truth, args.work)
-    chosen = factors(ground_truth)
+    data = br.prepare_data(recipe, args.work)
+    chosen = factors(recipe)
     if not args.report_only:
         for name, recipe in chosen.items():
             if not args.only or name in args.only:
@@ -120,10 +120,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             rows.append(
                 {"source": name, "aps": values, "mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1))}
             )
-    checkpoints = [br.checkpoint_path(args.work, br.RunStore.key(topology, s, ground_truth)) for s in args.seeds]
+    checkpoints = [br.checkpoint_path(args.work, br.RunStore.key(topology, s, recipe)) for s in args.seeds]
     checkpoints = [c for c in checkpoints if c.exists()]
     if checkpoints:
-        images = int(ground_truth.train.get("bn_images", 512))
+        images = int(recipe.train.get("bn_images", 512))
         spreads = [bn_statistics_aps(c, data, images) for c in checkpoints]
         rows.append(
             {
@@ -136,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ap, low, high = bootstrap_sd(checkpoints[0], data)
         rows.append({"source": "AP estimate", "aps": [ap], "mean": ap, "sd": (high - low) / (2 * 1.96)})
 
-    print(f"{topology.name}, recipe {ground_truth.name} ({ground_truth.hash}), seeds {args.seeds}")
+    print(f"{topology.name}, recipe {recipe.name} ({recipe.hash}), seeds {args.seeds}")
     print(f"{'source':<24}{'mean AP':>9}{'sd':>8}  APs")
     for row in rows:
         print(f"{row['source']:<24}{row['mean']:>9.4f}{row['sd']:>8.4f}  " + " ".join(f"{a:.4f}" for a in row["aps"]))
@@ -144,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         json.dumps(
             {
                 "topology": topology.name,
-                "recipe_hash": ground_truth.hash,
+                "recipe_hash": recipe.hash,
                 "seeds": args.seeds,
                 "bootstrap_resamples": BOOTSTRAP,
                 "rows": [

@@ -242,39 +242,40 @@ def test_recipe_sends_the_seed_to_the_option_it_varies():
 
 def test_recipes_file_gives_the_recipes_and_their_reports_paths(tmp_path):
     detector, recipes = bench.load_recipes()
-    gt, plain = recipes["ground-truth"], recipes["no-jitter"]
+    surround, plain = recipes["surround"], recipes["no-jitter"]
     assert detector == {"phi": 0, "backbone": "mobilenetv2_050", "scale_range": (0.75, 1.33)}
-    assert gt.train == {**detector, "image_size": 128, "batch_size": 8, "lr": 0.04, "steps": 1000}
-    assert plain.train == {**gt.train, "scale_range": (1.0, 1.0)} and plain.dataset == gt.dataset
-    # the hashes of the stored runs: moving the recipes into YAML changed no value
-    assert (gt.hash, plain.hash) == ("f072dab5eb36c298", "b5e2418572ede535")
+    assert surround.train == {**detector, "image_size": 128, "batch_size": 8, "lr": 0.04, "steps": 1000}
+    assert plain.train == {**surround.train, "scale_range": (1.0, 1.0)} and plain.dataset == surround.dataset
+    # the hashes of the stored runs: moving the recipes into YAML, and renaming them, changed no value
+    assert (surround.hash, plain.hash) == ("f072dab5eb36c298", "b5e2418572ede535")
     beacon = recipes["beacon"]
     assert beacon.train == {**recipes["warmup"].train, "steps": 1800, "head_depth": 1, "overrides": {"repeats": 1}}
     assert beacon.dataset["scene"] == "beacon" and beacon.hash == "d409af4c9dda4eab"  # its stored runs'
-    fast = recipes["beacon-fast"]
-    assert fast.train == {**beacon.train, "lr": 0.08, "steps": 1500} and fast.dataset == beacon.dataset
-    assert fast.hash == "8ab71adbf59dbf9c"
+    gt = recipes["ground-truth"]
+    assert gt.train == {**beacon.train, "lr": 0.08, "steps": 1500} and gt.dataset == beacon.dataset
+    assert gt.hash == "8ab71adbf59dbf9c"
     assert bench.report_path(gt) == bench.REPORT
     assert bench.report_path(plain) == bench.REPORT.with_name("ranking_report-no-jitter.json")
 
 
-def test_ground_truth_recipe_trains_on_the_surround_scene_with_valid_options(tmp_path):
+@pytest.mark.parametrize(("name", "scene"), [("ground-truth", "beacon"), ("surround", "surround")])
+def test_recipe_trains_on_its_scene_with_valid_options(tmp_path, name, scene):
     import effdet_graph as eg
 
-    gt = bench.RECIPES["ground-truth"]
-    assert gt.dataset["scene"] == "surround" and gt.train["image_size"] == gt.dataset["image_size"]
-    eg.TrainOptions(data=tmp_path, spec=tmp_path / "s.yaml", out=tmp_path, **gt.options(0))  # checks every value
+    recipe = bench.RECIPES[name]
+    assert recipe.dataset["scene"] == scene and recipe.train["image_size"] == recipe.dataset["image_size"]
+    eg.TrainOptions(data=tmp_path, spec=tmp_path / "s.yaml", out=tmp_path, **recipe.options(0))  # checks every value
 
 
-def test_the_bench_search_space_is_the_ground_truth_recipe(tmp_path):
-    """``bifpn_edges_bench`` searches on the ground truth's data and detector, and its proxy and supernet train as
-    a ground-truth run does."""
+def test_the_bench_search_space_is_the_surround_recipe(tmp_path):
+    """``bifpn_edges_bench`` searches on the surround recipe's data and detector, and its proxy and supernet train
+    as a surround run does."""
     import effdet_graph as eg
     from search.detector import table_row
     from search.proxy import proxy_options
     from search.space import builtin_space, load_search_space
 
-    gt = bench.RECIPES["ground-truth"]
+    gt = bench.RECIPES["surround"]
     space = load_search_space(builtin_space("bifpn_edges_bench"))
     data = space.dataset
     assert dict(
@@ -299,15 +300,15 @@ def test_search_proxy_recipe_is_the_search_spaces_proxy_cut_to_a_budget():
     from search.space import builtin_space, load_search_space
 
     proxy = load_search_space(builtin_space("bifpn_edges")).proxy
-    gt = bench.RECIPES["ground-truth"]
+    gt = bench.RECIPES["surround"]
     recipe = bench.search_proxy_recipe(100, gt)
     assert recipe.train["steps"] == 100 and recipe.train["warmup_steps"] == 10
     assert (recipe.train["lr"], recipe.train["ema_decay"]) == (proxy.lr, proxy.ema_decay)
     assert recipe.train["image_size"] == proxy.image_size and recipe.dataset == gt.dataset
     assert recipe.train["backbone"] == gt.train["backbone"]
     assert bench.search_proxy_recipe(200, gt).hash != recipe.hash
-    fast = bench.RECIPES["beacon-fast"]  # one cell, one-layer heads: the proxy trains that detector too
-    beacon_proxy = bench.search_proxy_recipe(100, fast).train
+    beacon = bench.RECIPES["beacon"]  # one cell, one-layer heads: the proxy trains that detector too
+    beacon_proxy = bench.search_proxy_recipe(100, beacon).train
     assert (beacon_proxy["head_depth"], beacon_proxy["overrides"]) == (1, {"repeats": 1})
     assert recipe.hash == "3ed4bdedb375a9f4"  # the stored proxy runs' (unchanged by the detector options)
 

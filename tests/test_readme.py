@@ -293,7 +293,7 @@ def _variance_rows(r: dict[str, Any]) -> list[str]:
 
 def _oneshot_rows(r: dict[str, Any]) -> list[str]:
     rows = []
-    for sampling, supernet in r[_load("ranking_report.json")["recipe_hash"]]["supernets"].items():
+    for sampling, supernet in r[_load("ranking_report-surround.json")["recipe_hash"]]["supernets"].items():
         rows.append(f"{sampling} sampling: {supernet['train_seconds'] / 60:.1f} minutes of training")
         rows += [
             f"| {sampling} | {row['bn_batches']} | {row['mean_ap']:.3f} | {row['tau_vs_most']:.2f} "
@@ -325,7 +325,7 @@ def _oneshot_search_rows(r: dict[str, Any]) -> list[str]:
         f"{r['trials']} trials",
         f"{r['supernet_train_seconds'] / 60:.1f} minutes of supernet training",
         f"{r['mean_trial_seconds']:.1f} s a trial",
-        f"{targets['search_in_trainings']:.2f} ground-truth trainings",
+        f"{targets['search_in_trainings']:.2f} surround-recipe trainings",
         f"{len(r['pareto_front'])} trials on the Pareto front",
         f"{targets['best_trial']} {targets['best_trial_mean_ap']:.3f}",
         f"{targets['template']} {targets['template_mean_ap']:.3f}",
@@ -335,7 +335,7 @@ def _oneshot_search_rows(r: dict[str, Any]) -> list[str]:
 
 def _class_agnostic_rows(r: dict[str, Any]) -> list[str]:
     reports = r["reports"]
-    no_jitter, truth, frame, wide = (reports[k] for k in ("no-jitter", "ground-truth", "frame", "surround-256"))
+    no_jitter, truth, frame, wide = (reports[k] for k in ("no-jitter", "surround", "frame", "surround-256"))
     by_name = {row["topology"]: row for row in no_jitter["topologies"]}
     wide_rows = {row["topology"]: row for row in wide["topologies"]}
     rows = [
@@ -345,7 +345,7 @@ def _class_agnostic_rows(r: dict[str, Any]) -> list[str]:
         f"{no_jitter['mean_sd_AP_agnostic']:.3f}",
         f"FC-FPN's seed 1 finds no box at all; QuFPN's seed 2 finds boxes at class-agnostic AP "
         f"{by_name['qufpn']['AP_agnostic'][2]:.3f}",
-        f"(the ground truth, {truth['runs']} runs) it is the same: median {truth['median_ratio']:.3f} (lowest "
+        f"(the surround recipe, {truth['runs']} runs) it is the same: median {truth['median_ratio']:.3f} (lowest "
         f"{truth['lowest_ratio']:.3f}), sd {truth['mean_sd_AP']:.3f} against {truth['mean_sd_AP_agnostic']:.3f}",
         f"(median {frame['median_ratio']:.3f}, lowest {frame['lowest_ratio']:.3f}, {frame['runs']} runs)",
         f"AP / class-agnostic AP {wide['median_ratio']:.3f} (median)",
@@ -396,6 +396,7 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "train_loop.json": _train_loop_rows,
     "train_step.json": _train_step_rows,
     "ranking_report.json": _ranking_rows,
+    "ranking_report-surround.json": _ranking_rows,
     "ranking_report-no-jitter.json": _ground_truth_rows,
     "ranking_report-warmup.json": _warmup_rows,
     "ranking_report-beacon.json": _beacon_rows,

@@ -1,5 +1,5 @@
 """The variance study (benchmarks/bench_variance.py): each factor varies one source of randomness or one setting
-of the ground-truth recipe, and the BatchNorm factor recomputes statistics from disjoint image sets."""
+of the surround recipe, and the BatchNorm factor recomputes statistics from disjoint image sets."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ variance = load_benchmark("bench_variance")
 
 
 def test_each_factor_changes_one_thing_of_the_ground_truth():
-    gt = bench_ranking.RECIPES["ground-truth"]
+    gt = bench_ranking.RECIPES["surround"]
     factors = variance.factors(gt)
     assert factors["seed"] is gt
     assert len({r.hash for r in factors.values()}) == len(factors)
