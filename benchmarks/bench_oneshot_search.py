@@ -16,7 +16,6 @@ training resume); a finished one is read back, not run again.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,19 +26,6 @@ import bench_ranking as br
 RESULTS = br.ROOT / "benchmarks" / "results" / "oneshot_search.json"
 SPACE = br.ROOT / "specs" / "search" / "bifpn_edges_bench.yaml"
 OUT = br.ROOT / "runs" / "ranking" / "oneshot-search"
-
-
-def training_seconds(run: Path, batch_size: int) -> float:
-    """Seconds a training run spent in its steps, from its ``log.csv`` (images per second over each logged
-    interval): a resumed run counts each step once, and checkpoints and evaluation are left out."""
-    with (run / "log.csv").open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    seconds, previous = 0.0, 0
-    for row in rows:
-        step = int(row["step"])
-        seconds += (step - previous) * batch_size / float(row["images_per_s"])
-        previous = step
-    return seconds
 
 
 def measure(trials: int, retrain: int, retrain_seeds: int, out: Path) -> dict[str, Any]:
@@ -63,7 +49,7 @@ def measure(trials: int, retrain: int, retrain_seeds: int, out: Path) -> dict[st
     )
     complete = [r for r in outcome.records if r.state == "complete"]
     batch_size = load_search_space(SPACE).proxy.batch_size
-    supernet_seconds = training_seconds(out / SUPERNET_DIR, batch_size)
+    supernet_seconds = br.training_seconds(br.log_rows(out / SUPERNET_DIR), batch_size)
     trial_seconds = sum(r.wall_s or 0.0 for r in complete)
     front = sorted(best_records(outcome.records, OBJECTIVES["ap_macs"]), key=lambda r: r.macs or 0)
     spreads = {row.spec: ap_spread(row) for row in outcome.retrained}
@@ -86,7 +72,7 @@ def measure(trials: int, retrain: int, retrain_seeds: int, out: Path) -> dict[st
         ],
         "retrain": {
             "seeds": retrain_seeds,
-            "train_seconds": round(sum(training_seconds(p, batch_size) for p in retrain_runs), 1),
+            "train_seconds": round(sum(br.training_seconds(br.log_rows(p), batch_size) for p in retrain_runs), 1),
             "rows": rows_to_json(outcome.retrained),
         },
         "targets": {

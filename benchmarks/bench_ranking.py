@@ -43,6 +43,7 @@ The ground-truth report goes to ``benchmarks/results/ranking_report.json``, anot
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import importlib.metadata
 import itertools
@@ -384,10 +385,37 @@ def train_and_evaluate(
     return dict(eg.evaluate(result.checkpoint, data, "val", class_agnostic=True))
 
 
+def log_rows(run: Path) -> list[dict[str, str]]:
+    """The rows of a training run's ``log.csv`` (none when it has no log)."""
+    path = run / "log.csv"
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def training_seconds(rows: Sequence[Mapping[str, str]], batch_size: int) -> float:
+    """Seconds the logged steps took, from the images per second of each logged interval (:func:`log_rows`):
+    checkpoints and evaluation left out."""
+    seconds, previous = 0.0, 0
+    for row in rows:
+        step = int(row["step"])
+        seconds += (step - previous) * batch_size / float(row["images_per_s"])
+        previous = step
+    return seconds
+
+
 def _timed_run(run: RunFn, topology: Topology, spec: Path, seed: int, recipe: Recipe, data: Path, work: Path) -> Any:
+    """``run``'s metrics and seconds. A run that resumes a killed one adds the logged seconds of the steps the
+    killed one made: the log rows the resume kept (a resumed log drops the rows after the checkpoint)."""
+    checkpoint = checkpoint_path(work, RunStore.key(topology, seed, recipe))
+    before = log_rows(checkpoint.parent) if checkpoint.exists() else []
     started = time.perf_counter()
     metrics = run(topology, spec, seed, recipe, data, work)
-    return dict(metrics), time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    after = log_rows(checkpoint.parent)
+    kept = next((i for i, (a, b) in enumerate(zip(before, after)) if a != b), min(len(before), len(after)))
+    return dict(metrics), seconds + training_seconds(after[:kept], int(recipe.train["batch_size"]))
 
 
 def trained_spec(topology: Topology, phi: int, overrides: Mapping[str, Any]) -> Any:

@@ -375,10 +375,33 @@ def test_the_batchnorm_study_compares_each_k_with_the_most_batches():
     assert oneshot.bn_study({}) == []
 
 
+_LOG_HEADER = "step,epoch,lr,loss,class_loss,box_loss,images_per_s\n"
+
+
 def test_a_runs_training_seconds_come_from_its_log(tmp_path):
-    search_bench = load_benchmark("bench_oneshot_search")
-    (tmp_path / "log.csv").write_text(
-        "step,epoch,lr,loss,class_loss,box_loss,images_per_s\n10,0,0.1,1,1,1,40.0\n20,0,0.1,1,1,1,20.0\n"
-        "25,0,0.1,1,1,1,10.0\n"
-    )
-    assert search_bench.training_seconds(tmp_path, batch_size=8) == pytest.approx(80 / 40 + 80 / 20 + 40 / 10)
+    (tmp_path / "log.csv").write_text(_LOG_HEADER + "10,0,0.1,1,1,1,40.0\n20,0,0.1,1,1,1,20.0\n25,0,0.1,1,1,1,10.0\n")
+    rows = bench.log_rows(tmp_path)
+    assert [row["step"] for row in rows] == ["10", "20", "25"] and bench.log_rows(tmp_path / "none") == []
+    assert bench.training_seconds(rows, batch_size=8) == pytest.approx(80 / 40 + 80 / 20 + 40 / 10)
+
+
+def test_a_resumed_runs_seconds_add_the_killed_runs_logged_steps(tmp_path):
+    """The killed run logged steps 10-30 and saved its checkpoint at step 20; the resume keeps the rows of steps 10
+    and 20 (10 steps of 4 images at 5 and at 10 images/s: 8 + 4 s) and logs steps 30 and 40 anew."""
+    quick = bench.RECIPES["quick"]
+    (topology,) = _topologies()[:1]
+    folder = bench.checkpoint_path(tmp_path, bench.RunStore.key(topology, 0, quick)).parent
+    folder.mkdir(parents=True)
+    (folder / "last.pt").write_bytes(b"")
+    killed = "10,0,0.1,1,1,1,5.0\n20,0,0.1,1,1,1,10.0\n"
+    (folder / "log.csv").write_text(_LOG_HEADER + killed + "30,0,0.1,1,1,1,10.0\n")
+
+    def resume(topology, spec, seed, recipe, data, work):
+        (folder / "log.csv").write_text(_LOG_HEADER + killed + "30,0,0.1,1,1,1,400.0\n40,0,0.1,1,1,1,400.0\n")
+        return {"AP": 0.5}
+
+    metrics, seconds = bench._timed_run(resume, topology, tmp_path, 0, quick, tmp_path, tmp_path)
+    assert metrics == {"AP": 0.5} and quick.train["batch_size"] == 4
+    assert 12.0 <= seconds < 12.5
+    (folder / "last.pt").unlink()  # a fresh run (no checkpoint) counts only its own time
+    assert bench._timed_run(resume, topology, tmp_path, 0, quick, tmp_path, tmp_path)[1] < 0.5
