@@ -270,21 +270,32 @@ def _warmup_rows(r: dict[str, Any]) -> list[str]:
     return [*_ground_truth_rows(r), f"({low(r)} runs below AP 0.6 where the no-jitter recipe had {low(before)})"]
 
 
-def _beacon_rows(r: dict[str, Any]) -> list[str]:
-    """The beacon recipe's report, and which runs learned the beacon: those that name nearly every box they find
-    right (AP / class-agnostic AP at least 0.95, ``bench_class_agnostic.py``)."""
-    runs = {row["topology"]: row for row in _load("class_agnostic.json")["reports"]["beacon"]["topologies"]}
+def _learned_rows(recipe: str) -> list[str]:
+    """Which of a beacon recipe's runs learned the beacon: those that name nearly every box they find right
+    (AP / class-agnostic AP at least 0.95, ``bench_class_agnostic.py``)."""
+    runs = {row["topology"]: row for row in _load("class_agnostic.json")["reports"][recipe]["topologies"]}
     control = runs.pop("nofusion")
     fusing = [(ap, agnostic) for row in runs.values() for ap, agnostic in zip(row["AP"], row["AP_agnostic"])]
     learned = [ap for ap, agnostic in fusing if ap / agnostic >= 0.95]
     failed = [ap for ap, agnostic in fusing if ap / agnostic < 0.95]
     assert min(learned) > max(failed + control["AP"]), "every run that learned the beacon beats every other"
-    return [
-        *_ground_truth_rows(r),
+    rows = [
         f"{len(learned)} of the {len(fusing)} fusing runs learned the beacon",
-        f"score {min(learned):.3f}-{max(learned):.3f}. The other {len(failed)} ({min(failed):.3f}-{max(failed):.3f})",
         f"its AP {control['mean_AP']:.3f} against a class-agnostic AP of {control['mean_AP_agnostic']:.3f}",
     ]
+    spread = f"score {min(learned):.3f}-{max(learned):.3f}"
+    if failed:
+        spread += f". The other {len(failed)} ({min(failed):.3f}-{max(failed):.3f})"
+    rows.append(spread)
+    return rows
+
+
+def _beacon_rows(r: dict[str, Any]) -> list[str]:
+    return [*_ground_truth_rows(r), *_learned_rows("beacon")]
+
+
+def _ground_truth_report_rows(r: dict[str, Any]) -> list[str]:
+    return [*_ranking_rows(r), *_learned_rows("ground-truth")]
 
 
 def _variance_rows(r: dict[str, Any]) -> list[str]:
@@ -395,7 +406,7 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "search.json": _search_rows,
     "train_loop.json": _train_loop_rows,
     "train_step.json": _train_step_rows,
-    "ranking_report.json": _ranking_rows,
+    "ranking_report.json": _ground_truth_report_rows,
     "ranking_report-surround.json": _ranking_rows,
     "ranking_report-no-jitter.json": _ground_truth_rows,
     "ranking_report-warmup.json": _warmup_rows,
