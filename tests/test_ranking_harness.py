@@ -405,3 +405,13 @@ def test_a_resumed_runs_seconds_add_the_killed_runs_logged_steps(tmp_path):
     assert 12.0 <= seconds < 12.5
     (folder / "last.pt").unlink()  # a fresh run (no checkpoint) counts only its own time
     assert bench._timed_run(resume, topology, tmp_path, 0, quick, tmp_path, tmp_path)[1] < 0.5
+
+
+def test_the_stored_runs_cover_the_set_wherever_the_clone_lies():
+    """A sampled topology's spec text (and so its key) holds no path of this clone: every clone finds the stored
+    ground truth and the surround runs of all 18 topologies with every seed."""
+    topologies = bench.ground_truth_set()
+    assert not [t.name for t in topologies if str(bench.ROOT) in t.spec_text]
+    store = bench.RunStore(bench.RESULTS)
+    for name in ("ground-truth", "surround"):
+        assert len(store.complete(bench.RECIPES[name], topologies, [0, 1, 2])) == 18, name
