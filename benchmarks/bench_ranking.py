@@ -924,8 +924,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     store = RunStore(args.results)
     if args.verify:
         name, seed = args.verify[0], int(args.verify[1])
-        topology = next(t for t in topologies if t.name == name)
-        stored = next(r for r in store.runs if RunStore.key_of(r) == store.key(topology, seed, recipe))
+        topology = next((t for t in topologies if t.name == name), None)
+        if topology is None:
+            parser.error(f"--verify: no topology {name!r} in the set (--list lists it)")
+        stored = next((r for r in store.runs if RunStore.key_of(r) == store.key(topology, seed, recipe)), None)
+        if stored is None:
+            parser.error(f"--verify: no stored run of {name} seed {seed} with recipe {recipe.name}")
         _one_thread()
         with tempfile.TemporaryDirectory() as tmp:
             path = write_specs([topology], Path(tmp) / "specs")[name]

@@ -415,3 +415,16 @@ def test_the_stored_runs_cover_the_set_wherever_the_clone_lies():
     store = bench.RunStore(bench.RESULTS)
     for name in ("ground-truth", "surround"):
         assert len(store.complete(bench.RECIPES[name], topologies, [0, 1, 2])) == 18, name
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--verify", "fpnn", "0"], "--verify: no topology 'fpnn' in the set"),
+        (["--verify", "fpn", "7"], "--verify: no stored run of fpn seed 7 with recipe ground-truth"),
+    ],
+)
+def test_verify_refuses_a_run_it_cannot_find(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
