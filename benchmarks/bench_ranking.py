@@ -224,8 +224,7 @@ def sampled_topologies(count: int, seed: int = 0, max_draws: int = 1000) -> list
             continue
         seen.add(shape)
         name = candidate.file_name.removesuffix(".yaml")
-        text = candidate.spec_text.replace(f"{ROOT}{os.sep}", "")  # the header's paths: where any clone has them
-        topologies.append(Topology(name, text, f"{SEARCH_SPACE} draw {number} (seed {seed})"))
+        topologies.append(Topology(name, candidate.spec_text, f"{SEARCH_SPACE} draw {number} (seed {seed})"))
     if len(topologies) < count:
         raise RuntimeError(f"only {len(topologies)} of {count} topologies after {max_draws} draws")
     return topologies

@@ -22,6 +22,16 @@ def specs_dir() -> Path:
     raise InputError("the built-in specs are not installed; reinstall effdet-graph or pass a spec file path")
 
 
+def shown_path(path: str | Path) -> str:
+    """``path`` as a file written for the user names it: a built-in spec relative to the project
+    (``specs/search/bifpn_edges.yaml``), wherever the clone or the environment lies; any other path as given."""
+    folder = specs_dir()
+    resolved = Path(path).resolve()
+    if resolved.is_relative_to(folder):
+        return str(Path(folder.name) / resolved.relative_to(folder))
+    return str(path)
+
+
 def builtin_specs() -> list[Path]:
     """The built-in feature-network specs, sorted by name."""
     return sorted(specs_dir().glob("*.yaml"))

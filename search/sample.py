@@ -7,6 +7,7 @@ search library: the engine maps a rejection to its own notion (``optuna.TrialPru
 
 from __future__ import annotations
 
+from effdet_graph.builtin import shown_path
 from graphspec import SpecError, loads_spec
 from graphspec.cost import Cost
 from search.budget import enforce_budget, feature_network_cost
@@ -86,8 +87,8 @@ def _header(
     costed = f"{cost.params:,} params, {cost.macs / 1e9:.4f} GMACs (analytic)"
     rebuild = f"effdet-graph build FILE --input-size {d.resolution} --in-channels {','.join(map(str, channels))}"
     return [
-        f"Candidate of search space '{space.name}' ({space.file}), trial {trial.number}.",
-        f"Template: {space.template.path}. Detector: {detector}.",
+        f"Candidate of search space '{space.name}' ({shown_path(space.file)}), trial {trial.number}.",
+        f"Template: {shown_path(space.template.path)}. Detector: {detector}.",
         f"Trial values: {values}",
         *(f"Repair: {repair}" for repair in draft.repairs),
         f"Feature network at {size}, in_channels {list(channels)}: {costed}.",
