@@ -77,7 +77,7 @@ def space_topologies(topologies: Sequence[br.Topology], recipe: br.Recipe) -> li
     union = union_spec(load_search_space(SPACE))
     held = []
     for topology in topologies:
-        spec = br.trained_spec(topology, recipe.train["phi"], recipe.train.get("overrides", {}))
+        spec = br.trained_spec(topology, recipe.train["phi"], recipe.overrides)
         try:
             subgraph(union.spec, union.merges, spec, union.names(spec))
         except SpecError:
@@ -108,7 +108,7 @@ def measure(
         for topology in topologies:
             if topology.name in known.get(str(k), {}):
                 continue
-            spec = br.trained_spec(topology, recipe.train["phi"], recipe.train.get("overrides", {}))
+            spec = br.trained_spec(topology, recipe.train["phi"], recipe.overrides)
             score = evaluate_inherited(trained, spec, train_split, val_split, bn_batches=k)
             scores.setdefault(str(k), {})[topology.name] = {"AP": score.ap, "seconds": round(score.seconds, 2)}
             print(f"  K={k} {topology.name}: AP {score.ap:.4f} ({score.seconds:.1f} s)", flush=True)

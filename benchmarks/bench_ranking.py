@@ -119,6 +119,11 @@ class Recipe:
         return Recipe(name, {**dict(self.train), **train}, self.dataset, varies or self.varies)
 
     @property
+    def overrides(self) -> dict[str, Any]:
+        """The spec parameter values the runs set over the phi scaling (``train``'s ``overrides``)."""
+        return dict(self.train.get("overrides", {}))
+
+    @property
     def hash(self) -> str:
         """A short hash of the values (the name left out): the same values, the same hash."""
         data = self.as_json()
@@ -442,7 +447,7 @@ def build_detector(recipe: Recipe, spec: Path, num_classes: int) -> Any:
         list(range(1, num_classes + 1)),
         classes,
         train.get("backbone"),
-        train.get("overrides", {}),
+        recipe.overrides,
         train.get("head_depth"),
     ).build()
 
@@ -679,7 +684,7 @@ def context_for(recipe: Recipe) -> Context:
 
     train = recipe.train
     channels = backbone_channels(train["backbone"], (3, 4, 5))
-    return Context(channels, int(train["image_size"]), int(train["phi"]), dict(train.get("overrides", {})))
+    return Context(channels, int(train["image_size"]), int(train["phi"]), recipe.overrides)
 
 
 @dataclass(frozen=True)
