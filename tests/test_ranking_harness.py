@@ -272,6 +272,25 @@ def test_recipe_trains_on_its_scene_with_valid_options(tmp_path, name, scene):
     eg.TrainOptions(data=tmp_path, spec=tmp_path / "s.yaml", out=tmp_path, **recipe.options(0))  # checks every value
 
 
+def test_the_larger_val_recipes_train_on_the_ground_truths_images(tmp_path):
+    """``lr012-val1600`` is the ground truth at lr 0.12 with 1,600 val images after the same 1,200 training images
+    (the synthetic set seeds each image by its index); ``fixed-init`` is that recipe with the weights' seed fixed."""
+    from effdet_graph.data.synthetic import make_dataset
+
+    gt, wide, fixed = (bench.RECIPES[name] for name in ("ground-truth", "lr012-val1600", "fixed-init"))
+    assert wide.train == {**gt.train, "lr": 0.12} and fixed.train == {**wide.train, "seed": 0}
+    assert (wide.varies, fixed.varies) == ("seed", "data_seed") and fixed.dataset == wide.dataset
+    sizes = {}
+    for name, recipe in (("gt", gt), ("wide", wide)):
+        size = {k: v for k, v in recipe.dataset.items() if k != "images"}
+        sizes[name] = make_dataset(tmp_path / name, images=recipe.dataset["images"] // 100, **size)
+    assert (sizes["gt"].train_images, sizes["wide"].train_images, sizes["wide"].val_images) == (12, 12, 16)
+    files = sorted(path.relative_to(tmp_path / "gt") for path in (tmp_path / "gt" / "train").rglob("*") if path.is_file())
+    assert len(files) > 12
+    for file in files:
+        assert (tmp_path / "gt" / file).read_bytes() == (tmp_path / "wide" / file).read_bytes(), file
+
+
 def test_the_bench_search_space_is_the_surround_recipe(tmp_path):
     """``bifpn_edges_bench`` searches on the surround recipe's data and detector, and its proxy and supernet train
     as a surround run does."""

@@ -290,8 +290,9 @@ def _learned_rows(recipe: str) -> list[str]:
     return rows
 
 
-def _beacon_rows(r: dict[str, Any]) -> list[str]:
-    return [*_ground_truth_rows(r), *_learned_rows("beacon")]
+def _beacon_rows(recipe: str) -> Callable[[dict[str, Any]], list[str]]:
+    """The rows of a beacon recipe's report: its runs and which of them learned the beacon."""
+    return lambda r: [*_ground_truth_rows(r), *_learned_rows(recipe)]
 
 
 def _ground_truth_report_rows(r: dict[str, Any]) -> list[str]:
@@ -410,7 +411,8 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "ranking_report-surround.json": _ranking_rows,
     "ranking_report-no-jitter.json": _ground_truth_rows,
     "ranking_report-warmup.json": _warmup_rows,
-    "ranking_report-beacon.json": _beacon_rows,
+    "ranking_report-beacon.json": _beacon_rows("beacon"),
+    "ranking_report-lr012-val1600.json": _beacon_rows("lr012-val1600"),
     "variance.json": _variance_rows,
     "class_agnostic.json": _class_agnostic_rows,
     "receptive_field.json": _receptive_field_rows,
