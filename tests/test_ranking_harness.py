@@ -285,7 +285,8 @@ def test_the_larger_val_recipes_train_on_the_ground_truths_images(tmp_path):
         size = {k: v for k, v in recipe.dataset.items() if k != "images"}
         sizes[name] = make_dataset(tmp_path / name, images=recipe.dataset["images"] // 100, **size)
     assert (sizes["gt"].train_images, sizes["wide"].train_images, sizes["wide"].val_images) == (12, 12, 16)
-    files = sorted(path.relative_to(tmp_path / "gt") for path in (tmp_path / "gt" / "train").rglob("*") if path.is_file())
+    train = tmp_path / "gt" / "train"
+    files = sorted(path.relative_to(tmp_path / "gt") for path in train.rglob("*") if path.is_file())
     assert len(files) > 12
     for file in files:
         assert (tmp_path / "gt" / file).read_bytes() == (tmp_path / "wide" / file).read_bytes(), file
