@@ -413,6 +413,7 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "ranking_report-warmup.json": _warmup_rows,
     "ranking_report-beacon.json": _beacon_rows("beacon"),
     "ranking_report-lr012-val1600.json": _beacon_rows("lr012-val1600"),
+    "ranking_report-fixed-init.json": _beacon_rows("fixed-init"),
     "variance.json": _variance_rows,
     "class_agnostic.json": _class_agnostic_rows,
     "receptive_field.json": _receptive_field_rows,
