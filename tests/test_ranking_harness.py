@@ -282,8 +282,8 @@ def test_the_larger_val_recipes_train_on_the_ground_truths_images(tmp_path):
     assert (wide.varies, fixed.varies) == ("seed", "data_seed") and fixed.dataset == wide.dataset
     sizes = {}
     for name, recipe in (("gt", gt), ("wide", wide)):
-        size = {k: v for k, v in recipe.dataset.items() if k != "images"}
-        sizes[name] = make_dataset(tmp_path / name, images=recipe.dataset["images"] // 100, **size)
+        args = {k: v for k, v in recipe.dataset.items() if k != "images"}
+        sizes[name] = make_dataset(tmp_path / name, images=recipe.dataset["images"] // 100, **args)
     assert (sizes["gt"].train_images, sizes["wide"].train_images, sizes["wide"].val_images) == (12, 12, 16)
     train = tmp_path / "gt" / "train"
     files = sorted(path.relative_to(tmp_path / "gt") for path in train.rglob("*") if path.is_file())
