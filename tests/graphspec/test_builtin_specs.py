@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from effdet_graph.builtin import builtin_specs, specs_dir
+from effdet_graph.builtin import builtin_specs, shown_path, specs_dir
 from effdet_graph.cli import main
 from graphspec import level_name, load_spec, schedule
 
@@ -142,3 +142,14 @@ def test_output_shapes_per_level(path, image_hw, check_network):
     }[image_hw]
     assert [tuple(x.shape) for x in m.outputs[:5]] == [(2, 32, *hw) for hw in expected]
     assert len(m.outputs) == len(spec.levels)
+
+
+def test_shown_path_names_a_builtin_spec_relative_to_the_project(tmp_path, monkeypatch):
+    """A file written for the user (a search candidate's header) names a built-in spec the same way wherever
+    the clone lies; any other path as it was given."""
+    assert shown_path(specs_dir() / "search" / "bifpn_edges.yaml") == "specs/search/bifpn_edges.yaml"
+    monkeypatch.chdir(specs_dir().parent)
+    assert shown_path("specs/bifpn.yaml") == "specs/bifpn.yaml"
+    monkeypatch.chdir(tmp_path)
+    assert shown_path("my_space.yaml") == "my_space.yaml"
+    assert shown_path(tmp_path / "my_space.yaml") == str(tmp_path / "my_space.yaml")
