@@ -51,6 +51,7 @@ import json
 import os
 import platform
 import random
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -60,6 +61,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from graphspec import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "ranking.json"
@@ -147,10 +150,49 @@ def load_recipes(path: Path = RECIPE_FILE) -> tuple[dict[str, Any], dict[str, Re
         name: Recipe(name, {**detector, **values(recipe["train"])}, recipe["dataset"], recipe.get("varies", "seed"))
         for name, recipe in data["recipes"].items()
     }
+    for recipe in recipes.values():
+        check_recipe(recipe, path)
     return detector, recipes
 
 
-RECIPES = load_recipes()[1]
+def check_recipe(recipe: Recipe, path: Path) -> None:
+    """Refuse a recipe a run could not train with, when the file loads: a ``train`` key that is no
+    :class:`~effdet_graph.TrainOptions` field (data, spec and out aside) or a value its rule refuses, a ``dataset``
+    key that :func:`~effdet_graph.data.synthetic.make_dataset` does not take, a ``varies`` other than ``seed`` or
+    ``data_seed``.
+
+    Raises:
+        InputError: One line naming ``path``, the recipe and the key.
+    """
+    import dataclasses
+    import inspect
+
+    from effdet_graph.data.synthetic import make_dataset
+    from effdet_graph.training.options import OptionError, TrainOptions, check_options
+    from graphspec.errors import did_you_mean
+
+    where = f"{path}: recipe {recipe.name!r}"
+    known = {
+        "train": {f.name for f in dataclasses.fields(TrainOptions)} - {"data", "spec", "out"},
+        "dataset": set(inspect.signature(make_dataset).parameters) - {"out_dir"},
+    }
+    for part, block in (("train", recipe.train), ("dataset", recipe.dataset)):
+        for key in block:
+            if key not in known[part]:
+                raise InputError(f"{where}: unknown `{part}` key {key!r}{did_you_mean(key, sorted(known[part]))}")
+    if recipe.varies not in ("seed", "data_seed"):
+        raise InputError(f"{where}: `varies` must be seed or data_seed, got {recipe.varies!r}")
+    try:
+        check_options(recipe.train)
+    except OptionError as exc:
+        raise InputError(f"{where}: {exc.named(lambda name: f'`train.{name}`')}") from None
+
+
+try:
+    RECIPES = load_recipes()[1]
+except InputError as exc:  # a broken recipes.yaml: one line and exit 2, before any run starts
+    print(f"error: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
 
 
 def search_proxy_recipe(steps: int, ground_truth: Recipe) -> Recipe:

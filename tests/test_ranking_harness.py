@@ -18,6 +18,7 @@ from benchmark_modules import load_benchmark
 
 from effdet_graph.builtin import specs_dir
 from effdet_graph.cli import main
+from graphspec import InputError
 
 bench = load_benchmark("bench_ranking")
 
@@ -474,3 +475,20 @@ def test_verify_refuses_a_run_it_cannot_find(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         bench.main(argv)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("recipe", "message"),
+    [
+        ("{train: {sed: 0}, dataset: {}}", "unknown `train` key 'sed'; did you mean 'seed'?"),
+        ("{train: {lr: 0}, dataset: {}}", "`train.lr` must be positive, got 0"),
+        ("{train: {}, dataset: {image: 20}}", "unknown `dataset` key 'image'; did you mean 'images'?"),
+        ("{varies: weights, train: {}, dataset: {}}", "`varies` must be seed or data_seed, got 'weights'"),
+    ],
+)
+def test_a_recipe_no_run_could_train_with_is_refused_when_the_file_loads(tmp_path, recipe, message):
+    path = tmp_path / "recipes.yaml"
+    path.write_text(f"detector: {{phi: 0}}\nrecipes:\n  r: {recipe}\n", encoding="utf-8")
+    with pytest.raises(InputError) as error:
+        bench.load_recipes(path)
+    assert str(error.value) == f"{path}: recipe 'r': {message}"
