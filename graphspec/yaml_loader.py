@@ -3,7 +3,9 @@
 PyYAML's safe composer builds a node tree; we turn it into plain Python values ourselves so that
 (1) no tag can construct an object (``!!python/...`` is rejected, not executed), (2) alias
 expansion is bounded (no "billion laughs"), and (3) every value's position is kept in a table
-keyed by its path, e.g. ``("cell", "nodes", 3, "inputs", 1)``.
+keyed by its path, e.g. ``("cell", "nodes", 3, "inputs", 1)``. Merge keys (``<<: *base``) are refused unless the
+caller allows them (a spec is written out in full; a file of variants, such as the benchmarks' recipes, may
+merge); a merged value keeps the position where it is written, in the anchored mapping.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ _SCALAR_TAGS = {
     "tag:yaml.org,2002:null",
 }
 _MAPPING_TAG = "tag:yaml.org,2002:map"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 _SEQUENCE_TAG = "tag:yaml.org,2002:seq"
 
 
@@ -70,7 +73,9 @@ class LoadedYaml:
         return f"; YAML reads {escape(word)} as the boolean {meaning}: quote it ({quote(word)}) to write the text"
 
 
-def load_yaml(path: str | Path, error: type[ConfigError] = ConfigError, holds: str = "a mapping") -> LoadedYaml:
+def load_yaml(
+    path: str | Path, error: type[ConfigError] = ConfigError, holds: str = "a mapping", merge_keys: bool = False
+) -> LoadedYaml:
     """Read and safely load a YAML file.
 
     Only a regular file is read, and at most :data:`MAX_FILE_BYTES` of it: a directory, a FIFO, a socket or
@@ -80,6 +85,8 @@ def load_yaml(path: str | Path, error: type[ConfigError] = ConfigError, holds: s
         path: The file.
         error: The error type to raise (:class:`ConfigError`, or :class:`~graphspec.errors.SpecError` for specs).
         holds: What the file must hold, for the message about an empty file.
+        merge_keys: Whether a mapping may take the entries of others with ``<<`` (YAML's merge key: its own
+            entries win, then the merged mappings' in the order written).
 
     Returns:
         The document's values and their positions.
@@ -88,7 +95,7 @@ def load_yaml(path: str | Path, error: type[ConfigError] = ConfigError, holds: s
         ConfigError: ``error``, with a position, if the file is missing, not a regular file, too large,
             unreadable, not UTF-8, empty or not safe YAML.
     """
-    return loads_yaml(read_text(path, error), str(path), error, holds)
+    return loads_yaml(read_text(path, error), str(path), error, holds, merge_keys)
 
 
 def read_text(path: str | Path, error: type[ConfigError] = ConfigError) -> str:
@@ -151,7 +158,11 @@ def _special_kind(mode: int) -> str | None:
 
 
 def loads_yaml(
-    text: str, file: str = "<string>", error: type[ConfigError] = ConfigError, holds: str = "a mapping"
+    text: str,
+    file: str = "<string>",
+    error: type[ConfigError] = ConfigError,
+    holds: str = "a mapping",
+    merge_keys: bool = False,
 ) -> LoadedYaml:
     """Safely load YAML text (see :func:`load_yaml`); ``file`` is the name used in messages.
 
@@ -160,6 +171,7 @@ def loads_yaml(
         file: The file name used in messages.
         error: The error type to raise.
         holds: What the text must hold, for the message about an empty document.
+        merge_keys: Whether ``<<`` merge keys are allowed (see :func:`load_yaml`).
 
     Returns:
         The document's values and their positions.
@@ -192,14 +204,15 @@ def loads_yaml(
     if root is None:
         raise error(f"the file is empty; it must hold {holds}", Location(file, 1, 1))
     loaded = LoadedYaml(file, None)
-    loaded.data = _Converter(loaded, error).convert(root, ())
+    loaded.data = _Converter(loaded, error, merge_keys).convert(root, ())
     return loaded
 
 
 class _Converter:
-    def __init__(self, loaded: LoadedYaml, error: type[ConfigError]):
+    def __init__(self, loaded: LoadedYaml, error: type[ConfigError], merge_keys: bool = False):
         self.loaded = loaded
         self.error = error
+        self.merge_keys = merge_keys
         self.expanded = 0
         self.active: set[int] = set()
         self.constructor = yaml.SafeLoader("")
@@ -244,8 +257,12 @@ class _Converter:
             if node.tag != _MAPPING_TAG:
                 raise self.error(f"the YAML tag {quote(node.tag)} is not allowed; write plain data", location)
             result: dict[Any, Any] = {}
+            merged: list[yaml.Node] = []
             for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                if self.merge_keys and isinstance(key_node, yaml.ScalarNode) and key_node.tag == _MERGE_TAG:
+                    merged.append(value_node)
+                    continue
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
                     raise self.error("mapping keys must be plain scalars (no merge keys `<<`)", location)
                 key = self.convert(key_node, path + ("<key>",))
                 key_location = Location(self.loaded.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
@@ -256,6 +273,27 @@ class _Converter:
                 if word is not None:
                     self.loaded.bool_words[path + (key, "<key>")] = word
                 result[key] = self.convert(value_node, path + (key,))
+            for value_node in merged:
+                self._merge(result, value_node, path)
             return result
         finally:
             self.active.discard(id(node))
+
+    def _merge(self, result: dict[Any, Any], node: yaml.Node, path: YamlPath) -> None:
+        """Add to ``result`` (the mapping at ``path``) the entries of the mapping, or list of mappings, ``node``
+        that it lacks, each keeping the position (and boolean word) of where it is written."""
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        for source in sources:
+            if not isinstance(source, yaml.MappingNode):
+                where = Location(self.loaded.file, source.start_mark.line + 1, source.start_mark.column + 1)
+                raise self.error("a merge key `<<` takes a mapping or a list of mappings (`<<: *anchor`)", where)
+            scratch = path + ("<merge>",)
+            values = self.convert(source, scratch)
+            added = [key for key in values if key not in result]
+            result.update((key, values[key]) for key in added)
+            for table in (self.loaded.marks, self.loaded.bool_words):
+                moved = {p: v for p, v in table.items() if p[: len(scratch)] == scratch}
+                for p, v in moved.items():
+                    del table[p]
+                    if p[len(scratch) :][:1] and p[len(scratch)] in added:
+                        table[path + p[len(scratch) :]] = v  # type: ignore[index]
