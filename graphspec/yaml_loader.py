@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from graphspec.errors import ConfigError, Location, escape, quote
 
 YamlPath = tuple[Any, ...]
+_V = TypeVar("_V")
 
 MAX_EXPANDED_NODES = 20_000
 MAX_DEPTH = 50
@@ -291,9 +293,14 @@ class _Converter:
             values = self.convert(source, scratch)
             added = [key for key in values if key not in result]
             result.update((key, values[key]) for key in added)
-            for table in (self.loaded.marks, self.loaded.bool_words):
-                moved = {p: v for p, v in table.items() if p[: len(scratch)] == scratch}
-                for p, v in moved.items():
-                    del table[p]
-                    if p[len(scratch) :][:1] and p[len(scratch)] in added:
-                        table[path + p[len(scratch) :]] = v  # type: ignore[index]
+            _move(self.loaded.marks, scratch, path, added)
+            _move(self.loaded.bool_words, scratch, path, added)
+
+
+def _move(table: dict[YamlPath, _V], scratch: YamlPath, path: YamlPath, keys: Collection[Any]) -> None:
+    """Move ``table``'s entries under ``scratch`` to ``path``: those of ``keys`` and below them; drop the rest."""
+    for old in [p for p in table if p[: len(scratch)] == scratch]:
+        value = table.pop(old)
+        rest = old[len(scratch) :]
+        if rest and rest[0] in keys:
+            table[path + rest] = value
