@@ -2,7 +2,7 @@
 order feature-network topologies the way fully trained detectors' COCO AP does, on a benchmark where the
 topology matters.
 
-    python benchmarks/bench_ranking.py [--recipe ground-truth|surround|quick] [--seeds 0 1 2] [--jobs 2] [--samples 10]
+    python benchmarks/bench_ranking.py [--recipe NAME] [--seeds 0 1 2] [--jobs 2] [--samples 10]
                                        [--proxies 100 200] [--only NAME ...] [--report-only] [--list]
                                        [--verify NAME SEED]
 
@@ -11,14 +11,16 @@ simplified_panet, bifpn, qufpn, nasfpn and fc_fpn, and ``--samples`` topologies 
 ``--sample-seed``) from the ``bifpn_edges`` search space, written as spec files the way the search writes
 candidates. Spec files go to ``--work``/specs.
 
-**Recipes** are data, in ``benchmarks/recipes.yaml``. **Ground-truth recipe.** The ``beacon`` scene of the
-synthetic data set (1,200 train and 400 val images of 128x128; an object's class is the tint of a band along the
-far side of the image, beyond the reach of P3 features that see only their own level), EfficientDet-D0's
-feature-network width with one cell and one-layer heads on MobileNetV2-0.5 from random weights, 1,500 steps of 8
-images, lr 0.08 (the minutes a run takes are in the report). ``surround`` is the first ground truth (the class
+**Recipes** are data, in ``benchmarks/recipes.yaml``, whose ``ground_truth`` names the recipe run and reported
+by default (:data:`GROUND_TRUTH`). **Ground-truth recipe** (``fixed-init``). The ``beacon`` scene of the
+synthetic data set (1,200 train and 1,600 val images of 128x128; an object's class is the tint of a band along
+the far side of the image, beyond the reach of P3 features that see only their own level), EfficientDet-D0's
+feature-network width with one cell and one-layer heads on MobileNetV2-0.5, 1,500 steps of 8 images, lr 0.12;
+every run starts from the weights of seed 0, and its seed varies the data order and augmentation (the minutes a
+run takes are in the report). The recipes on the way to it are kept with their runs: ``surround`` (the class
 told by the tint beyond a grey disc around each object), on which the bench search space, its supernets and the
-variance study were made; ``frame`` the first recipe of all (the context scene), kept with its runs; ``quick``
-only checks the machinery.
+variance study were made; ``frame`` the first recipe of all (the context scene); ``beacon``, ``beacon-lr008``
+and ``lr012-val1600``, the beacon with each run's own initial weights. ``quick`` only checks the machinery.
 
 **Runs.** Each (topology, seed) is trained with ``effdet_graph.train`` and evaluated with
 ``effdet_graph.evaluate``; the built-in set first, seed by seed. ``--jobs N`` runs N at once, one torch thread
@@ -26,7 +28,7 @@ each (two two-thread runs would oversubscribe 2 cores). Runs are kept in ``bench
 keyed by topology name, spec text hash, seed and recipe hash, with the recipe and the project version; the file
 only grows: a run already stored is skipped, and runs of another recipe are never mixed into a report.
 ``--verify NAME SEED`` trains a stored run again and compares its AP (the training is deterministic for a seed on
-a given machine and thread count).
+a given machine and thread count), adding the outcome with the machine to ``benchmarks/results/verify.json``.
 
 **Report.** The ceiling is the mean pairwise Kendall tau between seeds (how well one seed's AP ranking predicts
 another's), over the whole set and over the built-in topologies with the control; the control gap is how far
@@ -36,8 +38,7 @@ Spearman rho and precision@3, with the seconds it took. The search's from-scratc
 settings at ``--proxies`` step budgets, seed 0, on the same data and detector) is a method whose cost is its
 runs' seconds. The one-shot supernet's rows (``bench_oneshot.py``'s results, :func:`oneshot_methods`) rank the
 topologies of their search space only; each row gives how many it ranked and the seed-to-seed tau over those.
-The ground-truth report goes to ``benchmarks/results/ranking_report.json``, another recipe's to
-``ranking_report-RECIPE.json``.
+A recipe's report goes to ``benchmarks/results/ranking_report-RECIPE.json``.
 """
 
 from __future__ import annotations
@@ -63,10 +64,11 @@ from typing import Any
 import numpy as np
 
 from graphspec import InputError
+from graphspec.errors import did_you_mean
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "ranking.json"
-REPORT = ROOT / "benchmarks" / "results" / "ranking_report.json"
+VERIFY_RESULTS = ROOT / "benchmarks" / "results" / "verify.json"
 ONESHOT_RESULTS = ROOT / "benchmarks" / "results" / "oneshot.json"
 CONTROL_SPEC = ROOT / "benchmarks" / "specs" / "nofusion.yaml"
 CONTROL_NAME = CONTROL_SPEC.stem
@@ -137,41 +139,74 @@ class Recipe:
 RECIPE_FILE = ROOT / "benchmarks" / "recipes.yaml"
 
 
-def load_recipes(path: Path = RECIPE_FILE) -> tuple[dict[str, Any], dict[str, Recipe]]:
-    """The ``detector`` values every recipe shares, and the recipes by name, from ``path`` (see its comments)."""
-    import yaml
+@dataclass(frozen=True)
+class Recipes:
+    """``benchmarks/recipes.yaml``: the ``detector`` values every recipe shares, the recipes by name, and the
+    name of the ground truth's (``ground_truth``: the recipe the harness runs and reports by default)."""
+
+    detector: dict[str, Any]
+    recipes: dict[str, Recipe]
+    ground_truth: str
+
+
+def load_recipes(path: Path = RECIPE_FILE) -> Recipes:
+    """The recipes of ``path`` (see its comments), each checked as :func:`check_recipe` says.
+
+    Raises:
+        ConfigError: One line ``FILE:LINE:COL: ...`` naming the recipe and the key.
+    """
+    from graphspec import ConfigError
+    from graphspec.yaml_loader import load_yaml
+
+    loaded = load_yaml(path, holds="the benchmark's recipes", merge_keys=True)
+
+    def mapping(*keys: str) -> dict[str, Any]:
+        value = loaded.data
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if not isinstance(value, dict):
+            raise ConfigError(f"`{'.'.join(keys)}` must be a mapping", loaded.where(keys), ".".join(keys))
+        return value
 
     def values(block: Mapping[str, Any]) -> dict[str, Any]:  # YAML's lists are TrainOptions' pairs
         return {name: tuple(value) if isinstance(value, list) else value for name, value in block.items()}
 
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    detector = values(data["detector"])
-    recipes = {
-        name: Recipe(name, {**detector, **values(recipe["train"])}, recipe["dataset"], recipe.get("varies", "seed"))
-        for name, recipe in data["recipes"].items()
-    }
-    for recipe in recipes.values():
-        check_recipe(recipe, path)
-    return detector, recipes
+    detector = values(mapping("detector"))
+    recipes = {}
+    for name, entry in mapping("recipes").items():
+        train, dataset = mapping("recipes", name, "train"), mapping("recipes", name, "dataset")
+        recipes[name] = Recipe(name, {**detector, **values(train)}, dataset, entry.get("varies", "seed"))
+        check_recipe(recipes[name], lambda *keys, name=name: loaded.where(("recipes", name, *keys)))
+    ground_truth = loaded.data.get("ground_truth")
+    if ground_truth not in recipes:
+        raise ConfigError(
+            f"`ground_truth` must name a recipe of the file, got {ground_truth!r}"
+            f"{did_you_mean(str(ground_truth), sorted(recipes))}",
+            loaded.where(("ground_truth",)),
+            "ground_truth",
+        )
+    return Recipes(detector, recipes, ground_truth)
 
 
-def check_recipe(recipe: Recipe, path: Path) -> None:
+def check_recipe(recipe: Recipe, where: Callable[..., Any]) -> None:
     """Refuse a recipe a run could not train with, when the file loads: a ``train`` key that is no
     :class:`~effdet_graph.TrainOptions` field (data, spec and out aside) or a value its rule refuses, a ``dataset``
     key that :func:`~effdet_graph.data.synthetic.make_dataset` does not take, a ``varies`` other than ``seed`` or
-    ``data_seed``.
+    ``data_seed``. ``where(*keys)`` is the location of the recipe's entry at ``keys`` (``"train", "lr"``).
 
     Raises:
-        InputError: One line naming ``path``, the recipe and the key.
+        ConfigError: One line naming the location, the recipe and the key.
     """
     import dataclasses
     import inspect
 
     from effdet_graph.data.synthetic import make_dataset
     from effdet_graph.training.options import OptionError, TrainOptions, check_options
-    from graphspec.errors import did_you_mean
+    from graphspec import ConfigError
 
-    where = f"{path}: recipe {recipe.name!r}"
+    def refuse(message: str, *keys: str) -> ConfigError:
+        return ConfigError(f"recipe {recipe.name!r}: {message}", where(*keys), ".".join(keys))
+
     known = {
         "train": {f.name for f in dataclasses.fields(TrainOptions)} - {"data", "spec", "out"},
         "dataset": set(inspect.signature(make_dataset).parameters) - {"out_dir"},
@@ -179,20 +214,23 @@ def check_recipe(recipe: Recipe, path: Path) -> None:
     for part, block in (("train", recipe.train), ("dataset", recipe.dataset)):
         for key in block:
             if key not in known[part]:
-                raise InputError(f"{where}: unknown `{part}` key {key!r}{did_you_mean(key, sorted(known[part]))}")
+                raise refuse(f"unknown `{part}` key {key!r}{did_you_mean(key, sorted(known[part]))}", part, key)
     if recipe.varies not in ("seed", "data_seed"):
-        raise InputError(f"{where}: `varies` must be seed or data_seed, got {recipe.varies!r}")
+        raise refuse(f"`varies` must be seed or data_seed, got {recipe.varies!r}", "varies")
     try:
         check_options(recipe.train)
     except OptionError as exc:
-        raise InputError(f"{where}: {exc.named(lambda name: f'`train.{name}`')}") from None
+        raise refuse(exc.named(lambda name: f"`train.{name}`"), "train", exc.field) from None
 
 
 try:
-    RECIPES = load_recipes()[1]
+    RECIPE_BOOK = load_recipes()
 except InputError as exc:  # a broken recipes.yaml: one line and exit 2, before any run starts
     print(f"error: {exc}", file=sys.stderr)
     raise SystemExit(2) from None
+RECIPES = RECIPE_BOOK.recipes
+#: The ground truth's recipe name (``ground_truth`` in ``benchmarks/recipes.yaml``).
+GROUND_TRUTH = RECIPE_BOOK.ground_truth
 
 
 def search_proxy_recipe(steps: int, ground_truth: Recipe) -> Recipe:
@@ -358,6 +396,7 @@ class RunStore:
                 "recipe_hash": recipe.hash,
                 "recipe": recipe.as_json(),
                 "version": project_version(),
+                "machine": machine(),
                 "source": topology.source,
                 "seconds": round(seconds, 1),
                 "metrics": {name: float(value) for name, value in metrics.items()},
@@ -927,15 +966,56 @@ def build_report(
 
 
 def report_path(recipe: Recipe) -> Path:
-    """Where the report of ``recipe``'s stored runs goes: :data:`REPORT` for the ground truth, else beside it with
-    the recipe's name."""
-    return REPORT if recipe.name == "ground-truth" else REPORT.with_name(f"{REPORT.stem}-{recipe.name}.json")
+    """Where the report of ``recipe``'s stored runs goes: ``ranking_report-RECIPE.json`` beside the runs."""
+    return RESULTS.with_name(f"ranking_report-{recipe.name}.json")
+
+
+def verify(topology: Topology, seed: int, recipe: Recipe, store: RunStore, work: Path) -> dict[str, Any]:
+    """Train the stored run of ``topology`` with ``seed`` again in a fresh folder (one thread, as ``--jobs`` runs)
+    and compare: the stored and the new AP, and the machine each was made on (the stored run's where recorded).
+
+    Raises:
+        KeyError: No such run is stored.
+    """
+    key = store.key(topology, seed, recipe)
+    stored = next((r for r in store.runs if RunStore.key_of(r) == key), None)
+    if stored is None:
+        raise KeyError(f"no stored run of {topology.name} seed {seed} with recipe {recipe.name}")
+    _one_thread()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_specs([topology], Path(tmp) / "specs")[topology.name]
+        again = train_and_evaluate(topology, path, seed, recipe, prepare_data(recipe, work), Path(tmp))
+    return {
+        "topology": topology.name,
+        "seed": seed,
+        "recipe": recipe.name,
+        "recipe_hash": recipe.hash,
+        "stored_ap": stored["metrics"]["AP"],
+        "stored_version": stored["version"],
+        "stored_machine": stored.get("machine"),
+        "ap": again["AP"],
+        "same": again["AP"] == stored["metrics"]["AP"],
+        "seconds": round(time.perf_counter() - started, 1),
+        "version": project_version(),
+        "machine": machine(),
+    }
+
+
+def record_verification(outcome: Mapping[str, Any], path: Path = VERIFY_RESULTS) -> None:
+    """Add ``outcome`` (:func:`verify`) to the verifications stored at ``path`` (a file that only grows)."""
+    from effdet_graph.io.atomic import atomic_output
+
+    runs = json.loads(path.read_text(encoding="utf-8"))["runs"] if path.exists() else []
+    data = {"schema": SCHEMA, "runs": [*runs, dict(outcome)]}
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recipe", choices=sorted(RECIPES), default="ground-truth")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default=GROUND_TRUTH)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--samples", type=int, default=10, help="topologies sampled from bifpn_edges")
     parser.add_argument("--sample-seed", type=int, default=0)
@@ -973,14 +1053,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         topology = next((t for t in topologies if t.name == name), None)
         if topology is None:
             parser.error(f"--verify: no topology {name!r} in the set (--list lists it)")
-        stored = next((r for r in store.runs if RunStore.key_of(r) == store.key(topology, seed, recipe)), None)
-        if stored is None:
+        if not store.has(store.key(topology, seed, recipe)):
             parser.error(f"--verify: no stored run of {name} seed {seed} with recipe {recipe.name}")
-        _one_thread()
-        with tempfile.TemporaryDirectory() as tmp:
-            path = write_specs([topology], Path(tmp) / "specs")[name]
-            again = train_and_evaluate(topology, path, seed, recipe, prepare_data(recipe, args.work), Path(tmp))
-        print(f"{name} seed {seed}: stored AP {stored['metrics']['AP']:.6f}, again {again['AP']:.6f}")
+        outcome = verify(topology, seed, recipe, store, args.work)
+        print(f"{name} seed {seed}: stored AP {outcome['stored_ap']:.6f}, again {outcome['ap']:.6f}")
+        if args.results == RESULTS:
+            record_verification(outcome)
+            print(f"added to {VERIFY_RESULTS}")
         return
     proxies = [search_proxy_recipe(steps, recipe) for steps in args.proxies]
     if not args.report_only:

@@ -78,7 +78,7 @@ class FakeRun:
 
 def test_storage_skips_stored_runs_and_separates_recipes(tmp_path):
     path = tmp_path / "ranking.json"
-    quick, gt = bench.RECIPES["quick"], bench.RECIPES["ground-truth"]
+    quick, gt = bench.RECIPES["quick"], bench.RECIPES[bench.GROUND_TRUTH]
     assert quick.hash != gt.hash
     run = FakeRun()
     store = bench.RunStore(path)
@@ -94,7 +94,8 @@ def test_storage_skips_stored_runs_and_separates_recipes(tmp_path):
     stored = json.loads(path.read_text())["runs"]
     assert len(stored) == 12
     assert {r["version"] for r in stored} == {bench.project_version()}
-    assert {r["recipe"]["name"] for r in stored} == {"quick", "ground-truth"}
+    assert {r["recipe"]["name"] for r in stored} == {"quick", bench.GROUND_TRUTH}
+    assert {r["machine"]["torch"] for r in stored} == {bench.machine()["torch"]}
     assert set(bench.RunStore(path).ap_table(gt, _topologies())["a"]) == {0}
     assert set(bench.RunStore(path).ap_table(quick, _topologies())["a"]) == {0, 1, 2}
 
@@ -121,7 +122,7 @@ def test_score_methods_with_a_plugged_in_method():
 
 def test_supernet_rows_rank_the_topologies_of_their_space_and_cost_training_plus_measuring(tmp_path):
     """A supernet row covers only the topologies its results hold; its ceiling is the seeds' tau over those."""
-    gt = bench.RECIPES["ground-truth"]
+    gt = bench.RECIPES[bench.GROUND_TRUTH]
     supernet = {
         "train_seconds": 100.0,
         "scores": {
@@ -236,7 +237,7 @@ def test_sampled_topologies_are_seeded_and_distinct():
 
 
 def test_recipe_sends_the_seed_to_the_option_it_varies():
-    gt = bench.RECIPES["ground-truth"]
+    gt = bench.RECIPES["lr012-val1600"]
     assert gt.options(2)["seed"] == 2 and "data_seed" not in gt.options(2)
     data_only = gt.but("data only", varies="data_seed", seed=0)
     assert data_only.options(2) | {} == {**gt.train, "seed": 0, "data_seed": 2}
@@ -247,7 +248,8 @@ def test_recipe_sends_the_seed_to_the_option_it_varies():
 
 
 def test_recipes_file_gives_the_recipes_and_their_reports_paths(tmp_path):
-    detector, recipes = bench.load_recipes()
+    book = bench.load_recipes()
+    detector, recipes = book.detector, book.recipes
     surround, plain = recipes["surround"], recipes["no-jitter"]
     assert detector == {"phi": 0, "backbone": "mobilenetv2_050", "scale_range": (0.75, 1.33)}
     assert surround.train == {**detector, "image_size": 128, "batch_size": 8, "lr": 0.04, "steps": 1000}
@@ -257,14 +259,16 @@ def test_recipes_file_gives_the_recipes_and_their_reports_paths(tmp_path):
     beacon = recipes["beacon"]
     assert beacon.train == {**recipes["warmup"].train, "steps": 1800, "head_depth": 1, "overrides": {"repeats": 1}}
     assert beacon.dataset["scene"] == "beacon" and beacon.hash == "d409af4c9dda4eab"  # its stored runs'
-    gt = recipes["ground-truth"]
-    assert gt.train == {**beacon.train, "lr": 0.08, "steps": 1500} and gt.dataset == beacon.dataset
-    assert gt.hash == "8ab71adbf59dbf9c"
-    assert bench.report_path(gt) == bench.REPORT
-    assert bench.report_path(plain) == bench.REPORT.with_name("ranking_report-no-jitter.json")
+    lr008 = recipes["beacon-lr008"]
+    assert lr008.train == {**beacon.train, "lr": 0.08, "steps": 1500} and lr008.dataset == beacon.dataset
+    assert (lr008.hash, recipes["lr012-val1600"].hash) == ("8ab71adbf59dbf9c", "1e193910d7d07c61")
+    assert book.ground_truth == bench.GROUND_TRUTH == "fixed-init"
+    assert recipes["fixed-init"].hash == "308151522059c372"
+    assert bench.report_path(plain) == bench.RESULTS.with_name("ranking_report-no-jitter.json")
+    assert bench.report_path(recipes["fixed-init"]) == bench.RESULTS.with_name("ranking_report-fixed-init.json")
 
 
-@pytest.mark.parametrize(("name", "scene"), [("ground-truth", "beacon"), ("surround", "surround")])
+@pytest.mark.parametrize(("name", "scene"), [("fixed-init", "beacon"), ("surround", "surround")])
 def test_recipe_trains_on_its_scene_with_valid_options(tmp_path, name, scene):
     import effdet_graph as eg
 
@@ -273,12 +277,12 @@ def test_recipe_trains_on_its_scene_with_valid_options(tmp_path, name, scene):
     eg.TrainOptions(data=tmp_path, spec=tmp_path / "s.yaml", out=tmp_path, **recipe.options(0))  # checks every value
 
 
-def test_the_larger_val_recipes_train_on_the_ground_truths_images(tmp_path):
-    """``lr012-val1600`` is the ground truth at lr 0.12 with 1,600 val images after the same 1,200 training images
+def test_the_larger_val_recipes_train_on_the_beacon_recipes_images(tmp_path):
+    """``lr012-val1600`` is ``beacon-lr008`` at lr 0.12 with 1,600 val images after the same 1,200 training images
     (the synthetic set seeds each image by its index); ``fixed-init`` is that recipe with the weights' seed fixed."""
     from effdet_graph.data.synthetic import make_dataset
 
-    gt, wide, fixed = (bench.RECIPES[name] for name in ("ground-truth", "lr012-val1600", "fixed-init"))
+    gt, wide, fixed = (bench.RECIPES[name] for name in ("beacon-lr008", "lr012-val1600", "fixed-init"))
     assert wide.train == {**gt.train, "lr": 0.12} and fixed.train == {**wide.train, "seed": 0}
     assert (wide.varies, fixed.varies) == ("seed", "data_seed") and fixed.dataset == wide.dataset
     sizes = {}
@@ -348,7 +352,7 @@ def _store_with(tmp_path, recipe, aps: dict[str, list[float]], seconds=10.0):
 
 
 def test_stored_training_scores_by_the_stored_ap_and_costs_the_runs_seconds(tmp_path):
-    proxy = bench.search_proxy_recipe(100, bench.RECIPES["ground-truth"])
+    proxy = bench.search_proxy_recipe(100, bench.RECIPES[bench.GROUND_TRUTH])
     store = _store_with(tmp_path, proxy, {"a": [0.3], "b": [0.1], "c": [0.2]}, seconds=7.0)
     method = bench.StoredTraining(proxy, store)
     topologies = _topologies()
@@ -360,7 +364,7 @@ def test_stored_training_scores_by_the_stored_ap_and_costs_the_runs_seconds(tmp_
 
 
 def test_report_ceilings_control_gap_and_json(tmp_path):
-    gt = bench.RECIPES["ground-truth"]
+    gt = bench.RECIPES[bench.GROUND_TRUTH]
     aps = {
         "nofusion": [0.10, 0.12, 0.11],
         "fpn": [0.30, 0.32, 0.31],
@@ -434,10 +438,11 @@ def test_a_resumed_runs_seconds_add_the_killed_runs_logged_steps(tmp_path):
 
 
 def test_the_stored_runs_cover_the_set():
-    """The stored ground truth and surround runs hold all 18 topologies with every seed."""
+    """The stored ground truth's runs, and those of the recipes before it run on the whole set, hold all 18
+    topologies with every seed."""
     topologies = bench.ground_truth_set()
     store = bench.RunStore(bench.RESULTS)
-    for name in ("ground-truth", "surround"):
+    for name in (bench.GROUND_TRUTH, "beacon-lr008", "surround"):
         assert len(store.complete(bench.RECIPES[name], topologies, [0, 1, 2])) == 18, name
 
 
@@ -468,7 +473,7 @@ def test_a_sampled_topology_is_the_same_text_wherever_the_clone_lies(tmp_path):
     ("argv", "message"),
     [
         (["--verify", "fpnn", "0"], "--verify: no topology 'fpnn' in the set"),
-        (["--verify", "fpn", "7"], "--verify: no stored run of fpn seed 7 with recipe ground-truth"),
+        (["--verify", "fpn", "7"], f"--verify: no stored run of fpn seed 7 with recipe {bench.GROUND_TRUTH}"),
     ],
 )
 def test_verify_refuses_a_run_it_cannot_find(argv, message, capsys):
@@ -478,17 +483,43 @@ def test_verify_refuses_a_run_it_cannot_find(argv, message, capsys):
 
 
 @pytest.mark.parametrize(
-    ("recipe", "message"),
+    ("recipe", "at", "message"),
     [
-        ("{train: {sed: 0}, dataset: {}}", "unknown `train` key 'sed'; did you mean 'seed'?"),
-        ("{train: {lr: 0}, dataset: {}}", "`train.lr` must be positive, got 0"),
-        ("{train: {}, dataset: {image: 20}}", "unknown `dataset` key 'image'; did you mean 'images'?"),
-        ("{varies: weights, train: {}, dataset: {}}", "`varies` must be seed or data_seed, got 'weights'"),
+        ("{train: {sed: 0}, dataset: {}}", "sed", "unknown `train` key 'sed'; did you mean 'seed'?"),
+        ("{train: {lr: 0}, dataset: {}}", "lr", "`train.lr` must be positive, got 0"),
+        ("{train: {}, dataset: {image: 20}}", "image", "unknown `dataset` key 'image'; did you mean 'images'?"),
+        ("{varies: weights, train: {}, dataset: {}}", "varies", "`varies` must be seed or data_seed, got 'weights'"),
+        ("{<<: *base, dataset: {}}", "step", "unknown `train` key 'step'; did you mean 'steps'?"),  # in the anchor
     ],
 )
-def test_a_recipe_no_run_could_train_with_is_refused_when_the_file_loads(tmp_path, recipe, message):
+def test_a_recipe_no_run_could_train_with_is_refused_where_the_file_says_it(tmp_path, recipe, at, message):
     path = tmp_path / "recipes.yaml"
-    path.write_text(f"detector: {{phi: 0}}\nrecipes:\n  r: {recipe}\n", encoding="utf-8")
+    text = f"detector: {{phi: 0}}\nbase: &base {{train: {{step: 9}}}}\nground_truth: r\nrecipes:\n  r: {recipe}\n"
+    path.write_text(text, encoding="utf-8")
     with pytest.raises(InputError) as error:
         bench.load_recipes(path)
-    assert str(error.value) == f"{path}: recipe 'r': {message}"
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if f"{at}:" in row)
+    column = text.splitlines()[line - 1].index(f"{at}:") + 1
+    assert str(error.value) == f"{path}:{line}:{column}: recipe 'r': {message}"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("detector: {phi: 0}\nrecipes: {r: {train: {}, dataset: {}}}\n", "`ground_truth` must name a recipe"),
+        (
+            "detector: {phi: 0}\nground_truth: q\nrecipes: {r: {train: {}, dataset: {}}}\n",
+            "`ground_truth` must name a recipe of the file, got 'q'",
+        ),
+        ("detector: {phi: 0}\nground_truth: r\nrecipes: {r: {dataset: {}}}\n", "`recipes.r.train` must be a mapping"),
+        ("detector: [phi]\nground_truth: r\nrecipes: {}\n", "`detector` must be a mapping"),
+        ("detector: {phi: 0}\nrecipes: {r: {train: {}, dataset: {}}\n", "YAML syntax error"),
+    ],
+)
+def test_a_broken_recipes_file_is_one_located_line(tmp_path, text, message):
+    path = tmp_path / "recipes.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as error:
+        bench.load_recipes(path)
+    assert str(error.value).startswith(f"{path}:") and message in str(error.value)
+    assert "\n" not in str(error.value)

@@ -295,8 +295,9 @@ def _beacon_rows(recipe: str) -> Callable[[dict[str, Any]], list[str]]:
     return lambda r: [*_ground_truth_rows(r), *_learned_rows(recipe)]
 
 
-def _ground_truth_report_rows(r: dict[str, Any]) -> list[str]:
-    return [*_ranking_rows(r), *_learned_rows("ground-truth")]
+def _ranked_beacon_rows(recipe: str) -> Callable[[dict[str, Any]], list[str]]:
+    """The rows of a beacon recipe's report with its methods' rows."""
+    return lambda r: [*_ranking_rows(r), *_learned_rows(recipe)]
 
 
 def _variance_rows(r: dict[str, Any]) -> list[str]:
@@ -407,7 +408,7 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "search.json": _search_rows,
     "train_loop.json": _train_loop_rows,
     "train_step.json": _train_step_rows,
-    "ranking_report.json": _ground_truth_report_rows,
+    "ranking_report-beacon-lr008.json": _ranked_beacon_rows("beacon-lr008"),
     "ranking_report-surround.json": _ranking_rows,
     "ranking_report-no-jitter.json": _ground_truth_rows,
     "ranking_report-warmup.json": _warmup_rows,
