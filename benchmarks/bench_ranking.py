@@ -970,9 +970,12 @@ def report_path(recipe: Recipe) -> Path:
     return RESULTS.with_name(f"ranking_report-{recipe.name}.json")
 
 
-def verify(topology: Topology, seed: int, recipe: Recipe, store: RunStore, work: Path) -> dict[str, Any]:
-    """Train the stored run of ``topology`` with ``seed`` again in a fresh folder (one thread, as ``--jobs`` runs)
-    and compare: the stored and the new AP, and the machine each was made on (the stored run's where recorded).
+def verify(
+    topology: Topology, seed: int, recipe: Recipe, store: RunStore, work: Path, run: RunFn = train_and_evaluate
+) -> dict[str, Any]:
+    """Make the stored run of ``topology`` with ``seed`` again with ``run`` in a fresh folder (one thread, as
+    ``--jobs`` runs) and compare: the stored and the new AP, and the machine each was made on (the stored run's
+    where recorded).
 
     Raises:
         KeyError: No such run is stored.
@@ -985,7 +988,7 @@ def verify(topology: Topology, seed: int, recipe: Recipe, store: RunStore, work:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         path = write_specs([topology], Path(tmp) / "specs")[topology.name]
-        again = train_and_evaluate(topology, path, seed, recipe, prepare_data(recipe, work), Path(tmp))
+        again = run(topology, path, seed, recipe, prepare_data(recipe, work), Path(tmp))
     return {
         "topology": topology.name,
         "seed": seed,

@@ -437,6 +437,26 @@ def test_a_resumed_runs_seconds_add_the_killed_runs_logged_steps(tmp_path):
     assert bench._timed_run(resume, topology, tmp_path, 0, quick, tmp_path, tmp_path)[1] < 0.5
 
 
+def test_verify_makes_a_stored_run_again_and_keeps_each_outcome_with_its_machine(tmp_path):
+    quick = bench.RECIPES["quick"]
+    topology = _topologies()[1]
+    store = bench.RunStore(tmp_path / "ranking.json")
+    run = FakeRun()
+    store.add(
+        topology, 1, quick, run(topology, bench.write_specs([topology], tmp_path)["b"], 1, quick, None, None), 5.0
+    )
+    outcome = bench.verify(topology, 1, quick, store, tmp_path, run=run)
+    assert run.calls == [("b", 1, "quick")] * 2
+    assert (outcome["stored_ap"], outcome["ap"], outcome["same"]) == (0.1 * 2 + 0.01, 0.1 * 2 + 0.01, True)
+    assert outcome["stored_machine"] == outcome["machine"] == bench.machine()
+    path = tmp_path / "verify.json"
+    bench.record_verification(outcome, path)
+    bench.record_verification({**outcome, "ap": 0.2, "same": False}, path)
+    assert [r["same"] for r in json.loads(path.read_text())["runs"]] == [True, False]
+    with pytest.raises(KeyError, match="no stored run of b seed 0 with recipe quick"):
+        bench.verify(topology, 0, quick, store, tmp_path, run=run)
+
+
 def test_the_stored_runs_cover_the_set():
     """The stored ground truth's runs, and those of the recipes before it run on the whole set, hold all 18
     topologies with every seed."""
