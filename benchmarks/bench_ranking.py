@@ -506,12 +506,12 @@ def _timed_run(run: RunFn, topology: Topology, spec: Path, seed: int, recipe: Re
 
 def trained_spec(topology: Topology, phi: int, overrides: Mapping[str, Any]) -> Any:
     """``topology``'s spec as a run with ``phi`` and spec ``overrides`` trains it: EfficientDet-D``phi``'s scaling
-    of the spec's parameters, then the overrides (as :func:`effdet_graph.model.scaling.scale_spec` does)."""
-    from graphspec import loads_spec
-    from search.detector import spec_params
+    of the spec's parameters, then the overrides (:func:`effdet_graph.model.scaling.scale_document`)."""
+    from effdet_graph.model.scaling import scale_document
+    from graphspec.parse import loads_spec_document
+    from search.detector import table_row
 
-    file = f"{topology.name}.yaml"
-    return loads_spec(topology.spec_text, file, spec_params(topology.spec(), phi, overrides))
+    return scale_document(loads_spec_document(topology.spec_text, f"{topology.name}.yaml"), table_row(phi), overrides)
 
 
 def build_detector(recipe: Recipe, spec: Path, num_classes: int) -> Any:

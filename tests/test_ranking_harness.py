@@ -437,6 +437,21 @@ def test_a_resumed_runs_seconds_add_the_killed_runs_logged_steps(tmp_path):
     assert bench._timed_run(resume, topology, tmp_path, 0, quick, tmp_path, tmp_path)[1] < 0.5
 
 
+@pytest.mark.parametrize("phi", [0, 3])
+def test_a_topology_is_trained_at_the_recipes_scaling_with_its_overrides(phi):
+    """``trained_spec`` reads the text once and gives the spec a search candidate's parameters give (the template's
+    defaults, D``phi``'s scaling, then the overrides)."""
+    from graphspec import loads_spec
+    from search.detector import spec_params
+
+    for topology in bench.ground_truth_set(samples=2):
+        spec = bench.trained_spec(topology, phi, {"repeats": 1})
+        assert spec == loads_spec(
+            topology.spec_text, f"{topology.name}.yaml", spec_params(topology.spec(), phi, {"repeats": 1})
+        )
+        assert spec.params["repeats"] == 1 and spec.params["width"] == {0: 64, 3: 160}[phi]  # D0, D3
+
+
 def test_verify_makes_a_stored_run_again_and_keeps_each_outcome_with_its_machine(tmp_path):
     quick = bench.RECIPES["quick"]
     topology = _topologies()[1]

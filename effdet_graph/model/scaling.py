@@ -18,7 +18,7 @@ from graphspec import ConfigError, Spec, SpecError, build_spec, declared_params,
 from graphspec.errors import Location
 from graphspec.model import ACTIVATIONS, FUSIONS, PADDINGS
 from graphspec.reader import Keys, Reader
-from graphspec.yaml_loader import YamlPath, load_yaml
+from graphspec.yaml_loader import LoadedYaml, YamlPath, load_yaml
 
 DETECTOR_FILE = "detectors/efficientdet.yaml"
 TABLE_KEYS: Keys = {
@@ -252,7 +252,7 @@ def scale_spec(path: str | Path, config: DetectorConfig, overrides: Mapping[str,
 
     The spec must declare ``width`` and ``repeats`` parameters; ``fusion`` and ``padding`` are set
     only where the spec declares them. The file is read once: its declared parameters decide which
-    scaled values apply, then the same document is resolved with them.
+    scaled values apply, then the same document is resolved with them (:func:`scale_document`).
 
     Args:
         path: The spec file.
@@ -265,7 +265,12 @@ def scale_spec(path: str | Path, config: DetectorConfig, overrides: Mapping[str,
     Raises:
         SpecError: The spec is invalid, or does not declare ``width`` and ``repeats``.
     """
-    document = load_spec_document(path)
+    return scale_document(load_spec_document(path), config, overrides)
+
+
+def scale_document(document: LoadedYaml, config: DetectorConfig, overrides: Mapping[str, Any] | None = None) -> Spec:
+    """:func:`scale_spec` of a spec document already read (:func:`graphspec.parse.loads_spec_document` for a
+    spec's text); the document is consumed."""
     declared = declared_params(document)
     missing = [name for name in ("width", "repeats") if name not in declared]
     if missing:
