@@ -2,13 +2,14 @@
 weights, for ``bench_ranking.py``'s supernet rows.
 
     python benchmarks/bench_oneshot.py [--samplings uniform fair] [--bn-batches 0 1 2 4 8] [--jobs 2]
-                                       [--recipe surround|quick]
+                                       [--recipe surround|fixed-init|quick]
 
 For each sampling (``uniform``: single path, SPOS; ``fair``: FairNAS) the supernet of the ``bifpn_edges_bench``
-search space (``specs/search/bifpn_edges_bench.yaml``: the ``bifpn_edges`` choices on the surround recipe's
-detector) is trained once with the surround recipe (``bench_ranking.RECIPES["surround"]``, the first ground truth:
-the same data, steps, learning rate, batch and seed 0) through ``train_supernet``. Every topology of the set that is
-a point of the space (BiFPN and the sampled ones) is then measured with the weights it inherits, its BatchNorm
+search space (``specs/search/bifpn_edges_bench.yaml``: the ``bifpn_edges`` choices) is trained once with the
+``--recipe`` (default ``surround``, the first ground truth, whose detector the space was made on): the same data,
+steps, learning rate, batch and seed 0, and the recipe's spec overrides and head depth (the beacon recipes' one
+cell and one-layer heads), through ``train_supernet``. Every topology of the set that is a point of the space at
+those overrides (BiFPN and the sampled ones) is then measured with the weights it inherits, its BatchNorm
 statistics recomputed on K batches of 32 training images for each ``--bn-batches`` K (0: the supernet's own
 statistics), AP on the whole val split.
 
@@ -74,7 +75,7 @@ def space_topologies(topologies: Sequence[br.Topology], recipe: br.Recipe) -> li
     from search.oneshot.union import union_spec
     from search.space import load_search_space
 
-    union = union_spec(load_search_space(SPACE))
+    union = union_spec(load_search_space(SPACE), recipe.overrides)
     held = []
     for topology in topologies:
         spec = br.trained_spec(topology, recipe.train["phi"], recipe.overrides)

@@ -405,6 +405,15 @@ def test_the_batchnorm_study_compares_each_k_with_the_most_batches():
     assert oneshot.bn_study({}) == []
 
 
+@pytest.mark.parametrize("recipe", ["surround", "fixed-init"])
+def test_the_supernets_space_holds_bifpn_and_the_sampled_topologies_at_the_recipes_repeats(recipe):
+    """The union is made with the recipe's spec overrides (the beacon's one cell), as the supernet trains it; a
+    union of D0's three cells held none of the one-cell topologies."""
+    oneshot = load_benchmark("bench_oneshot")
+    held = {t.name for t in oneshot.space_topologies(bench.ground_truth_set(), bench.RECIPES[recipe])}
+    assert held == {"bifpn"} | {t.name for t in bench.sampled_topologies(10)}
+
+
 _LOG_HEADER = "step,epoch,lr,loss,class_loss,box_loss,images_per_s\n"
 
 
