@@ -23,12 +23,17 @@ from typing import Any
 import bench_ranking as br
 import numpy as np
 
-RESULTS = br.ROOT / "benchmarks" / "results" / "class_agnostic.json"
+from ranking import ROOT
+from ranking.runs import prepare_data
+from ranking.store import RunStore, checkpoint_path, machine
+from ranking.topologies import BUILTIN_SET
+
+RESULTS = ROOT / "benchmarks" / "results" / "class_agnostic.json"
 
 
 def run_key(run: dict[str, Any]) -> str:
     """A stored run's key as one string (its ``ranking.json`` key)."""
-    return "/".join(str(part) for part in br.RunStore.key_of(run))
+    return "/".join(str(part) for part in RunStore.key_of(run))
 
 
 def measure(checkpoint: Path, data: Path) -> dict[str, float]:
@@ -87,14 +92,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", choices=sorted(br.RECIPES), default="no-jitter")
-    parser.add_argument("--work", type=Path, default=br.ROOT / "runs" / "ranking", help="as bench_ranking.py's")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "ranking", help="as bench_ranking.py's")
     args = parser.parse_args(argv)
 
     recipe = br.RECIPES[args.recipe]
     stored = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {"runs": {}}
     measured: dict[str, dict[str, Any]] = stored["runs"]
-    runs = [r for r in br.RunStore(br.RESULTS).runs if r["recipe_hash"] == recipe.hash]
-    runs.sort(key=lambda r: (r["topology"] not in br.BUILTIN_SET, r["topology"], r["seed"]))
+    runs = [r for r in RunStore(br.RESULTS).runs if r["recipe_hash"] == recipe.hash]
+    runs.sort(key=lambda r: (r["topology"] not in BUILTIN_SET, r["topology"], r["seed"]))
     data: Path | None = None  # made (or found) only when a run needs measuring
     rows = []
     for run in runs:
@@ -102,10 +107,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         if key not in measured and "AP_agnostic" in run["metrics"]:  # measured when it was made
             measured[key] = {name: run["metrics"][name] for name in ("AP", "AP_agnostic")}
         if key not in measured:
-            checkpoint = br.checkpoint_path(args.work, br.RunStore.key_of(run))
+            checkpoint = checkpoint_path(args.work, RunStore.key_of(run))
             if not checkpoint.exists():
                 continue
-            data = data or br.prepare_data(recipe, args.work)
+            data = data or prepare_data(recipe, args.work)
             measured[key] = measure(checkpoint, data)
             print(
                 f"  {run['topology']} seed {run['seed']}: AP {measured[key]['AP']:.4f}, class-agnostic "
@@ -129,10 +134,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     from effdet_graph.io.atomic import atomic_output
 
     with atomic_output(RESULTS) as tmp:
-        report = {"machine": br.machine(), "runs": measured, "reports": stored.get("reports", {})}
+        report = {"machine": machine(), "runs": measured, "reports": stored.get("reports", {})}
         report["reports"][recipe.name] = {"recipe_hash": recipe.hash, **overall, "topologies": summary}
         tmp.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS.relative_to(br.ROOT)}")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

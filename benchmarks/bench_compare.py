@@ -19,8 +19,11 @@ import time
 
 import bench_ranking as br
 
-RESULTS = br.ROOT / "benchmarks" / "results" / "compare_seeds.json"
-DATA = br.ROOT / "runs" / "compare-seeds" / "data"
+from ranking import ROOT
+from ranking.store import machine
+
+RESULTS = ROOT / "benchmarks" / "results" / "compare_seeds.json"
+DATA = ROOT / "runs" / "compare-seeds" / "data"
 COMMAND = (
     "effdet-graph compare benchmarks/specs/nofusion.yaml fpn bifpn --backbone mobilenetv2_050 --input-size 128 "
     "--train-steps 1000 --seeds 3 --data DATA"
@@ -37,12 +40,12 @@ def main() -> None:
     args = COMMAND.replace("DATA", str(DATA)).split()[1:] + ["--json"]
     started = time.perf_counter()
     printed = io.StringIO()
-    with contextlib.chdir(br.ROOT), contextlib.redirect_stdout(printed):
+    with contextlib.chdir(ROOT), contextlib.redirect_stdout(printed):
         code = cli(args)
     if code != 0:
         raise SystemExit(code)
     result = {
-        "machine": br.machine(),
+        "machine": machine(),
         "command": COMMAND.replace("DATA", "data/surround"),
         "dataset": dict(dataset),
         "minutes": round((time.perf_counter() - started) / 60, 1),

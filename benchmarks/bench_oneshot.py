@@ -32,8 +32,15 @@ from typing import Any
 
 import bench_ranking as br
 
-RESULTS = br.ROOT / "benchmarks" / "results" / "oneshot.json"
-SPACE = br.ROOT / "specs" / "search" / "bifpn_edges_bench.yaml"
+from ranking import ROOT
+from ranking.correlation import kendall_tau
+from ranking.methods import trained_spec
+from ranking.recipes import Recipe
+from ranking.runs import one_thread, prepare_data
+from ranking.topologies import Topology, ground_truth_set, shown
+
+RESULTS = ROOT / "benchmarks" / "results" / "oneshot.json"
+SPACE = ROOT / "specs" / "search" / "bifpn_edges_bench.yaml"
 SAMPLINGS = ("uniform", "fair")
 BN_BATCHES = (0, 1, 2, 4, 8)
 SEED = 0
@@ -44,7 +51,7 @@ def load_results(path: Path = RESULTS) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
-def supernet_options(recipe: br.Recipe, data: Path, out: Path) -> Any:
+def supernet_options(recipe: Recipe, data: Path, out: Path) -> Any:
     """The recipe's training options for a supernet run into ``out`` (seed 0, no BatchNorm
     recomputation: a candidate's statistics are recomputed when it is measured)."""
     import effdet_graph as eg
@@ -57,7 +64,7 @@ def supernet_options(recipe: br.Recipe, data: Path, out: Path) -> Any:
     )
 
 
-def train(sampling: str, recipe: br.Recipe, data: Path, work: Path) -> tuple[str, float]:
+def train(sampling: str, recipe: Recipe, data: Path, work: Path) -> tuple[str, float]:
     """Train (or resume) the ``sampling`` supernet; its checkpoint and the seconds this call took."""
     from search.oneshot.training import train_supernet
     from search.space import load_search_space
@@ -68,7 +75,7 @@ def train(sampling: str, recipe: br.Recipe, data: Path, work: Path) -> tuple[str
     return str(result.checkpoint), time.perf_counter() - started
 
 
-def space_topologies(topologies: Sequence[br.Topology], recipe: br.Recipe) -> list[br.Topology]:
+def space_topologies(topologies: Sequence[Topology], recipe: Recipe) -> list[Topology]:
     """The topologies of the set that are points of the space."""
     from effdet_graph.fpn.subgraph import subgraph
     from graphspec import SpecError
@@ -78,7 +85,7 @@ def space_topologies(topologies: Sequence[br.Topology], recipe: br.Recipe) -> li
     union = union_spec(load_search_space(SPACE), recipe.overrides)
     held = []
     for topology in topologies:
-        spec = br.trained_spec(topology, recipe.train["phi"], recipe.overrides)
+        spec = trained_spec(topology, recipe.train["phi"], recipe.overrides)
         try:
             subgraph(union.spec, union.merges, spec, union.names(spec))
         except SpecError:
@@ -89,8 +96,8 @@ def space_topologies(topologies: Sequence[br.Topology], recipe: br.Recipe) -> li
 
 def measure(
     checkpoint: Path,
-    topologies: Sequence[br.Topology],
-    recipe: br.Recipe,
+    topologies: Sequence[Topology],
+    recipe: Recipe,
     bn_batches: Sequence[int],
     data: Path,
     known: dict[str, Any],
@@ -109,7 +116,7 @@ def measure(
         for topology in topologies:
             if topology.name in known.get(str(k), {}):
                 continue
-            spec = br.trained_spec(topology, recipe.train["phi"], recipe.overrides)
+            spec = trained_spec(topology, recipe.train["phi"], recipe.overrides)
             score = evaluate_inherited(trained, spec, train_split, val_split, bn_batches=k)
             scores.setdefault(str(k), {})[topology.name] = {"AP": score.ap, "seconds": round(score.seconds, 2)}
             print(f"  K={k} {topology.name}: AP {score.ap:.4f} ({score.seconds:.1f} s)", flush=True)
@@ -131,7 +138,7 @@ def bn_study(scores: dict[str, dict[str, dict[str, float]]]) -> list[dict[str, A
             {
                 "bn_batches": k,
                 "mean_ap": round(float(sum(aps) / len(aps)), 4),
-                "tau_vs_most": round(br.kendall_tau(reference, aps), 3),
+                "tau_vs_most": round(kendall_tau(reference, aps), 3),
                 "seconds": round(float(sum(scores[str(k)][n]["seconds"] for n in names) / len(names)), 1),
             }
         )
@@ -144,14 +151,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--samplings", nargs="+", choices=SAMPLINGS, default=list(SAMPLINGS))
     parser.add_argument("--bn-batches", type=int, nargs="+", default=list(BN_BATCHES), metavar="K")
     parser.add_argument("--jobs", type=int, default=1, help="supernets trained in parallel, one thread each")
-    parser.add_argument("--work", type=Path, default=br.ROOT / "runs" / "ranking")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "ranking")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
     recipe = br.RECIPES[args.recipe]
-    data = br.prepare_data(recipe, args.work)
+    data = prepare_data(recipe, args.work)
     results = load_results(args.results)
-    entry = results.setdefault(recipe.hash, {"recipe": recipe.as_json(), "space": br._shown(SPACE), "supernets": {}})
+    entry = results.setdefault(recipe.hash, {"recipe": recipe.as_json(), "space": shown(SPACE), "supernets": {}})
 
     def save() -> None:
         args.results.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
@@ -159,20 +166,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     todo = [s for s in args.samplings if "train_seconds" not in entry["supernets"].get(s, {})]
     if todo:
         print(f"training {len(todo)} supernet(s): {', '.join(todo)}", flush=True)
-        with ProcessPoolExecutor(max(1, args.jobs), initializer=br._one_thread) as pool:
+        with ProcessPoolExecutor(max(1, args.jobs), initializer=one_thread) as pool:
             for sampling, (checkpoint, seconds) in zip(
                 todo, pool.map(train, todo, [recipe] * len(todo), [data] * len(todo), [args.work] * len(todo))
             ):
                 supernet = entry["supernets"].setdefault(sampling, {})
-                supernet.update(checkpoint=br._shown(Path(checkpoint)), train_seconds=round(seconds, 1), scores={})
+                supernet.update(checkpoint=shown(Path(checkpoint)), train_seconds=round(seconds, 1), scores={})
                 print(f"  {sampling}: trained in {seconds:.0f} s", flush=True)
                 save()
-    topologies = space_topologies(br.ground_truth_set(), recipe)
+    topologies = space_topologies(ground_truth_set(), recipe)
     print(f"{len(topologies)} topologies of the set are points of {SPACE.name}", flush=True)
-    br._one_thread()
+    one_thread()
     for sampling in args.samplings:
         supernet = entry["supernets"][sampling]
-        checkpoint = br.ROOT / supernet["checkpoint"]
+        checkpoint = ROOT / supernet["checkpoint"]
         for k, scores in measure(checkpoint, topologies, recipe, args.bn_batches, data, supernet["scores"]).items():
             supernet["scores"].setdefault(k, {}).update(scores)
         supernet["bn_study"] = bn_study(supernet["scores"])

@@ -23,9 +23,14 @@ from typing import Any
 
 import bench_ranking as br
 
-RESULTS = br.ROOT / "benchmarks" / "results" / "oneshot_search.json"
-SPACE = br.ROOT / "specs" / "search" / "bifpn_edges_bench.yaml"
-OUT = br.ROOT / "runs" / "ranking" / "oneshot-search"
+from ranking import ROOT
+from ranking.runs import log_rows, training_seconds
+from ranking.store import RunStore, machine
+from ranking.topologies import ground_truth_set, shown
+
+RESULTS = ROOT / "benchmarks" / "results" / "oneshot_search.json"
+SPACE = ROOT / "specs" / "search" / "bifpn_edges_bench.yaml"
+OUT = ROOT / "runs" / "ranking" / "oneshot-search"
 
 
 def measure(trials: int, retrain: int, retrain_seeds: int, out: Path) -> dict[str, Any]:
@@ -49,19 +54,19 @@ def measure(trials: int, retrain: int, retrain_seeds: int, out: Path) -> dict[st
     )
     complete = [r for r in outcome.records if r.state == "complete"]
     batch_size = load_search_space(SPACE).proxy.batch_size
-    supernet_seconds = br.training_seconds(br.log_rows(out / SUPERNET_DIR), batch_size)
+    supernet_seconds = training_seconds(log_rows(out / SUPERNET_DIR), batch_size)
     trial_seconds = sum(r.wall_s or 0.0 for r in complete)
     front = sorted(best_records(outcome.records, OBJECTIVES["ap_macs"]), key=lambda r: r.macs or 0)
     spreads = {row.spec: ap_spread(row) for row in outcome.retrained}
     template = outcome.retrained[0].spec
     trained = {name: s.mean for name, s in spreads.items() if s is not None and name != template}
     best = max(trained, key=lambda name: trained[name]) if trained else None
-    run_seconds = br.RunStore(br.RESULTS).mean_seconds(br.RECIPES["surround"], br.ground_truth_set())
+    run_seconds = RunStore(br.RESULTS).mean_seconds(br.RECIPES["surround"], ground_truth_set())
     retrain_runs = sorted(p for p in (out / RETRAIN_DIR).iterdir() if (p / "log.csv").exists())
     return {
-        "machine": br.machine(),
-        "space": br._shown(SPACE),
-        "results_dir": br._shown(out),
+        "machine": machine(),
+        "space": shown(SPACE),
+        "results_dir": shown(out),
         "trials": len(complete),
         "supernet_train_seconds": round(supernet_seconds, 1),
         "trial_seconds": round(trial_seconds, 1),
@@ -72,7 +77,7 @@ def measure(trials: int, retrain: int, retrain_seeds: int, out: Path) -> dict[st
         ],
         "retrain": {
             "seeds": retrain_seeds,
-            "train_seconds": round(sum(br.training_seconds(br.log_rows(p), batch_size) for p in retrain_runs), 1),
+            "train_seconds": round(sum(training_seconds(log_rows(p), batch_size) for p in retrain_runs), 1),
             "rows": rows_to_json(outcome.retrained),
         },
         "targets": {

@@ -24,7 +24,12 @@ from typing import Any
 
 import bench_ranking as br
 
-RESULTS = br.ROOT / "benchmarks" / "results" / "receptive_field.json"
+from ranking import ROOT
+from ranking.methods import build_detector
+from ranking.store import RunStore, checkpoint_path, machine
+from ranking.topologies import BUILTIN_SET, ground_truth_set, write_specs
+
+RESULTS = ROOT / "benchmarks" / "results" / "receptive_field.json"
 DEFAULT_RECIPE = "no-jitter"
 MASS = 0.9  # the share of the gradient inside r90
 
@@ -68,14 +73,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", choices=sorted(br.RECIPES), default=DEFAULT_RECIPE)
-    parser.add_argument("--work", type=Path, default=br.ROOT / "runs" / "ranking", help="as bench_ranking.py's")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "ranking", help="as bench_ranking.py's")
     args = parser.parse_args(argv)
 
     recipe = br.RECIPES[args.recipe]
     size = int(recipe.train["image_size"])
     results = RESULTS if recipe.name == DEFAULT_RECIPE else RESULTS.with_stem(f"{RESULTS.stem}-{recipe.name}")
-    topologies = [t for t in br.ground_truth_set(0) if t.name in br.BUILTIN_SET]
-    specs = br.write_specs(topologies, args.work / "specs")
+    topologies = [t for t in ground_truth_set(0) if t.name in BUILTIN_SET]
+    specs = write_specs(topologies, args.work / "specs")
     num_classes = len(SCENES[recipe.dataset.get("scene", "shapes")].classes)
     previous = json.loads(results.read_text(encoding="utf-8")) if results.exists() else {}
     stored = {
@@ -86,11 +91,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = []
     for topology in topologies:
         torch.manual_seed(0)
-        model = br.build_detector(recipe, specs[topology.name], num_classes)
+        model = build_detector(recipe, specs[topology.name], num_classes)
         with torch.no_grad():
             levels = range(len(class_outputs(model)(torch.zeros(1, 3, size, size))))
         at_init = [receptive_field(class_outputs(model), size, level) for level in levels]
-        checkpoint = br.checkpoint_path(args.work, br.RunStore.key(topology, 0, recipe))
+        checkpoint = checkpoint_path(args.work, RunStore.key(topology, 0, recipe))
         trained = stored.get(topology.name)  # kept from an earlier run whose checkpoint is gone here
         if checkpoint.exists():
             model, _ = eg.load_checkpoint(checkpoint)
@@ -111,9 +116,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     from effdet_graph.io.atomic import atomic_output
 
     with atomic_output(results) as tmp:
-        report = {"machine": br.machine(), "recipe": recipe.as_json(), "image_size": size, "mass": MASS, "rows": rows}
+        report = {"machine": machine(), "recipe": recipe.as_json(), "image_size": size, "mass": MASS, "rows": rows}
         tmp.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {results.relative_to(br.ROOT)}")
+    print(f"wrote {results.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

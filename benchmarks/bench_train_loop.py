@@ -27,11 +27,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import bench_ranking as br
 import torch
 
 from effdet_graph import TrainOptions, make_dataset, specs_dir, train
 from effdet_graph.io.atomic import atomic_output
+from ranking.store import machine
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_loop.json"
 CPU_THREADS = 2
@@ -68,7 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(CPU_THREADS)
     results: dict[str, object] = {
-        "machine": br.machine(),
+        "machine": machine(),
         "recipe": {**RECIPE, "spec": "bifpn", "steps": args.steps},
     }
     with tempfile.TemporaryDirectory() as tmp:

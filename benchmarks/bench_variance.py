@@ -34,12 +34,18 @@ from typing import Any
 import bench_ranking as br
 import numpy as np
 
-RESULTS = br.ROOT / "benchmarks" / "results" / "variance.json"
+from ranking import ROOT
+from ranking.recipes import Recipe
+from ranking.runs import prepare_data, run_missing
+from ranking.store import RunStore, checkpoint_path
+from ranking.topologies import ground_truth_set
+
+RESULTS = ROOT / "benchmarks" / "results" / "variance.json"
 BOOTSTRAP = 200
 BN_SETS = 2  # disjoint sets of training images, each ``bn_images`` large (the recipe has 1,200)
 
 
-def factors(recipe: br.Recipe) -> dict[str, br.Recipe]:
+def factors(recipe: Recipe) -> dict[str, Recipe]:
     """The recipes whose seed-to-seed spread is measured, by factor name."""
     return {
         "seed": recipe,
@@ -98,19 +104,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes, one torch thread each")
     parser.add_argument("--only", nargs="+", help="train only these factors")
-    parser.add_argument("--work", type=Path, default=br.ROOT / "runs" / "ranking", help="as bench_ranking.py's")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "ranking", help="as bench_ranking.py's")
     parser.add_argument("--report-only", action="store_true", help="make no runs")
     args = parser.parse_args(argv)
 
     recipe = br.RECIPES[args.recipe]
-    topology = next(t for t in br.ground_truth_set(0) if t.name == args.topology)
-    store = br.RunStore(br.RESULTS)
-    data = br.prepare_data(recipe, args.work)
+    topology = next(t for t in ground_truth_set(0) if t.name == args.topology)
+    store = RunStore(br.RESULTS)
+    data = prepare_data(recipe, args.work)
     chosen = factors(recipe)
     if not args.report_only:
         for name, recipe in chosen.items():
             if not args.only or name in args.only:
-                br.run_missing([topology], args.seeds, recipe, store, args.work, data, jobs=args.jobs)
+                run_missing([topology], args.seeds, recipe, store, args.work, data, jobs=args.jobs)
 
     rows: list[dict[str, Any]] = []
     for name, recipe in chosen.items():
@@ -120,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             rows.append(
                 {"source": name, "aps": values, "mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1))}
             )
-    checkpoints = [br.checkpoint_path(args.work, br.RunStore.key(topology, s, recipe)) for s in args.seeds]
+    checkpoints = [checkpoint_path(args.work, RunStore.key(topology, s, recipe)) for s in args.seeds]
     checkpoints = [c for c in checkpoints if c.exists()]
     if checkpoints:
         images = int(recipe.train.get("bn_images", 512))

@@ -1,5 +1,6 @@
-"""The ranking-fidelity harness (benchmarks/bench_ranking.py): rank statistics on hand examples, storage that
-only adds and keeps recipes apart (fake runs, no training), SynFlow, and the no-fusion control spec."""
+"""The ranking-fidelity harness (``benchmarks/ranking/``, run by ``benchmarks/bench_ranking.py``): rank statistics
+on hand examples, storage that only adds and keeps recipes apart (fake runs, no training), SynFlow, and the
+no-fusion control spec."""
 
 from __future__ import annotations
 
@@ -19,49 +20,66 @@ from benchmark_modules import load_benchmark
 from effdet_graph.builtin import specs_dir
 from effdet_graph.cli import main
 from graphspec import InputError
+from ranking import ROOT
+from ranking.correlation import kendall_tau, precision_at_k, seed_to_seed_tau, spearman_rho
+from ranking.methods import (
+    Context,
+    build_detector,
+    context_for,
+    macs_score,
+    params_score,
+    synflow,
+    synflow_score,
+    trained_spec,
+)
+from ranking.recipes import load_recipes, search_proxy_recipe
+from ranking.reports import build_report, report_path
+from ranking.runs import log_rows, record_verification, run_missing, timed_run, training_seconds, verify
+from ranking.scoring import StoredTraining, oneshot_methods, score_methods
+from ranking.store import RunStore, checkpoint_path, machine, project_version
+from ranking.topologies import CONTROL_SPEC, Topology, ground_truth_set, sampled_topologies, write_specs
 
 bench = load_benchmark("bench_ranking")
-
 
 # -- rank statistics -------------------------------------------------------------------------------
 
 
 def test_kendall_tau_hand_example():
     # Pairs of (1,2,3,4) vs (1,3,2,4): 6 pairs, one discordant (2-3) -> (5 - 1) / 6.
-    assert bench.kendall_tau([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(4 / 6)
-    assert bench.kendall_tau([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert kendall_tau([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(4 / 6)
+    assert kendall_tau([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
     # Tie in x at (1, 1): pairs 0-1 tied in x only, 0-2 and 1-2 concordant: tau-b = 2 / sqrt(2 * 3).
-    assert bench.kendall_tau([1, 1, 2], [1, 2, 3]) == pytest.approx(2 / math.sqrt(6))
-    assert math.isnan(bench.kendall_tau([1, 1, 1], [1, 2, 3]))
+    assert kendall_tau([1, 1, 2], [1, 2, 3]) == pytest.approx(2 / math.sqrt(6))
+    assert math.isnan(kendall_tau([1, 1, 1], [1, 2, 3]))
 
 
 def test_spearman_rho_hand_example():
     # Ranks (1,2,3,4,5) vs (2,1,4,3,5): sum d^2 = 4, rho = 1 - 6 * 4 / (5 * 24) = 0.8.
-    assert bench.spearman_rho([10, 20, 30, 40, 50], [2, 1, 4, 3, 5]) == pytest.approx(0.8)
-    assert bench.spearman_rho([1, 2, 3], [30, 20, 10]) == pytest.approx(-1.0)
+    assert spearman_rho([10, 20, 30, 40, 50], [2, 1, 4, 3, 5]) == pytest.approx(0.8)
+    assert spearman_rho([1, 2, 3], [30, 20, 10]) == pytest.approx(-1.0)
     # Ties take their mean rank: x ranks (1.5, 1.5, 3) vs y (1, 2, 3) -> Pearson = sqrt(3) / 2.
-    assert bench.spearman_rho([5, 5, 7], [1, 2, 3]) == pytest.approx(math.sqrt(3) / 2)
+    assert spearman_rho([5, 5, 7], [1, 2, 3]) == pytest.approx(math.sqrt(3) / 2)
 
 
 def test_precision_at_3_hand_example():
     truth = [0.9, 0.8, 0.7, 0.1, 0.2]
-    assert bench.precision_at_k(truth, [5, 4, 3, 2, 1]) == pytest.approx(1.0)
-    assert bench.precision_at_k(truth, [5, 1, 3, 4, 2]) == pytest.approx(2 / 3)  # picks 0, 3, 2
-    assert bench.precision_at_k(truth, [1, 2, 3, 5, 4]) == pytest.approx(1 / 3)  # picks 3, 4, 2
+    assert precision_at_k(truth, [5, 4, 3, 2, 1]) == pytest.approx(1.0)
+    assert precision_at_k(truth, [5, 1, 3, 4, 2]) == pytest.approx(2 / 3)  # picks 0, 3, 2
+    assert precision_at_k(truth, [1, 2, 3, 5, 4]) == pytest.approx(1 / 3)  # picks 3, 4, 2
 
 
 def test_seed_to_seed_tau_is_the_mean_over_pairs():
     table = {"a": {0: 1.0, 1: 1.0, 2: 3.0}, "b": {0: 2.0, 1: 2.0, 2: 2.0}, "c": {0: 3.0, 1: 3.0, 2: 1.0}}
     # seeds 0-1 agree (tau 1); 0-2 and 1-2 reverse (tau -1): mean -1/3.
-    assert bench.seed_to_seed_tau(table, [0, 1, 2]) == pytest.approx(-1 / 3)
-    assert math.isnan(bench.seed_to_seed_tau(table, [0]))
+    assert seed_to_seed_tau(table, [0, 1, 2]) == pytest.approx(-1 / 3)
+    assert math.isnan(seed_to_seed_tau(table, [0]))
 
 
 # -- storage ---------------------------------------------------------------------------------------
 
 
 def _topologies():
-    return [bench.Topology(name, f"name: {name}\n", "test") for name in ("a", "b", "c")]
+    return [Topology(name, f"name: {name}\n", "test") for name in ("a", "b", "c")]
 
 
 class FakeRun:
@@ -81,27 +99,27 @@ def test_storage_skips_stored_runs_and_separates_recipes(tmp_path):
     quick, gt = bench.RECIPES["quick"], bench.RECIPES[bench.GROUND_TRUTH]
     assert quick.hash != gt.hash
     run = FakeRun()
-    store = bench.RunStore(path)
-    made = bench.run_missing(_topologies(), [0, 1], quick, store, tmp_path, tmp_path, run=run, log=lambda _: None)
+    store = RunStore(path)
+    made = run_missing(_topologies(), [0, 1], quick, store, tmp_path, tmp_path, run=run, log=lambda _: None)
     assert made == 6 and len(run.calls) == 6
 
-    again = bench.RunStore(path)  # a rerun reads the file back and skips every stored run
-    assert bench.run_missing(_topologies(), [0, 1, 2], quick, again, tmp_path, tmp_path, run=run, log=print) == 3
+    again = RunStore(path)  # a rerun reads the file back and skips every stored run
+    assert run_missing(_topologies(), [0, 1, 2], quick, again, tmp_path, tmp_path, run=run, log=print) == 3
     assert len(run.calls) == 9 and all(seed == 2 for _, seed, _ in run.calls[6:])
 
     # Another recipe runs everything again, and neither recipe's table sees the other's runs.
-    assert bench.run_missing(_topologies(), [0], gt, again, tmp_path, tmp_path, run=run, log=lambda _: None) == 3
+    assert run_missing(_topologies(), [0], gt, again, tmp_path, tmp_path, run=run, log=lambda _: None) == 3
     stored = json.loads(path.read_text())["runs"]
     assert len(stored) == 12
-    assert {r["version"] for r in stored} == {bench.project_version()}
+    assert {r["version"] for r in stored} == {project_version()}
     assert {r["recipe"]["name"] for r in stored} == {"quick", bench.GROUND_TRUTH}
-    assert {r["machine"]["torch"] for r in stored} == {bench.machine()["torch"]}
-    assert set(bench.RunStore(path).ap_table(gt, _topologies())["a"]) == {0}
-    assert set(bench.RunStore(path).ap_table(quick, _topologies())["a"]) == {0, 1, 2}
+    assert {r["machine"]["torch"] for r in stored} == {machine()["torch"]}
+    assert set(RunStore(path).ap_table(gt, _topologies())["a"]) == {0}
+    assert set(RunStore(path).ap_table(quick, _topologies())["a"]) == {0, 1, 2}
 
     # A changed spec text is a new run; the old one stays stored.
-    changed = [bench.Topology("a", "name: a\n# edited\n", "test")]
-    assert bench.run_missing(changed, [0], quick, again, tmp_path, tmp_path, run=run, log=lambda _: None) == 1
+    changed = [Topology("a", "name: a\n# edited\n", "test")]
+    assert run_missing(changed, [0], quick, again, tmp_path, tmp_path, run=run, log=lambda _: None) == 1
     assert len(json.loads(path.read_text())["runs"]) == 13
     with pytest.raises(KeyError):
         again.add(changed[0], 0, quick, {"AP": 0.0}, 1.0)
@@ -112,8 +130,8 @@ def test_score_methods_with_a_plugged_in_method():
     truth = {"a": 0.1, "b": 0.2, "c": 0.3}
     table = {name: {0: ap, 1: ap} for name, ap in truth.items()}
     methods = {"good": lambda t, c: truth[t.name], "bad": lambda t, c: -truth[t.name]}
-    context = bench.Context((40, 112, 320), 64)
-    results = {r.name: r for r in bench.score_methods(topologies, table, [0, 1], context, methods)}
+    context = Context((40, 112, 320), 64)
+    results = {r.name: r for r in score_methods(topologies, table, [0, 1], context, methods)}
     assert results["good"].tau == pytest.approx(1.0) and results["good"].rho == pytest.approx(1.0)
     assert results["bad"].tau == pytest.approx(-1.0) and results["good"].precision_at_3 == 1.0
     assert results["good"].seconds >= 0
@@ -133,16 +151,16 @@ def test_supernet_rows_rank_the_topologies_of_their_space_and_cost_training_plus
     }
     path = tmp_path / "oneshot.json"
     path.write_text(json.dumps({gt.hash: {"supernets": {"fair": supernet}}}))
-    methods = bench.oneshot_methods(gt, path)
+    methods = oneshot_methods(gt, path)
     assert list(methods) == ["supernet fair, no BN recalibration", "supernet fair, BN on 4 batches"]
     table = {"a": {0: 0.1, 1: 0.2}, "b": {0: 0.3, 1: 0.1}, "c": {0: 0.5, 1: 0.6}}
-    results = bench.score_methods(_topologies(), table, [0, 1], bench.Context((16, 48, 160), 64), methods)
+    results = score_methods(_topologies(), table, [0, 1], Context((16, 48, 160), 64), methods)
     without, recalibrated = results
     assert (without.topologies, without.seconds) == (3, pytest.approx(103.0))
     assert without.tau == pytest.approx(1 / 3)  # truth c > b (0.2) ~ a (0.15): a, b swapped
     assert (recalibrated.topologies, recalibrated.seconds, recalibrated.tau) == (2, pytest.approx(104.0), 1.0)
     assert recalibrated.ceiling == pytest.approx(1.0) and without.ceiling == pytest.approx(1 / 3)
-    assert bench.oneshot_methods(gt, tmp_path / "none.json") == {}
+    assert oneshot_methods(gt, tmp_path / "none.json") == {}
 
 
 # -- SynFlow and the control -----------------------------------------------------------------------
@@ -150,13 +168,13 @@ def test_supernet_rows_rank_the_topologies_of_their_space_and_cost_training_plus
 
 def _builtin(name: str, width: int):
     text = (specs_dir() / f"{name}.yaml").read_text().replace("width: 64", f"width: {width}", 1)
-    return bench.Topology(name, text, "test")
+    return Topology(name, text, "test")
 
 
 def test_synflow_is_finite_positive_and_prefers_a_wider_network(one_torch_thread):
     bifpn = _builtin("bifpn", 64)
-    narrow = bench.synflow_score(bifpn, bench.Context((16, 24, 48), 64, overrides={"width": 16}))
-    wide = bench.synflow_score(bifpn, bench.Context((16, 24, 48), 64, overrides={"width": 32}))
+    narrow = synflow_score(bifpn, Context((16, 24, 48), 64, overrides={"width": 16}))
+    wide = synflow_score(bifpn, Context((16, 24, 48), 64, overrides={"width": 32}))
     assert math.isfinite(narrow) and narrow > 0
     assert wide > narrow
 
@@ -169,7 +187,7 @@ def test_synflow_restores_the_weights(one_torch_thread):
     network = compile_spec(_builtin("fpn", 16).spec(), (16, 24, 48)).double()
     before = [p.detach().clone() for p in network.parameters()]
     inputs = [torch.ones(1, c, s, s, dtype=torch.float64) for c, s in ((16, 8), (24, 4), (48, 2))]
-    assert bench.synflow(network, inputs) > 0
+    assert synflow(network, inputs) > 0
     assert all(torch.equal(a, b) for a, b in zip(before, network.parameters()))
 
 
@@ -179,23 +197,23 @@ def test_cheap_methods_score_the_spec_the_recipe_trains():
     from graphspec import loads_spec
     from graphspec.cost import estimate_cost
 
-    (bifpn,) = [t for t in bench.ground_truth_set(0) if t.name == "bifpn"]
-    context = bench.context_for(bench.RECIPES["beacon"])
+    (bifpn,) = [t for t in ground_truth_set(0) if t.name == "bifpn"]
+    context = context_for(bench.RECIPES["beacon"])
     spec = context.spec(bifpn)
     assert spec.params["repeats"] == 1 and bifpn.spec().params["repeats"] == 3
     one_cell = loads_spec(bifpn.spec_text, "bifpn.yaml", {**bifpn.spec().params, "repeats": 1})
     expected = estimate_cost(one_cell, context.in_channels, context.image_size).total
-    assert bench.params_score(bifpn, context) == expected.params
-    assert bench.macs_score(bifpn, context) == expected.macs
-    unscaled = bench.Context(context.in_channels, context.image_size)
-    assert bench.params_score(bifpn, context) < bench.params_score(bifpn, unscaled)
+    assert params_score(bifpn, context) == expected.params
+    assert macs_score(bifpn, context) == expected.macs
+    unscaled = Context(context.in_channels, context.image_size)
+    assert params_score(bifpn, context) < params_score(bifpn, unscaled)
 
 
 def test_control_spec_validates_builds_and_has_no_fusion(capsys, one_torch_thread):
-    path = bench.CONTROL_SPEC
+    path = CONTROL_SPEC
     assert main(["validate", str(path)]) == 0
     assert main(["build", str(path), "--input-size", "64"]) == 0
-    spec = bench.Topology("nofusion", path.read_text(), "test").spec()
+    spec = Topology("nofusion", path.read_text(), "test").spec()
     assert all(len(node.inputs) == 1 and node.inputs[0] == f"P{node.level}" for node in spec.nodes)
 
 
@@ -211,12 +229,12 @@ def test_the_beacon_lies_beyond_the_controls_p3_reach_and_within_fpns(one_torch_
     recipe = bench.RECIPES["beacon"]
     size = recipe.dataset["image_size"]
     band = size * 5 // 16
-    specs = bench.write_specs([t for t in bench.ground_truth_set(0) if t.name in ("nofusion", "fpn")], tmp_path)
+    specs = write_specs([t for t in ground_truth_set(0) if t.name in ("nofusion", "fpn")], tmp_path)
     first_cell = (band + 58) // 8  # the P3 column (stride 8) of the nearest centre, the band on the left
     share = {}
     for name, path in specs.items():
         torch.manual_seed(0)
-        model = bench.build_detector(recipe, path, len(SCENES["beacon"].classes))
+        model = build_detector(recipe, path, len(SCENES["beacon"].classes))
         model.eval()
         image = (0.1 * torch.randn(1, 3, size, size)).requires_grad_(True)
         model(image)[0][0][0, :, :, first_cell:].abs().sum().backward()
@@ -227,8 +245,8 @@ def test_the_beacon_lies_beyond_the_controls_p3_reach_and_within_fpns(one_torch_
 
 
 def test_sampled_topologies_are_seeded_and_distinct():
-    first = bench.sampled_topologies(3, seed=0)
-    assert [t.spec_hash for t in first] == [t.spec_hash for t in bench.sampled_topologies(3, seed=0)]
+    first = sampled_topologies(3, seed=0)
+    assert [t.spec_hash for t in first] == [t.spec_hash for t in sampled_topologies(3, seed=0)]
     assert len({t.spec_hash for t in first}) == 3
     assert all(t.spec().name == t.name for t in first)
 
@@ -248,7 +266,7 @@ def test_recipe_sends_the_seed_to_the_option_it_varies():
 
 
 def test_recipes_file_gives_the_recipes_and_their_reports_paths(tmp_path):
-    book = bench.load_recipes()
+    book = load_recipes()
     detector, recipes = book.detector, book.recipes
     surround, plain = recipes["surround"], recipes["no-jitter"]
     assert detector == {"phi": 0, "backbone": "mobilenetv2_050", "scale_range": (0.75, 1.33)}
@@ -264,8 +282,8 @@ def test_recipes_file_gives_the_recipes_and_their_reports_paths(tmp_path):
     assert (lr008.hash, recipes["lr012-val1600"].hash) == ("8ab71adbf59dbf9c", "1e193910d7d07c61")
     assert book.ground_truth == bench.GROUND_TRUTH == "fixed-init"
     assert recipes["fixed-init"].hash == "308151522059c372"
-    assert bench.report_path(plain) == bench.RESULTS.with_name("ranking_report-no-jitter.json")
-    assert bench.report_path(recipes["fixed-init"]) == bench.RESULTS.with_name("ranking_report-fixed-init.json")
+    assert report_path(plain) == bench.RESULTS.with_name("ranking_report-no-jitter.json")
+    assert report_path(recipes["fixed-init"]) == bench.RESULTS.with_name("ranking_report-fixed-init.json")
 
 
 @pytest.mark.parametrize(("name", "scene"), [("fixed-init", "beacon"), ("surround", "surround")])
@@ -331,36 +349,36 @@ def test_search_proxy_recipe_is_the_search_spaces_proxy_cut_to_a_budget():
 
     proxy = load_search_space(builtin_space("bifpn_edges")).proxy
     gt = bench.RECIPES["surround"]
-    recipe = bench.search_proxy_recipe(100, gt)
+    recipe = search_proxy_recipe(100, gt)
     assert recipe.train["steps"] == 100 and recipe.train["warmup_steps"] == 10
     assert (recipe.train["lr"], recipe.train["ema_decay"]) == (proxy.lr, proxy.ema_decay)
     assert recipe.train["image_size"] == proxy.image_size and recipe.dataset == gt.dataset
     assert recipe.train["backbone"] == gt.train["backbone"]
-    assert bench.search_proxy_recipe(200, gt).hash != recipe.hash
+    assert search_proxy_recipe(200, gt).hash != recipe.hash
     beacon = bench.RECIPES["beacon"]  # one cell, one-layer heads: the proxy trains that detector too
-    beacon_proxy = bench.search_proxy_recipe(100, beacon).train
+    beacon_proxy = search_proxy_recipe(100, beacon).train
     assert (beacon_proxy["head_depth"], beacon_proxy["overrides"]) == (1, {"repeats": 1})
     assert recipe.hash == "3ed4bdedb375a9f4"  # the stored proxy runs' (unchanged by the detector options)
 
 
 def _store_with(tmp_path, recipe, aps: dict[str, list[float]], seconds=10.0):
-    store = bench.RunStore(tmp_path / "ranking.json")
+    store = RunStore(tmp_path / "ranking.json")
     for name, values in aps.items():
         for seed, ap in enumerate(values):
-            store.add(bench.Topology(name, f"name: {name}\n", "test"), seed, recipe, {"AP": ap}, seconds)
+            store.add(Topology(name, f"name: {name}\n", "test"), seed, recipe, {"AP": ap}, seconds)
     return store
 
 
 def test_stored_training_scores_by_the_stored_ap_and_costs_the_runs_seconds(tmp_path):
-    proxy = bench.search_proxy_recipe(100, bench.RECIPES[bench.GROUND_TRUTH])
+    proxy = search_proxy_recipe(100, bench.RECIPES[bench.GROUND_TRUTH])
     store = _store_with(tmp_path, proxy, {"a": [0.3], "b": [0.1], "c": [0.2]}, seconds=7.0)
-    method = bench.StoredTraining(proxy, store)
+    method = StoredTraining(proxy, store)
     topologies = _topologies()
     table = {"a": {0: 0.9}, "b": {0: 0.1}, "c": {0: 0.5}}
-    (result,) = bench.score_methods(topologies, table, [0], bench.Context((16, 48, 160), 64), {"proxy": method})
+    (result,) = score_methods(topologies, table, [0], Context((16, 48, 160), 64), {"proxy": method})
     assert result.tau == pytest.approx(1.0) and result.seconds == pytest.approx(21.0)
     with pytest.raises(KeyError, match="no stored run of a seed 1"):
-        bench.StoredTraining(proxy, store, seed=1)(topologies[0], None)
+        StoredTraining(proxy, store, seed=1)(topologies[0], None)
 
 
 def test_report_ceilings_control_gap_and_json(tmp_path):
@@ -372,9 +390,9 @@ def test_report_ceilings_control_gap_and_json(tmp_path):
         "x": [0.20, 0.35, 0.21],  # a sampled topology: passes fpn with seed 1
     }
     store = _store_with(tmp_path, gt, aps)
-    topologies = [bench.Topology(name, f"name: {name}\n", "test") for name in aps]
+    topologies = [Topology(name, f"name: {name}\n", "test") for name in aps]
     methods = {"ap": lambda t, c: float(np.mean(aps[t.name]))}
-    report = bench.build_report(store, topologies, [0, 1, 2], gt, methods)
+    report = build_report(store, topologies, [0, 1, 2], gt, methods)
     # Seeds 0-2 agree; seed 1 swaps x and fpn against either (tau (5 - 1) / 6): mean (2/3 + 1 + 2/3) / 3.
     assert report.ceiling == pytest.approx(7 / 9)
     assert report.builtin_ceiling == pytest.approx(1.0)  # x is not in the built-in set
@@ -386,7 +404,7 @@ def test_report_ceilings_control_gap_and_json(tmp_path):
     assert data["ap_by_seed"]["x"] == [0.20, 0.35, 0.21] and data["minutes_per_run"] == pytest.approx(10 / 60, abs=0.05)
     assert data["methods"][0]["tau"] == 1.0
     assert "above the no-fusion control, in seed standard deviations: fpn +7.0, bifpn +10.5" in report.text()
-    assert bench.build_report(store, topologies[:2], [0, 1, 2], gt, methods) is None  # fewer than 3 topologies
+    assert build_report(store, topologies[:2], [0, 1, 2], gt, methods) is None  # fewer than 3 topologies
 
 
 def test_the_batchnorm_study_compares_each_k_with_the_most_batches():
@@ -410,8 +428,8 @@ def test_the_supernets_space_holds_bifpn_and_the_sampled_topologies_at_the_recip
     """The union is made with the recipe's spec overrides (the beacon's one cell), as the supernet trains it; a
     union of D0's three cells held none of the one-cell topologies."""
     oneshot = load_benchmark("bench_oneshot")
-    held = {t.name for t in oneshot.space_topologies(bench.ground_truth_set(), bench.RECIPES[recipe])}
-    assert held == {"bifpn"} | {t.name for t in bench.sampled_topologies(10)}
+    held = {t.name for t in oneshot.space_topologies(ground_truth_set(), bench.RECIPES[recipe])}
+    assert held == {"bifpn"} | {t.name for t in sampled_topologies(10)}
 
 
 _LOG_HEADER = "step,epoch,lr,loss,class_loss,box_loss,images_per_s\n"
@@ -419,9 +437,9 @@ _LOG_HEADER = "step,epoch,lr,loss,class_loss,box_loss,images_per_s\n"
 
 def test_a_runs_training_seconds_come_from_its_log(tmp_path):
     (tmp_path / "log.csv").write_text(_LOG_HEADER + "10,0,0.1,1,1,1,40.0\n20,0,0.1,1,1,1,20.0\n25,0,0.1,1,1,1,10.0\n")
-    rows = bench.log_rows(tmp_path)
-    assert [row["step"] for row in rows] == ["10", "20", "25"] and bench.log_rows(tmp_path / "none") == []
-    assert bench.training_seconds(rows, batch_size=8) == pytest.approx(80 / 40 + 80 / 20 + 40 / 10)
+    rows = log_rows(tmp_path)
+    assert [row["step"] for row in rows] == ["10", "20", "25"] and log_rows(tmp_path / "none") == []
+    assert training_seconds(rows, batch_size=8) == pytest.approx(80 / 40 + 80 / 20 + 40 / 10)
 
 
 def test_a_resumed_runs_seconds_add_the_killed_runs_logged_steps(tmp_path):
@@ -429,7 +447,7 @@ def test_a_resumed_runs_seconds_add_the_killed_runs_logged_steps(tmp_path):
     and 20 (10 steps of 4 images at 5 and at 10 images/s: 8 + 4 s) and logs steps 30 and 40 anew."""
     quick = bench.RECIPES["quick"]
     (topology,) = _topologies()[:1]
-    folder = bench.checkpoint_path(tmp_path, bench.RunStore.key(topology, 0, quick)).parent
+    folder = checkpoint_path(tmp_path, RunStore.key(topology, 0, quick)).parent
     folder.mkdir(parents=True)
     (folder / "last.pt").write_bytes(b"")
     killed = "10,0,0.1,1,1,1,5.0\n20,0,0.1,1,1,1,10.0\n"
@@ -439,11 +457,11 @@ def test_a_resumed_runs_seconds_add_the_killed_runs_logged_steps(tmp_path):
         (folder / "log.csv").write_text(_LOG_HEADER + killed + "30,0,0.1,1,1,1,400.0\n40,0,0.1,1,1,1,400.0\n")
         return {"AP": 0.5}
 
-    metrics, seconds = bench._timed_run(resume, topology, tmp_path, 0, quick, tmp_path, tmp_path)
+    metrics, seconds = timed_run(resume, topology, tmp_path, 0, quick, tmp_path, tmp_path)
     assert metrics == {"AP": 0.5} and quick.train["batch_size"] == 4
     assert 12.0 <= seconds < 12.5
     (folder / "last.pt").unlink()  # a fresh run (no checkpoint) counts only its own time
-    assert bench._timed_run(resume, topology, tmp_path, 0, quick, tmp_path, tmp_path)[1] < 0.5
+    assert timed_run(resume, topology, tmp_path, 0, quick, tmp_path, tmp_path)[1] < 0.5
 
 
 @pytest.mark.parametrize("phi", [0, 3])
@@ -453,8 +471,8 @@ def test_a_topology_is_trained_at_the_recipes_scaling_with_its_overrides(phi):
     from graphspec import loads_spec
     from search.detector import spec_params
 
-    for topology in bench.ground_truth_set(samples=2):
-        spec = bench.trained_spec(topology, phi, {"repeats": 1})
+    for topology in ground_truth_set(samples=2):
+        spec = trained_spec(topology, phi, {"repeats": 1})
         assert spec == loads_spec(
             topology.spec_text, f"{topology.name}.yaml", spec_params(topology.spec(), phi, {"repeats": 1})
         )
@@ -464,28 +482,26 @@ def test_a_topology_is_trained_at_the_recipes_scaling_with_its_overrides(phi):
 def test_verify_makes_a_stored_run_again_and_keeps_each_outcome_with_its_machine(tmp_path):
     quick = bench.RECIPES["quick"]
     topology = _topologies()[1]
-    store = bench.RunStore(tmp_path / "ranking.json")
+    store = RunStore(tmp_path / "ranking.json")
     run = FakeRun()
-    store.add(
-        topology, 1, quick, run(topology, bench.write_specs([topology], tmp_path)["b"], 1, quick, None, None), 5.0
-    )
-    outcome = bench.verify(topology, 1, quick, store, tmp_path, run=run)
+    store.add(topology, 1, quick, run(topology, write_specs([topology], tmp_path)["b"], 1, quick, None, None), 5.0)
+    outcome = verify(topology, 1, quick, store, tmp_path, run=run)
     assert run.calls == [("b", 1, "quick")] * 2
     assert (outcome["stored_ap"], outcome["ap"], outcome["same"]) == (0.1 * 2 + 0.01, 0.1 * 2 + 0.01, True)
-    assert outcome["stored_machine"] == outcome["machine"] == bench.machine()
+    assert outcome["stored_machine"] == outcome["machine"] == machine()
     path = tmp_path / "verify.json"
-    bench.record_verification(outcome, path)
-    bench.record_verification({**outcome, "ap": 0.2, "same": False}, path)
+    record_verification(outcome, path)
+    record_verification({**outcome, "ap": 0.2, "same": False}, path)
     assert [r["same"] for r in json.loads(path.read_text())["runs"]] == [True, False]
     with pytest.raises(KeyError, match="no stored run of b seed 0 with recipe quick"):
-        bench.verify(topology, 0, quick, store, tmp_path, run=run)
+        verify(topology, 0, quick, store, tmp_path, run=run)
 
 
 def test_the_stored_runs_cover_the_set():
     """The stored ground truth's runs, and those of the recipes before it run on the whole set, hold all 18
     topologies with every seed."""
-    topologies = bench.ground_truth_set()
-    store = bench.RunStore(bench.RESULTS)
+    topologies = ground_truth_set()
+    store = RunStore(bench.RESULTS)
     for name in (bench.GROUND_TRUTH, "beacon-lr008", "surround"):
         assert len(store.complete(bench.RECIPES[name], topologies, [0, 1, 2])) == 18, name
 
@@ -496,20 +512,21 @@ def test_a_sampled_topology_is_the_same_text_wherever_the_clone_lies(tmp_path):
     elsewhere, and no stored sampled run matched)."""
     clone = tmp_path / ("a-folder-name-longer-than-any-clone-path-has-" * 2) / "effdet-graph"
     for part in ("graphspec", "effdet_graph", "search", "specs"):
-        shutil.copytree(bench.ROOT / part, clone / part, ignore=shutil.ignore_patterns("__pycache__"))
-    (clone / "benchmarks").mkdir()
-    for part in ("bench_ranking.py", "recipes.yaml"):
-        shutil.copy(bench.ROOT / "benchmarks" / part, clone / "benchmarks" / part)
+        shutil.copytree(ROOT / part, clone / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "benchmarks" / "ranking", clone / "benchmarks" / "ranking", ignore=shutil.ignore_patterns("__pycache__")
+    )
     script = (
-        "import json, sys; sys.path.insert(0, 'benchmarks'); import bench_ranking as b, effdet_graph; "
-        "print(json.dumps([effdet_graph.__file__, [t.spec_text for t in b.sampled_topologies(3)]]))"
+        "import json, sys; sys.path.insert(0, 'benchmarks'); import effdet_graph; "
+        "from ranking.topologies import sampled_topologies; "
+        "print(json.dumps([effdet_graph.__file__, [t.spec_text for t in sampled_topologies(3)]]))"
     )
     env = {**os.environ, "PYTHONPATH": str(clone)}
     done = subprocess.run([sys.executable, "-c", script], cwd=clone, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     module, texts = json.loads(done.stdout)
     assert Path(module).is_relative_to(clone)
-    assert texts == [t.spec_text for t in bench.sampled_topologies(3)]
+    assert texts == [t.spec_text for t in sampled_topologies(3)]
     assert "(specs/search/bifpn_edges.yaml)" in texts[0] and str(clone) not in texts[0]
 
 
@@ -541,7 +558,7 @@ def test_a_recipe_no_run_could_train_with_is_refused_where_the_file_says_it(tmp_
     text = f"detector: {{phi: 0}}\nbase: &base {{train: {{step: 9}}}}\nground_truth: r\nrecipes:\n  r: {recipe}\n"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(InputError) as error:
-        bench.load_recipes(path)
+        load_recipes(path)
     line = next(n for n, row in enumerate(text.splitlines(), 1) if f"{at}:" in row)
     column = text.splitlines()[line - 1].index(f"{at}:") + 1
     assert str(error.value) == f"{path}:{line}:{column}: recipe 'r': {message}"
@@ -564,6 +581,6 @@ def test_a_broken_recipes_file_is_one_located_line(tmp_path, text, message):
     path = tmp_path / "recipes.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(InputError) as error:
-        bench.load_recipes(path)
+        load_recipes(path)
     assert str(error.value).startswith(f"{path}:") and message in str(error.value)
     assert "\n" not in str(error.value)

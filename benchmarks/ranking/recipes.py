@@ -1,0 +1,167 @@
+"""The training recipes of the ranking benchmark, read from ``benchmarks/recipes.yaml`` (see its comments), and
+the search's from-scratch proxy as a recipe."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from graphspec.errors import did_you_mean
+from ranking import ROOT
+from ranking.topologies import SEARCH_SPACE
+
+#: Step budgets of the search-proxy rows (the search's default is 200).
+PROXY_BUDGETS = (100, 200)
+#: The training options that set the detector a run trains (the rest set how it trains).
+DETECTOR_OPTIONS = ("phi", "backbone", "head_depth", "overrides")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How each run trains: ``train`` holds :class:`~effdet_graph.TrainOptions` values (not data, spec or out),
+    ``dataset`` the arguments of :func:`~effdet_graph.data.synthetic.make_dataset` (``images``, ``image_size``,
+    ``seed``, ``scene``, ...). A run's seed goes to the ``varies`` option: ``seed`` (weights, data order and
+    augmentation, unless ``train`` fixes ``data_seed``) or ``data_seed`` (data order and augmentation only)."""
+
+    name: str
+    train: Mapping[str, Any]
+    dataset: Mapping[str, Any]
+    varies: str = "seed"
+
+    def as_json(self) -> dict[str, Any]:
+        """The recipe as JSON data (tuples become lists)."""
+        data = {"name": self.name, "train": dict(self.train), "dataset": dict(self.dataset), "varies": self.varies}
+        return json.loads(json.dumps(data))
+
+    def options(self, seed: int) -> dict[str, Any]:
+        """The :class:`~effdet_graph.TrainOptions` values of the run with ``seed`` (data, spec and out aside)."""
+        return {**dict(self.train), self.varies: seed}
+
+    def but(self, name: str, varies: str | None = None, **train: Any) -> Recipe:
+        """A copy named ``name`` with ``train`` values changed (and the seed sent to ``varies``)."""
+        return Recipe(name, {**dict(self.train), **train}, self.dataset, varies or self.varies)
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """The spec parameter values the runs set over the phi scaling (``train``'s ``overrides``)."""
+        return dict(self.train.get("overrides", {}))
+
+    @property
+    def hash(self) -> str:
+        """A short hash of the values (the name left out): the same values, the same hash."""
+        data = self.as_json()
+        del data["name"]
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+RECIPE_FILE = ROOT / "benchmarks" / "recipes.yaml"
+
+
+@dataclass(frozen=True)
+class Recipes:
+    """``benchmarks/recipes.yaml``: the ``detector`` values every recipe shares, the recipes by name, and the
+    name of the ground truth's (``ground_truth``: the recipe the harness runs and reports by default)."""
+
+    detector: dict[str, Any]
+    recipes: dict[str, Recipe]
+    ground_truth: str
+
+
+def load_recipes(path: Path = RECIPE_FILE) -> Recipes:
+    """The recipes of ``path`` (see its comments), each checked as :func:`check_recipe` says.
+
+    Raises:
+        ConfigError: One line ``FILE:LINE:COL: ...`` naming the recipe and the key.
+    """
+    from graphspec import ConfigError
+    from graphspec.yaml_loader import load_yaml
+
+    loaded = load_yaml(path, holds="the benchmark's recipes", merge_keys=True)
+
+    def mapping(*keys: str) -> dict[str, Any]:
+        value = loaded.data
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if not isinstance(value, dict):
+            raise ConfigError(f"`{'.'.join(keys)}` must be a mapping", loaded.where(keys), ".".join(keys))
+        return value
+
+    def values(block: Mapping[str, Any]) -> dict[str, Any]:  # YAML's lists are TrainOptions' pairs
+        return {name: tuple(value) if isinstance(value, list) else value for name, value in block.items()}
+
+    detector = values(mapping("detector"))
+    recipes = {}
+    for name, entry in mapping("recipes").items():
+        train, dataset = mapping("recipes", name, "train"), mapping("recipes", name, "dataset")
+        recipes[name] = Recipe(name, {**detector, **values(train)}, dataset, entry.get("varies", "seed"))
+        check_recipe(recipes[name], lambda *keys, name=name: loaded.where(("recipes", name, *keys)))
+    ground_truth = loaded.data.get("ground_truth")
+    if ground_truth not in recipes:
+        raise ConfigError(
+            f"`ground_truth` must name a recipe of the file, got {ground_truth!r}"
+            f"{did_you_mean(str(ground_truth), sorted(recipes))}",
+            loaded.where(("ground_truth",)),
+            "ground_truth",
+        )
+    return Recipes(detector, recipes, ground_truth)
+
+
+def check_recipe(recipe: Recipe, where: Callable[..., Any]) -> None:
+    """Refuse a recipe a run could not train with, when the file loads: a ``train`` key that is no
+    :class:`~effdet_graph.TrainOptions` field (data, spec and out aside) or a value its rule refuses, a ``dataset``
+    key that :func:`~effdet_graph.data.synthetic.make_dataset` does not take, a ``varies`` other than ``seed`` or
+    ``data_seed``. ``where(*keys)`` is the location of the recipe's entry at ``keys`` (``"train", "lr"``).
+
+    Raises:
+        ConfigError: One line naming the location, the recipe and the key.
+    """
+    import dataclasses
+    import inspect
+
+    from effdet_graph.data.synthetic import make_dataset
+    from effdet_graph.training.options import OptionError, TrainOptions, check_options
+    from graphspec import ConfigError
+
+    def refuse(message: str, *keys: str) -> ConfigError:
+        return ConfigError(f"recipe {recipe.name!r}: {message}", where(*keys), ".".join(keys))
+
+    known = {
+        "train": {f.name for f in dataclasses.fields(TrainOptions)} - {"data", "spec", "out"},
+        "dataset": set(inspect.signature(make_dataset).parameters) - {"out_dir"},
+    }
+    for part, block in (("train", recipe.train), ("dataset", recipe.dataset)):
+        for key in block:
+            if key not in known[part]:
+                raise refuse(f"unknown `{part}` key {key!r}{did_you_mean(key, sorted(known[part]))}", part, key)
+    if recipe.varies not in ("seed", "data_seed"):
+        raise refuse(f"`varies` must be seed or data_seed, got {recipe.varies!r}", "varies")
+    try:
+        check_options(recipe.train)
+    except OptionError as exc:
+        raise refuse(exc.named(lambda name: f"`train.{name}`"), "train", exc.field) from None
+
+
+def search_proxy_recipe(steps: int, ground_truth: Recipe) -> Recipe:
+    """The search's from-scratch proxy training (the ``proxy`` block of the ``bifpn_edges`` space: its learning
+    rate, EMA, batch, input size, scale jitter and warmup of a tenth of the steps) cut to ``steps``, on the ground
+    truth's data set and detector (its phi, backbone, ``head_depth`` and spec ``overrides``), so that only the
+    training differs."""
+    from search.space import builtin_space, load_search_space
+
+    proxy = load_search_space(builtin_space(SEARCH_SPACE)).proxy
+    detector = {k: ground_truth.train[k] for k in DETECTOR_OPTIONS if k in ground_truth.train}
+    train = dict(
+        detector,
+        image_size=proxy.image_size or ground_truth.train["image_size"],
+        batch_size=proxy.batch_size,
+        lr=proxy.lr,
+        ema_decay=proxy.ema_decay,
+        scale_range=proxy.scale_range,
+        steps=steps,
+        warmup_steps=max(1, steps // 10),
+    )
+    return Recipe(f"search proxy, {steps} steps", train, ground_truth.dataset)

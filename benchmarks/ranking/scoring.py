@@ -1,0 +1,134 @@
+"""Ranking methods scored against the ground truth, and the methods made from stored results: short trainings
+(the search's proxy) and a one-shot supernet's inherited weights."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ranking import RESULTS_DIR
+from ranking.correlation import kendall_tau, precision_at_k, seed_to_seed_tau, spearman_rho
+from ranking.methods import METHODS, Context, Method
+from ranking.recipes import Recipe
+from ranking.store import RunStore
+from ranking.topologies import Topology
+
+ONESHOT_RESULTS = RESULTS_DIR / "oneshot.json"
+
+
+@dataclass(frozen=True)
+class StoredTraining:
+    """A ranking method that trains: each topology's AP from a stored run of ``recipe`` with ``seed`` (made by
+    ``--proxies``); its cost is the runs' recorded seconds, not the lookup's."""
+
+    recipe: Recipe
+    store: RunStore
+    seed: int = 0
+
+    def _run(self, topology: Topology) -> Mapping[str, Any]:
+        for run in self.store.runs:
+            if RunStore.key_of(run) == RunStore.key(topology, self.seed, self.recipe):
+                return run
+        raise KeyError(f"no stored run of {topology.name} seed {self.seed} with recipe {self.recipe.name}")
+
+    def __call__(self, topology: Topology, context: Context) -> float:
+        return float(self._run(topology)["metrics"]["AP"])
+
+    def seconds(self, topologies: Sequence[Topology]) -> float:
+        """The recorded seconds of the runs of ``topologies``."""
+        return float(sum(self._run(t)["seconds"] for t in topologies))
+
+
+@dataclass(frozen=True)
+class MethodResult:
+    """One method's agreement with the ground truth."""
+
+    name: str
+    tau: float
+    rho: float
+    precision_at_3: float
+    seconds: float
+    topologies: int  # how many topologies it ranked (a supernet ranks those of its space)
+    ceiling: float  # the seed-to-seed tau over those topologies
+
+
+def score_methods(
+    topologies: Sequence[Topology],
+    table: Mapping[str, Mapping[int, float]],
+    seeds: Sequence[int],
+    context: Context,
+    methods: Mapping[str, Method] = METHODS,
+) -> list[MethodResult]:
+    """Score every method against the mean AP over ``seeds`` on the topologies with a ground truth in
+    ``table`` (and, for a method with ``covers``, that it covers)."""
+    results = []
+    for name, method in methods.items():
+        covers = getattr(method, "covers", None)
+        ranked = [t for t in topologies if t.name in table and (covers is None or covers(t))]
+        target = [float(np.mean([table[t.name][s] for s in seeds])) for t in ranked]
+        started = time.perf_counter()
+        scores = [method(t, context) for t in ranked]
+        seconds = method.seconds(ranked) if hasattr(method, "seconds") else time.perf_counter() - started
+        ceiling = seed_to_seed_tau({t.name: table[t.name] for t in ranked}, seeds)
+        results.append(
+            MethodResult(
+                name,
+                kendall_tau(target, scores),
+                spearman_rho(target, scores),
+                precision_at_k(target, scores),
+                seconds,
+                len(ranked),
+                ceiling,
+            )
+        )
+    return results
+
+
+@dataclass(frozen=True)
+class StoredInherited:
+    """A ranking method from ``bench_oneshot.py``'s results: each topology's AP with the weights it inherits
+    from the supernet trained with ``sampling``, BatchNorm statistics recomputed on ``bn_batches`` batches (0:
+    the supernet's own). It covers the topologies of the supernet's space; its cost is the supernet's training
+    plus the measurements."""
+
+    sampling: str
+    bn_batches: int
+    supernet: Mapping[str, Any]  # the sampling's entry of benchmarks/results/oneshot.json
+
+    @property
+    def scores(self) -> Mapping[str, Mapping[str, float]]:
+        return self.supernet["scores"].get(str(self.bn_batches), {})
+
+    def covers(self, topology: Topology) -> bool:
+        return topology.name in self.scores
+
+    def __call__(self, topology: Topology, context: Context) -> float:
+        return float(self.scores[topology.name]["AP"])
+
+    def seconds(self, topologies: Sequence[Topology]) -> float:
+        """The supernet's training seconds plus the measurements of ``topologies``."""
+        return float(self.supernet["train_seconds"] + sum(self.scores[t.name]["seconds"] for t in topologies))
+
+
+def oneshot_methods(recipe: Recipe, path: Path = ONESHOT_RESULTS) -> dict[str, Method]:
+    """The supernet rows of ``bench_oneshot.py``'s results for ``recipe``: each sampling, without and with
+    BatchNorm recalibration (on the search's default number of batches, else the most measured)."""
+    from search.space import OneShotConfig
+
+    if not path.exists():
+        return {}
+    entry = json.loads(path.read_text(encoding="utf-8")).get(recipe.hash, {})
+    methods: dict[str, Method] = {}
+    for sampling, supernet in entry.get("supernets", {}).items():
+        measured = sorted(int(k) for k, scores in supernet.get("scores", {}).items() if scores)
+        default = OneShotConfig.bn_batches if OneShotConfig.bn_batches in measured else max(measured, default=0)
+        for k in sorted({0, default} & set(measured)):
+            label = "no BN recalibration" if k == 0 else f"BN on {k} batches"
+            methods[f"supernet {sampling}, {label}"] = StoredInherited(sampling, k, supernet)
+    return methods

@@ -1,0 +1,139 @@
+"""The runs of the ranking benchmark in a JSON file that only grows, each with its recipe, version and machine."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ranking.recipes import Recipe
+from ranking.topologies import Topology
+
+SCHEMA = 1
+
+
+def machine() -> dict[str, Any]:
+    """What a benchmark's figures were measured on."""
+    import torch
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+
+
+RunKey = tuple[str, str, int, str]  # topology name, spec hash, seed, recipe hash
+
+
+def project_version() -> str:
+    """The installed effdet-graph version."""
+    return importlib.metadata.version("effdet-graph")
+
+
+class RunStore:
+    """Runs in a JSON file that only grows: :meth:`add` refuses a key already stored; :meth:`save` writes
+    every run it read plus the new ones (atomically)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.runs: list[dict[str, Any]] = []
+        if path.exists():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            self.runs = list(data.get("runs", []))
+        self._keys = {self.key_of(run) for run in self.runs}
+
+    @staticmethod
+    def key_of(run: Mapping[str, Any]) -> RunKey:
+        """The key of a stored run."""
+        return (run["topology"], run["spec_hash"], int(run["seed"]), run["recipe_hash"])
+
+    @staticmethod
+    def key(topology: Topology, seed: int, recipe: Recipe) -> RunKey:
+        """The key of a run to be made."""
+        return (topology.name, topology.spec_hash, seed, recipe.hash)
+
+    def has(self, key: RunKey) -> bool:
+        """Whether the run is stored."""
+        return key in self._keys
+
+    def add(self, topology: Topology, seed: int, recipe: Recipe, metrics: Mapping[str, float], seconds: float) -> None:
+        """Store one run.
+
+        Raises:
+            KeyError: The run is already stored.
+        """
+        key = self.key(topology, seed, recipe)
+        if key in self._keys:
+            raise KeyError(f"run already stored: {key}")
+        self._keys.add(key)
+        self.runs.append(
+            {
+                "topology": topology.name,
+                "spec_hash": topology.spec_hash,
+                "seed": seed,
+                "recipe_hash": recipe.hash,
+                "recipe": recipe.as_json(),
+                "version": project_version(),
+                "machine": machine(),
+                "source": topology.source,
+                "seconds": round(seconds, 1),
+                "metrics": {name: float(value) for name, value in metrics.items()},
+            }
+        )
+
+    def save(self) -> None:
+        """Write the file."""
+        from effdet_graph.io.atomic import atomic_output
+
+        with atomic_output(self.path) as tmp:
+            tmp.write_text(json.dumps({"schema": SCHEMA, "runs": self.runs}, indent=1) + "\n", encoding="utf-8")
+
+    def complete(
+        self, recipe: Recipe, topologies: Sequence[Topology], seeds: Sequence[int]
+    ) -> dict[str, dict[int, float]]:
+        """:meth:`ap_table` of the topologies that have a run with every one of ``seeds``."""
+        table = self.ap_table(recipe, topologies)
+        return {name: runs for name, runs in table.items() if all(s in runs for s in seeds)}
+
+    def mean_seconds(self, recipe: Recipe, topologies: Sequence[Topology]) -> float:
+        """The mean recorded seconds of this recipe's runs of these topologies."""
+        keys = {(t.name, t.spec_hash) for t in topologies}
+        seconds = [
+            r["seconds"]
+            for r in self.runs
+            if r["recipe_hash"] == recipe.hash and (r["topology"], r["spec_hash"]) in keys
+        ]
+        return float(np.mean(seconds)) if seconds else float("nan")
+
+    def ap_table(
+        self, recipe: Recipe, topologies: Sequence[Topology], metric: str = "AP"
+    ) -> dict[str, dict[int, float]]:
+        """topology name -> seed -> ``metric`` of this recipe's runs of exactly these spec texts (runs stored
+        without ``metric`` left out)."""
+        wanted = {(t.name, t.spec_hash) for t in topologies}
+        table: dict[str, dict[int, float]] = {}
+        for run in self.runs:
+            if (
+                run["recipe_hash"] == recipe.hash
+                and (run["topology"], run["spec_hash"]) in wanted
+                and metric in run["metrics"]
+            ):
+                table.setdefault(run["topology"], {})[int(run["seed"])] = run["metrics"][metric]
+        return table
+
+
+def checkpoint_path(work: Path, key: RunKey) -> Path:
+    """Where :func:`train_and_evaluate` leaves the checkpoint of the run with ``key`` (:meth:`RunStore.key`)."""
+    from effdet_graph.training import CHECKPOINT_NAME
+
+    topology, spec_hash, seed, recipe_hash = key
+    return work / "runs" / recipe_hash / f"{topology}-{spec_hash}-seed{seed}" / CHECKPOINT_NAME
