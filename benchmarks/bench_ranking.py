@@ -134,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     for proxy in proxies:
         if all(store.has(store.key(t, 0, proxy)) for t in ranked):  # a row only where every ranked run is there
             methods[proxy.name] = StoredTraining(proxy, store)
+    if recipe.name == GROUND_TRUTH:
+        for name, seeds in RECIPE_BOOK.ranking_runs.items():  # single runs of other recipes, as ranking methods
+            for seed in seeds:
+                methods[f"{name}, seed {seed} (one run)"] = StoredTraining(RECIPES[name], store, seed)
     result = build_report(store, topologies, args.seeds, recipe, methods)
     if result is None:
         print(f"recipe {recipe.name}: too few topologies with every seed {list(args.seeds)} to rank")

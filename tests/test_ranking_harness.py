@@ -381,6 +381,19 @@ def test_stored_training_scores_by_the_stored_ap_and_costs_the_runs_seconds(tmp_
         StoredTraining(proxy, store, seed=1)(topologies[0], None)
 
 
+def test_another_recipes_single_runs_rank_the_topologies_they_cover(tmp_path):
+    """A ``ranking_runs`` row: another recipe's runs with one seed, on the topologies that have one; its ceiling is
+    the ground truth's seed-to-seed tau over those."""
+    other = bench.RECIPES["lr012-val1600"]
+    store = _store_with(tmp_path, other, {"a": [0.0, 0.3], "c": [0.0, 0.1]}, seconds=5.0)
+    method = StoredTraining(other, store, seed=1)
+    assert [method.covers(t) for t in _topologies()] == [True, False, True]
+    table = {"a": {0: 0.9, 1: 0.8}, "b": {0: 0.5, 1: 0.7}, "c": {0: 0.1, 1: 0.2}}
+    (result,) = score_methods(_topologies(), table, [0, 1], Context((16, 48, 160), 64), {"one run": method})
+    assert (result.topologies, result.tau, result.ceiling, result.seconds) == (2, 1.0, 1.0, 10.0)
+    assert bench.RECIPE_BOOK.ranking_runs == {"lr012-val1600": (1, 2)}
+
+
 def test_report_ceilings_control_gap_and_json(tmp_path):
     gt = bench.RECIPES[bench.GROUND_TRUTH]
     aps = {
@@ -575,6 +588,15 @@ def test_a_recipe_no_run_could_train_with_is_refused_where_the_file_says_it(tmp_
         ("detector: {phi: 0}\nground_truth: r\nrecipes: {r: {dataset: {}}}\n", "`recipes.r.train` must be a mapping"),
         ("detector: [phi]\nground_truth: r\nrecipes: {}\n", "`detector` must be a mapping"),
         ("detector: {phi: 0}\nrecipes: {r: {train: {}, dataset: {}}\n", "YAML syntax error"),
+        (
+            "detector: {phi: 0}\nground_truth: r\nranking_runs: {q: [1]}\nrecipes: {r: {train: {}, dataset: {}}}\n",
+            ":3:16: `ranking_runs` names no recipe of the file: 'q'",
+        ),
+        (
+            "detector: {phi: 0}\nground_truth: r\nranking_runs: {r: 1}\nrecipes: {r: {train: {}, dataset: {}}}\n",
+            ":3:16: `ranking_runs.r` must be a list of seeds, got 1",
+        ),
+        ("detector: {phi: 0}\nground_truth: r\nranking_runs: [r]\nrecipes: {r: {train: {}, dataset: {}}}\n", ":3:"),
     ],
 )
 def test_a_broken_recipes_file_is_one_located_line(tmp_path, text, message):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +63,14 @@ RECIPE_FILE = ROOT / "benchmarks" / "recipes.yaml"
 
 @dataclass(frozen=True)
 class Recipes:
-    """``benchmarks/recipes.yaml``: the ``detector`` values every recipe shares, the recipes by name, and the
-    name of the ground truth's (``ground_truth``: the recipe the harness runs and reports by default)."""
+    """``benchmarks/recipes.yaml``: the ``detector`` values every recipe shares, the recipes by name, the name of
+    the ground truth's (``ground_truth``: the recipe the harness runs and reports by default), and the stored single
+    runs of other recipes its report scores as ranking methods (``ranking_runs``: recipe -> seeds)."""
 
     detector: dict[str, Any]
     recipes: dict[str, Recipe]
     ground_truth: str
+    ranking_runs: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
 def load_recipes(path: Path = RECIPE_FILE) -> Recipes:
@@ -107,7 +109,21 @@ def load_recipes(path: Path = RECIPE_FILE) -> Recipes:
             loaded.where(("ground_truth",)),
             "ground_truth",
         )
-    return Recipes(detector, recipes, ground_truth)
+    ranking_runs = loaded.data.get("ranking_runs", {})
+    if not isinstance(ranking_runs, dict):
+        raise ConfigError("`ranking_runs` must map recipe names to lists of seeds", loaded.where(("ranking_runs",)))
+    for name, seeds in ranking_runs.items():
+        where = loaded.where(("ranking_runs", name))
+        if name not in recipes:
+            raise ConfigError(
+                f"`ranking_runs` names no recipe of the file: {name!r}{did_you_mean(str(name), sorted(recipes))}",
+                where,
+                "ranking_runs",
+            )
+        if not isinstance(seeds, list) or not seeds or not all(type(seed) is int for seed in seeds):
+            raise ConfigError(f"`ranking_runs.{name}` must be a list of seeds, got {seeds!r}", where, "ranking_runs")
+    runs = {name: tuple(seeds) for name, seeds in ranking_runs.items()}
+    return Recipes(detector, recipes, ground_truth, runs)
 
 
 def check_recipe(recipe: Recipe, where: Callable[..., Any]) -> None:

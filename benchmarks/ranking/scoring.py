@@ -25,7 +25,8 @@ ONESHOT_RESULTS = RESULTS_DIR / "oneshot.json"
 @dataclass(frozen=True)
 class StoredTraining:
     """A ranking method that trains: each topology's AP from a stored run of ``recipe`` with ``seed`` (made by
-    ``--proxies``); its cost is the runs' recorded seconds, not the lookup's."""
+    ``--proxies``, or another recipe's runs named by ``ranking_runs``); it covers the topologies with such a run,
+    and its cost is the runs' recorded seconds, not the lookup's."""
 
     recipe: Recipe
     store: RunStore
@@ -36,6 +37,10 @@ class StoredTraining:
             if RunStore.key_of(run) == RunStore.key(topology, self.seed, self.recipe):
                 return run
         raise KeyError(f"no stored run of {topology.name} seed {self.seed} with recipe {self.recipe.name}")
+
+    def covers(self, topology: Topology) -> bool:
+        """Whether ``topology`` has a stored run to rank it by."""
+        return self.store.has(RunStore.key(topology, self.seed, self.recipe))
 
     def __call__(self, topology: Topology, context: Context) -> float:
         return float(self._run(topology)["metrics"]["AP"])
