@@ -284,7 +284,9 @@ def _learned_rows(recipe: str) -> list[str]:
         f"its AP {control['mean_AP']:.3f} against a class-agnostic AP of {control['mean_AP_agnostic']:.3f}",
     ]
     spread = f"score {min(learned):.3f}-{max(learned):.3f}"
-    if failed:
+    if len(failed) == 1:
+        spread += f". The other one ({failed[0]:.3f})"
+    elif failed:
         spread += f". The other {len(failed)} ({min(failed):.3f}-{max(failed):.3f})"
     rows.append(spread)
     return rows
@@ -300,19 +302,29 @@ def _ranked_beacon_rows(recipe: str) -> Callable[[dict[str, Any]], list[str]]:
     return lambda r: [*_ranking_rows(r), *_learned_rows(recipe)]
 
 
+def _verify_rows(r: dict[str, Any]) -> list[str]:
+    """Each stored run made again (``bench_ranking.py --verify``), as the command printed it."""
+    return [f"{v['topology']} seed {v['seed']}: stored AP {v['stored_ap']:.6f}, again {v['ap']:.6f}" for v in r["runs"]]
+
+
 def _variance_rows(r: dict[str, Any]) -> list[str]:
     return [f"| {row['source']} | {row['mean']:.3f} | {row['sd']:.3f} |" for row in r["rows"]]
 
 
 def _oneshot_rows(r: dict[str, Any]) -> list[str]:
+    """The supernets' training minutes on the surround recipe and the ground truth, and the surround recipe's
+    BatchNorm study."""
     rows = []
-    for sampling, supernet in r[_load("ranking_report-surround.json")["recipe_hash"]]["supernets"].items():
-        rows.append(f"{sampling} sampling: {supernet['train_seconds'] / 60:.1f} minutes of training")
-        rows += [
-            f"| {sampling} | {row['bn_batches']} | {row['mean_ap']:.3f} | {row['tau_vs_most']:.2f} "
-            f"| {row['seconds']:.1f} s |"
-            for row in supernet.get("bn_study", [])
-        ]
+    for report in ("ranking_report-surround.json", "ranking_report-fixed-init.json"):
+        surround = report == "ranking_report-surround.json"
+        for sampling, supernet in r[_load(report)["recipe_hash"]]["supernets"].items():
+            rows.append(f"{sampling} sampling: {supernet['train_seconds'] / 60:.1f} minutes of training")
+            rows += [
+                f"| {sampling} | {row['bn_batches']} | {row['mean_ap']:.3f} | {row['tau_vs_most']:.2f} "
+                f"| {row['seconds']:.1f} s |"
+                for row in supernet.get("bn_study", [])
+                if surround
+            ]
     return rows
 
 
@@ -414,8 +426,9 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "ranking_report-warmup.json": _warmup_rows,
     "ranking_report-beacon.json": _beacon_rows("beacon"),
     "ranking_report-lr012-val1600.json": _beacon_rows("lr012-val1600"),
-    "ranking_report-fixed-init.json": _beacon_rows("fixed-init"),
+    "ranking_report-fixed-init.json": _ranked_beacon_rows("fixed-init"),
     "variance.json": _variance_rows,
+    "verify.json": _verify_rows,
     "class_agnostic.json": _class_agnostic_rows,
     "receptive_field.json": _receptive_field_rows,
     "receptive_field-surround-256.json": _receptive_field_wide_rows,
