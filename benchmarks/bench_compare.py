@@ -12,10 +12,12 @@ Makes the surround data set as the ranking benchmark's ground truth does (``make
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import json
 import time
+from collections.abc import Sequence
 
 import bench_ranking as br
 
@@ -30,7 +32,9 @@ COMMAND = (
 )
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    """The command line: no options (``--help`` says what it runs)."""
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=f"runs: {COMMAND}").parse_args(argv)
     from effdet_graph.cli import main as cli
     from effdet_graph.data.synthetic import make_dataset
 
