@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -36,7 +37,7 @@ from ranking.recipes import load_recipes, search_proxy_recipe
 from ranking.reports import build_report, report_path
 from ranking.runs import log_rows, record_verification, run_missing, timed_run, training_seconds, verify
 from ranking.scoring import StoredTraining, oneshot_methods, score_methods
-from ranking.store import RunStore, checkpoint_path, machine, project_version
+from ranking.store import RunStore, checkpoint_path, cpu_model, machine, project_version
 from ranking.topologies import CONTROL_SPEC, Topology, ground_truth_set, sampled_topologies, write_specs
 
 bench = load_benchmark("bench_ranking")
@@ -490,6 +491,14 @@ def test_a_topology_is_trained_at_the_recipes_scaling_with_its_overrides(phi):
             topology.spec_text, f"{topology.name}.yaml", spec_params(topology.spec(), phi, {"repeats": 1})
         )
         assert spec.params["repeats"] == 1 and spec.params["width"] == {0: 64, 3: 160}[phi]  # D0, D3
+
+
+def test_the_machine_names_the_cpu_model(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC 7B13\n\nprocessor\t: 1\nmodel name\t: AMD EPYC 7B13\n")
+    assert cpu_model(cpuinfo) == "AMD EPYC 7B13"
+    assert cpu_model(tmp_path / "none") == (platform.processor() or platform.machine())
+    assert machine()["processor"] == cpu_model()
 
 
 def test_verify_makes_a_stored_run_again_and_keeps_each_outcome_with_its_machine(tmp_path):

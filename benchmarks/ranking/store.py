@@ -19,16 +19,27 @@ SCHEMA = 1
 
 
 def machine() -> dict[str, Any]:
-    """What a benchmark's figures were measured on."""
+    """What a benchmark's figures were measured on (a run's AP is reproducible on the same kind of CPU, with the
+    same thread count)."""
     import torch
 
     return {
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name from ``cpuinfo`` (Linux), else the platform's processor or architecture."""
+    try:
+        lines = cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name") and ":" in line]
+    return next((name for name in names if name), platform.processor() or platform.machine())
 
 
 RunKey = tuple[str, str, int, str]  # topology name, spec hash, seed, recipe hash
