@@ -23,12 +23,12 @@ from typing import Any
 import bench_ranking as br
 import numpy as np
 
-from ranking import ROOT
+from ranking import RESULTS_DIR, ROOT
 from ranking.runs import prepare_data
 from ranking.store import RunStore, checkpoint_path, machine
 from ranking.topologies import BUILTIN_SET
 
-RESULTS = ROOT / "benchmarks" / "results" / "class_agnostic.json"
+RESULTS = RESULTS_DIR / "class_agnostic.json"
 
 
 def run_key(run: dict[str, Any]) -> str:

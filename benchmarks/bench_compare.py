@@ -21,10 +21,10 @@ from collections.abc import Sequence
 
 import bench_ranking as br
 
-from ranking import ROOT
+from ranking import RESULTS_DIR, ROOT
 from ranking.store import machine
 
-RESULTS = ROOT / "benchmarks" / "results" / "compare_seeds.json"
+RESULTS = RESULTS_DIR / "compare_seeds.json"
 DATA = ROOT / "runs" / "compare-seeds" / "data"
 COMMAND = (
     "effdet-graph compare benchmarks/specs/nofusion.yaml fpn bifpn --backbone mobilenetv2_050 --input-size 128 "

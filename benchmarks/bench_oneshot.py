@@ -32,14 +32,14 @@ from typing import Any
 
 import bench_ranking as br
 
-from ranking import ROOT
+from ranking import RESULTS_DIR, ROOT
 from ranking.correlation import kendall_tau
 from ranking.methods import trained_spec
 from ranking.recipes import Recipe
 from ranking.runs import one_thread, prepare_data
 from ranking.topologies import Topology, ground_truth_set, shown
 
-RESULTS = ROOT / "benchmarks" / "results" / "oneshot.json"
+RESULTS = RESULTS_DIR / "oneshot.json"
 SPACE = ROOT / "specs" / "search" / "bifpn_edges_bench.yaml"
 SAMPLINGS = ("uniform", "fair")
 BN_BATCHES = (0, 1, 2, 4, 8)

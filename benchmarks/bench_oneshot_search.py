@@ -23,12 +23,12 @@ from typing import Any
 
 import bench_ranking as br
 
-from ranking import ROOT
+from ranking import RESULTS_DIR, ROOT
 from ranking.runs import log_rows, training_seconds
 from ranking.store import RunStore, machine
 from ranking.topologies import ground_truth_set, shown
 
-RESULTS = ROOT / "benchmarks" / "results" / "oneshot_search.json"
+RESULTS = RESULTS_DIR / "oneshot_search.json"
 SPACE = ROOT / "specs" / "search" / "bifpn_edges_bench.yaml"
 OUT = ROOT / "runs" / "ranking" / "oneshot-search"
 

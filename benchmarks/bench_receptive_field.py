@@ -24,12 +24,12 @@ from typing import Any
 
 import bench_ranking as br
 
-from ranking import ROOT
+from ranking import RESULTS_DIR, ROOT
 from ranking.methods import build_detector
 from ranking.store import RunStore, checkpoint_path, machine
 from ranking.topologies import BUILTIN_SET, ground_truth_set, write_specs
 
-RESULTS = ROOT / "benchmarks" / "results" / "receptive_field.json"
+RESULTS = RESULTS_DIR / "receptive_field.json"
 DEFAULT_RECIPE = "no-jitter"
 MASS = 0.9  # the share of the gradient inside r90
 

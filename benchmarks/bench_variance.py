@@ -34,13 +34,13 @@ from typing import Any
 import bench_ranking as br
 import numpy as np
 
-from ranking import ROOT
+from ranking import RESULTS_DIR, ROOT
 from ranking.recipes import Recipe
 from ranking.runs import prepare_data, run_missing
 from ranking.store import RunStore, checkpoint_path
 from ranking.topologies import ground_truth_set
 
-RESULTS = ROOT / "benchmarks" / "results" / "variance.json"
+RESULTS = RESULTS_DIR / "variance.json"
 BOOTSTRAP = 200
 BN_SETS = 2  # disjoint sets of training images, each ``bn_images`` large (the recipe has 1,200)
 

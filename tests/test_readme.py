@@ -292,14 +292,12 @@ def _learned_rows(recipe: str) -> list[str]:
     return rows
 
 
-def _beacon_rows(recipe: str) -> Callable[[dict[str, Any]], list[str]]:
-    """The rows of a beacon recipe's report: its runs and which of them learned the beacon."""
-    return lambda r: [*_ground_truth_rows(r), *_learned_rows(recipe)]
-
-
-def _ranked_beacon_rows(recipe: str) -> Callable[[dict[str, Any]], list[str]]:
-    """The rows of a beacon recipe's report with its methods' rows."""
-    return lambda r: [*_ranking_rows(r), *_learned_rows(recipe)]
+def _beacon_rows(
+    recipe: str, report_rows: Callable[[dict[str, Any]], list[str]] = _ground_truth_rows
+) -> Callable[[dict[str, Any]], list[str]]:
+    """The rows of a beacon recipe's report (``report_rows``: its runs, or with :func:`_ranking_rows` its methods
+    too) and which of its runs learned the beacon."""
+    return lambda r: [*report_rows(r), *_learned_rows(recipe)]
 
 
 def _verify_rows(r: dict[str, Any]) -> list[str]:
@@ -314,18 +312,18 @@ def _variance_rows(r: dict[str, Any]) -> list[str]:
 def _oneshot_rows(r: dict[str, Any]) -> list[str]:
     """The supernets' training minutes on the surround recipe and the ground truth, and the surround recipe's
     BatchNorm study."""
-    rows = []
-    for report in ("ranking_report-surround.json", "ranking_report-fixed-init.json"):
-        surround = report == "ranking_report-surround.json"
-        for sampling, supernet in r[_load(report)["recipe_hash"]]["supernets"].items():
-            rows.append(f"{sampling} sampling: {supernet['train_seconds'] / 60:.1f} minutes of training")
-            rows += [
-                f"| {sampling} | {row['bn_batches']} | {row['mean_ap']:.3f} | {row['tau_vs_most']:.2f} "
-                f"| {row['seconds']:.1f} s |"
-                for row in supernet.get("bn_study", [])
-                if surround
-            ]
-    return rows
+    surround, truth = (r[_load(f"ranking_report-{name}.json")["recipe_hash"]] for name in ("surround", "fixed-init"))
+    rows = [
+        f"{sampling} sampling: {supernet['train_seconds'] / 60:.1f} minutes of training"
+        for entry in (surround, truth)
+        for sampling, supernet in entry["supernets"].items()
+    ]
+    return rows + [
+        f"| {sampling} | {row['bn_batches']} | {row['mean_ap']:.3f} | {row['tau_vs_most']:.2f} "
+        f"| {row['seconds']:.1f} s |"
+        for sampling, supernet in surround["supernets"].items()
+        for row in supernet.get("bn_study", [])
+    ]
 
 
 def _compare_rows(rows: list[dict[str, Any]]) -> list[str]:
@@ -420,13 +418,13 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "search.json": _search_rows,
     "train_loop.json": _train_loop_rows,
     "train_step.json": _train_step_rows,
-    "ranking_report-beacon-lr008.json": _ranked_beacon_rows("beacon-lr008"),
+    "ranking_report-beacon-lr008.json": _beacon_rows("beacon-lr008", _ranking_rows),
     "ranking_report-surround.json": _ranking_rows,
     "ranking_report-no-jitter.json": _ground_truth_rows,
     "ranking_report-warmup.json": _warmup_rows,
     "ranking_report-beacon.json": _beacon_rows("beacon"),
     "ranking_report-lr012-val1600.json": _beacon_rows("lr012-val1600"),
-    "ranking_report-fixed-init.json": _ranked_beacon_rows("fixed-init"),
+    "ranking_report-fixed-init.json": _beacon_rows("fixed-init", _ranking_rows),
     "variance.json": _variance_rows,
     "verify.json": _verify_rows,
     "class_agnostic.json": _class_agnostic_rows,
