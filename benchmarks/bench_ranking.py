@@ -113,9 +113,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         topology = next((t for t in topologies if t.name == name), None)
         if topology is None:
             parser.error(f"--verify: no topology {name!r} in the set (--list lists it)")
-        if not store.has(store.key(topology, seed, recipe)):
-            parser.error(f"--verify: no stored run of {name} seed {seed} with recipe {recipe.name}")
-        outcome = verify(topology, seed, recipe, store, args.work)
+        try:
+            outcome = verify(topology, seed, recipe, store, args.work)
+        except KeyError as exc:
+            parser.error(f"--verify: {exc.args[0]}")
         print(f"{name} seed {seed}: stored AP {outcome['stored_ap']:.6f}, again {outcome['ap']:.6f}")
         if args.results == RESULTS:
             record_verification(outcome)

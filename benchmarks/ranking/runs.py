@@ -136,7 +136,7 @@ def verify(
         KeyError: No such run is stored.
     """
     key = store.key(topology, seed, recipe)
-    stored = next((r for r in store.runs if RunStore.key_of(r) == key), None)
+    stored = store.get(key)
     if stored is None:
         raise KeyError(f"no stored run of {topology.name} seed {seed} with recipe {recipe.name}")
     one_thread()

@@ -33,10 +33,10 @@ class StoredTraining:
     seed: int = 0
 
     def _run(self, topology: Topology) -> Mapping[str, Any]:
-        for run in self.store.runs:
-            if RunStore.key_of(run) == RunStore.key(topology, self.seed, self.recipe):
-                return run
-        raise KeyError(f"no stored run of {topology.name} seed {self.seed} with recipe {self.recipe.name}")
+        run = self.store.get(RunStore.key(topology, self.seed, self.recipe))
+        if run is None:
+            raise KeyError(f"no stored run of {topology.name} seed {self.seed} with recipe {self.recipe.name}")
+        return run
 
     def covers(self, topology: Topology) -> bool:
         """Whether ``topology`` has a stored run to rank it by."""

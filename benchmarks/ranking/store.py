@@ -60,7 +60,7 @@ class RunStore:
         if path.exists():
             data = json.loads(path.read_text(encoding="utf-8"))
             self.runs = list(data.get("runs", []))
-        self._keys = {self.key_of(run) for run in self.runs}
+        self._by_key = {self.key_of(run): run for run in self.runs}
 
     @staticmethod
     def key_of(run: Mapping[str, Any]) -> RunKey:
@@ -74,7 +74,11 @@ class RunStore:
 
     def has(self, key: RunKey) -> bool:
         """Whether the run is stored."""
-        return key in self._keys
+        return key in self._by_key
+
+    def get(self, key: RunKey) -> Mapping[str, Any] | None:
+        """The stored run with ``key`` (:meth:`key`), or ``None``."""
+        return self._by_key.get(key)
 
     def add(self, topology: Topology, seed: int, recipe: Recipe, metrics: Mapping[str, float], seconds: float) -> None:
         """Store one run.
@@ -83,23 +87,22 @@ class RunStore:
             KeyError: The run is already stored.
         """
         key = self.key(topology, seed, recipe)
-        if key in self._keys:
+        if key in self._by_key:
             raise KeyError(f"run already stored: {key}")
-        self._keys.add(key)
-        self.runs.append(
-            {
-                "topology": topology.name,
-                "spec_hash": topology.spec_hash,
-                "seed": seed,
-                "recipe_hash": recipe.hash,
-                "recipe": recipe.as_json(),
-                "version": project_version(),
-                "machine": machine(),
-                "source": topology.source,
-                "seconds": round(seconds, 1),
-                "metrics": {name: float(value) for name, value in metrics.items()},
-            }
-        )
+        run = {
+            "topology": topology.name,
+            "spec_hash": topology.spec_hash,
+            "seed": seed,
+            "recipe_hash": recipe.hash,
+            "recipe": recipe.as_json(),
+            "version": project_version(),
+            "machine": machine(),
+            "source": topology.source,
+            "seconds": round(seconds, 1),
+            "metrics": {name: float(value) for name, value in metrics.items()},
+        }
+        self._by_key[key] = run
+        self.runs.append(run)
 
     def save(self) -> None:
         """Write the file."""
