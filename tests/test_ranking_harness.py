@@ -596,6 +596,10 @@ def test_a_recipe_no_run_could_train_with_is_refused_where_the_file_says_it(tmp_
         ),
         ("detector: {phi: 0}\nground_truth: r\nrecipes: {r: {dataset: {}}}\n", "`recipes.r.train` must be a mapping"),
         ("detector: [phi]\nground_truth: r\nrecipes: {}\n", "`detector` must be a mapping"),
+        (
+            "detector: {phi: 0}\nground_truth: r\nrecipes: {r: {vary: data_seed, train: {}, dataset: {}}}\n",
+            ":3:15: unknown key 'vary' in recipe 'r'; did you mean 'varies'?",
+        ),
         ("detector: {phi: 0}\nrecipes: {r: {train: {}, dataset: {}}\n", "YAML syntax error"),
         (
             "detector: {phi: 0}\nground_truth: r\nranking_runs: {q: [1]}\nrecipes: {r: {train: {}, dataset: {}}}\n",

@@ -16,6 +16,8 @@ from ranking.topologies import SEARCH_SPACE
 
 #: Step budgets of the search-proxy rows (the search's default is 200).
 PROXY_BUDGETS = (100, 200)
+#: The keys a recipe may have (``train`` and ``dataset`` are then read as mappings, which they must be).
+RECIPE_KEYS = {"train": False, "dataset": False, "varies": False}
 #: The training options that set the detector a run trains (the rest set how it trains).
 DETECTOR_OPTIONS = ("phi", "backbone", "head_depth", "overrides")
 
@@ -80,25 +82,20 @@ def load_recipes(path: Path = RECIPE_FILE) -> Recipes:
         ConfigError: One line ``FILE:LINE:COL: ...`` naming the recipe and the key.
     """
     from graphspec import ConfigError
+    from graphspec.reader import Reader
     from graphspec.yaml_loader import load_yaml
 
     loaded = load_yaml(path, holds="the benchmark's recipes", merge_keys=True)
-
-    def mapping(*keys: str) -> dict[str, Any]:
-        value = loaded.data
-        for key in keys:
-            value = value.get(key) if isinstance(value, dict) else None
-        if not isinstance(value, dict):
-            raise ConfigError(f"`{'.'.join(keys)}` must be a mapping", loaded.where(keys), ".".join(keys))
-        return value
+    reader = Reader(loaded)
 
     def values(block: Mapping[str, Any]) -> dict[str, Any]:  # YAML's lists are TrainOptions' pairs
         return {name: tuple(value) if isinstance(value, list) else value for name, value in block.items()}
 
-    detector = values(mapping("detector"))
+    detector = values(reader.mapping(("detector",), None))
     recipes = {}
-    for name, entry in mapping("recipes").items():
-        train, dataset = mapping("recipes", name, "train"), mapping("recipes", name, "dataset")
+    for name in reader.mapping(("recipes",), None):
+        entry = reader.mapping(("recipes", name), RECIPE_KEYS, f"recipe {name!r}")
+        train, dataset = (reader.mapping(("recipes", name, part), None) for part in ("train", "dataset"))
         recipes[name] = Recipe(name, {**detector, **values(train)}, dataset, entry.get("varies", "seed"))
         check_recipe(recipes[name], lambda *keys, name=name: loaded.where(("recipes", name, *keys)))
     ground_truth = loaded.data.get("ground_truth")
