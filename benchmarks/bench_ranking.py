@@ -107,7 +107,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         for t in topologies:
             print(f"{t.name:<26}{t.spec_hash}  {t.source}")
         return
-    store = RunStore(args.results)
+    try:
+        store = RunStore(args.results)
+    except InputError as exc:
+        parser.exit(2, f"error: {exc}\n")
     if args.verify:
         name, seed = args.verify[0], int(args.verify[1])
         topology = next((t for t in topologies if t.name == name), None)

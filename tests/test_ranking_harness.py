@@ -126,6 +126,25 @@ def test_storage_skips_stored_runs_and_separates_recipes(tmp_path):
         again.add(changed[0], 0, quick, {"AP": 0.0}, 1.0)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"runs": [\n', ":2:1: not JSON (Expecting value); restore the file"),
+        ('{"schema": 1}', ": not a store of ranking runs (KeyError('runs')); restore the file"),
+        ('{"runs": [{"topology": "a"}]}', ": not a store of ranking runs (KeyError('spec_hash')); restore the file"),
+    ],
+)
+def test_a_broken_store_is_one_line_naming_the_file(tmp_path, text, message, capsys):
+    path = tmp_path / "ranking.json"
+    path.write_text(text)
+    with pytest.raises(InputError) as error:
+        RunStore(path)
+    assert str(error.value) == f"{path}{message}"
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--report-only", "--results", str(path)])
+    assert exit_info.value.code == 2 and capsys.readouterr().err == f"error: {path}{message}\n"
+
+
 def test_score_methods_with_a_plugged_in_method():
     topologies = _topologies()
     truth = {"a": 0.1, "b": 0.2, "c": 0.3}

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from graphspec import InputError
 from ranking.recipes import Recipe
 from ranking.topologies import Topology
 
@@ -55,12 +56,24 @@ class RunStore:
     every run it read plus the new ones (atomically)."""
 
     def __init__(self, path: Path):
+        """Read the runs stored at ``path`` (none when it does not exist).
+
+        Raises:
+            InputError: The file is not JSON, or not a store of runs (one line naming the file and, for JSON, the
+                line and column).
+        """
         self.path = path
         self.runs: list[dict[str, Any]] = []
-        if path.exists():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            self.runs = list(data.get("runs", []))
-        self._by_key = {self.key_of(run): run for run in self.runs}
+        self._by_key: dict[RunKey, dict[str, Any]] = {}
+        if not path.exists():
+            return
+        try:
+            self.runs = list(json.loads(path.read_text(encoding="utf-8"))["runs"])
+            self._by_key = {self.key_of(run): run for run in self.runs}
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not JSON ({exc.msg}); restore the file") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{path}: not a store of ranking runs ({exc!r}); restore the file") from None
 
     @staticmethod
     def key_of(run: Mapping[str, Any]) -> RunKey:
