@@ -1,14 +1,31 @@
 """EfficientDet detectors around any feature network written in the spec language.
 
-The public API, in the order of the pipeline::
+The public API, in the order of the pipeline (built-in specs by name; these lines run as a test)::
 
-    import effdet_graph as eg
-    spec = graphspec.load_spec("specs/bifpn.yaml")
-    fpn = eg.compile_spec(spec, in_channels=[40, 112, 320])     # nn.Module: P3-P5 -> P3-P7
-    detector = eg.build_detector("bifpn", phi=0)                # EfficientDet-D0 around that spec
-    result = eg.train(eg.TrainOptions(data=..., spec=..., phi=0, out=...))
-    metrics = eg.evaluate(result.checkpoint, data, "val")       # COCO AP of a checkpoint
-    model, recipe = eg.load_checkpoint(result.checkpoint)
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import graphspec
+    >>> import effdet_graph as eg
+    >>> spec = graphspec.load_spec(eg.resolve_spec_path("bifpn"))
+    >>> fpn = eg.compile_spec(spec, in_channels=[40, 112, 320])  # nn.Module: P3-P5 -> P3-P7
+    >>> detector = eg.build_detector("bifpn", phi=0)  # EfficientDet-D0 around that spec
+    >>> f"{sum(p.numel() for p in detector.parameters()):,}"
+    '3,880,067'
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> eg.make_dataset(folder / "shapes", images=16, image_size=128, seed=0).train_images
+    13
+    >>> options = eg.TrainOptions(data=folder / "shapes", spec="bifpn", phi=0, out=folder / "run", steps=2,
+    ...                           backbone="mobilenetv3_small_050", image_size=128, batch_size=4,
+    ...                           overrides={"width": 16, "repeats": 1})
+    >>> result = eg.train(options, progress=False)
+    >>> result.steps_run
+    2
+    >>> metrics = eg.evaluate(result.checkpoint, folder / "shapes", "val")  # COCO AP of a checkpoint
+    >>> sorted(metrics) == sorted(eg.METRICS)
+    True
+    >>> model, recipe = eg.load_checkpoint(result.checkpoint)  # the detector, from the checkpoint alone
+    >>> recipe.backbone
+    'mobilenetv3_small_050'
 
 Stages live in subpackages: :mod:`effdet_graph.fpn` (the compiler and its layers), :mod:`effdet_graph.model`
 (backbone, heads, anchors, losses, post-processing, compound scaling), :mod:`effdet_graph.io` (checkpoints,

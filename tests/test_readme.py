@@ -1,6 +1,6 @@
-"""README.md stays true: its Python examples run, its command lines parse with the real parsers, its
-table of built-in topologies is what ``effdet-graph list`` prints, and every benchmark figure it quotes
-is the value stored in ``benchmarks/results/*.json``.
+"""README.md stays true: its Python examples (and those of ``effdet_graph``'s docstring) run, its command
+lines parse with the real parsers, its table of built-in topologies is what ``effdet-graph list`` prints, and
+every benchmark figure it quotes is the value stored in ``benchmarks/results/*.json``.
 
 Fenced blocks of README.md, by info string:
   ```python    run from the repository root, in one fresh namespace each
@@ -81,6 +81,21 @@ def test_the_readme_has_examples():
 def test_python_blocks_run(body, line, monkeypatch, one_torch_thread):
     monkeypatch.chdir(ROOT)
     exec(compile(body, f"README.md:{line}", "exec"), {"__name__": "readme"})
+
+
+def test_the_facades_docstring_examples_run_from_any_folder(tmp_path, monkeypatch, one_torch_thread):
+    """``effdet_graph``'s module docstring is the first code a user of the API reads: its examples run, as
+    written, outside the repository."""
+    import doctest
+
+    import effdet_graph
+
+    monkeypatch.chdir(tmp_path)
+    examples = doctest.DocTestFinder().find(effdet_graph, "effdet_graph")[0]
+    assert len(examples.examples) >= 10
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    runner.run(examples)
+    assert runner.summarize(verbose=False).failed == 0
 
 
 def _parse(parse: Callable[[], Any], where: str, capsys: pytest.CaptureFixture[str]) -> Any:

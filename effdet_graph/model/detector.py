@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from effdet_graph.builtin import resolve_spec_path
 from effdet_graph.fpn.compiler import compile_spec
 from effdet_graph.model.anchors import Anchors
 from effdet_graph.model.backbone import create_backbone, feature_info
@@ -141,6 +142,7 @@ def build_detector(
     num_classes: int | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> EfficientDet:
-    """EfficientDet-D``phi`` with the feature network of ``spec_path`` (scaled like BiFPN would be)."""
+    """EfficientDet-D``phi`` with the feature network of ``spec_path``, a spec file or a built-in spec's name
+    (``"bifpn"``), scaled like BiFPN would be."""
     config = detector_config(phi, backbone=backbone, num_classes=num_classes)
-    return EfficientDet(scale_spec(spec_path, config, overrides), config)
+    return EfficientDet(scale_spec(resolve_spec_path(str(spec_path)), config, overrides), config)
