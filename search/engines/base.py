@@ -99,7 +99,8 @@ class SearchEngine(abc.ABC):
             results_dir: the results folder; trial ``n``'s files go to :func:`~search.engines.trial_files.trial_dir`.
             trials: the number of finished trials (complete, pruned, rejected or failed) to reach.
             storage: where the engine keeps its state (an engine-specific location; ``None``: its default).
-            name: the name of the study or experiment in ``storage`` (default: the space's name).
+            name: the name of the study or experiment in ``storage`` (default: the space's name for a study, the
+                results folder's name for a Ray experiment, so that each ``--out`` folder holds its own).
             resume: continue an existing search and fail if there is none (without it, one is continued too).
             sampler_seed: the sampler's seed (default: the space's ``sampler.seed``).
             resources: what each trial may use (default: no limits; the engine decides).

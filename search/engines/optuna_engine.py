@@ -28,7 +28,14 @@ from effdet_graph import InputError
 from graphspec.errors import escape, quote
 from search.engines.base import MakeEvaluate, SearchEngine, TrialResources
 from search.engines.samplers import make_sampler
-from search.engines.trial_files import error_line, trial_dir, write_record, write_spec, write_traceback
+from search.engines.trial_files import (
+    error_line,
+    refuse_new_search_over_trials,
+    trial_dir,
+    write_record,
+    write_spec,
+    write_traceback,
+)
 from search.objective import Evaluate, Objective
 from search.rejection import Rejected
 from search.results import TrialRecord
@@ -115,12 +122,25 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
             attempt += 1
             time.sleep(0.5 * attempt)
         except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.OperationalError, ImportError) as exc:
-            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             raise InputError(
-                f"--storage {escape(url)}: cannot open the database ({escape(reason)}); check the URL (e.g. "
+                f"--storage {escape(url)}: cannot open the database ({_reason(exc)}); check the URL (e.g. "
                 "sqlite:///runs/study.db, postgresql+psycopg2://user:pw@host/db) and that the "
                 "server is up"
             ) from None
+        except sqlalchemy.exc.DatabaseError as exc:  # opened, but not a database Optuna can read
+            where = (
+                escape(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else f"--storage {escape(url)}"
+            )
+            raise InputError(
+                f"{where}: the study database is unreadable ({_reason(exc)}): it was cut short or damaged (a kill or a "
+                "full disk while it was written?). The finished trials' files are kept: start a new search with "
+                "--out another folder"
+            ) from None
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of a database error, without SQLAlchemy's wrapping."""
+    return escape(str(getattr(exc, "orig", None) or exc).splitlines()[0])
 
 
 def open_study(
@@ -130,6 +150,7 @@ def open_study(
     study_name: str,
     must_exist: bool = False,
     seed: int | None = None,
+    results_dir: Path | None = None,
 ) -> optuna.Study:
     """Create the study, or load it when it exists (how a killed search resumes).
 
@@ -140,13 +161,20 @@ def open_study(
         study_name: the study's name in ``storage``.
         must_exist: fail when there is no such study.
         seed: the sampler's seed (default: the space's ``sampler.seed``).
+        results_dir: the search's results folder; a new study is refused while it holds an earlier search's trials.
 
     Raises:
-        InputError: the storage cannot be opened, or ``must_exist`` and there is no such study.
+        InputError: the storage cannot be opened or read, ``must_exist`` and there is no such study, or the study
+            is new and ``results_dir`` holds trials.
     """
     rdb = open_storage(storage)
-    if must_exist and study_name not in {s.study_name for s in optuna.get_all_study_summaries(rdb)}:
-        raise InputError(f"--resume: no study {quote(study_name)} in {escape(storage)}; drop --resume to start it")
+    if study_name not in {s.study_name for s in optuna.get_all_study_summaries(rdb)}:
+        if must_exist:
+            raise InputError(f"--resume: no study {quote(study_name)} in {escape(storage)}; drop --resume to start it")
+        if results_dir is not None:
+            refuse_new_search_over_trials(
+                results_dir, f"the database {escape(storage)} holds no study {quote(study_name)}"
+            )
     seed = space.sampler.seed if seed is None else seed
     sampler = PerTrialSeed(lambda trial_seed: make_sampler(space, objective, trial_seed), seed)
     return optuna.create_study(
@@ -234,7 +262,9 @@ class OptunaEngine(SearchEngine):
         """Run (or continue) the study until ``trials`` trials have finished; see :meth:`SearchEngine.run`."""
         results_dir.mkdir(parents=True, exist_ok=True)
         storage = storage or f"sqlite:///{(results_dir / 'study.db').resolve()}"
-        study = open_study(space, objective, storage, name or space.name, must_exist=resume, seed=sampler_seed)
+        study = open_study(
+            space, objective, storage, name or space.name, must_exist=resume, seed=sampler_seed, results_dir=results_dir
+        )
         optuna.storages.fail_stale_trials(study)
         if len(study.get_trials(deepcopy=False, states=FINISHED)) >= trials:
             return records_of(study)  # finished already (optimize would run one trial before its callback stops it)

@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import pyarrow.fs
 import ray
+import ray.cloudpickle
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
@@ -33,7 +35,16 @@ from effdet_graph import InputError, resolve_device
 from graphspec.cost import Cost
 from search.engines.base import MakeEvaluate, SearchEngine, TrialResources
 from search.engines.samplers import make_sampler
-from search.engines.trial_files import ERROR_CHARS, error_line, read_record, trial_dir, write_record, write_spec
+from search.engines.trial_files import (
+    ERROR_CHARS,
+    error_line,
+    read_record,
+    refuse_new_search_over_trials,
+    started_trials,
+    trial_dir,
+    write_record,
+    write_spec,
+)
 from search.objective import EVALUATE_METRICS, Objective
 from search.rejection import Rejected
 from search.results import TrialRecord
@@ -41,6 +52,7 @@ from search.sample import sample_point
 from search.space import SearchSpace, load_search_space
 from search.trial import TrialLike
 
+TUNER_STATE = "tuner.pkl"  # what Tune writes first when it makes an experiment, and restores from
 TRIAL_NUMBER = "_trial_number"
 REJECTED = "_rejected"
 DETECTOR_COST = "_detector_cost"
@@ -131,7 +143,8 @@ def gpus_per_trial(resources: TrialResources | None) -> float:
 
 class RayEngine(SearchEngine):
     """Ray Tune with OptunaSearch and ASHA; see the module docstring. ``storage``: Tune's ``storage_path``, a
-    folder or ``s3://...`` (default: the results folder's parent); ``name``: the experiment's name."""
+    folder or ``s3://...`` (default: the results folder's parent); ``name``: the experiment's name (default: the
+    results folder's name)."""
 
     name = "ray"
 
@@ -168,13 +181,15 @@ class RayEngine(SearchEngine):
         """Run the search with Ray Tune, restoring it when ``storage/name`` holds an earlier run; see
         :meth:`SearchEngine.run`."""
         resources = resources or TrialResources()
-        name = name or space.name
         results_dir = results_dir.resolve()
+        name = name or results_dir.name
         storage = storage or str(results_dir.parent)
         experiment = f"{storage.rstrip('/')}/{name}"
-        restore = tune.Tuner.can_restore(experiment)
+        restore = experiment_restores(experiment, results_dir)
         if resume and not restore:
             raise InputError(f"--resume: no Ray Tune experiment at {experiment}; drop --resume to start it")
+        if not restore:
+            refuse_new_search_over_trials(results_dir, f"there is no Ray Tune experiment at {experiment}")
         connect()
         trainable = tune.with_resources(
             make_trainable(str(Path(space.file).resolve()), make_evaluate, objective, results_dir, space.proxy.steps),
@@ -183,7 +198,11 @@ class RayEngine(SearchEngine):
         if restore:
             tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, restart_errored=False)
         else:
-            tuner = self._new_tuner(space, objective, trainable, trials, storage, name, sampler_seed, resources)
+            try:
+                tuner = self._new_tuner(space, objective, trainable, trials, storage, name, sampler_seed, resources)
+            except BaseException:  # Tune opens tuner.pkl before it pickles into it: a failure leaves it empty
+                remove_state(experiment)
+                raise
         return records_of(tuner.fit(), results_dir)
 
     @staticmethod
@@ -231,6 +250,49 @@ class RayEngine(SearchEngine):
                 failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
             ),
         )
+
+
+def _state_file(experiment: str) -> tuple[pyarrow.fs.FileSystem, str]:
+    """The file system of ``experiment`` (a folder or ``s3://...``) and the path of its ``tuner.pkl`` there."""
+    fs, path = pyarrow.fs.FileSystem.from_uri(experiment if "://" in experiment else str(Path(experiment).resolve()))
+    return fs, f"{path.rstrip('/')}/{TUNER_STATE}"
+
+
+def remove_state(experiment: str) -> None:
+    """Delete ``experiment``'s ``tuner.pkl`` if there is one (a start that failed before any trial)."""
+    fs, state = _state_file(experiment)
+    if fs.get_file_info(state).type != pyarrow.fs.FileType.NotFound:
+        fs.delete_file(state)
+
+
+def experiment_restores(experiment: str, results_dir: Path) -> bool:
+    """Whether ``experiment`` holds a Tune experiment to restore: its ``tuner.pkl`` is there and reads.
+
+    An unreadable ``tuner.pkl`` (a kill while Tune made the experiment) is deleted when nothing else was done
+    there, no Tune trial state and no trial folder in ``results_dir``: the search starts over with nothing lost.
+
+    Raises:
+        InputError: ``tuner.pkl`` is unreadable and trials were run; one line naming it, nothing deleted.
+    """
+    fs, state = _state_file(experiment)
+    if fs.get_file_info(state).type == pyarrow.fs.FileType.NotFound:
+        return False
+    try:
+        with fs.open_input_file(state) as stream:
+            ray.cloudpickle.loads(stream.readall())
+        return True
+    except Exception as exc:  # what an unpickler raises on a short or damaged file varies: EOFError and others
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:ERROR_CHARS]
+    tune_state = fs.get_file_info(pyarrow.fs.FileSelector(state.rsplit("/", 1)[0]))
+    if started_trials(results_dir) or any(info.base_name.startswith("experiment_state") for info in tune_state):
+        raise InputError(
+            f"{experiment}/{TUNER_STATE}: Ray Tune's experiment state is unreadable ({reason}): it was cut short or "
+            "damaged (a kill or a full disk while it was written?). The finished trials' files are kept: start a new "
+            "search with --out another folder"
+        )
+    print(f"note: {experiment}/{TUNER_STATE} was cut short when its search started ({reason}); starting it again")
+    fs.delete_file(state)
+    return False
 
 
 def trial_config(result: tune.Result) -> dict[str, Any]:

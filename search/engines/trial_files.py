@@ -12,7 +12,7 @@ import json
 import traceback
 from pathlib import Path
 
-from effdet_graph import atomic_output
+from effdet_graph import InputError, atomic_output
 from search.candidate import Candidate
 from search.results import TrialRecord
 
@@ -60,6 +60,29 @@ def read_record(results_dir: Path, number: int) -> TrialRecord | None:
     if not path.is_file():
         return None
     return TrialRecord(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def started_trials(results_dir: Path) -> list[int]:
+    """The numbers of the trials that have a folder under ``results_dir`` (begun, finished or failed), sorted."""
+    folder = results_dir / TRIALS
+    numbers = (path.name for path in folder.iterdir() if path.is_dir()) if folder.is_dir() else ()
+    return sorted(int(name) for name in numbers if name.isdigit())
+
+
+def refuse_new_search_over_trials(results_dir: Path, state: str) -> None:
+    """Refuse to start a new search in ``results_dir`` when it holds the trials of an earlier one whose engine
+    state is gone (``state`` says what the engine found instead): the new search would number its trials from 0
+    and train them over the earlier ones' files.
+
+    Raises:
+        InputError: one line naming the folder and the way out; nothing is deleted.
+    """
+    numbers = started_trials(results_dir)
+    if numbers:
+        raise InputError(
+            f"{results_dir}: holds {len(numbers)} trial(s) of an earlier search under {TRIALS}/, but {state}; a new "
+            "search there would write over them. They are kept: start a new search with --out another folder"
+        )
 
 
 def error_line(exc: BaseException) -> str:

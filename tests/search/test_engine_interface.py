@@ -181,6 +181,83 @@ def test_resume_without_a_search_to_continue_fails_before_any_trial(name, tmp_pa
     assert read_log(tmp_path / "evaluate.log") == []
 
 
+# --- a start that fails, a state file cut short ----------------------------------------------------------------
+
+#: Where each engine keeps the state it restores from, for ``search()``'s arguments (name "search").
+STATE_FILE = {"optuna": Path("results/study.db"), "ray": Path("search/tuner.pkl")}
+
+
+class _Unpicklable:
+    """What a sampler holding a ``threading.Lock`` was to Tune (Optuna 5.1's NSGA-II): its pickling fails."""
+
+    def __reduce__(self):
+        raise TypeError("cannot pickle '_thread.lock' object")
+
+
+def _fail_at_start(engine: SearchEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the engine's next start fail while it creates its study or experiment."""
+    if engine.name == "ray":  # as Optuna 5.1 did it: the searcher's sampler does not pickle into tuner.pkl
+        import optuna
+
+        from search.engines import ray_engine
+
+        def unpicklable_sampler(*args: object) -> optuna.samplers.BaseSampler:
+            sampler = optuna.samplers.RandomSampler(seed=0)
+            sampler.lock = _Unpicklable()  # type: ignore[attr-defined]
+            return sampler
+
+        monkeypatch.setattr(ray_engine, "make_sampler", unpicklable_sampler)
+    else:
+        import optuna
+
+        def create_study(**kwargs: object) -> optuna.Study:
+            raise RuntimeError("planted failure while the study is created")
+
+        monkeypatch.setattr(optuna, "create_study", create_study)
+
+
+def test_a_search_whose_start_failed_leaves_nothing_that_stops_the_same_command_again(engine, tmp_path, monkeypatch):
+    space = load_search_space(space_file(tmp_path, "bifpn_edges", **NO_BUDGET))
+    with monkeypatch.context() as patch:
+        _fail_at_start(engine, patch)
+        with pytest.raises((TypeError, RuntimeError), match="planted failure|cannot pickle"):
+            search(engine, space, tmp_path, 3)
+    assert read_log(tmp_path / "evaluate.log") == []
+
+    records = search(engine, space, tmp_path, 3)
+    assert sorted((r.number, r.state) for r in records) == [(n, "complete") for n in range(3)]
+
+
+def test_a_state_file_cut_short_before_any_trial_ran_starts_the_search_over(engine, tmp_path):
+    space = load_search_space(space_file(tmp_path, "bifpn_edges", **NO_BUDGET))
+    state = tmp_path / STATE_FILE[engine.name]
+    state.parent.mkdir(parents=True)
+    state.write_bytes(b"")  # killed while it was first written: nothing was done there, nothing is lost
+
+    records = search(engine, space, tmp_path, 2)
+    assert sorted((r.number, r.state) for r in records) == [(0, "complete"), (1, "complete")]
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.5])
+def test_a_state_file_cut_short_after_trials_ran_is_one_line_naming_it_and_the_trials_are_kept(engine, tmp_path, keep):
+    space = load_search_space(space_file(tmp_path, "bifpn_edges", **NO_BUDGET))
+    search(engine, space, tmp_path, 2)
+    state = tmp_path / STATE_FILE[engine.name]
+    with state.open("r+b") as handle:
+        handle.truncate(int(keep * state.stat().st_size))
+    kept = {path: path.read_bytes() for path in (tmp_path / "results" / "trials").rglob("*") if path.is_file()}
+    evaluated = read_log(tmp_path / "evaluate.log")
+
+    with pytest.raises(InputError) as refusal:
+        search(engine, space, tmp_path, 3)
+    message = str(refusal.value)
+    assert "\n" not in message and message.endswith("start a new search with --out another folder")
+    named = str(state) if keep or engine.name == "ray" else f"{tmp_path / 'results'}: holds 2 trial(s)"
+    assert message.startswith(named), message
+    assert read_log(tmp_path / "evaluate.log") == evaluated  # no trial ran
+    assert {path: path.read_bytes() for path in kept} == kept  # nothing deleted or changed
+
+
 # --- the registry -------------------------------------------------------------------------------------------------
 
 
