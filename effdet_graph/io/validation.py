@@ -33,6 +33,7 @@ _TRAINING_STATE = {
     "step": "a non-negative integer",
     "epoch": "a non-negative integer",
     "train_images": "a non-negative integer",
+    "backbone_weights": "a string",
 }
 
 Fail = Callable[..., NoReturn]
@@ -201,7 +202,9 @@ def check_checkpoint_dict(data: Mapping[str, Any], source: str) -> None:
         value = data.get(key)
         if value is None:
             continue
-        ok = isinstance(value, Mapping) if what == "a mapping" else _is_int(value) and value >= 0
+        ok = {"a mapping": isinstance(value, Mapping), "a string": isinstance(value, str)}.get(
+            what, _is_int(value) and value >= 0
+        )
         if not ok:
             fail(key, f"must be {what}", value)
     variant = data.get(VARIANT_KEY)

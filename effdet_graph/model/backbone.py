@@ -11,6 +11,15 @@ import timm
 from timm.models import FeatureInfo
 from torch import nn
 
+from effdet_graph.model.backbone_weights import (
+    IMAGENET_NORMALISATION,
+    fold_input_normalisation,
+    is_efficientnet_pytorch,
+    map_efficientnet_pytorch,
+    packaged_weights,
+    read_state_dict,
+    trained_normalisation,
+)
 from graphspec import InputError
 
 #: ``weights`` of :func:`create_backbone` that asks timm for its ImageNet weights (a download).
@@ -23,9 +32,13 @@ def create_backbone(name: str, levels: Sequence[int], weights: str | Path | None
     Args:
         name: a timm model name (``tf_efficientnet_b0``, ``mobilenetv3_small_100``, ...).
         levels: the pyramid levels the spec takes from the backbone (stride ``2**level`` each).
-        weights: ``None`` for random weights; :data:`IMAGENET` for timm's pretrained weights (timm downloads
-            them, or takes them from its cache); or a local file in timm's layout (the state dict of
-            ``timm.create_model(name)``, ``.pth``/``.pt`` read with ``weights_only=True``, or ``.safetensors``).
+        weights: ``None`` for random weights; :data:`IMAGENET` for ImageNet weights: an installed package's file
+            where one ships them (:data:`~effdet_graph.model.backbone_weights.PACKAGED_WEIGHTS`, offline), else
+            timm's (a download, or its cache); or a local file, in timm's layout (the state dict of
+            ``timm.create_model(name)``) or EfficientNet-PyTorch's (mapped by name, every shape checked):
+            ``.pth``/``.pt``/``.bin`` read with ``weights_only=True``, or ``.safetensors``. Weights trained on
+            another input normalisation than the data pipeline's (ImageNet's mean and std), such as the Lite
+            ports' ``(x - 127) / 128``, are adapted to it in the stem (:func:`fold_input_normalisation`).
         kwargs: passed to ``timm.create_model`` (e.g. ``drop_path_rate``).
 
     Raises:
@@ -47,19 +60,48 @@ def create_backbone(name: str, levels: Sequence[int], weights: str | Path | None
     out_indices = tuple(reductions.index(r) for r in wanted)
     if weights is None:
         return timm.create_model(name, features_only=True, pretrained=False, out_indices=out_indices, **kwargs)
+    if weights == IMAGENET:
+        weights = packaged_weights(name) or IMAGENET  # an installed package's file: no download
     if weights != IMAGENET:
         path = Path(weights)
         if not path.is_file():
             raise InputError(f"{path}: backbone weights file " + ("is a directory" if path.is_dir() else "not found"))
         if path.suffix not in (".pth", ".pt", ".bin", ".safetensors"):
             raise InputError(
-                f"{path}: backbone weights must be a .pth, .pt, .bin or .safetensors file in timm's layout"
+                f"{path}: backbone weights must be a .pth, .pt, .bin or .safetensors file in timm's or "
+                "EfficientNet-PyTorch's layout"
             )
-        kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
+        state = read_state_dict(path)
+        if is_efficientnet_pytorch(state):
+            backbone = timm.create_model(name, features_only=True, pretrained=False, out_indices=out_indices, **kwargs)
+            backbone.load_state_dict(map_efficientnet_pytorch(state, backbone, name, path))
+        else:
+            backbone = _timm_pretrained(
+                name, weights, out_indices, {**kwargs, "pretrained_cfg_overlay": {"file": str(path)}}
+            )
+    else:
+        path, backbone = None, _timm_pretrained(name, weights, out_indices, kwargs)
+    fold_input_normalisation(backbone, trained_normalisation(name, path), IMAGENET_NORMALISATION)
+    return backbone
+
+
+def _timm_pretrained(name: str, weights: str | Path, out_indices: tuple[int, ...], kwargs: dict[str, Any]) -> nn.Module:
+    """timm's feature extractor with its pretrained weights (``kwargs`` may point them at a file)."""
     try:
         return timm.create_model(name, features_only=True, pretrained=True, out_indices=out_indices, **kwargs)
     except Exception as exc:  # timm, torch, safetensors and the hub raise many types; the cause is in the text
         raise InputError(_weights_error(name, weights, exc)) from None
+
+
+def weights_source(name: str, weights: str | Path | None) -> str:
+    """Where a backbone's weights come from, as a checkpoint records it: ``random``, ``imagenet (timm)``,
+    ``imagenet (FILE)`` for an installed package's file, or the file's path."""
+    if weights is None:
+        return "random"
+    if weights == IMAGENET:
+        packaged = packaged_weights(name)
+        return "imagenet (timm)" if packaged is None else f"imagenet ({packaged})"
+    return str(Path(weights).resolve())
 
 
 def _weights_error(name: str, weights: str | Path, exc: Exception) -> str:

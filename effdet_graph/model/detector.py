@@ -67,9 +67,26 @@ class EfficientDet(nn.Module):
         )
         self.class_head = PredictionHead(num_outputs=config.num_classes, class_prior=head.class_prior, **common)
         self.box_head = PredictionHead(num_outputs=4, **common)
+        self.backbone_frozen = False
+
+    def freeze_backbone(self) -> EfficientDet:
+        """Keep the backbone as it is while the rest trains: no gradients, its BatchNorms in eval mode (their
+        ImageNet statistics) whatever :meth:`train` says, and its forward pass without autograd."""
+        self.backbone_frozen = True
+        self.backbone.requires_grad_(False)
+        self.backbone.eval()
+        return self
+
+    def train(self, mode: bool = True) -> EfficientDet:
+        super().train(mode)
+        if self.backbone_frozen:
+            self.backbone.eval()
+        return self
 
     def forward(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        features = self.fpn(self.backbone(images))
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.backbone_frozen):
+            backbone_features = self.backbone(images)
+        features = self.fpn(backbone_features)
         return self.class_head(features), self.box_head(features)
 
 

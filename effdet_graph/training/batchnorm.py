@@ -34,7 +34,8 @@ def recompute_bn_statistics(
     model: nn.Module, dataset: CocoDetection, image_size: int, images: int, workers: int, device: torch.device
 ) -> None:
     """Reset every BatchNorm's running statistics of ``model`` and recompute them from the first
-    ``images`` images of ``dataset`` (resized and padded to ``image_size`` as for evaluation)."""
+    ``images`` images of ``dataset`` (resized and padded to ``image_size`` as for evaluation); a frozen
+    backbone's (:meth:`~effdet_graph.model.detector.EfficientDet.freeze_backbone`) are kept."""
     resized = CocoDetection(dataset.image_dir, dataset.annotation_file, ResizePad(image_size))
     loader = DataLoader(
         Subset(resized, range(min(images, len(resized)))),
@@ -42,4 +43,21 @@ def recompute_bn_statistics(
         collate_fn=collate_detection,
         num_workers=workers,
     )
-    update_bn(reraise_worker_errors(loader), model, device)
+    update_bn(
+        reraise_worker_errors(loader),
+        _TrainedPart(model) if getattr(model, "backbone_frozen", False) else model,
+        device,
+    )
+
+
+class _TrainedPart(nn.Module):
+    """A detector with a frozen backbone as ``update_bn`` must see it: its ``modules()`` leave the backbone out
+    (``update_bn`` resets every BatchNorm it finds), its forward is the whole detector's."""
+
+    def __init__(self, detector: nn.Module):
+        super().__init__()
+        self.trained = nn.ModuleList(module for name, module in detector.named_children() if name != "backbone")
+        object.__setattr__(self, "detector", detector)  # not a submodule
+
+    def forward(self, images: torch.Tensor) -> object:
+        return self.detector(images)

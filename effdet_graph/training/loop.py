@@ -32,7 +32,7 @@ from effdet_graph.errors import CheckpointError, DatasetError
 from effdet_graph.fpn.compiler import compile_spec
 from effdet_graph.io.checkpoint import VARIANT_KEY, load_model_state, read_checkpoint, save_checkpoint
 from effdet_graph.io.recipe import ModelRecipe
-from effdet_graph.model.backbone import IMAGENET, create_backbone
+from effdet_graph.model.backbone import IMAGENET, create_backbone, weights_source
 from effdet_graph.model.box_coding import DEFAULT_MAX_BOXES, DEFAULT_MAX_IGNORE_BOXES
 from effdet_graph.model.detector import DetectorTrainer, EfficientDet
 from effdet_graph.training.batchnorm import recompute_bn_statistics
@@ -182,18 +182,24 @@ def train(
             leave_process_group()
 
 
+def backbone_weights(options: TrainOptions) -> str | Path | None:
+    """The backbone's starting weights that ``options`` ask for: ImageNet's, a file's, or ``None`` (random)."""
+    return IMAGENET if options.pretrained_backbone else options.backbone_weights
+
+
 def _build_model(
     recipe: ModelRecipe, options: TrainOptions, resuming: bool, variant: ModelVariant | None
 ) -> EfficientDet:
     """The recipe's detector (the variant's feature network in it, where given), its backbone from ImageNet or
     a weights file when asked (not when resuming: the checkpoint holds every weight)."""
-    weights = IMAGENET if options.pretrained_backbone else options.backbone_weights
+    weights = backbone_weights(options)
     spec, config = recipe.spec(), recipe.config()
     backbone = None
     if weights is not None and not resuming:
         backbone = create_backbone(recipe.backbone, spec.backbone_levels, weights, **config.backbone_args)
     feature_network = compile_spec if variant is None else variant.feature_network
-    return EfficientDet(spec, config, backbone=backbone, feature_network=feature_network)
+    model = EfficientDet(spec, config, backbone=backbone, feature_network=feature_network)
+    return model.freeze_backbone() if options.freeze_backbone else model
 
 
 def _train(
@@ -229,6 +235,9 @@ def _train(
     low, high = options.scale_range
     dataset.transform = TrainTransform(recipe.image_size, (low, high))
     model = _build_model(recipe, options, resumed is not None, variant)
+    source = weights_source(recipe.backbone, backbone_weights(options))
+    if resumed is not None:
+        source = resumed.get("backbone_weights", source)
     variant_entry = None if variant is None else variant.entry()
     if options.sync_bn and group.distributed:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -276,6 +285,7 @@ def _train(
             rng=rng_state(),
             args=options.to_dict(),
             train_images=len(dataset),
+            backbone_weights=source,
             **({} if variant_entry is None else {VARIANT_KEY: variant_entry}),
         )
 

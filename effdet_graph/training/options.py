@@ -140,8 +140,10 @@ class TrainOptions:
     with ``torch.compile`` (CUDA graphs on a GPU, ``mode="reduce-overhead"``); ``log_every`` is how
     often the losses are read back from the device and logged (the mean of those steps). ``sync_bn``
     synchronises BatchNorm statistics over ``torchrun`` processes (GPUs only).
-    ``pretrained_backbone`` starts the backbone from timm's ImageNet weights (downloaded by timm), and
-    ``backbone_weights`` from a local file in timm's layout (``.pth`` or ``.safetensors``)."""
+    ``pretrained_backbone`` starts the backbone from ImageNet weights (an installed package's file, offline, where
+    one ships them (``efficientnet_lite0``), else timm's download), and
+    ``backbone_weights`` from a local file in timm's or EfficientNet-PyTorch's layout; ``freeze_backbone`` trains
+    the feature network and heads alone, the backbone kept as it started (no gradients, BatchNorm in eval mode)."""
 
     data: Path
     spec: Path
@@ -176,6 +178,7 @@ class TrainOptions:
     sync_bn: bool = False
     pretrained_backbone: bool = False
     backbone_weights: Path | None = None
+    freeze_backbone: bool = False
     #: Open every training image (and compare its size with the annotations) before anything is written;
     #: ``False`` skips that check, for large sets (:func:`effdet_graph.data.checks.check_split`).
     check_data: bool = True
