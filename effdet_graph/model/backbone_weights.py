@@ -15,6 +15,7 @@ import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import timm
 import torch
@@ -144,6 +145,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     Raises:
         InputError: the file cannot be read, or holds no tensors by name.
     """
+    state: Any
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file

@@ -60,4 +60,5 @@ class _TrainedPart(nn.Module):
         object.__setattr__(self, "detector", detector)  # not a submodule
 
     def forward(self, images: torch.Tensor) -> object:
-        return self.detector(images)
+        detector: nn.Module = self.__dict__["detector"]
+        return detector(images)
