@@ -52,8 +52,8 @@ def proxy_options(
     device: str | None,
 ) -> TrainOptions:
     """The training run of the space's ``proxy`` block for ``detector``: ``steps`` steps of its batch, input
-    size (the detector's resolution where it gives none), learning rate, EMA, scale jitter and backbone weights,
-    warmup a tenth of the steps; ``spec`` trained into ``out``."""
+    size (the detector's resolution where it gives none), learning rate, EMA, scale jitter, backbone weights and
+    freezing, warmup a tenth of the steps; ``spec`` trained into ``out``."""
     proxy = space.proxy
     return TrainOptions(
         data=data,
@@ -73,6 +73,7 @@ def proxy_options(
         device=device,
         pretrained_backbone=proxy.pretrained_backbone,
         backbone_weights=proxy.backbone_weights,
+        freeze_backbone=proxy.freeze_backbone,
     )
 
 

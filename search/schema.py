@@ -38,6 +38,7 @@ PROXY_KEYS: Keys = {
     "scale_range": False,
     "pretrained_backbone": False,
     "backbone_weights": False,
+    "freeze_backbone": False,
 }
 BUDGET_KEYS: Keys = {"scope": False, "max_params": False, "max_macs": False}
 SAMPLER_KEYS: Keys = {"name": False, "seed": False}

@@ -57,10 +57,11 @@ class ProxyConfig:
     """Proxy training of each candidate: ``steps`` optimizer steps of ``batch_size`` images at
     ``image_size`` (``None``: the candidate's resolution) with learning rate ``lr`` and weight EMA
     ``ema_decay``; intermediate AP is measured up to ``reports`` times (for early stopping). The backbone
-    starts from timm's ImageNet weights with ``pretrained_backbone`` (a download), from the local file
-    ``backbone_weights`` (timm's layout; a relative path is read from the space file's folder) when given,
-    else from random weights. ``scale_range`` is the training's scale jitter (``{low: a, high: b}`` in the file;
-    :class:`~effdet_graph.data.transforms.TrainTransform`)."""
+    starts from ImageNet weights with ``pretrained_backbone`` (``efficientnet_lite0``'s from the installed weights
+    extra, offline; any other's from timm, a download), from the local file ``backbone_weights`` (timm's or
+    EfficientNet-PyTorch's layout; a relative path is read from the space file's folder) when given, else from
+    random weights; ``freeze_backbone`` trains the feature network and heads only. ``scale_range`` is the training's
+    scale jitter (``{low: a, high: b}`` in the file; :class:`~effdet_graph.data.transforms.TrainTransform`)."""
 
     steps: int
     batch_size: int = 8
@@ -71,6 +72,7 @@ class ProxyConfig:
     scale_range: tuple[float, float] = TrainOptions.scale_range
     pretrained_backbone: bool = False
     backbone_weights: Path | None = None
+    freeze_backbone: bool = False
 
 
 @dataclass(frozen=True)
@@ -246,6 +248,7 @@ def _proxy(reader: Reader, base_dir: Path) -> ProxyConfig:
         scale_range=_scale_range(reader, ("proxy", "scale_range")),
         pretrained_backbone=pretrained,
         backbone_weights=weights,
+        freeze_backbone=reader.boolean(("proxy", "freeze_backbone"), default=False),
     )
     trained = ("steps", "batch_size", "image_size", "lr", "ema_decay", "scale_range")  # each trial's TrainOptions
     try:

@@ -54,10 +54,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", help=f"latency, training and evaluation device: {DEVICE_HELP}")
     weights = parser.add_mutually_exclusive_group()
     weights.add_argument(
-        "--pretrained-backbone", action="store_true", help="--train-steps from timm's ImageNet backbone weights"
+        "--pretrained-backbone",
+        action="store_true",
+        help="--train-steps from ImageNet backbone weights (efficientnet_lite0: offline, from the weights extra)",
     )
     weights.add_argument(
-        "--backbone-weights", type=Path, metavar="FILE", help="--train-steps from this backbone weights file (timm's)"
+        "--backbone-weights",
+        type=Path,
+        metavar="FILE",
+        help="--train-steps from this backbone weights file (timm's or EfficientNet-PyTorch's layout)",
+    )
+    parser.add_argument(
+        "--freeze-backbone",
+        action="store_true",
+        help="--train-steps trains the feature network and heads only, the backbone kept as it started",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of the table")
     parser.add_argument("--plot", metavar="FILE", help="write a plot: AP (or params) against GMACs")
@@ -71,9 +81,10 @@ def run_compare(args: argparse.Namespace) -> int:
         load_spec(path)  # a broken spec fails here, before a data set is made or any spec trained
     device = resolve_device(args.device)  # a bad --device fails before any data set is made
     train = None
-    if args.train_steps is None and (args.pretrained_backbone or args.backbone_weights):
+    if args.train_steps is None and (args.pretrained_backbone or args.backbone_weights or args.freeze_backbone):
         raise InputError(
-            "--pretrained-backbone and --backbone-weights set where --train-steps starts; add --train-steps N"
+            "--pretrained-backbone, --backbone-weights and --freeze-backbone set how --train-steps trains; add "
+            "--train-steps N"
         )
     if args.seeds is not None:
         if args.train_steps is None:
@@ -95,6 +106,7 @@ def run_compare(args: argparse.Namespace) -> int:
                 device=args.device,
                 pretrained_backbone=args.pretrained_backbone,
                 backbone_weights=args.backbone_weights,
+                freeze_backbone=args.freeze_backbone,
             )
         )
         if args.num_classes is not None and args.num_classes != train.num_classes:

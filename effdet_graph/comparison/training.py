@@ -28,8 +28,10 @@ class CompareTraining:
         image_size: training and evaluation image size (``None``: the phi's resolution).
         backbone: timm backbone instead of the phi's EfficientNet.
         device: ``cpu``, ``cuda`` or ``cuda:N`` (``None``: a GPU when there is one).
-        pretrained_backbone: start every backbone from timm's ImageNet weights (a download).
-        backbone_weights: start every backbone from this local file in timm's layout.
+        pretrained_backbone: start every backbone from ImageNet weights (efficientnet_lite0's from the installed
+            package, offline; any other's from timm, a download).
+        backbone_weights: start every backbone from this local file (timm's or EfficientNet-PyTorch's layout).
+        freeze_backbone: train the feature network and heads only, the backbone kept as it started.
         out: folder of the built-in data set (``out/data``) and the training runs (``out/runs``).
     """
 
@@ -41,6 +43,7 @@ class CompareTraining:
     device: str | None = None
     pretrained_backbone: bool = False
     backbone_weights: Path | None = None
+    freeze_backbone: bool = False
     out: Path = DEFAULT_OUT
 
 
@@ -72,6 +75,7 @@ class CompareTrainer:
                 overrides,
                 recipe.pretrained_backbone,
                 str(recipe.backbone_weights),
+                *(["frozen"] if recipe.freeze_backbone else []),  # earlier runs' folders keep their digest
             ],
             sort_keys=True,
             default=str,
@@ -99,6 +103,7 @@ class CompareTrainer:
             device=recipe.device,
             pretrained_backbone=recipe.pretrained_backbone,
             backbone_weights=recipe.backbone_weights,
+            freeze_backbone=recipe.freeze_backbone,
             seed=seed,
         )
         return train_and_evaluate(options, progress=None).metrics

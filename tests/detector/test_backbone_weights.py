@@ -92,6 +92,7 @@ def test_pretrained_backbone_offline_says_what_to_do(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_compare_takes_backbone_weights_only_with_training(weights, capsys):
-    assert main(["compare", "fpn", "--backbone-weights", str(weights["pth"])]) == 2
+@pytest.mark.parametrize("flag", ["--backbone-weights", "--freeze-backbone"])
+def test_compare_takes_backbone_weights_and_freezing_only_with_training(weights, capsys, flag):
+    assert main(["compare", "fpn", flag, *([str(weights["pth"])] if flag == "--backbone-weights" else [])]) == 2
     assert "add --train-steps N" in capsys.readouterr().err

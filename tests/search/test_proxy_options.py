@@ -80,3 +80,23 @@ def test_proxy_backbone_weights_resolve_from_the_space_folder_and_must_exist(wri
     )
     with pytest.raises(ConfigError, match="pretrained_backbone or proxy.backbone_weights, not both"):
         load_search_space(write_space("both.yaml", both))
+
+
+def test_proxy_freeze_backbone_reaches_every_trials_training_and_must_be_a_boolean(write_space, tmp_path):
+    from search.oneshot.union import topology_choices
+    from search.proxy import proxy_options
+    from search.space import builtin_space
+
+    space = load_search_space(builtin_space("bifpn_edges"))
+    assert not space.proxy.freeze_backbone
+    text = variant_text(
+        "bifpn_edges", "  steps: 200", "  pretrained_backbone: true\n  freeze_backbone: true\n  steps: 200"
+    )
+    frozen = load_search_space(write_space("frozen.yaml", text))
+    assert frozen.proxy.freeze_backbone and frozen.proxy.pretrained_backbone
+    detector = topology_choices(frozen).detector
+    options = proxy_options(frozen, detector, tmp_path, tmp_path / "spec.yaml", tmp_path, 10, 0, None)
+    assert options.freeze_backbone and options.pretrained_backbone
+    bad = variant_text("bifpn_edges", "  steps: 200", "  freeze_backbone: maybe\n  steps: 200")
+    with pytest.raises(ConfigError, match=r"bad.yaml:\d+:\d+: .*freeze_backbone"):
+        load_search_space(write_space("bad.yaml", bad))
