@@ -157,6 +157,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train the feature network and heads only: the backbone keeps its starting weights and BatchNorm "
         "statistics (use with --pretrained-backbone or --backbone-weights)",
     )
+    _option(
+        train,
+        "views",
+        type=int,
+        metavar="N",
+        help="N fixed augmentations (flip, scale jitter, crop) of each training image, one picked each epoch "
+        "(default: a fresh one each epoch; with --feature-cache, 8)",
+    )
+    _option(
+        train,
+        "feature_cache",
+        action="store_true",
+        help="with --freeze-backbone: compute the backbone's features of the --views once, stored beside the data "
+        "set (DATA/train/feature_cache/), and train the rest on them; every run with the same data, backbone, "
+        "weights, input size, augmentation and views reuses them",
+    )
     train.add_argument(
         "--eval",
         action="store_true",

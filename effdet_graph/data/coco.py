@@ -236,6 +236,8 @@ class CocoDetection(Dataset):
         self.transform = transform
         self.seed = seed
         self.epoch = 0
+        #: ``None``: a fresh augmentation of each item every epoch; ``N``: one of ``N`` fixed views of it.
+        self.views: int | None = None
         self.image_ids: list[int] = [img["id"] for img in self.coco.dataset["images"]]
         cats = sorted(self.coco.dataset["categories"], key=lambda c: c["id"])
         #: ``label_to_category[label]`` is the COCO category id of contiguous label ``label``.
@@ -326,5 +328,22 @@ class CocoDetection(Dataset):
         image, target = self.load(index)
         if self.transform is None:
             return image, target
-        rng = random.Random(f"{self.seed}:{self.epoch}:{index}")
-        return self.transform(image, target, rng)
+        return self.transform(image, target, self.item_rng(index))
+
+    def item_rng(self, index: int) -> random.Random:
+        """The random numbers item ``index`` of this epoch is transformed with: its own each epoch, or with
+        :attr:`views` one of that many fixed ones (:func:`view_rng`), picked anew each epoch."""
+        if self.views is None:
+            return random.Random(f"{self.seed}:{self.epoch}:{index}")
+        return view_rng(index, view_of(self.seed, self.epoch, index, self.views))
+
+
+def view_of(seed: int, epoch: int, index: int, views: int) -> int:
+    """Which of ``views`` fixed views item ``index`` shows in epoch ``epoch`` of a run with data seed ``seed``."""
+    return random.Random(f"{seed}:{epoch}:{index}").randrange(views)
+
+
+def view_rng(index: int, view: int) -> random.Random:
+    """The random numbers of view ``view`` of item ``index``: the same for every run, whatever its seed, so that
+    runs share the views (and a feature cache of them)."""
+    return random.Random(f"view:{view}:{index}")

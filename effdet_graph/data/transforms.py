@@ -150,7 +150,8 @@ class TrainTransform:
 def collate_detection(
     batch: Sequence[tuple[Tensor, dict[str, Any]]],
 ) -> tuple[Tensor, list[dict[str, Any]]]:
-    """``[(image[3, S, S], target)] -> (images FloatTensor[N, 3, S, S], [target])``.
+    """``[(image[3, S, S], target)] -> (images FloatTensor[N, 3, S, S], [target])``; items whose image is a
+    tuple of backbone feature maps (a feature cache's) give the list of each level's ``[N, C_l, H_l, W_l]``.
 
     Raises:
         ValueError: the batch is empty.
@@ -158,6 +159,8 @@ def collate_detection(
     if not batch:
         raise ValueError("cannot collate an empty batch")
     images, targets = zip(*batch)
+    if isinstance(images[0], tuple):
+        return [torch.stack(list(level)) for level in zip(*images)], list(targets)  # type: ignore[return-value]
     return torch.stack(list(images)), list(targets)
 
 

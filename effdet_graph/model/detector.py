@@ -83,9 +83,14 @@ class EfficientDet(nn.Module):
             self.backbone.eval()
         return self
 
-    def forward(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.backbone_frozen):
-            backbone_features = self.backbone(images)
+    def forward(self, images: torch.Tensor | list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """``images``: ``(N, 3, H, W)``, or a frozen backbone's feature maps of them, finest first (a feature
+        cache's: :mod:`effdet_graph.training.feature_cache`), which skip the backbone."""
+        if isinstance(images, torch.Tensor):
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not self.backbone_frozen):
+                backbone_features = self.backbone(images)
+        else:
+            backbone_features = images
         features = self.fpn(backbone_features)
         return self.class_head(features), self.box_head(features)
 

@@ -12,6 +12,7 @@ have their BatchNorm statistics recomputed (:mod:`effdet_graph.training.batchnor
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import reprlib
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from tqdm import tqdm
 
 from effdet_graph.builtin import resolve_spec_path
 from effdet_graph.data.checks import check_split
+from effdet_graph.data.coco import CocoDetection
 from effdet_graph.data.loading import reraise_worker_errors
 from effdet_graph.data.transforms import PaddedCollate, TrainTransform
 from effdet_graph.errors import CheckpointError, DatasetError
@@ -44,6 +46,7 @@ from effdet_graph.training.distributed import (
     join_process_group,
     leave_process_group,
 )
+from effdet_graph.training.feature_cache import CachedViews, feature_cache
 from effdet_graph.training.optim import build_optimizer, build_scheduler
 from effdet_graph.training.options import RESUME_MUST_MATCH, TrainOptions
 from effdet_graph.training.readout import LossReadout
@@ -56,6 +59,7 @@ __all__ = ["CHECKPOINT_NAME", "TrainResult", "train"]
 
 CHECKPOINT_NAME = "last.pt"
 #: Recipe entries a resumed run must share with its checkpoint (beyond fitting weights).
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainOptions)}  # of options older checkpoints lack
 _RECIPE_MUST_MATCH = ("phi", "backbone", "spec_params", "image_size", "label_to_category")
 
 
@@ -125,7 +129,8 @@ def _check_resumable(
     diffs += [
         f"{k}: checkpoint {stored.get(k)!r}, this run {wanted[k]!r}"
         for k in RESUME_MUST_MATCH
-        if stored.get(k) != wanted[k] and not (k == "scale_range" and tuple(stored.get(k)) == tuple(wanted[k]))
+        if stored.get(k, _DEFAULTS[k]) != wanted[k]
+        and not (k == "scale_range" and tuple(stored.get(k)) == tuple(wanted[k]))
     ]
     if data.get("train_images") != train_images:
         diffs.append(f"train_images: checkpoint {data.get('train_images')}, this run {train_images}")
@@ -182,6 +187,13 @@ def train(
             leave_process_group()
 
 
+def to_device(images: torch.Tensor | list[torch.Tensor], device: torch.device) -> torch.Tensor | list[torch.Tensor]:
+    """A batch of images, or of a feature cache's backbone maps (one tensor per level), on ``device``."""
+    if isinstance(images, torch.Tensor):
+        return images.to(device, memory_format=torch.channels_last, non_blocking=True)
+    return [level.to(device, memory_format=torch.channels_last, non_blocking=True) for level in images]
+
+
 def backbone_weights(options: TrainOptions) -> str | Path | None:
     """The backbone's starting weights that ``options`` ask for: ImageNet's, a file's, or ``None`` (random)."""
     return IMAGENET if options.pretrained_backbone else options.backbone_weights
@@ -233,7 +245,8 @@ def _train(
         options.head_depth,
     )
     low, high = options.scale_range
-    dataset.transform = TrainTransform(recipe.image_size, (low, high))
+    transform = TrainTransform(recipe.image_size, (low, high))
+    dataset.transform, dataset.views = transform, options.view_count
     model = _build_model(recipe, options, resumed is not None, variant)
     source = weights_source(recipe.backbone, backbone_weights(options))
     if resumed is not None:
@@ -242,6 +255,13 @@ def _train(
     if options.sync_bn and group.distributed:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(device).to(memory_format=torch.channels_last).train()  # faster convs, CPU and GPU
+    items: CocoDetection | CachedViews = dataset
+    if options.feature_cache:
+        shown = None if progress is None else progress and group.is_main
+        cache = feature_cache(
+            dataset, model.backbone, recipe.backbone, transform, options.view_count or 1, device, shown
+        )
+        items = CachedViews(cache, options.order_seed)
     # Under torchrun the loss is normalised by the positives of the global batch, as one process would.
     reduce_positives = all_reduce_sum if group.distributed else None
     trainer = DetectorTrainer(model, recipe.image_size, reduce_positives, group.world_size).to(device)
@@ -315,7 +335,7 @@ def _train(
     try:
         for epoch in range(step // steps_per_epoch, math.ceil(total_steps / steps_per_epoch)):
             loader = epoch_loader(
-                dataset,
+                items,
                 epoch,
                 options.batch_size,
                 options.order_seed,
@@ -330,7 +350,7 @@ def _train(
             readout.start()
             for images, targets in reraise_worker_errors(loader):
                 scheduler.step_update(step)
-                images = images.to(device, memory_format=torch.channels_last, non_blocking=True)
+                images = to_device(images, device)
                 targets = targets.to(device, non_blocking=True)
                 if variant is not None:
                     variant.before_step(model, step)

@@ -10,7 +10,15 @@ from typing import Any
 
 from graphspec import InputError
 
-__all__ = ["DEFAULT_EPOCHS", "LOG_KINDS", "RESUME_MUST_MATCH", "OptionError", "TrainOptions", "check_options"]
+__all__ = [
+    "DEFAULT_CACHED_VIEWS",
+    "DEFAULT_EPOCHS",
+    "LOG_KINDS",
+    "RESUME_MUST_MATCH",
+    "OptionError",
+    "TrainOptions",
+    "check_options",
+]
 
 DEFAULT_EPOCHS = 10
 LOG_KINDS = ("csv", "tensorboard")
@@ -29,7 +37,11 @@ RESUME_MUST_MATCH = (
     "clip_norm",
     "scale_range",
     "bn_images",
+    "freeze_backbone",
+    "views",
 )
+#: Fixed views per training image with a feature cache, unless ``views`` says otherwise.
+DEFAULT_CACHED_VIEWS = 8
 
 
 class OptionError(InputError, ValueError):
@@ -100,6 +112,7 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "log_every": _at_least_one,
     "seed": _non_negative,
     "data_seed": _non_negative,
+    "views": _at_least_one,
 }
 
 
@@ -179,6 +192,12 @@ class TrainOptions:
     pretrained_backbone: bool = False
     backbone_weights: Path | None = None
     freeze_backbone: bool = False
+    #: Fixed augmented views of each training image, one picked each epoch (``None``: a fresh augmentation each
+    #: epoch; with ``feature_cache``, :data:`DEFAULT_CACHED_VIEWS`).
+    views: int | None = None
+    #: Train on a cache of the frozen backbone's features of the views (:mod:`effdet_graph.training.feature_cache`),
+    #: computed once for every run that shares data, backbone, input size, augmentation and views.
+    feature_cache: bool = False
     #: Open every training image (and compare its size with the annotations) before anything is written;
     #: ``False`` skips that check, for large sets (:func:`effdet_graph.data.checks.check_split`).
     check_data: bool = True
@@ -192,7 +211,15 @@ class TrainOptions:
         """
         if self.steps is not None and self.epochs is not None:
             raise OptionError("give {} or {}, not both", "steps", "epochs")
+        if self.feature_cache and not self.freeze_backbone:
+            raise OptionError("{} holds a frozen backbone's features; add {}", "feature_cache", "freeze_backbone")
         check_options({name: getattr(self, name) for name in RULES})
+
+    @property
+    def view_count(self) -> int | None:
+        """Fixed views per training image: ``views``, else :data:`DEFAULT_CACHED_VIEWS` with a feature cache, else
+        ``None`` (a fresh augmentation every epoch)."""
+        return self.views if self.views is not None or not self.feature_cache else DEFAULT_CACHED_VIEWS
 
     @property
     def order_seed(self) -> int:
