@@ -74,6 +74,8 @@ def proxy_options(
         pretrained_backbone=proxy.pretrained_backbone,
         backbone_weights=proxy.backbone_weights,
         freeze_backbone=proxy.freeze_backbone,
+        views=proxy.views,
+        feature_cache=proxy.feature_cache,
     )
 
 

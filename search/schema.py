@@ -39,6 +39,8 @@ PROXY_KEYS: Keys = {
     "pretrained_backbone": False,
     "backbone_weights": False,
     "freeze_backbone": False,
+    "views": False,
+    "feature_cache": False,
 }
 BUDGET_KEYS: Keys = {"scope": False, "max_params": False, "max_macs": False}
 SAMPLER_KEYS: Keys = {"name": False, "seed": False}

@@ -60,8 +60,10 @@ class ProxyConfig:
     starts from ImageNet weights with ``pretrained_backbone`` (``efficientnet_lite0``'s from the installed weights
     extra, offline; any other's from timm, a download), from the local file ``backbone_weights`` (timm's or
     EfficientNet-PyTorch's layout; a relative path is read from the space file's folder) when given, else from
-    random weights; ``freeze_backbone`` trains the feature network and heads only. ``scale_range`` is the training's
-    scale jitter (``{low: a, high: b}`` in the file; :class:`~effdet_graph.data.transforms.TrainTransform`)."""
+    random weights; ``freeze_backbone`` trains the feature network and heads only; ``views`` and ``feature_cache``
+    as :class:`~effdet_graph.training.options.TrainOptions`' (every trial shares the cache). ``scale_range`` is the
+    training's scale jitter (``{low: a, high: b}`` in the file;
+    :class:`~effdet_graph.data.transforms.TrainTransform`)."""
 
     steps: int
     batch_size: int = 8
@@ -73,6 +75,8 @@ class ProxyConfig:
     pretrained_backbone: bool = False
     backbone_weights: Path | None = None
     freeze_backbone: bool = False
+    views: int | None = None
+    feature_cache: bool = False
 
 
 @dataclass(frozen=True)
@@ -249,7 +253,14 @@ def _proxy(reader: Reader, base_dir: Path) -> ProxyConfig:
         pretrained_backbone=pretrained,
         backbone_weights=weights,
         freeze_backbone=reader.boolean(("proxy", "freeze_backbone"), default=False),
+        views=reader.integer(("proxy", "views"), low=1, default=None),
+        feature_cache=reader.boolean(("proxy", "feature_cache"), default=False),
     )
+    if proxy.feature_cache and not proxy.freeze_backbone:
+        raise reader.fail(
+            "proxy.feature_cache holds a frozen backbone's features; add freeze_backbone: true",
+            ("proxy", "feature_cache"),
+        )
     trained = ("steps", "batch_size", "image_size", "lr", "ema_decay", "scale_range")  # each trial's TrainOptions
     try:
         check_options({name: getattr(proxy, name) for name in trained})

@@ -69,6 +69,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="--train-steps trains the feature network and heads only, the backbone kept as it started",
     )
+    parser.add_argument(
+        "--views",
+        type=int,
+        metavar="N",
+        help="--train-steps with N fixed augmentations per training image (default: a fresh one each epoch; 8 "
+        "with --feature-cache)",
+    )
+    parser.add_argument(
+        "--feature-cache",
+        action="store_true",
+        help="with --freeze-backbone: compute the backbone's features of the views once, for every spec",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of the table")
     parser.add_argument("--plot", metavar="FILE", help="write a plot: AP (or params) against GMACs")
     parser.set_defaults(run=run_compare)
@@ -81,10 +93,12 @@ def run_compare(args: argparse.Namespace) -> int:
         load_spec(path)  # a broken spec fails here, before a data set is made or any spec trained
     device = resolve_device(args.device)  # a bad --device fails before any data set is made
     train = None
-    if args.train_steps is None and (args.pretrained_backbone or args.backbone_weights or args.freeze_backbone):
+    if args.train_steps is None and any(
+        (args.pretrained_backbone, args.backbone_weights, args.freeze_backbone, args.views, args.feature_cache)
+    ):
         raise InputError(
-            "--pretrained-backbone, --backbone-weights and --freeze-backbone set how --train-steps trains; add "
-            "--train-steps N"
+            "--pretrained-backbone, --backbone-weights, --freeze-backbone, --views and --feature-cache set how "
+            "--train-steps trains; add --train-steps N"
         )
     if args.seeds is not None:
         if args.train_steps is None:
@@ -107,6 +121,8 @@ def run_compare(args: argparse.Namespace) -> int:
                 pretrained_backbone=args.pretrained_backbone,
                 backbone_weights=args.backbone_weights,
                 freeze_backbone=args.freeze_backbone,
+                views=args.views,
+                feature_cache=args.feature_cache,
             )
         )
         if args.num_classes is not None and args.num_classes != train.num_classes:

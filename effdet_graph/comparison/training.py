@@ -32,6 +32,8 @@ class CompareTraining:
             package, offline; any other's from timm, a download).
         backbone_weights: start every backbone from this local file (timm's or EfficientNet-PyTorch's layout).
         freeze_backbone: train the feature network and heads only, the backbone kept as it started.
+        views: fixed augmentations per training image (``None``: a fresh one each epoch; 8 with ``feature_cache``).
+        feature_cache: train on the frozen backbone's cached features of the views, computed once for every spec.
         out: folder of the built-in data set (``out/data``) and the training runs (``out/runs``).
     """
 
@@ -44,6 +46,8 @@ class CompareTraining:
     pretrained_backbone: bool = False
     backbone_weights: Path | None = None
     freeze_backbone: bool = False
+    views: int | None = None
+    feature_cache: bool = False
     out: Path = DEFAULT_OUT
 
 
@@ -76,6 +80,8 @@ class CompareTrainer:
                 recipe.pretrained_backbone,
                 str(recipe.backbone_weights),
                 *(["frozen"] if recipe.freeze_backbone else []),  # earlier runs' folders keep their digest
+                *([f"views={recipe.views}"] if recipe.views is not None else []),
+                *(["cached"] if recipe.feature_cache else []),
             ],
             sort_keys=True,
             default=str,
@@ -104,6 +110,8 @@ class CompareTrainer:
             pretrained_backbone=recipe.pretrained_backbone,
             backbone_weights=recipe.backbone_weights,
             freeze_backbone=recipe.freeze_backbone,
+            views=recipe.views,
+            feature_cache=recipe.feature_cache,
             seed=seed,
         )
         return train_and_evaluate(options, progress=None).metrics

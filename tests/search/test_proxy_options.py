@@ -96,7 +96,15 @@ def test_proxy_freeze_backbone_reaches_every_trials_training_and_must_be_a_boole
     assert frozen.proxy.freeze_backbone and frozen.proxy.pretrained_backbone
     detector = topology_choices(frozen).detector
     options = proxy_options(frozen, detector, tmp_path, tmp_path / "spec.yaml", tmp_path, 10, 0, None)
-    assert options.freeze_backbone and options.pretrained_backbone
+    assert options.freeze_backbone and options.pretrained_backbone and not options.feature_cache
+    cached = variant_text(
+        "bifpn_edges", "  steps: 200", "  freeze_backbone: true\n  feature_cache: true\n  views: 4\n  steps: 200"
+    )
+    proxy = load_search_space(write_space("cached.yaml", cached)).proxy
+    assert (proxy.feature_cache, proxy.views) == (True, 4)
+    unfrozen = variant_text("bifpn_edges", "  steps: 200", "  feature_cache: true\n  steps: 200")
+    with pytest.raises(ConfigError, match=r"unfrozen.yaml:\d+:\d+: proxy.feature_cache holds a frozen backbone"):
+        load_search_space(write_space("unfrozen.yaml", unfrozen))
     bad = variant_text("bifpn_edges", "  steps: 200", "  freeze_backbone: maybe\n  steps: 200")
     with pytest.raises(ConfigError, match=r"bad.yaml:\d+:\d+: .*freeze_backbone"):
         load_search_space(write_space("bad.yaml", bad))
