@@ -108,3 +108,30 @@ def test_proxy_freeze_backbone_reaches_every_trials_training_and_must_be_a_boole
     bad = variant_text("bifpn_edges", "  steps: 200", "  freeze_backbone: maybe\n  steps: 200")
     with pytest.raises(ConfigError, match=r"bad.yaml:\d+:\d+: .*freeze_backbone"):
         load_search_space(write_space("bad.yaml", bad))
+
+
+def test_the_search_scripts_help_says_which_backbone_and_weights_each_space_trains(write_space, capsys, monkeypatch):
+    import runpy
+    import sys
+    from pathlib import Path
+
+    from search.script import backbone_line
+
+    frozen = variant_text(
+        "bifpn_edges",
+        "  steps: 200",
+        "  pretrained_backbone: true\n  freeze_backbone: true\n  feature_cache: true\n  steps: 200",
+    )
+    line = backbone_line(load_search_space(write_space("frozen.yaml", frozen)))
+    assert line.endswith(
+        "from ImageNet weights (offline where the weights extra ships them), frozen, on the feature cache"
+    )
+    script = Path(__file__).resolve().parents[2] / "search" / "topology.py"
+    monkeypatch.setattr(sys, "argv", [str(script), "--help"])
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    with pytest.raises(SystemExit):
+        runpy.run_path(str(script), run_name="__main__")
+    shown = capsys.readouterr().out
+    assert (
+        "The backbone of each space's trials:" in shown and "  nasfpn_cells: " in shown and "  bifpn_edges: " in shown
+    )
