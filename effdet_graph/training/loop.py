@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from timm.utils import ModelEmaV3
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
@@ -46,6 +45,7 @@ from effdet_graph.training.distributed import (
     join_process_group,
     leave_process_group,
 )
+from effdet_graph.training.ema import DetectorEma
 from effdet_graph.training.feature_cache import CachedViews, feature_cache
 from effdet_graph.training.optim import build_optimizer, build_scheduler
 from effdet_graph.training.options import RESUME_MUST_MATCH, TrainOptions
@@ -277,7 +277,7 @@ def _train(
     optimizer = build_optimizer(model, options.lr, options.momentum, options.weight_decay, device)
     total_steps = options.total_steps(steps_per_epoch)
     scheduler = build_scheduler(optimizer, total_steps, options.warmup(total_steps))
-    ema = ModelEmaV3(model, decay=options.ema_decay, use_warmup=True, foreach=True)
+    ema = DetectorEma(model, decay=options.ema_decay, use_warmup=True, foreach=True)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 
     step = 0

@@ -154,3 +154,25 @@ def test_a_frozen_backbone_gets_no_gradients_and_keeps_eval_mode_through_train()
     sum(o.sum() for o in class_outputs + box_outputs).backward()
     assert all(p.grad is None and not p.requires_grad for p in detector.backbone.parameters())
     assert all(p.grad is not None for p in detector.fpn.parameters() if p.requires_grad)
+
+
+def test_the_weight_average_of_a_frozen_detector_is_timms_with_the_backbone_left_alone():
+    from timm.utils import ModelEmaV3
+
+    from effdet_graph import build_detector
+    from effdet_graph.training.ema import DetectorEma
+
+    torch.manual_seed(0)
+    detector = build_detector("bifpn", phi=0, backbone="mobilenetv3_small_050", overrides={"width": 16, "repeats": 1})
+    detector.freeze_backbone()
+    ours, timms = DetectorEma(detector, decay=0.9), ModelEmaV3(detector, decay=0.9)
+    for step in range(3):
+        with torch.no_grad():
+            for parameter in detector.parameters():
+                if parameter.requires_grad:
+                    parameter.add_(torch.randn_like(parameter))
+        ours.update(detector, step=step)
+        timms.update(detector, step=step)
+    expected = timms.module.state_dict()
+    for key, value in ours.module.state_dict().items():
+        assert torch.equal(value, expected[key]), key
