@@ -229,6 +229,19 @@ def _train_loop_rows(r: dict[str, Any]) -> list[str]:
     return rows if "cuda" in r else [*rows, "the stored results have no GPU run yet"]
 
 
+def _frozen_backbone_rows(r: dict[str, Any]) -> list[str]:
+    rows = []
+    for size in ("128px", "256px"):
+        row, cache = r[size], r[size]["cache"]
+        rows.append(
+            f"| {size[:-2]} px | {row['trained_images_per_s']:.1f} | {row['frozen_images_per_s']:.1f} "
+            f"({row['frozen_ratio']:.2f}×) | {row['cached_images_per_s']:.1f} ({row['cached_ratio']:.2f}×) "
+            f"| {cache['build_s']:.1f} s, {cache['megabytes']:.0f} MB |"
+        )
+    met = r["128px"]["cached_ratio"] >= r["recipe"]["target"]
+    return [*rows, f"target ≥ {r['recipe']['target']:.0f}× at 128 px: {'met' if met else 'not met'}"]
+
+
 def _train_step_rows(r: dict[str, Any]) -> list[str]:
     counts, targets, loss = r["cpu"]["counts"], r["cpu"]["targets_ms"], r["cpu"]["loss_forward_ms"]
     labels = {
@@ -432,6 +445,7 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "detector.json": _detector_rows,
     "search.json": _search_rows,
     "train_loop.json": _train_loop_rows,
+    "frozen_backbone.json": _frozen_backbone_rows,
     "train_step.json": _train_step_rows,
     "ranking_report-beacon-lr008.json": _beacon_rows("beacon-lr008", _ranking_rows),
     "ranking_report-surround.json": _ranking_rows,
