@@ -85,7 +85,9 @@ def test_a_driver_on_a_multi_node_cluster_runs_trials_on_every_worker_node(tmp_p
         "results_dir": str(tmp_path / "results"),
         "n_trials": 4,
         "log": str(tmp_path / "evaluate.log"),
-        "sleep_s": 1.0,
+        # Longer than a worker node's first actor takes to start on a busy 2-core CPU (torch's import, about 5 s):
+        # with 1 s, the first node's reused actor could finish every trial before the second node's had started.
+        "sleep_s": 6.0,
         "storage_path": str(tmp_path / "ray"),
         "name": "cluster",
         "max_concurrent": 2,
