@@ -238,3 +238,16 @@ def test_what_a_supernet_does_not_train_with_is_refused_before_anything_is_writt
     with pytest.raises((OptionError, InputError), match=message):
         train_supernet(space, options(space, data, tmp_path / "run", steps=1, **changes), sampling, False)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_supernet_trains_on_a_frozen_backbones_feature_cache(spaces, data, tmp_path):
+    space = spaces["bifpn_edges"]
+    run = options(space, data, tmp_path / "run", steps=3, freeze_backbone=True, feature_cache=True, views=2)
+    result = train_supernet(space, run, "fair", progress=False)
+    ckpt = read_checkpoint(result.checkpoint)
+    assert ckpt["step"] == 3 and ckpt["args"]["feature_cache"] and ckpt["args"]["freeze_backbone"]
+    once = options(space, data, tmp_path / "once", steps=1, freeze_backbone=True)  # on the fly, one step
+    start = read_checkpoint(train_supernet(space, once, "fair", False).checkpoint)
+    backbone = [k for k in ckpt["model"] if k.startswith("backbone.")]
+    assert backbone and [k for k in backbone if not torch.equal(ckpt["model"][k], start["model"][k])] == []
+    assert len(list((data / "train" / "feature_cache").glob("*/meta.json"))) == 1
