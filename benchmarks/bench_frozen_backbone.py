@@ -83,7 +83,8 @@ def main() -> None:
             )  # fmt: skip
             row: dict[str, object] = {"cache": build_cache(data, size)}
             for mode, settings in MODES.items():
-                row[f"{mode}_images_per_s"] = round(images_per_s(replace(base, out=base.out / mode, **settings), args.steps), 2)
+                measured = images_per_s(replace(base, out=base.out / mode, **settings), args.steps)
+                row[f"{mode}_images_per_s"] = round(measured, 2)
             trained = float(row["trained_images_per_s"])  # type: ignore[arg-type]
             for mode in ("frozen", "cached"):
                 row[f"{mode}_ratio"] = round(float(row[f"{mode}_images_per_s"]) / trained, 2)  # type: ignore[arg-type]
