@@ -121,7 +121,7 @@ def feature_cache(
     exists, else built (with a progress bar), then opened.
 
     Raises:
-        InputError: the split's folder is not writable (one line naming it).
+        InputError: the cache cannot be written (a read-only folder, a full disk): one line naming the file.
     """
     root = dataset.image_dir.parent / FOLDER
     key = cache_key(dataset, backbone, backbone_name, transform, views)
@@ -129,13 +129,14 @@ def feature_cache(
     if not (final / "meta.json").is_file():
         try:
             root.mkdir(exist_ok=True)
-        except OSError as exc:
+            with _locked(root / f"{key}.lock"):
+                if not (final / "meta.json").is_file():  # another process may have built it while this one waited
+                    _build(dataset, backbone, transform, views, device, final, progress)
+        except OSError as exc:  # a read-only folder, a full disk: nothing half-built is left (see _build)
             raise InputError(
-                f"{root}: cannot write the feature cache there ({exc.strerror}); make it writable"
+                f"{exc.filename or root}: cannot write the feature cache ({exc.strerror}); make {root} writable "
+                "or free space there"
             ) from None
-        with _locked(root / f"{key}.lock"):
-            if not (final / "meta.json").is_file():  # another process may have built it while this one waited
-                _build(dataset, backbone, transform, views, device, final, progress)
     return FeatureCache.open(final)
 
 

@@ -144,3 +144,18 @@ def test_a_feature_cache_needs_a_frozen_backbone(data, tmp_path, capsys):
         == 2
     )
     assert "--feature-cache holds a frozen backbone's features; add --freeze-backbone" in capsys.readouterr().err
+
+
+def test_a_folder_the_cache_cannot_be_written_to_is_one_line_naming_it(data, tmp_path, monkeypatch, capsys):
+    def refuse(self: Path, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)  # as a read-only data folder does (root writes anywhere here)
+    args = [*TRAIN, "--data", str(data), "--out", str(tmp_path / "run"), "--feature-cache", "--views", "5"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err
+    root = data / "train" / "feature_cache"
+    assert err.endswith(
+        f"{root}: cannot write the feature cache (Permission denied); make {root} writable or free space there"
+    )
