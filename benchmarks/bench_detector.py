@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import platform
 import statistics
 import time
@@ -30,9 +29,9 @@ from pathlib import Path
 
 import torch
 
-from effdet_graph.io.atomic import atomic_output
 from effdet_graph.io.convert import convert_effdet_state_dict
 from effdet_graph.model.detector import build_detector
+from ranking.store import write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "detector.json"
 IMAGE_SIZE = 512
@@ -206,10 +205,7 @@ def main() -> None:
         print(markdown(results["cuda"], CUDA_ROWS, f"{name}, {IMAGE_SIZE}x{IMAGE_SIZE}"))
     else:
         print("no CUDA device: the GPU measurements (fp16 forward, torch.compile, bf16 training step) were skipped")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(RESULTS) as tmp:
-        tmp.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_results(RESULTS, results)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ the CPU with ``torch.set_num_threads(2)``; latencies are medians of interleaved 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -24,9 +23,9 @@ import torch
 
 from effdet_graph.builtin import builtin_specs, specs_dir
 from effdet_graph.fpn.compiler import compile_spec
-from effdet_graph.io.atomic import atomic_output
 from graphspec import load_spec
 from graphspec.cost import estimate_cost
+from ranking.store import write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "feature_network.json"
 B0_CHANNELS = (40, 112, 320)  # EfficientNet-B0 at strides 8, 16, 32
@@ -233,9 +232,7 @@ def main() -> int:
         "latency": bench_latency(iterations=20 if args.quick else 200, warmup=3 if args.quick else 20),
     }
     print(markdown(results))
-    with atomic_output(RESULTS) as tmp:
-        tmp.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {RESULTS}")
+    write_results(RESULTS, results)
     return 0
 
 

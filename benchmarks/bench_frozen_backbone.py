@@ -17,23 +17,22 @@ Results go to ``benchmarks/results/frozen_backbone.json`` with the machine they 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
+from bench_train_loop import images_per_s
 
-from effdet_graph import TrainOptions, make_dataset, specs_dir, train
+from effdet_graph import TrainOptions, make_dataset, specs_dir
 from effdet_graph.data.coco import CocoDetection
 from effdet_graph.data.transforms import TrainTransform
-from effdet_graph.io.atomic import atomic_output
 from effdet_graph.model.backbone import IMAGENET, create_backbone
 from effdet_graph.training.feature_cache import feature_cache
 from effdet_graph.training.options import DEFAULT_CACHED_VIEWS
 from ranking import RESULTS_DIR
-from ranking.store import machine
+from ranking.store import machine, write_results
 
 RESULTS = RESULTS_DIR / "frozen_backbone.json"
 THREADS = 1
@@ -44,12 +43,6 @@ MODES = {
     "frozen": {"freeze_backbone": True},
     "cached": {"freeze_backbone": True, "feature_cache": True},
 }
-
-
-def images_per_s(options: TrainOptions, steps: int) -> float:
-    """Throughput of ``steps`` steps with ``options``, after an untimed warm-up run of the same options."""
-    train(replace(options, steps=max(2, steps // 4), out=options.out / "warmup"), progress=False)
-    return train(replace(options, steps=steps, out=options.out / "timed"), progress=False).images_per_s
 
 
 def build_cache(data: Path, size: int) -> dict[str, float]:
@@ -94,9 +87,7 @@ def main() -> None:
                 f"({row['frozen_ratio']}x), frozen on the cache {row['cached_images_per_s']} ({row['cached_ratio']}x; "
                 f"target {TARGET}x at 128 px); cache: {row['cache']}"
             )
-    with atomic_output(RESULTS) as tmp_file:
-        tmp_file.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_results(RESULTS, results)
 
 
 if __name__ == "__main__":

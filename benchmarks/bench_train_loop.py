@@ -20,7 +20,6 @@ Results go to ``benchmarks/results/train_loop.json`` with the machine they were 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -30,8 +29,7 @@ from pathlib import Path
 import torch
 
 from effdet_graph import TrainOptions, make_dataset, specs_dir, train
-from effdet_graph.io.atomic import atomic_output
-from ranking.store import machine
+from ranking.store import machine, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_loop.json"
 CPU_THREADS = 2
@@ -99,10 +97,7 @@ def main() -> None:
                 cuda[key] = round(gpu_busy_fraction(options, args.steps), 3)
                 print(f"{cuda['name']}, {key}: {cuda[key]:.1%}")
             results["cuda"] = cuda
-    RESULTS.parent.mkdir(exist_ok=True)
-    with atomic_output(RESULTS) as tmp_file:
-        tmp_file.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_results(RESULTS, results)
 
 
 if __name__ == "__main__":

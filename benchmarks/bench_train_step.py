@@ -24,7 +24,6 @@ every variant. Runs alternate; medians and the ratios old / new are printed and 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -37,10 +36,10 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torchvision.ops import sigmoid_focal_loss
 
-from effdet_graph.io.atomic import atomic_output
 from effdet_graph.model.anchors import AnchorConfig, feature_map_sizes, flatten_level_outputs, generate_anchors
 from effdet_graph.model.box_coding import assign_targets_batched, one_hot_targets, pad_targets
 from effdet_graph.model.losses import DetectionLoss, batch_targets
+from ranking.store import write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_step.json"
 SIZE = (512, 512)
@@ -234,9 +233,7 @@ def main() -> None:
             print(
                 f"  CUDA graph of new_padded_100: loss forward {r['loss_forward_ms']['new_padded_100_cuda_graph']} ms"
             )
-    with atomic_output(RESULTS) as tmp:
-        tmp.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_results(RESULTS, results)
 
 
 if __name__ == "__main__":

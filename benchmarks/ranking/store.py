@@ -33,6 +33,16 @@ def machine() -> dict[str, Any]:
     }
 
 
+def write_results(path: Path, results: Mapping[str, Any]) -> None:
+    """Write a benchmark's results file (indented JSON) atomically, and say where."""
+    from effdet_graph.io.atomic import atomic_output
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
+
+
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     """The CPU's model name from ``cpuinfo`` (Linux), else the platform's processor or architecture."""
     try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -151,6 +152,14 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _views(dataset: CocoDetection, transform: TrainTransform, views: int) -> Iterator[tuple[Tensor, dict[str, Any]]]:
+    """Every view of every image of ``dataset``, image by image: ``(pixels [3, S, S], target)``."""
+    for index in range(len(dataset)):
+        image, target = dataset.load(index)
+        for view in range(views):
+            yield transform(image, target, view_rng(index, view))
+
+
 @torch.no_grad()
 def _build(
     dataset: CocoDetection,
@@ -170,30 +179,20 @@ def _build(
     rows = len(dataset) * views
     arrays: list[np.memmap] = []
     targets: list[dict[str, Tensor]] = []
-    pending: list[Tensor] = []
+    items = _views(dataset, transform, views)
     try:
         bar = tqdm(total=rows, desc="feature cache", unit="view", disable=None if progress is None else not progress)
-        for index in range(len(dataset)):
-            image, target = dataset.load(index)
-            for view in range(views):
-                pixels, viewed = transform(image, target, view_rng(index, view))
-                pending.append(pixels)
-                targets.append({key: viewed[key] for key in TARGET_KEYS})
-                if len(pending) == BUILD_BATCH or len(targets) == rows:
-                    batch = torch.stack(pending).to(device, memory_format=torch.channels_last)
-                    maps = backbone(batch)
-                    if not arrays:
-                        arrays = [
-                            np.lib.format.open_memmap(
-                                temporary / f"level{i}.npy", mode="w+", dtype=np.float16, shape=(rows, *m.shape[1:])
-                            )
-                            for i, m in enumerate(maps)
-                        ]
-                    start = len(targets) - len(pending)
-                    for array, m in zip(arrays, maps):
-                        array[start : start + len(pending)] = m.float().cpu().numpy().astype(np.float16)
-                    bar.update(len(pending))
-                    pending = []
+        while batch := list(itertools.islice(items, BUILD_BATCH)):
+            pixels, viewed = zip(*batch)
+            maps = backbone(torch.stack(pixels).to(device, memory_format=torch.channels_last))
+            arrays = arrays or [
+                np.lib.format.open_memmap(temporary / f"level{i}.npy", "w+", np.float16, (rows, *m.shape[1:]))
+                for i, m in enumerate(maps)
+            ]
+            for array, m in zip(arrays, maps):
+                array[len(targets) : len(targets) + len(batch)] = m.float().cpu().numpy()
+            targets += [{key: target[key] for key in TARGET_KEYS} for target in viewed]
+            bar.update(len(batch))
         bar.close()
         for array in arrays:
             array.flush()
