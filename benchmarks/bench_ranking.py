@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             record_verification(outcome)
             print(f"added to {VERIFY_RESULTS}")
         return
-    proxies = [search_proxy_recipe(steps, recipe) for steps in args.proxies]
+    proxies = [search_proxy_recipe(steps, recipe, RECIPE_BOOK.search_proxy) for steps in args.proxies]
     if not args.report_only:
         chosen = [t for t in topologies if not args.only or t.name in args.only]
         data = prepare_data(recipe, args.work)

@@ -64,7 +64,7 @@ class TimedEvaluate:
     def __init__(self, inner: Evaluate):
         self.inner = inner
 
-    def __call__(self, candidate: Candidate, trial_dir: Path, report: Report) -> dict[str, float]:
+    def __call__(self, candidate: Candidate, trial_dir: Path, report: Report | None) -> dict[str, float]:
         started, start = time.time(), time.perf_counter()
         record = trial_dir / PROXY_RECORD
 

@@ -2,7 +2,8 @@
 
 An :class:`Evaluate` trains and evaluates one :class:`~search.candidate.Candidate` (the proxy task)
 and returns its metrics; it calls ``report(step, ap)`` with intermediate AP so that an engine can
-stop a poor trial early. :data:`OBJECTIVES` names what is optimised: AP alone, or AP against MACs
+stop a poor trial early, unless ``report`` is ``None`` (nothing stops a multi-objective trial early: its
+intermediate AP would be measured for nobody). :data:`OBJECTIVES` names what is optimised: AP alone, or AP against MACs
 or against measured latency (a Pareto front).
 """
 
@@ -24,9 +25,10 @@ EVALUATE_METRICS = (*METRICS, "latency_ms")
 
 
 class Evaluate(Protocol):
-    def __call__(self, candidate: Candidate, trial_dir: Path, report: Report) -> dict[str, float]:
+    def __call__(self, candidate: Candidate, trial_dir: Path, report: Report | None) -> dict[str, float]:
         """Train and evaluate ``candidate``, writing its files under ``trial_dir``; return metrics named in
-        :data:`EVALUATE_METRICS`, with at least ``AP`` (and ``latency_ms`` if the objective needs it)."""
+        :data:`EVALUATE_METRICS`, with at least ``AP`` (and ``latency_ms`` if the objective needs it). With
+        ``report`` ``None`` no intermediate AP is measured."""
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 Intermediate AP is measured at epoch ends (at most ``proxy.reports`` times, the first after at least
 ``steps / reports`` steps, never at the last step) and handed to the engine's ``report``, which may
-stop a poor trial early. The final AP is returned, not reported: an early stop there would throw away
-a finished trial.
+stop a poor trial early; it is not measured when the engine passes no ``report`` (a multi-objective
+search). The final AP is returned, not reported: an early stop there would throw away a finished trial.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from effdet_graph import TrainOptions, load_checkpoint, measure_latency_ms, resolve_device
+from effdet_graph.training.loop import prepare_feature_cache
 from effdet_graph.training.train_eval import dataset_folder, evaluate_run, train_and_evaluate
 from search.candidate import Candidate
 from search.detector import DetectorSettings
@@ -33,6 +34,22 @@ def prepare_dataset(space: SearchSpace, results_dir: Path) -> Path:
         scene=space.dataset.scene,
         val_fraction=space.dataset.val_fraction,
     )
+
+
+def prepare_shared_cache(
+    space: SearchSpace,
+    detector: DetectorSettings,
+    data: Path,
+    results_dir: Path,
+    seed: int,
+    device: str | None,
+    progress: bool | None,
+) -> None:
+    """Build the backbone-feature cache that every trial of ``space`` trains on with ``detector`` (the proxy's
+    ``feature_cache``), before the trials start: here with all of this process's threads, where the first trial
+    would build it with its one while the others wait on it."""
+    options = proxy_options(space, detector, data, space.template.path, results_dir, space.proxy.steps, seed, device)
+    prepare_feature_cache(options, progress)
 
 
 def checkpoint_latency_ms(checkpoint: Path, image_size: int, device: str | None = None) -> float:
@@ -91,7 +108,7 @@ class ProxyTask:
         self.measure_latency = measure_latency
         self.device = device  # trains and measures latency here (None: CUDA when present)
 
-    def __call__(self, candidate: Candidate, trial_dir: Path, report: Report) -> dict[str, float]:
+    def __call__(self, candidate: Candidate, trial_dir: Path, report: Report | None) -> dict[str, float]:
         proxy = self.space.proxy
         options = proxy_options(
             self.space,
@@ -108,7 +125,7 @@ class ProxyTask:
 
         def on_epoch_end(step: int, total: int, checkpoint: Path) -> None:
             nonlocal last_report
-            if step < total and step - last_report >= total / proxy.reports:
+            if report is not None and step < total and step - last_report >= total / proxy.reports:
                 last_report = step
                 report(step, evaluate_run(checkpoint, options)["AP"])
 

@@ -15,7 +15,7 @@ from graphspec.errors import escape, quote
 from search.engines import MakeEvaluate, TrialResources, engine_class
 from search.objective import OBJECTIVES
 from search.oneshot.union import TOPOLOGY_KINDS, topology_choices
-from search.proxy import ProxyTask, prepare_dataset
+from search.proxy import ProxyTask, prepare_dataset, prepare_shared_cache
 from search.results import LEADERBOARD, RESULT_FILES, TrialRecord, best_records, leaderboard_table, write_results
 from search.retrain import RETRAIN_TABLE, check_retrain, retrain_best
 from search.space import SearchSpace, load_search_space
@@ -92,7 +92,8 @@ def run_search(
         device: the device the proxy task trains and measures latency on (default: CUDA when present).
         strategy: ``proxy`` (every trial trains its candidate) or ``oneshot`` (a supernet trained once, trials
             measure candidates with its weights: :mod:`search.oneshot.strategy`; topology spaces only).
-        progress: show the supernet training's progress bar (``None``: only when stderr is a terminal).
+        progress: show the progress bar of the supernet training or of the trials' shared feature cache (``None``:
+            only when stderr is a terminal).
         retrain: after the search, train the template and this many of the best trials no larger than it
             stand-alone (:mod:`search.retrain`; topology spaces only).
         retrain_seeds: trainings of each, seeds 0 to ``retrain_seeds - 1``.
@@ -153,6 +154,8 @@ def run_search(
             InheritedWeights, space, supernet, data, measure_latency=latency, device=device
         )
     else:
+        if space.proxy.feature_cache and space.kind in TOPOLOGY_KINDS:  # one detector: every trial shares one cache
+            prepare_shared_cache(space, topology_choices(space).detector, data, results, seed, device, progress)
         make_evaluate = functools.partial(ProxyTask, space, data, seed, measure_latency=latency, device=device)
     records = search_engine.run(
         space, make_evaluate, goal, results, trials=trials, storage=storage, resume=resume, resources=resources

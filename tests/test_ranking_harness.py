@@ -33,7 +33,7 @@ from ranking.methods import (
     synflow_score,
     trained_spec,
 )
-from ranking.recipes import load_recipes, search_proxy_recipe
+from ranking.recipes import RECIPE_FILE, load_recipes, search_proxy_recipe
 from ranking.reports import build_report, report_path
 from ranking.runs import log_rows, record_verification, run_missing, timed_run, training_seconds, verify
 from ranking.scoring import StoredTraining, oneshot_methods, score_methods
@@ -364,21 +364,31 @@ def test_the_bench_search_space_is_the_surround_recipe(tmp_path):
     assert (space.choices.detector.phi, space.choices.detector.backbone) == (gt.train["phi"], gt.train["backbone"])
 
 
-def test_search_proxy_recipe_is_the_search_spaces_proxy_cut_to_a_budget():
-    from search.space import builtin_space, load_search_space
-
-    proxy = load_search_space(builtin_space("bifpn_edges")).proxy
+def test_search_proxy_recipe_is_the_recipe_files_proxy_cut_to_a_budget():
+    training = bench.RECIPE_BOOK.search_proxy
     gt = bench.RECIPES["surround"]
-    recipe = search_proxy_recipe(100, gt)
+    recipe = search_proxy_recipe(100, gt, training)
     assert recipe.train["steps"] == 100 and recipe.train["warmup_steps"] == 10
-    assert (recipe.train["lr"], recipe.train["ema_decay"]) == (proxy.lr, proxy.ema_decay)
-    assert recipe.train["image_size"] == proxy.image_size and recipe.dataset == gt.dataset
+    assert (recipe.train["lr"], recipe.train["ema_decay"]) == (training["lr"], training["ema_decay"]) == (0.15, 0.99)
+    assert recipe.train["image_size"] == training["image_size"] and recipe.dataset == gt.dataset
     assert recipe.train["backbone"] == gt.train["backbone"]
-    assert search_proxy_recipe(200, gt).hash != recipe.hash
+    assert search_proxy_recipe(200, gt, training).hash != recipe.hash
     beacon = bench.RECIPES["beacon"]  # one cell, one-layer heads: the proxy trains that detector too
-    beacon_proxy = search_proxy_recipe(100, beacon).train
+    beacon_proxy = search_proxy_recipe(100, beacon, training).train
     assert (beacon_proxy["head_depth"], beacon_proxy["overrides"]) == (1, {"repeats": 1})
     assert recipe.hash == "3ed4bdedb375a9f4"  # the stored proxy runs' (unchanged by the detector options)
+
+
+def test_a_search_proxy_block_with_a_bad_value_is_refused_naming_its_line(tmp_path):
+    from graphspec import ConfigError
+
+    text = RECIPE_FILE.read_text(encoding="utf-8")
+    bad = tmp_path / "recipes.yaml"
+    bad.write_text(
+        text.replace("search_proxy: {image_size: 128,", "search_proxy: {image_size: -128,"), encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match=r"recipes.yaml:\d+:\d+: .*search_proxy.*image_size"):
+        load_recipes(bad)
 
 
 def _store_with(tmp_path, recipe, aps: dict[str, list[float]], seconds=10.0):
@@ -390,7 +400,7 @@ def _store_with(tmp_path, recipe, aps: dict[str, list[float]], seconds=10.0):
 
 
 def test_stored_training_scores_by_the_stored_ap_and_costs_the_runs_seconds(tmp_path):
-    proxy = search_proxy_recipe(100, bench.RECIPES[bench.GROUND_TRUTH])
+    proxy = search_proxy_recipe(100, bench.RECIPES[bench.GROUND_TRUTH], bench.RECIPE_BOOK.search_proxy)
     store = _store_with(tmp_path, proxy, {"a": [0.3], "b": [0.1], "c": [0.2]}, seconds=7.0)
     method = StoredTraining(proxy, store)
     topologies = _topologies()

@@ -1,5 +1,5 @@
 """The training recipes of the ranking benchmark, read from ``benchmarks/recipes.yaml`` (see its comments), and
-the search's from-scratch proxy as a recipe."""
+the search's former from-scratch proxy as a recipe."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from typing import Any
 
 from graphspec.errors import did_you_mean
 from ranking import ROOT
-from ranking.topologies import SEARCH_SPACE
 
 #: Step budgets of the search-proxy rows (the search's default is 200).
 PROXY_BUDGETS = (100, 200)
 #: The keys a recipe may have (``train`` and ``dataset`` are then read as mappings, which they must be).
 RECIPE_KEYS = {"train": False, "dataset": False, "varies": False}
+#: The keys of the file's ``search_proxy`` block (TrainOptions values), each required.
+SEARCH_PROXY_KEYS = {"image_size": True, "batch_size": True, "lr": True, "ema_decay": True, "scale_range": True}
 #: The training options that set the detector a run trains (the rest set how it trains).
 DETECTOR_OPTIONS = ("phi", "backbone", "head_depth", "overrides")
 
@@ -66,13 +67,15 @@ RECIPE_FILE = ROOT / "benchmarks" / "recipes.yaml"
 @dataclass(frozen=True)
 class Recipes:
     """``benchmarks/recipes.yaml``: the ``detector`` values every recipe shares, the recipes by name, the name of
-    the ground truth's (``ground_truth``: the recipe the harness runs and reports by default), and the stored single
-    runs of other recipes its report scores as ranking methods (``ranking_runs``: recipe -> seeds)."""
+    the ground truth's (``ground_truth``: the recipe the harness runs and reports by default), the stored single
+    runs of other recipes its report scores as ranking methods (``ranking_runs``: recipe -> seeds), and the training
+    of the search-proxy rows (``search_proxy``: :func:`search_proxy_recipe`)."""
 
     detector: dict[str, Any]
     recipes: dict[str, Recipe]
     ground_truth: str
     ranking_runs: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    search_proxy: dict[str, Any] = field(default_factory=dict)
 
 
 def load_recipes(path: Path = RECIPE_FILE) -> Recipes:
@@ -81,6 +84,7 @@ def load_recipes(path: Path = RECIPE_FILE) -> Recipes:
     Raises:
         ConfigError: One line ``FILE:LINE:COL: ...`` naming the recipe and the key.
     """
+    from effdet_graph.training.options import OptionError, check_options
     from graphspec import ConfigError
     from graphspec.reader import Reader
     from graphspec.yaml_loader import load_yaml
@@ -120,7 +124,13 @@ def load_recipes(path: Path = RECIPE_FILE) -> Recipes:
         if not isinstance(seeds, list) or not seeds or not all(type(seed) is int for seed in seeds):
             raise ConfigError(f"`ranking_runs.{name}` must be a list of seeds, got {seeds!r}", where, "ranking_runs")
     runs = {name: tuple(seeds) for name, seeds in ranking_runs.items()}
-    return Recipes(detector, recipes, ground_truth, runs)
+    search_proxy = values(reader.mapping(("search_proxy",), SEARCH_PROXY_KEYS, "`search_proxy`"))
+    try:
+        check_options(search_proxy)
+    except OptionError as exc:
+        message = exc.named(lambda key: f"`search_proxy.{key}`")
+        raise ConfigError(message, loaded.where(("search_proxy", exc.field)), f"search_proxy.{exc.field}") from None
+    return Recipes(detector, recipes, ground_truth, runs, search_proxy)
 
 
 def check_recipe(recipe: Recipe, where: Callable[..., Any]) -> None:
@@ -158,23 +168,11 @@ def check_recipe(recipe: Recipe, where: Callable[..., Any]) -> None:
         raise refuse(exc.named(lambda name: f"`train.{name}`"), "train", exc.field) from None
 
 
-def search_proxy_recipe(steps: int, ground_truth: Recipe) -> Recipe:
-    """The search's from-scratch proxy training (the ``proxy`` block of the ``bifpn_edges`` space: its learning
-    rate, EMA, batch, input size, scale jitter and warmup of a tenth of the steps) cut to ``steps``, on the ground
-    truth's data set and detector (its phi, backbone, ``head_depth`` and spec ``overrides``), so that only the
-    training differs."""
-    from search.space import builtin_space, load_search_space
-
-    proxy = load_search_space(builtin_space(SEARCH_SPACE)).proxy
+def search_proxy_recipe(steps: int, ground_truth: Recipe, training: Mapping[str, Any]) -> Recipe:
+    """The search's former from-scratch proxy training (``training``: the recipe file's ``search_proxy`` block,
+    its learning rate, EMA, batch, input size and scale jitter) cut to ``steps`` with a warmup of a tenth of them,
+    on the ground truth's data set and detector (its phi, backbone, ``head_depth`` and spec ``overrides``), so that
+    only the training differs."""
     detector = {k: ground_truth.train[k] for k in DETECTOR_OPTIONS if k in ground_truth.train}
-    train = dict(
-        detector,
-        image_size=proxy.image_size or ground_truth.train["image_size"],
-        batch_size=proxy.batch_size,
-        lr=proxy.lr,
-        ema_decay=proxy.ema_decay,
-        scale_range=proxy.scale_range,
-        steps=steps,
-        warmup_steps=max(1, steps // 10),
-    )
+    train = dict(detector, **training, steps=steps, warmup_steps=max(1, steps // 10))
     return Recipe(f"search proxy, {steps} steps", train, ground_truth.dataset)

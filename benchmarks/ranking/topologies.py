@@ -3,6 +3,7 @@ space, as spec texts."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -18,6 +19,10 @@ CONTROL_NAME = CONTROL_SPEC.stem
 BUILTIN_TOPOLOGIES = ("fpn", "panet", "simplified_panet", "bifpn", "qufpn", "nasfpn", "fc_fpn")
 BUILTIN_SET = frozenset((*BUILTIN_TOPOLOGIES, CONTROL_NAME))
 SEARCH_SPACE = "bifpn_edges"
+#: The space's detector when the sampled members were drawn (their spec files' header names it, and a stored run
+#: is keyed by the whole text): the runs train the recipe's detector, so the space's later move to
+#: EfficientNet-Lite0 must not rename them.
+SAMPLED_BACKBONE = "tf_efficientnet_b0"
 
 
 @dataclass(frozen=True)
@@ -46,12 +51,18 @@ def sampled_topologies(count: int, seed: int = 0, max_draws: int = 1000) -> list
     Rejected points (invalid or over budget) and repeats of a topology already drawn are skipped; trial numbers
     count every draw, so a name (``bifpn_edges_trialNNNN``) says which draw it was.
     """
+    from search.detector import DetectorSettings
+    from search.kinds.edges import EdgeChoices
     from search.rejection import Rejected
     from search.sample import sample_point
     from search.space import builtin_space, load_search_space
     from search.trial import SeededTrial
 
     space = load_search_space(builtin_space(SEARCH_SPACE))
+    choices = space.choices
+    assert isinstance(choices, EdgeChoices)
+    detector = DetectorSettings.from_table(choices.detector.phi, SAMPLED_BACKBONE, choices.detector.num_classes)
+    space = dataclasses.replace(space, choices=dataclasses.replace(choices, detector=detector))
     rng = random.Random(seed)
     topologies: list[Topology] = []
     seen: set[str] = set()

@@ -29,6 +29,7 @@ from effdet_graph.data.checks import check_split
 from effdet_graph.data.coco import CocoDetection
 from effdet_graph.data.loading import reraise_worker_errors
 from effdet_graph.data.transforms import PaddedCollate, TrainTransform
+from effdet_graph.device import resolve_device
 from effdet_graph.errors import CheckpointError, DatasetError
 from effdet_graph.fpn.compiler import compile_spec
 from effdet_graph.io.checkpoint import VARIANT_KEY, load_model_state, read_checkpoint, save_checkpoint
@@ -55,7 +56,7 @@ from effdet_graph.training.step_log import open_step_log
 from effdet_graph.training.variant import ModelVariant
 from graphspec import InputError
 
-__all__ = ["CHECKPOINT_NAME", "TrainResult", "train"]
+__all__ = ["CHECKPOINT_NAME", "TrainResult", "prepare_feature_cache", "train"]
 
 CHECKPOINT_NAME = "last.pt"
 #: Recipe entries a resumed run must share with its checkpoint (beyond fitting weights).
@@ -214,22 +215,14 @@ def _build_model(
     return model.freeze_backbone() if options.freeze_backbone else model
 
 
-def _train(
-    options: TrainOptions,
-    resumed: dict[str, Any] | None,
-    progress: bool | None,
-    on_epoch_end: Callable[[int, int, Path], None] | None,
-    group: ProcessGroup,
-    device: torch.device,
-    variant: ModelVariant | None,
-) -> TrainResult:
-    checkpoint = options.out / CHECKPOINT_NAME
-    seed_everything(options.seed)
-    amp_dtype = _amp_dtype(device)
+def _training_split(options: TrainOptions) -> tuple[CocoDetection, ModelRecipe, TrainTransform]:
+    """The training split (its transform and views set), the run's model recipe and its training transform.
 
+    Raises:
+        DatasetError: the split is missing or broken, or smaller than a batch.
+    """
     dataset = open_split(options.data, "train", options.order_seed)
-    steps_per_epoch = len(dataset) // options.batch_size
-    if steps_per_epoch == 0:
+    if len(dataset) < options.batch_size:
         raise DatasetError(
             f"{dataset.annotation_file}: the train split has {len(dataset)} images, fewer than "
             f"--batch-size {options.batch_size}; lower --batch-size"
@@ -247,6 +240,45 @@ def _train(
     low, high = options.scale_range
     transform = TrainTransform(recipe.image_size, (low, high))
     dataset.transform, dataset.views = transform, options.view_count
+    return dataset, recipe, transform
+
+
+def prepare_feature_cache(options: TrainOptions, progress: bool | None = True) -> Path:
+    """Build the feature cache that a training with ``options`` (``feature_cache`` set) would train on, unless
+    it is stored already, and return its folder: runs that share one cache (a search's trials) then open it
+    instead of waiting while the first of them builds it. The backbone is the run's own (its weights, or its
+    seed's random ones), so the cache is the one the run looks up.
+
+    Raises:
+        DatasetError: the training split is missing, broken or smaller than a batch.
+        InputError: the cache cannot be written (one line naming the file).
+    """
+    if not options.feature_cache:
+        raise ValueError("prepare_feature_cache needs options with feature_cache set")
+    dataset, recipe, transform = _training_split(options)
+    device = resolve_device(options.device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        seed_everything(options.seed)
+        backbone = _build_model(recipe, options, False, None).backbone.to(device).to(memory_format=torch.channels_last)
+    views = options.view_count or 1
+    return feature_cache(dataset, backbone, recipe.backbone, transform, views, device, progress).path
+
+
+def _train(
+    options: TrainOptions,
+    resumed: dict[str, Any] | None,
+    progress: bool | None,
+    on_epoch_end: Callable[[int, int, Path], None] | None,
+    group: ProcessGroup,
+    device: torch.device,
+    variant: ModelVariant | None,
+) -> TrainResult:
+    checkpoint = options.out / CHECKPOINT_NAME
+    seed_everything(options.seed)
+    amp_dtype = _amp_dtype(device)
+
+    dataset, recipe, transform = _training_split(options)
+    steps_per_epoch = len(dataset) // options.batch_size
     model = _build_model(recipe, options, resumed is not None, variant)
     source = weights_source(recipe.backbone, backbone_weights(options))
     if resumed is not None:

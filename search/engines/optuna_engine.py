@@ -204,15 +204,14 @@ def optuna_objective(
             trial.set_user_attr(key, value)
 
         def report(step: int, ap: float) -> None:
-            if objective.multi:  # Optuna prunes single-objective studies only
-                return
             trial.report(ap, step)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"intermediate AP {ap:.4f} at step {step}")
 
         record = TrialRecord(trial.number, "complete", spec_file, cost.params, cost.macs)
         try:
-            metrics = evaluate(candidate, trial_dir(results_dir, trial.number), report)
+            # Optuna prunes single-objective studies only
+            metrics = evaluate(candidate, trial_dir(results_dir, trial.number), None if objective.multi else report)
             values = objective.values(candidate, metrics)
         except optuna.TrialPruned:
             trial.set_user_attr("wall_s", time.perf_counter() - start)

@@ -114,7 +114,8 @@ def make_trainable(
 
         record = TrialRecord(number, "complete", spec_file, cost.params, cost.macs)
         try:
-            metrics = make_evaluate()(candidate, trial_dir(results_dir, number), report)
+            # no scheduler stops a multi-objective trial (make_tuner)
+            metrics = make_evaluate()(candidate, trial_dir(results_dir, number), None if objective.multi else report)
             objective.values(candidate, metrics)  # raises on NaN
         except Exception as exc:  # recorded with its error line; re-raised: Tune records the trial as errored
             record.state, record.error, record.wall_s = "failed", error_line(exc), time.perf_counter() - start

@@ -132,7 +132,7 @@ class InheritedWeights:
     def _load(self) -> tuple[TrainedSupernet, CocoDetection, CocoDetection]:
         return load_inherited(self.checkpoint, self.checkpoint.stat().st_mtime_ns, self.space.file, self.data)
 
-    def __call__(self, candidate: Candidate, trial_dir: Path, report: Report) -> dict[str, float]:
+    def __call__(self, candidate: Candidate, trial_dir: Path, report: Report | None) -> dict[str, float]:
         trained, train_split, val_split = self._load()
         device = resolve_device(self.device)
         score = evaluate_inherited(trained, candidate, train_split, val_split, self.bn_batches, self.val_images, device)

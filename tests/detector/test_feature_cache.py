@@ -106,6 +106,31 @@ def test_two_processes_wanting_the_cache_at_once_build_it_once(data, monkeypatch
     np.testing.assert_array_equal(results[0].levels[0], results[1].levels[0])
 
 
+def test_a_cache_prepared_ahead_is_the_one_the_training_opens(tmp_path, monkeypatch):
+    """A search builds its trials' shared cache before they start (``prepare_feature_cache``); a trial with the
+    same options then opens it, its backbone's random weights drawn from the same seed, instead of building one."""
+    from effdet_graph.training.loop import prepare_feature_cache, train
+
+    data = tmp_path / "shapes"
+    make_dataset(data, images=10, seed=0, image_size=128)
+    builds: list[int] = []
+    build = cache_module._build
+    monkeypatch.setattr(cache_module, "_build", lambda *args: (builds.append(1), build(*args)))
+    options = TrainOptions(
+        data=data, spec=Path("bifpn"), phi=0, out=tmp_path / "run", image_size=128, backbone=BACKBONE,
+        batch_size=4, steps=2, bn_images=0, freeze_backbone=True, feature_cache=True, views=2, seed=3,
+        overrides={"width": 16, "repeats": 1},
+    )  # fmt: skip
+    before = torch.get_rng_state()
+    folder = prepare_feature_cache(options, progress=False)
+    assert builds == [1] and (folder / "meta.json").is_file()
+    assert torch.get_rng_state().equal(before)  # the seed was drawn on a forked generator: the caller's is left as is
+    train(options, progress=False)
+    assert builds == [1] and list((data / "train" / "feature_cache").glob("*/meta.json")) == [folder / "meta.json"]
+    with pytest.raises(ValueError, match="feature_cache set"):
+        prepare_feature_cache(TrainOptions(data=data, spec=Path("bifpn"), phi=0, out=tmp_path / "x"))
+
+
 def test_a_changed_backbone_makes_another_cache(data):
     dataset = CocoDetection.from_split(data / "train")
     transform = TrainTransform(64)

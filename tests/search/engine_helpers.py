@@ -23,7 +23,7 @@ import re
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -31,6 +31,7 @@ from typing import NamedTuple
 import torch
 
 from search.candidate import Candidate
+from search.objective import Report
 from search.space import builtin_space
 
 FAILURES = ("raise", "nan", "oom")
@@ -54,15 +55,17 @@ class CheapEvaluate:
     """``evaluate(candidate, trial_dir, report)`` in milliseconds; see the module docstring.
 
     ``fail``: trial number -> one of :data:`FAILURES`. It reports no intermediate AP, so no pruner or scheduler
-    stops a trial early.
+    stops a trial early; it writes whether the engine handed it a ``report`` to listen with (``listened`` or
+    ``none``) to ``trial_dir/report.txt``.
     """
 
     log: str | None = None
     sleep_s: float = 0.0
     fail: dict[int, str] = field(default_factory=dict)
 
-    def __call__(self, candidate: Candidate, trial_dir: Path, report: Callable[[int, float], None]) -> dict[str, float]:
+    def __call__(self, candidate: Candidate, trial_dir: Path, report: Report | None) -> dict[str, float]:
         number = candidate.trial_number
+        (trial_dir / "report.txt").write_text("none" if report is None else "listened", encoding="utf-8")
         digest = point_hash(candidate)
         write_log(self.log, "start", number, digest)
         ap = cheap_ap(candidate)
@@ -99,7 +102,8 @@ class FadingEvaluate:
 
     log: str
 
-    def __call__(self, candidate: Candidate, trial_dir: Path, report: Callable[[int, float], None]) -> dict[str, float]:
+    def __call__(self, candidate: Candidate, trial_dir: Path, report: Report | None) -> dict[str, float]:
+        assert report is not None, "a single-objective search hands its trials a report"
         ap = 1.0 / (candidate.trial_number + 1)
         write_log(self.log, "start", candidate.trial_number, point_hash(candidate))
         for step in (10, 20):

@@ -22,6 +22,7 @@ from engine_helpers import CheapEvaluateFactory, read_log, space_file, write_wor
 from optuna.trial import TrialState
 
 from search.engines.optuna_engine import OptunaEngine
+from search.engines.trial_files import trial_dir
 from search.objective import OBJECTIVES
 from search.space import builtin_space, load_search_space
 
@@ -145,3 +146,16 @@ def test_same_seed_same_sequence_of_specs(tmp_path, fast_sqlite, monkeypatch, sa
     assert len(first) == n_trials and first == second
     assert len({text for _, text, _ in first}) > n_trials // 2  # mostly distinct points
     assert {state for state, _, _ in first} <= {"complete", "rejected"} and first[0][0] == "complete"
+
+
+@pytest.mark.parametrize(("objective", "listened"), [("ap", "listened"), ("ap_macs", "none")])
+def test_only_a_single_objective_study_hands_its_trials_a_report(tmp_path, fast_sqlite, objective, listened):
+    """Optuna prunes single-objective studies only: a multi-objective trial gets no ``report``, so the proxy task
+    measures no intermediate AP that nobody would read."""
+    space = load_search_space(space_file(tmp_path, "bifpn_edges", max_params=10**9, max_macs=10**12))
+    out = tmp_path / "results"
+    records = OptunaEngine().run(
+        space, CheapEvaluateFactory(), OBJECTIVES[objective], out, trials=2, storage=fast_sqlite(objective)
+    )
+    assert [r.state for r in records] == ["complete", "complete"]
+    assert [(trial_dir(out, r.number) / "report.txt").read_text() for r in records] == [listened, listened]

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from engine_helpers import (
+    CheapEvaluateFactory,
     FadingEvaluate,
     read_log,
     space_file,
@@ -38,6 +39,7 @@ ray = pytest.importorskip("ray")
 
 from search.engines import TrialResources  # noqa: E402
 from search.engines.ray_engine import TRIAL_NUMBER, RayEngine  # noqa: E402
+from search.engines.trial_files import trial_dir  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,  # ASHA's cutoff over a rung of rejected trials only (NaN placeholders):
@@ -74,6 +76,23 @@ class TestLocalSearch:
         done = {row.number for row in read_log(log) if row.event == "done"}
         assert done == {n for n, state in states.items() if state == "complete"}  # stopped at step 10, not later
         assert all(r.metrics["AP"] == 1.0 / (r.number + 1) for r in records)
+
+    def test_a_multi_objective_search_hands_its_trials_no_report(self, local_ray, tmp_path):
+        """No scheduler stops a multi-objective trial: it gets no ``report`` and measures no intermediate AP."""
+        space = load_search_space(space_file(tmp_path, "bifpn_edges", max_params=10**9, max_macs=10**12))
+        out = tmp_path / "results"
+        records = RayEngine().run(
+            space,
+            CheapEvaluateFactory(),
+            OBJECTIVES["ap_macs"],
+            out,
+            trials=2,
+            storage=str(tmp_path / "ray"),
+            name="front",
+            resources=TrialResources(max_concurrent=1),
+        )
+        assert [r.state for r in records] == ["complete", "complete"]
+        assert [(trial_dir(out, r.number) / "report.txt").read_text() for r in records] == ["none", "none"]
 
 
 def test_a_driver_on_a_multi_node_cluster_runs_trials_on_every_worker_node(tmp_path):

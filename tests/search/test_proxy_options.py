@@ -87,25 +87,24 @@ def test_proxy_freeze_backbone_reaches_every_trials_training_and_must_be_a_boole
     from search.proxy import proxy_options
     from search.space import builtin_space
 
+    assert not load_search_space(builtin_space("nasfpn_cells")).proxy.freeze_backbone  # random init stays
     space = load_search_space(builtin_space("bifpn_edges"))
-    assert not space.proxy.freeze_backbone
-    text = variant_text(
-        "bifpn_edges", "  steps: 200", "  pretrained_backbone: true\n  freeze_backbone: true\n  steps: 200"
-    )
-    frozen = load_search_space(write_space("frozen.yaml", text))
-    assert frozen.proxy.freeze_backbone and frozen.proxy.pretrained_backbone
-    detector = topology_choices(frozen).detector
-    options = proxy_options(frozen, detector, tmp_path, tmp_path / "spec.yaml", tmp_path, 10, 0, None)
-    assert options.freeze_backbone and options.pretrained_backbone and not options.feature_cache
-    cached = variant_text(
-        "bifpn_edges", "  steps: 200", "  freeze_backbone: true\n  feature_cache: true\n  views: 4\n  steps: 200"
-    )
-    proxy = load_search_space(write_space("cached.yaml", cached)).proxy
+    assert space.proxy.freeze_backbone and space.proxy.pretrained_backbone and space.proxy.feature_cache
+    detector = topology_choices(space).detector
+    options = proxy_options(space, detector, tmp_path, tmp_path / "spec.yaml", tmp_path, 10, 0, None)
+    assert options.freeze_backbone and options.pretrained_backbone and options.feature_cache
+    assert options.backbone == "efficientnet_lite0" and options.views is None  # None: the cache's 8
+    fine_tuned = variant_text("bifpn_edges", "  feature_cache: true", "  feature_cache: false")
+    fine_tuned = fine_tuned.replace("  freeze_backbone: true", "  freeze_backbone: false")
+    proxy = load_search_space(write_space("fine_tuned.yaml", fine_tuned)).proxy
+    assert proxy.pretrained_backbone and not proxy.freeze_backbone and not proxy.feature_cache
+    views = variant_text("bifpn_edges", "  feature_cache: true", "  feature_cache: true\n  views: 4")
+    proxy = load_search_space(write_space("cached.yaml", views)).proxy
     assert (proxy.feature_cache, proxy.views) == (True, 4)
-    unfrozen = variant_text("bifpn_edges", "  steps: 200", "  feature_cache: true\n  steps: 200")
+    unfrozen = variant_text("bifpn_edges", "  freeze_backbone: true", "  freeze_backbone: false")
     with pytest.raises(ConfigError, match=r"unfrozen.yaml:\d+:\d+: proxy.feature_cache holds a frozen backbone"):
         load_search_space(write_space("unfrozen.yaml", unfrozen))
-    bad = variant_text("bifpn_edges", "  steps: 200", "  freeze_backbone: maybe\n  steps: 200")
+    bad = variant_text("bifpn_edges", "  freeze_backbone: true", "  freeze_backbone: maybe")
     with pytest.raises(ConfigError, match=r"bad.yaml:\d+:\d+: .*freeze_backbone"):
         load_search_space(write_space("bad.yaml", bad))
 
@@ -116,13 +115,10 @@ def test_the_search_scripts_help_says_which_backbone_and_weights_each_space_trai
     from pathlib import Path
 
     from search.script import backbone_line
+    from search.space import builtin_space
 
-    frozen = variant_text(
-        "bifpn_edges",
-        "  steps: 200",
-        "  pretrained_backbone: true\n  freeze_backbone: true\n  feature_cache: true\n  steps: 200",
-    )
-    line = backbone_line(load_search_space(write_space("frozen.yaml", frozen)))
+    line = backbone_line(load_search_space(builtin_space("bifpn_edges")))
+    assert line.startswith("  bifpn_edges: efficientnet_lite0 from ImageNet weights")
     assert line.endswith(
         "from ImageNet weights (offline where the weights extra ships them), frozen, on the feature cache"
     )
@@ -135,3 +131,4 @@ def test_the_search_scripts_help_says_which_backbone_and_weights_each_space_trai
     assert (
         "The backbone of each space's trials:" in shown and "  nasfpn_cells: " in shown and "  bifpn_edges: " in shown
     )
+    assert "  nasfpn_cells: tf_efficientnet_b0 from random weights" in shown and line in shown

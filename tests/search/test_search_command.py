@@ -21,7 +21,16 @@ SPACE = str(specs_dir() / "search" / "bifpn_edges.yaml")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def test_a_smoke_search_writes_its_results(tmp_path, capsys):
+def test_a_smoke_search_writes_its_results(tmp_path, capsys, monkeypatch):
+    import search.proxy
+    from effdet_graph.training import feature_cache
+
+    events: list[str] = []  # the space's trials share one feature cache, built before the first trial starts
+    build, train_and_evaluate = feature_cache._build, search.proxy.train_and_evaluate
+    monkeypatch.setattr(feature_cache, "_build", lambda *args: (events.append("build"), build(*args)))
+    monkeypatch.setattr(
+        search.proxy, "train_and_evaluate", lambda *a, **k: (events.append("trial"), train_and_evaluate(*a, **k))[1]
+    )
     out = tmp_path / "search"
     assert (
         main(["search", SPACE, "--smoke-test", "--trials", "2", "--steps", "3", "--device", "cpu", "--out", str(out)])
@@ -29,6 +38,8 @@ def test_a_smoke_search_writes_its_results(tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert "trial state" in printed and f"results: {out}" in printed
+    assert events == ["build", "trial", "trial"]
+    assert len(list((out / "data" / "train" / "feature_cache").glob("*/meta.json"))) == 1
 
     with (out / "leaderboard.csv").open() as handle:
         rows = list(csv.DictReader(handle))

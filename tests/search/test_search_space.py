@@ -28,11 +28,15 @@ def test_builtin_spaces_load_into_typed_parts(spaces):
     assert isinstance(cells.choices, CellChoices) and cells.choices.cells == 7 and cells.template.spec.name == "nasfpn"
     assert cells.choices.detector.resolution == 512 and cells.choices.detector.backbone == "tf_efficientnet_b0"
     assert isinstance(edges.choices, EdgeChoices) and OptionalEdge("P4", "p4_out") in edges.choices.edges
+    assert edges.choices.detector.backbone == "efficientnet_lite0"
     for space in spaces.values():
-        assert space.dataset == DatasetConfig("synthetic", None, 5)
         assert space.sampler == SamplerSettings("tpe", 0)
+    assert compound.dataset == cells.dataset == DatasetConfig("synthetic", None, 5)
+    assert edges.dataset == DatasetConfig("synthetic", None, 5, images=480)
     assert compound.proxy == ProxyConfig(100, 8, 128)
-    assert cells.proxy == edges.proxy == ProxyConfig(200, 8, 128, lr=0.15)
+    assert cells.proxy == ProxyConfig(200, 8, 128, lr=0.15)
+    frozen = {"pretrained_backbone": True, "freeze_backbone": True, "feature_cache": True}
+    assert edges.proxy == ProxyConfig(800, 8, 128, lr=0.15, scale_range=(0.75, 1.33), **frozen)
 
 
 def test_rounding_of_the_compound_formulas():
