@@ -103,7 +103,7 @@ def main() -> None:
         "command": " ".join(COMMAND),
         "wall_s": round(wall_s, 1),
         "printed": printed,
-        "leaderboard": [{"trial": int(r["trial"]), "AP": float(r["AP"]), "spec": r["spec"]} for r in complete],
+        "leaderboard": [{"trial": int(r["trial"]), "AP": float(r["AP"])} for r in complete],
         "rejected": sum(r["state"] == "rejected" for r in rows),
         "best": {"trial": int(best["trial"]), "AP": float(best["AP"]), "target": TARGET_AP},
         "spread": leaderboard_aps[0] - leaderboard_aps[-1],

@@ -496,3 +496,21 @@ def test_the_cpu_example_figures_are_its_recorded_run():
         f"{r['steps']:,} steps of {r['recipe']['batch_size']} images",
     ):
         assert " ".join(text.split()) in " ".join(TEXT.split()), f"README.md lacks, from train_synthetic.json: {text}"
+
+
+def test_the_quick_start_figures_are_its_measured_run():
+    r = _load("quickstart.json")
+    seeds = r["seeds"]
+    quick_start = TEXT[TEXT.index("## Quick start") : TEXT.index("## Using it")]
+    for line in r["printed"]:
+        assert line in quick_start, f"README.md's Quick start lacks the leaderboard line, from quickstart.json: {line}"
+    order = "within noise" if r["first_within_noise_of_second"] else "outside the noise"
+    for text in (
+        f"{r['wall_s'] / 60:.1f} minutes",
+        f"best trial {r['best']['trial']}: AP {r['best']['AP']:.3f}",
+        f"AP {seeds['mean']:.3f} with a standard deviation of {seeds['sd']:.3f} over {len(seeds['aps'])} seeds",
+        f"±{seeds['noise_band']:.3f}",
+        f"spread over {r['spread']:.3f}",
+        f"{r['gap_first_second']:.3f} apart: {order}",
+    ):
+        assert " ".join(text.split()) in " ".join(quick_start.split()), f"README.md lacks, from quickstart.json: {text}"

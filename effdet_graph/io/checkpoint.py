@@ -49,10 +49,14 @@ FORMAT = "effdet-graph/1"
 def save_checkpoint(
     path: str | Path, recipe: ModelRecipe, model_state: Mapping[str, torch.Tensor], **extra: Any
 ) -> None:
-    """Write a checkpoint atomically: a kill or an error leaves the previous file (or none)."""
+    """Write a checkpoint atomically: a kill or an error leaves the previous file (or none).
+
+    Raises:
+        OutputError: a full disk or a read-only folder (one line naming ``path``; the previous file is kept).
+    """
     payload = {"format": FORMAT, **recipe.to_dict(), "model": dict(model_state), **extra}
-    with atomic_output(path) as tmp:
-        torch.save(payload, tmp)
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:  # through Python's file: a full disk is ENOSPC,
+        torch.save(payload, handle)  # where torch's own writer raises "unexpected pos" without an errno
 
 
 #: The first bytes of a file written by ``torch.save(..., _use_new_zipfile_serialization=False)``: a pickle

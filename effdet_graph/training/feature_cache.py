@@ -60,9 +60,22 @@ class FeatureCache:
 
     @classmethod
     def open(cls, path: Path) -> FeatureCache:
-        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
-        levels = [np.load(path / f"level{i}.npy", mmap_mode="r") for i in range(meta["levels"])]
-        return cls(path, meta["views"], levels, torch.load(path / "targets.pt", weights_only=True))
+        """The cache built in ``path``.
+
+        Raises:
+            InputError: a file of it is missing or damaged (it is built whole and renamed into place, so only
+                something else could have done that): one line naming the folder and how to rebuild it.
+        """
+        try:
+            meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+            levels = [np.load(path / f"level{i}.npy", mmap_mode="r") for i in range(meta["levels"])]
+            targets = torch.load(path / "targets.pt", weights_only=True)
+        except Exception as exc:  # what a damaged .npy, pickle or JSON raises varies
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            raise InputError(
+                f"{path}: a damaged feature cache ({reason}); delete the folder and the next run builds it again"
+            ) from None
+        return cls(path, meta["views"], levels, targets)
 
     @property
     def bytes(self) -> int:

@@ -11,6 +11,7 @@ not used). A trial's number is the study's trial number.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import time
@@ -25,10 +26,12 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from effdet_graph import InputError
+from effdet_graph.errors import OutputError
 from graphspec.errors import escape, quote
 from search.engines.base import MakeEvaluate, SearchEngine, TrialResources
 from search.engines.samplers import make_sampler
 from search.engines.trial_files import (
+    SEARCH_STOPPED,
     error_line,
     refuse_new_search_over_trials,
     trial_dir,
@@ -187,9 +190,16 @@ def open_study(
 
 
 def optuna_objective(
-    space: SearchSpace, evaluate: Evaluate, objective: Objective, results_dir: Path, stats: SampleStats
+    space: SearchSpace,
+    evaluate: Evaluate,
+    objective: Objective,
+    results_dir: Path,
+    stats: SampleStats,
+    stopped_by: list[OutputError],
 ) -> Callable[[optuna.Trial], list[float]]:
-    """The function ``study.optimize`` calls: sample, check the budget, train, evaluate, record."""
+    """The function ``study.optimize`` calls: sample, check the budget, train, evaluate, record. A trial that
+    cannot write its files (:class:`~effdet_graph.errors.OutputError`) is recorded as failed and stops the study;
+    its error, naming the trial, is appended to ``stopped_by``."""
 
     def run(trial: optuna.Trial) -> list[float]:
         start = time.perf_counter()
@@ -220,6 +230,12 @@ def optuna_objective(
             record.state, record.error, record.wall_s = "failed", error_line(exc), time.perf_counter() - start
             trial.set_user_attr("error", record.error)
             trial.set_user_attr("wall_s", record.wall_s)
+            if isinstance(exc, OutputError):  # a full disk fails every later trial too: the search stops here
+                trial.study.stop()
+                stopped_by.append(OutputError(f"{exc} (trial {trial.number}: {SEARCH_STOPPED})"))
+                with contextlib.suppress(OutputError):
+                    write_record(record, results_dir)
+                raise
             write_record(record, results_dir)
             write_traceback(exc, results_dir, trial.number)
             raise
@@ -267,11 +283,14 @@ class OptunaEngine(SearchEngine):
         optuna.storages.fail_stale_trials(study)
         if len(study.get_trials(deepcopy=False, states=FINISHED)) >= trials:
             return records_of(study)  # finished already (optimize would run one trial before its callback stops it)
+        stopped_by: list[OutputError] = []
         study.optimize(
-            optuna_objective(space, make_evaluate(), objective, results_dir, SampleStats()),
+            optuna_objective(space, make_evaluate(), objective, results_dir, SampleStats(), stopped_by),
             callbacks=[optuna.study.MaxTrialsCallback(trials, states=FINISHED), collect_after_failure],
             catch=(Exception,),
         )
+        if stopped_by:
+            raise stopped_by[0]
         return records_of(study)
 
 

@@ -16,6 +16,7 @@ imported already instead of a new process (about 5 s each on a 2-core CPU, more 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -32,11 +33,13 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from effdet_graph import InputError, resolve_device
+from effdet_graph.errors import OutputError
 from graphspec.cost import Cost
 from search.engines.base import MakeEvaluate, SearchEngine, TrialResources
 from search.engines.samplers import make_sampler
 from search.engines.trial_files import (
     ERROR_CHARS,
+    SEARCH_STOPPED,
     error_line,
     read_record,
     refuse_new_search_over_trials,
@@ -56,6 +59,8 @@ TUNER_STATE = "tuner.pkl"  # what Tune writes first when it makes an experiment,
 TRIAL_NUMBER = "_trial_number"
 REJECTED = "_rejected"
 DETECTOR_COST = "_detector_cost"
+#: The result key of a trial that could not write its files (its message): the search stops after it.
+OUTPUT_ERROR = "output_error"
 
 
 class DefineByRun:
@@ -91,8 +96,8 @@ def make_trainable(
         start = time.perf_counter()
         number = int(config[TRIAL_NUMBER])
         node = ray.get_runtime_context().get_node_id()
-        if REJECTED in config:  # NaN metrics: a result without them ends the whole run (Tune's strict metric check,
-            nan = dict.fromkeys(objective.metrics, float("nan"))  # OptunaSearch.on_trial_result); ASHA ignores NaN
+        nan = dict.fromkeys(objective.metrics, float("nan"))  # placeholders: a result without the metrics ends the
+        if REJECTED in config:  # whole run (Tune's strict metric check, OptunaSearch.on_trial_result); ASHA ignores NaN
             tune.report({**nan, "rejected": config[REJECTED], "node_id": node, "trial_number": number})
             return
         space = load_search_space(space_file)
@@ -119,6 +124,11 @@ def make_trainable(
             objective.values(candidate, metrics)  # raises on NaN
         except Exception as exc:  # recorded with its error line; re-raised: Tune records the trial as errored
             record.state, record.error, record.wall_s = "failed", error_line(exc), time.perf_counter() - start
+            if isinstance(exc, OutputError):  # a full disk fails every later trial too: StopOnOutputError ends the
+                with contextlib.suppress(OutputError):  # search after this trial's result
+                    write_record(record, results_dir)
+                tune.report({**nan, **common, OUTPUT_ERROR: f"{exc} (trial {number}: {SEARCH_STOPPED})"})
+                return
             write_record(record, results_dir)
             raise
         record.metrics, record.wall_s = dict(metrics), time.perf_counter() - start
@@ -126,6 +136,26 @@ def make_trainable(
         tune.report({**metrics, **common, "step": proxy_steps, "wall_s": record.wall_s, "finished": True})
 
     return trainable
+
+
+class StopOnOutputError(tune.Stopper):
+    """Stops the whole experiment once a trial reports that it could not write its files (a full disk, a
+    read-only folder: :data:`OUTPUT_ERROR`), instead of failing every later trial the same way. Its state is not
+    pickled with the experiment: a restored search (once there is room) runs on."""
+
+    def __init__(self) -> None:
+        self.error: str | None = None
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        if result.get(OUTPUT_ERROR):
+            self.error = str(result[OUTPUT_ERROR])
+        return False
+
+    def stop_all(self) -> bool:
+        return self.error is not None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"error": None}
 
 
 def connect() -> None:
@@ -204,7 +234,11 @@ class RayEngine(SearchEngine):
             except BaseException:  # Tune opens tuner.pkl before it pickles into it: a failure leaves it empty
                 remove_state(experiment)
                 raise
-        return records_of(tuner.fit(), results_dir)
+        grid = tuner.fit()
+        stops = [(grid[i].metrics or {}).get(OUTPUT_ERROR) for i in range(len(grid))]
+        if any(stops):
+            raise OutputError(next(stop for stop in stops if stop))
+        return records_of(grid, results_dir)
 
     @staticmethod
     def _new_tuner(
@@ -249,6 +283,7 @@ class RayEngine(SearchEngine):
                 storage_path=storage,
                 verbose=1,
                 failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+                stop=StopOnOutputError(),
             ),
         )
 
@@ -316,6 +351,8 @@ def records_of(grid: tune.ResultGrid, results_dir: Path) -> list[TrialRecord]:
         if result.error is not None:
             lines = [line for line in str(result.error).splitlines() if line.strip()] or [type(result.error).__name__]
             state, error = "failed", written.error if written and written.error else lines[-1]
+        elif metrics.get(OUTPUT_ERROR):  # its metrics are NaN placeholders
+            state, error, metrics = "failed", written.error if written and written.error else metrics[OUTPUT_ERROR], {}
         elif "rejected" in metrics:  # its other metrics are NaN placeholders
             state, error, metrics = "rejected", metrics["rejected"], {}
         elif metrics.get("finished"):

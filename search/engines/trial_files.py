@@ -20,6 +20,8 @@ TRIALS = "trials"
 RECORD = "trial.json"
 TRACEBACK = "traceback.txt"
 ERROR_CHARS = 300
+#: What a search stopped by a trial that could not write its files says (after the file and the reason).
+SEARCH_STOPPED = "the search stopped; run the same command again once there is room, finished trials are kept"
 
 
 def trial_dir(results_dir: Path, number: int) -> Path:
@@ -55,11 +57,21 @@ def write_traceback(exc: BaseException, results_dir: Path, number: int) -> Path:
 
 
 def read_record(results_dir: Path, number: int) -> TrialRecord | None:
-    """Trial ``number``'s record as :func:`write_record` left it, or ``None`` when there is none."""
+    """Trial ``number``'s record as :func:`write_record` left it, or ``None`` when there is none.
+
+    Raises:
+        InputError: the file is not such a record (damaged by hand: it is written atomically); one line naming it.
+    """
     path = trial_dir(results_dir, number) / RECORD
     if not path.is_file():
         return None
-    return TrialRecord(**json.loads(path.read_text(encoding="utf-8")))
+    try:
+        return TrialRecord(**json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise InputError(
+            f"{path}: not a trial record ({type(exc).__name__}: {exc}); delete it (the study or experiment state "
+            "keeps the trial's result)"
+        ) from None
 
 
 def started_trials(results_dir: Path) -> list[int]:

@@ -3,7 +3,8 @@
 :class:`CheapEvaluate` follows the :class:`search.objective.Evaluate` protocol without training anything: its
 AP is a fixed function of the candidate's analytic MACs and params (plus a small jitter from the point's hash,
 so that an AP-against-MACs front has dominated points), after an optional short sleep. Hooks make chosen trial
-numbers fail: ``raise`` (a ``ValueError``), ``nan`` (AP is NaN) or ``oom`` (``torch.OutOfMemoryError``). Every
+numbers fail: ``raise`` (a ``ValueError``), ``nan`` (AP is NaN), ``oom`` (``torch.OutOfMemoryError``) or ``full``
+(a full disk: :class:`~effdet_graph.errors.OutputError`). Every
 call appends ``start``/``done`` lines ``<event> <trial number> <point hash> <pid> <time>`` to ``log``, so a test can
 tell which points were evaluated, by whom and how often.
 
@@ -30,11 +31,12 @@ from typing import NamedTuple
 
 import torch
 
+from effdet_graph.errors import OutputError
 from search.candidate import Candidate
 from search.objective import Report
 from search.space import builtin_space
 
-FAILURES = ("raise", "nan", "oom")
+FAILURES = ("raise", "nan", "oom", "full")
 
 
 def point_hash(candidate: Candidate) -> str:
@@ -75,6 +77,8 @@ class CheapEvaluate:
             raise ValueError(f"planted failure in trial {number}")
         if failure == "oom":
             raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate 20.00 GiB (planted, trial {number})")
+        if failure == "full":
+            raise OutputError(f"no space left on device while writing {trial_dir / 'last.pt'}; free space (planted)")
         metrics = {"AP": float("nan") if failure == "nan" else ap, "AP50": min(1.0, 1.5 * ap)}
         (trial_dir / "metrics.txt").write_text(f"{metrics}\n", encoding="utf-8")
         write_log(self.log, "done", number, digest)

@@ -21,6 +21,7 @@ import pytest
 from engine_helpers import CheapEvaluateFactory, read_log, space_file, write_worker_script
 from optuna.trial import TrialState
 
+from effdet_graph.errors import OutputError
 from search.engines.optuna_engine import OptunaEngine
 from search.engines.trial_files import trial_dir
 from search.objective import OBJECTIVES
@@ -159,3 +160,24 @@ def test_only_a_single_objective_study_hands_its_trials_a_report(tmp_path, fast_
     )
     assert [r.state for r in records] == ["complete", "complete"]
     assert [(trial_dir(out, r.number) / "report.txt").read_text() for r in records] == [listened, listened]
+
+
+def test_a_trial_that_finds_the_disk_full_stops_the_search_and_a_rerun_continues_it(tmp_path, fast_sqlite):
+    """A full disk fails every later trial the same way: the search records the trial as failed with the reason
+    and stops after it, one error naming the file; run again (room made) it finishes without redoing trials."""
+    space = load_search_space(space_file(tmp_path, "bifpn_edges", max_params=10**9, max_macs=10**12))
+    out, storage, log = tmp_path / "results", fast_sqlite("full"), tmp_path / "evaluate.log"
+
+    def search(**fail: str) -> list:
+        failures = {int(number): how for number, how in fail.items()}
+        evaluate = CheapEvaluateFactory(str(log), fail=failures)
+        return OptunaEngine().run(space, evaluate, OBJECTIVES["ap"], out, trials=4, storage=storage)
+
+    stopped = r"^no space left on device while writing \S*last\.pt; .*\(trial 1: the search stopped; run the same"
+    with pytest.raises(OutputError, match=stopped):
+        search(**{"1": "full"})
+    assert [row.number for row in read_log(log) if row.event == "start"] == [0, 1]  # stopped after trial 1
+    assert json.loads((trial_dir(out, 1) / "trial.json").read_text())["error"].startswith("OutputError: no space left")
+    records = sorted(search(), key=lambda r: r.number)
+    assert [r.state for r in records] == ["complete", "failed", "complete", "complete"]
+    assert [row.number for row in read_log(log) if row.event == "start"] == [0, 1, 2, 3]  # none run twice

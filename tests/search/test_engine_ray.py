@@ -37,6 +37,7 @@ from search.space import load_search_space
 
 ray = pytest.importorskip("ray")
 
+from effdet_graph.errors import OutputError  # noqa: E402
 from search.engines import TrialResources  # noqa: E402
 from search.engines.ray_engine import TRIAL_NUMBER, RayEngine  # noqa: E402
 from search.engines.trial_files import trial_dir  # noqa: E402
@@ -76,6 +77,25 @@ class TestLocalSearch:
         done = {row.number for row in read_log(log) if row.event == "done"}
         assert done == {n for n, state in states.items() if state == "complete"}  # stopped at step 10, not later
         assert all(r.metrics["AP"] == 1.0 / (r.number + 1) for r in records)
+
+    def test_a_trial_that_finds_the_disk_full_stops_the_search(self, local_ray, tmp_path):
+        """A full disk fails every later trial the same way: the trial is recorded as failed with the reason,
+        no later trial starts, and the search ends with one error naming the file."""
+        space = load_search_space(space_file(tmp_path, "bifpn_edges", max_params=10**9, max_macs=10**12))
+        out, log = tmp_path / "results", tmp_path / "evaluate.log"
+        with pytest.raises(OutputError, match=r"^no space left on device while writing .*\(trial 1: the search"):
+            RayEngine().run(
+                space,
+                CheapEvaluateFactory(str(log), fail={1: "full"}),
+                OBJECTIVES["ap"],
+                out,
+                trials=6,
+                storage=str(tmp_path / "ray"),
+                name="full",
+                resources=TrialResources(max_concurrent=1),
+            )
+        assert [row.number for row in read_log(log) if row.event == "start"] == [0, 1]
+        assert json.loads((trial_dir(out, 1) / "trial.json").read_text())["state"] == "failed"
 
     def test_a_multi_objective_search_hands_its_trials_no_report(self, local_ray, tmp_path):
         """No scheduler stops a multi-objective trial: it gets no ``report`` and measures no intermediate AP."""

@@ -1,0 +1,123 @@
+"""Long jobs killed (SIGKILL) at seeded random moments, each time run again until they finish, end where an
+uninterrupted run ends: the same final weights bit for bit (training), the same AP for every trial that both
+runs trained (a search), every file they read back readable. The default suite kills each job
+:data:`DEFAULT_KILLS` times; the slow suite :data:`SLOW_KILLS` times; ``CRASH_KILLS=N`` sets another number."""
+
+from __future__ import annotations
+
+import csv
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+import torch
+from crash import Job, draw_kills, kill_and_finish, python, timed
+from tiny_training import train_flags
+
+from effdet_graph.builtin import specs_dir
+from effdet_graph.data.synthetic import make_dataset
+from effdet_graph.io.checkpoint import read_checkpoint
+from search.engines.trial_files import read_record
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_KILLS = 2
+SLOW_KILLS = 6
+TRAIN_STEPS = 8  # 10 images: 8 train, batch 4, 2 steps an epoch: 4 checkpoints
+SEARCH_TRIALS = 3
+
+
+def kills(default: int) -> int:
+    return int(os.environ.get("CRASH_KILLS", default))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("crash") / "shapes"
+    make_dataset(folder, images=10, seed=0, image_size=128)
+    return folder
+
+
+def train_job(data: Path) -> Job:
+    flags = train_flags(steps=TRAIN_STEPS, bn_images=8)
+
+    def command(out: Path) -> list[str]:
+        return python("-m", "effdet_graph.cli", "train", "--data", str(data), *flags, "--out", str(out), "--eval")
+
+    def again(out: Path) -> list[str]:  # the documented way on: --resume once a checkpoint is there
+        return command(out) + (["--resume", str(out / "last.pt")] if (out / "last.pt").exists() else [])
+
+    return Job("train --eval", command, again)
+
+
+def search_job() -> Job:
+    space = str(specs_dir() / "search" / "bifpn_edges.yaml")
+    flags = ["--smoke-test", "--trials", str(SEARCH_TRIALS), "--engine", "optuna", "--device", "cpu"]
+    return Job(
+        "optuna search", lambda out: python("-m", "effdet_graph.cli", "search", space, *flags, "--out", str(out))
+    )
+
+
+def assert_same_training(run: Path, reference: Path) -> None:
+    got, want = read_checkpoint(run / "last.pt"), read_checkpoint(reference / "last.pt")
+    assert got["step"] == want["step"] == TRAIN_STEPS
+    for part in ("model", "ema"):
+        assert got[part].keys() == want[part].keys()
+        assert all(torch.equal(got[part][k], want[part][k]) for k in want[part]), f"{part} differs"
+
+
+def graph_text(spec_file: Path) -> str:
+    """A trial's spec without what names the trial (comments, ``name`` and ``description``): its graph."""
+    lines = spec_file.read_text(encoding="utf-8").splitlines()
+    return "\n".join(line for line in lines if not line.startswith(("#", "name:", "description:")))
+
+
+def complete_trials(folder: Path) -> dict[str, Path]:
+    """The complete trials' folders by their graph; every file of the search checked readable on the way."""
+    with sqlite3.connect(folder / "study.db") as db:
+        assert db.execute("pragma integrity_check").fetchone() == ("ok",)
+    with open(folder / "leaderboard.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    trials = {}
+    for row in rows:
+        record = read_record(folder, int(row["trial"]))  # readable, or absent (killed before its record)
+        if row["state"] == "complete":
+            assert record is not None and record.state == "complete"
+            trials[graph_text(Path(row["spec_file"]))] = Path(row["spec_file"]).parent
+    return trials
+
+
+def assert_same_search(run: Path, reference: Path) -> None:
+    got, want = complete_trials(run), complete_trials(reference)
+    assert len(got) >= SEARCH_TRIALS - 1  # a trial killed while it ran is failed, and one more is run
+    shared = got.keys() & want.keys()
+    assert shared, "no trial in common with the uninterrupted search"
+    for graph in shared:  # trained the same: the same weights, step for step
+        got_run, want_run = (read_checkpoint(t[graph] / "train" / "last.pt") for t in (got, want))
+        assert got_run["step"] == want_run["step"]
+        assert all(torch.equal(got_run["ema"][k], want_run["ema"][k]) for k in want_run["ema"]), graph
+
+
+JOBS = {"train": (train_job, assert_same_training, TRAIN_STEPS // 2), "search": (search_job, assert_same_search, 8)}
+
+
+def crash_and_compare(name: str, count: int, tmp_path: Path, data: Path) -> None:
+    make_job, assert_same, writes = JOBS[name]
+    job = make_job(data) if name == "train" else make_job()
+    reference = tmp_path / "reference"
+    seconds = timed(job, reference, ROOT)
+    for i, kill in enumerate(draw_kills(count, seed=len(name), seconds=seconds, writes=writes)):
+        outcome = kill_and_finish(job, tmp_path / f"killed{i}", ROOT, kill)
+        print(f"{job.name}: killed {kill}: {'died' if outcome.killed else 'finished first'}, reruns {outcome.reruns}")
+        assert_same(tmp_path / f"killed{i}", reference)
+
+
+@pytest.mark.parametrize("name", ["train", "search"])
+def test_a_job_killed_at_random_moments_finishes_as_an_uninterrupted_run(name, tmp_path, data):
+    crash_and_compare(name, kills(DEFAULT_KILLS), tmp_path, data)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["train", "search"])
+def test_a_job_killed_many_times_finishes_as_an_uninterrupted_run(name, tmp_path, data):
+    crash_and_compare(name, kills(SLOW_KILLS), tmp_path, data)
