@@ -55,13 +55,25 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
         _crash_here_if_asked()
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
-    except OSError as exc:
-        if exc.errno not in WRITE_ADVICE:
+    except Exception as exc:
+        cause = _write_failure(exc)
+        if cause is None:
             raise
-        raise _output_error(exc, path) from None
+        raise _output_error(cause, path) from None
     finally:
         with contextlib.suppress(OSError):  # a read-only folder may refuse this too; nothing more to do then
             os.unlink(tmp)
+
+
+def _write_failure(exc: BaseException) -> OSError | None:
+    """The OSError of :data:`WRITE_ADVICE` that ``exc`` is or arose from (a writer that meets one while
+    unwinding may raise its own error: torch's zip writer raises a RuntimeError "unexpected pos"), else None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in WRITE_ADVICE:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _output_error(exc: OSError, path: Path) -> OSError | OutputError:
