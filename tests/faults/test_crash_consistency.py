@@ -6,8 +6,10 @@ runs trained (a search), every file they read back readable. The default suite k
 from __future__ import annotations
 
 import csv
+import json
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from tiny_training import train_flags
 from effdet_graph.builtin import specs_dir
 from effdet_graph.data.synthetic import make_dataset
 from effdet_graph.io.checkpoint import read_checkpoint
+from ranking.store import RunStore
 from search.engines.trial_files import read_record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,12 +53,11 @@ def train_job(data: Path) -> Job:
     return Job("train --eval", command, again)
 
 
-def search_job() -> Job:
+def search_job(name: str, *flags: str) -> Job:
+    """``effdet-graph search`` of the built-in ``bifpn_edges`` space, at the smoke budget (2 trials), on Optuna."""
     space = str(specs_dir() / "search" / "bifpn_edges.yaml")
-    flags = ["--smoke-test", "--engine", "optuna", "--device", "cpu"]  # 2 trials
-    return Job(
-        "optuna search", lambda out: python("-m", "effdet_graph.cli", "search", space, *flags, "--out", str(out))
-    )
+    flags = ("--smoke-test", "--engine", "optuna", "--device", "cpu", *flags)
+    return Job(name, lambda out: python("-m", "effdet_graph.cli", "search", space, *flags, "--out", f"{out}"))
 
 
 def assert_same_training(run: Path, reference: Path) -> None:
@@ -99,12 +101,69 @@ def assert_same_search(run: Path, reference: Path) -> None:
         assert all(torch.equal(got_run["ema"][k], want_run["ema"][k]) for k in want_run["ema"]), graph
 
 
-JOBS = {"train": (train_job, assert_same_training, TRAIN_STEPS // 2), "search": (search_job, assert_same_search, 8)}
+def assert_same_oneshot(run: Path, reference: Path) -> None:
+    """The supernet trained to the same weights; the trials both searches scored have the same AP."""
+    got, want = (read_checkpoint(folder / "supernet" / "last.pt") for folder in (run, reference))
+    assert got["step"] == want["step"] and all(torch.equal(got["ema"][k], want["ema"][k]) for k in want["ema"])
+    (finished, trials), (finished_reference, trials_reference) = complete_trials(run), complete_trials(reference)
+    assert finished == finished_reference
+    shared = trials.keys() & trials_reference.keys()
+    assert shared, "no trial in common with the uninterrupted search"
+    for graph in shared:
+        assert trial_metrics(trials[graph]) == trial_metrics(trials_reference[graph]), graph
+
+
+def trial_metrics(trial: Path) -> dict[str, float]:
+    """The metrics in the record of the trial whose folder is ``trial``."""
+    record = read_record(trial.parent.parent, int(trial.name))
+    assert record is not None
+    return record.metrics
+
+
+def assert_same_retraining(run: Path, reference: Path) -> None:
+    """The template, retrained in every case, has the same AP for each seed; the rows read."""
+    got, want = (json.loads((folder / "retrain.json").read_text(encoding="utf-8")) for folder in (run, reference))
+    assert got["rows"][0]["spec"] == want["rows"][0]["spec"]  # the template first
+    assert got["rows"][0]["seed_metrics"] == want["rows"][0]["seed_metrics"]
+    assert len(got["rows"]) == len(want["rows"])
+
+
+def ranking_job() -> Job:
+    def command(out: Path) -> list[str]:
+        flags = ["--recipe", "quick", "--seeds", "0", "1", "--only", "nofusion", "fpn", "--proxies"]
+        paths = ["--work", str(out / "work"), "--results", str(out / "ranking.json")]
+        return python(str(ROOT / "benchmarks" / "bench_ranking.py"), *flags, *paths)
+
+    return Job("ranking benchmark", command)
+
+
+def assert_same_ranking(run: Path, reference: Path) -> None:
+    """The same stored runs (topology, seed, recipe) with the same AP."""
+
+    def runs(folder: Path) -> dict[tuple, float]:
+        store = RunStore(folder / "ranking.json")
+        return {RunStore.key_of(r): r["metrics"]["AP"] for r in store.runs}
+
+    got, want = runs(run), runs(reference)
+    assert len(want) == 4 and got == want
+
+
+JOBS: dict[str, tuple[Callable[[Path], Job], Callable[[Path, Path], None], int]] = {  # job, check, its writes
+    "train": (train_job, assert_same_training, TRAIN_STEPS // 2),
+    "search": (lambda _: search_job("optuna search"), assert_same_search, 8),
+    "oneshot": (lambda _: search_job("one-shot search", "--strategy", "oneshot"), assert_same_oneshot, 8),
+    "retrain": (
+        lambda _: search_job("search --retrain", "--retrain", "1", "--retrain-seeds", "2"),
+        assert_same_retraining,
+        12,
+    ),
+    "ranking": (lambda _: ranking_job(), assert_same_ranking, 4),
+}
 
 
 def crash_and_compare(name: str, count: int, tmp_path: Path, data: Path) -> None:
     make_job, assert_same, writes = JOBS[name]
-    job = make_job(data) if name == "train" else make_job()
+    job = make_job(data)
     reference = tmp_path / "reference"
     seconds = timed(job, reference, ROOT)
     for i, kill in enumerate(draw_kills(count, seed=len(name), seconds=seconds, writes=writes)):
@@ -119,6 +178,6 @@ def test_a_job_killed_at_random_moments_finishes_as_an_uninterrupted_run(name, t
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["train", "search"])
+@pytest.mark.parametrize("name", sorted(JOBS))
 def test_a_job_killed_many_times_finishes_as_an_uninterrupted_run(name, tmp_path, data):
     crash_and_compare(name, kills(SLOW_KILLS), tmp_path, data)

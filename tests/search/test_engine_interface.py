@@ -332,6 +332,8 @@ class _Defaults:
 
 def test_the_search_command_runs_any_registered_engine_through_the_interface(tmp_path, monkeypatch):
     monkeypatch.setattr(run_module, "prepare_dataset", lambda space, results: tmp_path / "data")
+    caches: list[Path] = []  # the space's trials share a feature cache, built before the engine runs
+    monkeypatch.setattr(run_module, "prepare_shared_cache", lambda space, detector, data, *rest: caches.append(data))
     monkeypatch.setattr(OneShotStandIn, "calls", [])
     register_engine(OneShotStandIn.name, OneShotStandIn)
     try:
@@ -355,7 +357,7 @@ def test_the_search_command_runs_any_registered_engine_through_the_interface(tmp
     assert (run, trials, storage, resume, resources, made) == ("run", 2, None, False, TrialResources(gpus=0), True)
     assert isinstance(evaluate, ProxyTask) and (evaluate.device, evaluate.seed) == ("cpu", 3)
     assert evaluate.data == tmp_path / "data" and not evaluate.measure_latency
-    assert [r.number for r in outcome.records] == [0, 1]
+    assert [r.number for r in outcome.records] == [0, 1] and caches == [tmp_path / "data"]
     assert [p.name for p in outcome.best_specs] == ["bifpn_edges_trial0001.yaml"]
     assert (tmp_path / "out" / "trials" / "0001" / RECORD).is_file()
 

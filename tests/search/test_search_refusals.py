@@ -131,8 +131,10 @@ def test_a_topology_budget_below_the_backbone_and_heads_is_refused(write_space):
 
 
 def _cheap_search(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fail: dict[int, str]) -> None:
-    """Make ``effdet-graph search`` evaluate with :class:`CheapEvaluate` (no data set, no training)."""
+    """Make ``effdet-graph search`` evaluate with :class:`CheapEvaluate` (no data set, no feature cache, no
+    training)."""
     monkeypatch.setattr(run_module, "prepare_dataset", lambda space, results: tmp_path / "data")
+    monkeypatch.setattr(run_module, "prepare_shared_cache", lambda *args: None)
     monkeypatch.setattr(run_module, "ProxyTask", lambda *args, **kwargs: CheapEvaluate(fail=fail))
 
 
