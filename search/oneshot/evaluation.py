@@ -36,6 +36,9 @@ from search.objective import Report
 from search.oneshot.checkpoint import TrainedSupernet, load_supernet
 from search.space import OneShotConfig, SearchSpace, load_search_space
 
+#: The seed of the BatchNorm recomputation's random draws (stochastic depth in train mode).
+BN_SEED = 0
+
 __all__ = ["InheritedScore", "InheritedWeights", "evaluate_inherited"]
 
 
@@ -80,9 +83,11 @@ def evaluate_inherited(
     device = device or torch.device("cpu")
     started = time.perf_counter()
     model = trained.candidate_detector(candidate).to(device)
-    if bn_batches:
-        image_size = trained.recipe.image_size
-        recompute_bn_statistics(model, train_split, image_size, bn_batches * BATCH_SIZE, 0, device)
+    if bn_batches:  # in train mode, where stochastic depth draws: from a fixed seed, so that a candidate's score
+        image_size = trained.recipe.image_size  # does not depend on what the process did before (trained or loaded)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(BN_SEED)
+            recompute_bn_statistics(model, train_split, image_size, bn_batches * BATCH_SIZE, 0, device)
     predictor = DetectorPredictor(model.eval(), trained.recipe.image_size, PostProcessConfig()).to(device).eval()
     metrics = evaluate_predictor(predictor, val_split, trained.recipe, images=val_images, batch_size=batch_size)
     return InheritedScore(metrics, time.perf_counter() - started)
