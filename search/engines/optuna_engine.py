@@ -11,7 +11,6 @@ not used). A trial's number is the study's trial number.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
 import time
@@ -31,8 +30,8 @@ from graphspec.errors import escape, quote
 from search.engines.base import MakeEvaluate, SearchEngine, TrialResources
 from search.engines.samplers import make_sampler
 from search.engines.trial_files import (
-    SEARCH_STOPPED,
     error_line,
+    record_output_failure,
     refuse_new_search_over_trials,
     trial_dir,
     write_record,
@@ -230,11 +229,9 @@ def optuna_objective(
             record.state, record.error, record.wall_s = "failed", error_line(exc), time.perf_counter() - start
             trial.set_user_attr("error", record.error)
             trial.set_user_attr("wall_s", record.wall_s)
-            if isinstance(exc, OutputError):  # a full disk fails every later trial too: the search stops here
+            if isinstance(exc, OutputError):
                 trial.study.stop()
-                stopped_by.append(OutputError(f"{exc} (trial {trial.number}: {SEARCH_STOPPED})"))
-                with contextlib.suppress(OutputError):
-                    write_record(record, results_dir)
+                stopped_by.append(record_output_failure(record, results_dir, exc))
                 raise
             write_record(record, results_dir)
             write_traceback(exc, results_dir, trial.number)

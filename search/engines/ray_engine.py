@@ -16,7 +16,6 @@ imported already instead of a new process (about 5 s each on a 2-core CPU, more 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
@@ -39,9 +38,9 @@ from search.engines.base import MakeEvaluate, SearchEngine, TrialResources
 from search.engines.samplers import make_sampler
 from search.engines.trial_files import (
     ERROR_CHARS,
-    SEARCH_STOPPED,
     error_line,
     read_record,
+    record_output_failure,
     refuse_new_search_over_trials,
     started_trials,
     trial_dir,
@@ -124,10 +123,8 @@ def make_trainable(
             objective.values(candidate, metrics)  # raises on NaN
         except Exception as exc:  # recorded with its error line; re-raised: Tune records the trial as errored
             record.state, record.error, record.wall_s = "failed", error_line(exc), time.perf_counter() - start
-            if isinstance(exc, OutputError):  # a full disk fails every later trial too: StopOnOutputError ends the
-                with contextlib.suppress(OutputError):  # search after this trial's result
-                    write_record(record, results_dir)
-                tune.report({**nan, **common, OUTPUT_ERROR: f"{exc} (trial {number}: {SEARCH_STOPPED})"})
+            if isinstance(exc, OutputError):  # StopOnOutputError ends the search after this result
+                tune.report({**nan, **common, OUTPUT_ERROR: str(record_output_failure(record, results_dir, exc))})
                 return
             write_record(record, results_dir)
             raise

@@ -7,12 +7,14 @@ Trial numbers count from 0 (see :mod:`search.engines.base`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import traceback
 from pathlib import Path
 
 from effdet_graph import InputError, atomic_output
+from effdet_graph.errors import OutputError
 from search.candidate import Candidate
 from search.results import TrialRecord
 
@@ -45,6 +47,15 @@ def write_record(record: TrialRecord, results_dir: Path) -> Path:
     with atomic_output(directory / RECORD) as tmp:
         tmp.write_text(json.dumps(dataclasses.asdict(record), indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return directory / RECORD
+
+
+def record_output_failure(record: TrialRecord, results_dir: Path, exc: OutputError) -> OutputError:
+    """Record a trial that could not write its files (as far as the disk still lets it: the record is small) and
+    return the error that stops the search, naming the trial. A full disk fails every later trial the same way,
+    so every engine stops at the first such trial."""
+    with contextlib.suppress(OutputError):
+        write_record(record, results_dir)
+    return OutputError(f"{exc} (trial {record.number}: {SEARCH_STOPPED})")
 
 
 def write_traceback(exc: BaseException, results_dir: Path, number: int) -> Path:

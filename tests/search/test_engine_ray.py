@@ -55,6 +55,21 @@ def local_ray():
         yield
 
 
+def _local_search(tmp_path, evaluate, objective: str, trials: int, space=None) -> list:
+    """A search of ``bifpn_edges`` (no budget) in this process, one trial at a time, results in ``tmp_path/results``."""
+    space = space or load_search_space(space_file(tmp_path, "bifpn_edges", max_params=10**9, max_macs=10**12))
+    return RayEngine().run(
+        space,
+        evaluate,
+        OBJECTIVES[objective],
+        tmp_path / "results",
+        trials=trials,
+        storage=str(tmp_path / "ray"),
+        name=objective,
+        resources=TrialResources(max_concurrent=1),
+    )
+
+
 class TestLocalSearch:
     """A search in this process, on a local Ray."""
 
@@ -62,16 +77,7 @@ class TestLocalSearch:
         space = load_search_space(space_file(tmp_path, "bifpn_edges", max_params=10**9, max_macs=10**12))
         space = dataclasses.replace(space, proxy=dataclasses.replace(space.proxy, steps=30, reports=3))
         log = tmp_path / "evaluate.log"
-        records = RayEngine().run(
-            space,
-            functools.partial(FadingEvaluate, str(log)),
-            OBJECTIVES["ap"],
-            tmp_path / "results",
-            trials=4,
-            storage=str(tmp_path / "ray"),
-            name="asha",
-            resources=TrialResources(max_concurrent=1),
-        )
+        records = _local_search(tmp_path, functools.partial(FadingEvaluate, str(log)), "ap", 4, space)
         states = {r.number: r.state for r in records}
         assert states[0] == "complete" and list(states.values()).count("pruned") >= 2, states
         done = {row.number for row in read_log(log) if row.event == "done"}
@@ -81,36 +87,16 @@ class TestLocalSearch:
     def test_a_trial_that_finds_the_disk_full_stops_the_search(self, local_ray, tmp_path):
         """A full disk fails every later trial the same way: the trial is recorded as failed with the reason,
         no later trial starts, and the search ends with one error naming the file."""
-        space = load_search_space(space_file(tmp_path, "bifpn_edges", max_params=10**9, max_macs=10**12))
         out, log = tmp_path / "results", tmp_path / "evaluate.log"
         with pytest.raises(OutputError, match=r"^no space left on device while writing .*\(trial 1: the search"):
-            RayEngine().run(
-                space,
-                CheapEvaluateFactory(str(log), fail={1: "full"}),
-                OBJECTIVES["ap"],
-                out,
-                trials=6,
-                storage=str(tmp_path / "ray"),
-                name="full",
-                resources=TrialResources(max_concurrent=1),
-            )
+            _local_search(tmp_path, CheapEvaluateFactory(str(log), fail={1: "full"}), "ap", 6)
         assert [row.number for row in read_log(log) if row.event == "start"] == [0, 1]
         assert json.loads((trial_dir(out, 1) / "trial.json").read_text())["state"] == "failed"
 
     def test_a_multi_objective_search_hands_its_trials_no_report(self, local_ray, tmp_path):
         """No scheduler stops a multi-objective trial: it gets no ``report`` and measures no intermediate AP."""
-        space = load_search_space(space_file(tmp_path, "bifpn_edges", max_params=10**9, max_macs=10**12))
         out = tmp_path / "results"
-        records = RayEngine().run(
-            space,
-            CheapEvaluateFactory(),
-            OBJECTIVES["ap_macs"],
-            out,
-            trials=2,
-            storage=str(tmp_path / "ray"),
-            name="front",
-            resources=TrialResources(max_concurrent=1),
-        )
+        records = _local_search(tmp_path, CheapEvaluateFactory(), "ap_macs", 2)
         assert [r.state for r in records] == ["complete", "complete"]
         assert [(trial_dir(out, r.number) / "report.txt").read_text() for r in records] == ["none", "none"]
 
