@@ -6,28 +6,17 @@ import itertools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from scipy import stats
 
 
 def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
-    """Kendall's tau-b (ties in either list corrected for, as ``scipy.stats.kendalltau``); nan if undefined."""
-    n = len(x)
-    if n != len(y):
+    """Kendall's tau-b (ties in either list corrected for: ``scipy.stats.kendalltau``); nan if undefined (fewer
+    than 2 items, or a list constant)."""
+    if len(x) != len(y):
         raise ValueError("x and y differ in length")
-    concordant = discordant = ties_x = ties_y = 0
-    for i, j in itertools.combinations(range(n), 2):
-        dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
-        if dx == 0 and dy == 0:
-            continue
-        if dx == 0:
-            ties_x += 1
-        elif dy == 0:
-            ties_y += 1
-        elif dx == dy:
-            concordant += 1
-        else:
-            discordant += 1
-    denominator = np.sqrt((concordant + discordant + ties_x) * (concordant + discordant + ties_y))
-    return float((concordant - discordant) / denominator) if denominator else float("nan")
+    if len(x) < 2:
+        return float("nan")
+    return float(stats.kendalltau(x, y).statistic)
 
 
 def _ranks(values: Sequence[float]) -> np.ndarray:

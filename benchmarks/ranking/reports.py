@@ -15,8 +15,45 @@ from ranking.correlation import seed_to_seed_tau
 from ranking.methods import Method, context_for
 from ranking.recipes import Recipe
 from ranking.scoring import MethodResult, score_methods
+from ranking.statistics import Anova, Interval, separated_pairs, split_half_tau, topology_effect
 from ranking.store import RunStore
-from ranking.topologies import BUILTIN_SET, CONTROL_NAME, Topology
+from ranking.topologies import BUILTIN_SET, CONTROL_NAME, FAMILIES, Topology
+
+#: The ANOVA's p below which a family's topology effect is significant; the ranking methods are scored within
+#: the families where it is.
+SIGNIFICANT = 0.01
+
+
+@dataclass(frozen=True)
+class Resolvable:
+    """What the ground truth resolves within one family of topologies: the topology effect, the pairs a Welch
+    t-test separates at 0.05, and the split-half tau with its bootstrap interval."""
+
+    family: str
+    anova: Anova
+    separated: tuple[int, int]  # pairs separated, pairs
+    split_half: Interval
+
+    @property
+    def significant(self) -> bool:
+        return self.anova.p < SIGNIFICANT
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            **self.anova.as_json(),
+            "icc": round(self.anova.icc, 3),
+            "separated_pairs": list(self.separated),
+            "split_half_tau": self.split_half.as_json(),
+            "significant": self.significant,
+        }
+
+    def text(self) -> str:
+        a, (k, n) = self.anova, self.separated
+        return (
+            f"{self.family}: {a.topologies} topologies x {a.seeds} seeds, topology effect F {a.f:.2f} p {a.p:.2g} "
+            f"(ICC {a.icc:.2f}{'' if self.significant else ', not significant'}); {k} of {n} pairs separated "
+            f"(Welch, 0.05); split-half tau {self.split_half}"
+        )
 
 
 @dataclass(frozen=True)
@@ -32,6 +69,7 @@ class Report:
     builtin_ceiling: float  # seed-to-seed tau over the built-in topologies and the control
     methods: list[MethodResult]
     run_seconds: float  # mean seconds of one run of the recipe
+    families: list[Resolvable]  # the families with at least 3 topologies, in FAMILIES order
 
     @property
     def minutes_per_run(self) -> float:
@@ -63,10 +101,13 @@ class Report:
             "ap_by_seed": {n: [round(runs[s], 4) for s in self.seeds] for n, runs in self.table.items()},
             "minutes_per_run": round(self.minutes_per_run, 1),
             "ap_sd": {n: round(sd, 4) for n, sd in self.spread.items()},
+            "families": {f.family: f.as_json() for f in self.families},
             "methods": [
                 {
                     "name": r.name,
+                    "family": r.family,
                     "tau": round(r.tau, 3),
+                    "tau_95": [round(r.interval.low, 3), round(r.interval.high, 3)],
                     "rho": round(r.rho, 3),
                     "precision_at_3": round(r.precision_at_3, 2),
                     "seconds": round(r.seconds, 1),
@@ -89,11 +130,15 @@ class Report:
         if CONTROL_NAME in self.truth:
             gaps = ", ".join(f"{n} {self.control_gap(n):+.1f}" for n in ("fpn", "bifpn") if n in self.truth)
             lines.append(f"above the no-fusion control, in seed standard deviations: {gaps}")
-        lines.append(f"{'method':<44}{'tau':>8}{'rho':>8}{'P@3':>8}{'seconds':>10}{'ranked':>8}{'ceiling':>9}")
+        lines += [f.text() for f in self.families]
+        lines.append(
+            f"{'method':<44}{'family':<13}{'tau [95%]':>22}{'rho':>8}{'P@3':>6}{'seconds':>10}{'ranked':>7}"
+            f"{'ceiling':>8}"
+        )
         for r in self.methods:
             lines.append(
-                f"{r.name:<44}{r.tau:>8.3f}{r.rho:>8.3f}{r.precision_at_3:>8.2f}{r.seconds:>10.1f}{r.topologies:>8}"
-                f"{r.ceiling:>9.3f}"
+                f"{r.name:<44}{r.family:<13}{str(r.interval):>22}{r.rho:>8.3f}{r.precision_at_3:>6.2f}"
+                f"{r.seconds:>10.1f}{r.topologies:>7}{r.ceiling:>8.3f}"
             )
         lines.append(
             "mean AP (sd): "
@@ -107,10 +152,26 @@ class Report:
 def build_report(
     store: RunStore, topologies: Sequence[Topology], seeds: Sequence[int], recipe: Recipe, methods: Mapping[str, Method]
 ) -> Report | None:
-    """The report of ``recipe``'s stored runs; ``None`` when fewer than 3 topologies have every seed."""
+    """The report of ``recipe``'s stored runs; ``None`` when fewer than 3 topologies have every seed. The methods
+    are scored within each family (:data:`~ranking.topologies.FAMILIES`) whose topology effect is significant
+    (:data:`SIGNIFICANT`); with a single seed, on the whole set, untested."""
     complete = store.complete(recipe, topologies, seeds)
     if len(complete) < 3:
         return None
+    families = []
+    for family in FAMILIES:
+        members = {t.name: complete[t.name] for t in topologies if t.in_family(family) and t.name in complete}
+        if len(members) >= 3 and len(seeds) >= 2:
+            families.append(
+                Resolvable(
+                    family,
+                    topology_effect(members, seeds),
+                    separated_pairs(members, seeds),
+                    split_half_tau(members, seeds),
+                )
+            )
+    scored = [f.family for f in families if f.significant] if len(seeds) >= 2 else ["all"]
+    context = context_for(recipe)
     truth = {name: float(np.mean([runs[s] for s in seeds])) for name, runs in complete.items()}
     spread = {name: float(np.std([runs[s] for s in seeds], ddof=1)) for name, runs in complete.items()}
     builtin = {name: runs for name, runs in complete.items() if name in BUILTIN_SET}
@@ -122,8 +183,9 @@ def build_report(
         spread,
         seed_to_seed_tau(complete, seeds),
         seed_to_seed_tau(builtin, seeds),
-        score_methods(topologies, complete, seeds, context_for(recipe), methods),
+        [r for family in scored for r in score_methods(topologies, complete, seeds, context, methods, family)],
         store.mean_seconds(recipe, topologies),
+        families,
     )
 
 

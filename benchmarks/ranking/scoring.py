@@ -16,6 +16,7 @@ from ranking import RESULTS_DIR
 from ranking.correlation import kendall_tau, precision_at_k, seed_to_seed_tau, spearman_rho
 from ranking.methods import METHODS, Context, Method
 from ranking.recipes import Recipe
+from ranking.statistics import Interval, tau_interval
 from ranking.store import RunStore
 from ranking.topologies import Topology
 
@@ -61,6 +62,8 @@ class MethodResult:
     seconds: float
     topologies: int  # how many topologies it ranked (a supernet ranks those of its space)
     ceiling: float  # the seed-to-seed tau over those topologies
+    interval: Interval  # tau with its 95% bootstrap interval over the topologies ranked
+    family: str = "all"  # the family of the set it ranked (ranking.topologies.FAMILIES)
 
 
 def score_methods(
@@ -69,13 +72,14 @@ def score_methods(
     seeds: Sequence[int],
     context: Context,
     methods: Mapping[str, Method] = METHODS,
+    family: str = "all",
 ) -> list[MethodResult]:
-    """Score every method against the mean AP over ``seeds`` on the topologies with a ground truth in
-    ``table`` (and, for a method with ``covers``, that it covers)."""
+    """Score every method against the mean AP over ``seeds`` on the topologies of ``family`` with a ground truth
+    in ``table`` (and, for a method with ``covers``, that it covers)."""
     results = []
     for name, method in methods.items():
         covers = getattr(method, "covers", None)
-        ranked = [t for t in topologies if t.name in table and (covers is None or covers(t))]
+        ranked = [t for t in topologies if t.in_family(family) and t.name in table and (covers is None or covers(t))]
         target = [float(np.mean([table[t.name][s] for s in seeds])) for t in ranked]
         started = time.perf_counter()
         scores = [method(t, context) for t in ranked]
@@ -90,6 +94,8 @@ def score_methods(
                 seconds,
                 len(ranked),
                 ceiling,
+                tau_interval(target, scores),
+                family,
             )
         )
     return results

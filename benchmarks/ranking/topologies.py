@@ -25,6 +25,12 @@ SEARCH_SPACE = "bifpn_edges"
 SAMPLED_BACKBONE = "tf_efficientnet_b0"
 
 
+#: The families of the set whose topology effect the report tests and within which it scores the ranking methods:
+#: ``all``, and the members of the ``bifpn_edges`` space (the sampled topologies and BiFPN, the space's template
+#: with none of its choices changed).
+FAMILIES = ("all", SEARCH_SPACE)
+
+
 @dataclass(frozen=True)
 class Topology:
     """One topology of the set: its name, complete spec file text, and where it came from."""
@@ -37,6 +43,14 @@ class Topology:
     def spec_hash(self) -> str:
         """A short hash of the spec text."""
         return hashlib.sha256(self.spec_text.encode()).hexdigest()[:16]
+
+    def in_family(self, family: str) -> bool:
+        """Whether the topology belongs to ``family`` (:data:`FAMILIES`)."""
+        if family == "all":
+            return True
+        if family == SEARCH_SPACE:
+            return self.name == "bifpn" or self.source.startswith(f"{SEARCH_SPACE} draw ")
+        raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
 
     def spec(self) -> Any:
         """The loaded :class:`graphspec.Spec`."""

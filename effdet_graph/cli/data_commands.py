@@ -1,4 +1,4 @@
-"""``make-dataset``: a synthetic data set (the shapes, context, surround or beacon scene), in COCO format."""
+"""``make-dataset``: a synthetic data set (the shapes, context, surround, beacon or scales scene), in COCO format."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="shapes: five coloured shapes on clutter; context: classes told apart only by the image's frame, "
         "far from the objects; surround: classes told apart by the tint beyond a disc around each object, with "
         "a faint, often misleading cast inside it; beacon: classes told apart only by a tinted band along the image's "
-        "far side (default shapes)",
+        "far side; scales: objects from P3 to P6, small ones told apart by the tint beyond a disc around them, large "
+        "ones by a thin cross at their centre (default shapes)",
     )
     parser.add_argument(
         "--val-fraction", type=float, default=0.2, metavar="F", help="share of the images in val (default 0.2)"

@@ -5,7 +5,7 @@
     out/train/images/img_00000.png ...   out/train/instances.json
     out/val/images/img_00160.png ...     out/val/instances.json
 
-Four scenes (:data:`SCENES`):
+Five scenes (:data:`SCENES`):
 
 ``shapes`` (the default): a cluttered background (colour gradient, stripes at a random angle, pixel
 noise, and unannotated grey-ish blobs and lines) and 0-12 objects of five classes, each with its own
@@ -33,6 +33,14 @@ five sixteenths of the side along one side of the image tinted warm or cool (the
 58 px from the beacon: beyond the whole receptive field of P3 features that see only their own level in a
 detector of one feature-network cell and one-layer heads (D0's widths, ``bench_ranking.py --recipe beacon``),
 within reach of features fused from the coarse levels.
+
+``scales``: a scene whose objects span the levels P3 to P6 (at 256 px), with a class that needs another level's
+features at either end. Grey texture; 2-6 small pale circles or squares (16-48 px: P3 and P4) that do not touch,
+each in a grey disc reaching 48 px beyond it, and beyond the discs a warm or cool tint (the class of every small
+object: ``a`` warm, ``b`` cool), beyond the reach of the frozen ImageNet backbone's own P3 features; in four
+images of five one large pale object (72-240 px: P4 to P6) whose class is told by a thin cross, 5-8 px, at its
+centre (``a`` upright, ``b`` diagonal; the two have the same ink), whatever the tint. Both cues come in three
+grades: the tint's share of a pixel (0.2, 0.35, 0.5) and how much darker than the object the cross is (40, 80, 140).
 
 In ``shapes``, objects may overlap (later ones are drawn on top; boxes are the full, amodal shape).
 
@@ -360,6 +368,84 @@ def render_beacon(rng: np.random.Generator, size: int) -> tuple[Image.Image, Obj
     return image, [(tint, box) for box in boxes]
 
 
+_SCALES_CLASSES = ("a", "b")
+_SCALES_TINTS = (0.2, 0.35, 0.5)  # the tint's share of a pixel beyond the discs: three grades of difficulty
+_SCALES_MARGIN = 48  # at 256 px (scaled with the side): how far a small object's grey disc reaches beyond it
+_SCALES_SMALL = (16, 48)  # small objects' sides in pixels at 256 px (scaled with the side): P3 and P4
+_SCALES_LARGE = (72, 240)  # large objects' sides at 256 px: P4 to P6
+_SCALES_LARGE_CHANCE = 0.8  # the chance that an image holds a large object
+_SCALES_GLYPH_INK = (40, 80, 140)  # how much darker than the object a large object's glyph is: three grades
+_SCALES_GLYPH = (5, 8)  # the glyph's side in pixels at 256 px (scaled with the side)
+
+
+def _glyph(kind: int, side: int) -> Image.Image:
+    """Binary ``L`` mask ``(side, side)`` of a thin cross: upright (``+``, ``kind`` 0) or diagonal (``x``, 1). The
+    two have the same ink, so only features fine enough to resolve a stroke's direction tell them apart."""
+    mask = Image.new("L", (side, side), 0)
+    draw = ImageDraw.Draw(mask)
+    end = side - 1
+    if kind == 0:
+        draw.line([(end / 2, 0), (end / 2, end)], fill=255)
+        draw.line([(0, end / 2), (end, end / 2)], fill=255)
+    else:
+        draw.line([(0, 0), (end, end)], fill=255)
+        draw.line([(0, end), (end, 0)], fill=255)
+    return mask
+
+
+def render_scales(rng: np.random.Generator, size: int) -> tuple[Image.Image, Objects]:
+    """Render one ``scales`` image (see the module docstring).
+
+    Returns:
+        ``(image RGB size x size, [(class index 0 (a) or 1 (b), [x, y, w, h] COCO pixels)])``.
+    """
+    unit = size / 256
+    grey = _background(rng, size).mean(axis=2, keepdims=True) + rng.normal(0, 3, (size, size, 1))
+    tint = int(rng.integers(len(_FRAMES)))  # the class of the small objects: a warm, b cool
+    taken: list[tuple[int, int, int]] = []
+    large = None
+    if rng.random() < _SCALES_LARGE_CHANCE:
+        low, high = (round(v * unit) for v in _SCALES_LARGE)
+        w = min(size, round(math.exp(rng.uniform(math.log(low), math.log(high)))))
+        x, y = (int(v) for v in rng.integers(0, size - w + 1, 2))
+        large = (x, y, w)
+        taken.append(large)
+    small: list[tuple[int, int, int]] = []
+    low, high = (round(v * unit) for v in _SCALES_SMALL)
+    for _ in range(int(rng.integers(2, 7))):
+        w = round(math.exp(rng.uniform(math.log(low), math.log(high))))
+        spot = _free_spot(rng, w, taken, (0, 0), (size - w + 1, size - w + 1), _SURROUND_GAP)
+        if spot is not None:
+            taken.append((*spot, w))
+            small.append((*spot, w))
+    yy, xx = np.mgrid[0:size, 0:size]
+    hole = np.zeros((size, size), dtype=bool)
+    margin = _SCALES_MARGIN * unit
+    for x, y, w in small:
+        hole |= (xx - x - w / 2) ** 2 + (yy - y - w / 2) ** 2 <= (w / 2 + margin) ** 2
+    share = _SCALES_TINTS[int(rng.integers(len(_SCALES_TINTS)))]
+    colour = np.array([rng.uniform(*bounds) for bounds in _FRAME_COLOURS[_FRAMES[tint]]], dtype=np.float32)
+    pixels = np.where(hole[..., None], grey, (1 - share) * grey + share * colour)
+    image = Image.fromarray(np.clip(pixels + rng.normal(0, 3, (size, size, 3)), 0, 255).astype(np.uint8))
+    objects: Objects = []
+    if large is not None:  # its class told by the cross at its centre
+        x, y, w = large
+        box = _paste_pale_shape(rng, image, int(rng.integers(len(_CONTEXT_SHAPES))), x, y, w)
+        kind = int(rng.integers(2))
+        side = round(rng.uniform(*_SCALES_GLYPH) * unit)
+        ink = _SCALES_GLYPH_INK[int(rng.integers(len(_SCALES_GLYPH_INK)))]
+        tone = np.asarray(image.crop((x, y, x + w, y + w)), dtype=np.float32).mean(axis=(0, 1))
+        patch = np.full((side, side, 3), np.clip(tone - ink, 0, 255), dtype=np.uint8)
+        image.paste(Image.fromarray(patch), (x + (w - side) // 2, y + (w - side) // 2), _glyph(kind, side))
+        if box is not None:
+            objects.append((kind, box))
+    for x, y, w in small:  # their class told by the tint beyond their discs
+        box = _paste_pale_shape(rng, image, int(rng.integers(len(_CONTEXT_SHAPES))), x, y, w)
+        if box is not None:
+            objects.append((tint, box))
+    return image, objects
+
+
 @dataclass(frozen=True)
 class Scene:
     """A kind of synthetic image: its class names (category ids 1..N in this order) and its renderer."""
@@ -375,6 +461,7 @@ SCENES: dict[str, Scene] = {
     "context": Scene(_FRAMES, render_context, min_size=96),
     "surround": Scene(_FRAMES, render_surround, min_size=64),
     "beacon": Scene(_FRAMES, render_beacon, min_size=64),
+    "scales": Scene(_SCALES_CLASSES, render_scales, min_size=128),
 }
 
 

@@ -56,7 +56,7 @@ from effdet_graph.training.step_log import open_step_log
 from effdet_graph.training.variant import ModelVariant
 from graphspec import InputError
 
-__all__ = ["CHECKPOINT_NAME", "TrainResult", "prepare_feature_cache", "train"]
+__all__ = ["CHECKPOINT_NAME", "TrainResult", "initial_model", "prepare_feature_cache", "train"]
 
 CHECKPOINT_NAME = "last.pt"
 #: Recipe entries a resumed run must share with its checkpoint (beyond fitting weights).
@@ -215,6 +215,26 @@ def _build_model(
     return model.freeze_backbone() if options.freeze_backbone else model
 
 
+def _start(
+    options: TrainOptions, resuming: bool, variant: ModelVariant | None
+) -> tuple[CocoDetection, ModelRecipe, TrainTransform, EfficientDet]:
+    """A run's start: every random number generator seeded with the run's seed, then its training split (its
+    model recipe and transform) and its detector (:func:`_build_model`)."""
+    seed_everything(options.seed)
+    dataset, recipe, transform = _training_split(options)
+    return dataset, recipe, transform, _build_model(recipe, options, resuming, variant)
+
+
+def initial_model(options: TrainOptions) -> EfficientDet:
+    """The detector a fresh :func:`train` with ``options`` starts from, before its first step: the weights its
+    seed draws (the backbone's from ImageNet or a file where asked, frozen where asked).
+
+    Raises:
+        DatasetError: the training split is missing, broken or smaller than a batch.
+    """
+    return _start(options, False, None)[3]
+
+
 def _training_split(options: TrainOptions) -> tuple[CocoDetection, ModelRecipe, TrainTransform]:
     """The training split (its transform and views set), the run's model recipe and its training transform.
 
@@ -274,12 +294,9 @@ def _train(
     variant: ModelVariant | None,
 ) -> TrainResult:
     checkpoint = options.out / CHECKPOINT_NAME
-    seed_everything(options.seed)
     amp_dtype = _amp_dtype(device)
-
-    dataset, recipe, transform = _training_split(options)
+    dataset, recipe, transform, model = _start(options, resumed is not None, variant)
     steps_per_epoch = len(dataset) // options.batch_size
-    model = _build_model(recipe, options, resumed is not None, variant)
     source = weights_source(recipe.backbone, backbone_weights(options))
     if resumed is not None:
         source = resumed.get("backbone_weights", source)

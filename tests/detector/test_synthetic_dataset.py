@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from pycocotools.coco import COCO
 
@@ -290,3 +291,77 @@ def test_beacon_scene_class_is_the_band_on_the_far_side(beacon_dataset):
             seen |= names
     assert seen == set(summary.classes) and sides == {"left", "right", "top", "bottom"}
     assert 4 < np.mean(counts) < 6
+
+
+@pytest.fixture(scope="module")
+def scales_dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth") / "scales"
+    return out, make_dataset(out, images=60, seed=7, image_size=256, scene="scales")
+
+
+def test_scales_scene_gives_every_level_from_p3_to_p6_positives(scales_dataset):
+    """Matched anchors per level (IoU >= 0.5 with a box, before the low-quality matches that give every box one)
+    on the generated set: every level from P3 to P6 has positives of its own; P7's smallest anchor (362 px) is
+    larger than the image."""
+    from effdet_graph.model.anchors import AnchorConfig, feature_map_sizes, generate_anchors
+    from effdet_graph.model.box_coding import MatchConfig, match_anchors
+
+    out, _ = scales_dataset
+    config = AnchorConfig()
+    anchors = generate_anchors((256, 256), config)
+    ends = np.cumsum([h * w * config.num_anchors for h, w in feature_map_sizes((256, 256), config)])
+    per_level = np.zeros(config.num_levels, dtype=int)
+    for split in ("train", "val"):
+        for _, anns in _annotated_images(out, split)[1]:
+            boxes = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)], dtype=torch.float)
+            matched = match_anchors(anchors, boxes, MatchConfig(allow_low_quality_matches=False)) >= 0
+            per_level += np.add.reduceat(matched.numpy().astype(int), np.r_[0, ends[:-1]])
+    assert all(per_level[:4] > 0) and per_level[4] == 0, per_level
+
+
+def test_scales_scene_small_objects_take_the_tint_beyond_their_discs_large_ones_their_glyphs(scales_dataset):
+    """Small objects (16-48 px) have the class of the tint beyond grey discs reaching 48 px past them (a: warm,
+    b: cool); a large object (72-240 px) has the class of the cross at its centre (a: upright, b: diagonal),
+    whatever the tint; both kinds occur with both classes."""
+    out, summary = scales_dataset
+    assert summary.classes == SCENES["scales"].classes == ("a", "b")
+    yy, xx = np.mgrid[0:256, 0:256]
+    kinds = set()
+    for split in ("train", "val"):
+        data, annotated = _annotated_images(out, split)
+        for file_name, anns in annotated:
+            pixels = np.asarray(Image.open(out / split / "images" / file_name).convert("RGB"), dtype=np.float32)
+            cast = pixels[..., 0] - pixels[..., 2]
+            discs, objects = np.zeros((256, 256), bool), np.zeros((256, 256), bool)
+            for a in anns:
+                x, y, w, h = a["bbox"]
+                assert w == h and (16 <= w <= 48 or 72 <= w <= 240)
+                objects[y : y + h, x : x + w] = True
+                if w <= 48:
+                    discs |= (xx - x - w / 2) ** 2 + (yy - y - h / 2) ** 2 <= (w / 2 + 48) ** 2
+            beyond, inside = ~discs & ~objects, discs & ~objects
+            tint = 1 if cast[beyond].mean() > 0 else 2
+            if beyond.sum() > 2000:
+                assert abs(cast[beyond].mean()) > 20, "the tint beyond the discs"
+            if inside.sum() > 2000:
+                assert abs(cast[inside].mean()) < 12, "grey inside the discs"
+            for a in anns:
+                x, y, w, h = a["bbox"]
+                if w <= 48:
+                    kinds.add(("small", a["category_id"]))
+                    if beyond.sum() > 2000:
+                        assert a["category_id"] == tint, (file_name, a)
+                else:
+                    kinds.add(("large", a["category_id"]))
+                    cx, cy = x + w // 2, y + h // 2
+                    tone = np.median(pixels[cy - 12 : cy + 12, cx - 12 : cx + 12])
+                    assert pixels[cy - 6 : cy + 6, cx - 6 : cx + 6].min() < tone - 30, "a dark glyph at the centre"
+    assert kinds == {(k, c) for k in ("small", "large") for c in (1, 2)}
+
+
+def test_scales_scene_deterministic_and_checked(scales_dataset, tmp_path):
+    out, _ = scales_dataset
+    make_dataset(tmp_path / "again", images=60, seed=7, image_size=256, scene="scales")
+    assert _files(tmp_path / "again") == _files(out)
+    with pytest.raises(DatasetError, match="at least 128 pixels for the scales scene, got 96"):
+        make_dataset(tmp_path / "y", images=4, image_size=96, scene="scales")
