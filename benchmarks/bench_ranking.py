@@ -54,7 +54,14 @@ from ranking import RESULTS_DIR, ROOT
 from ranking.methods import METHODS, Method
 from ranking.recipes import PROXY_BUDGETS, load_recipes, search_proxy_recipe
 from ranking.reports import build_report, report_path
-from ranking.runs import VERIFY_RESULTS, prepare_data, record_verification, run_missing, verify
+from ranking.runs import (
+    VERIFY_RESULTS,
+    prepare_data,
+    prepare_feature_caches,
+    record_verification,
+    run_missing,
+    verify,
+)
 from ranking.scoring import StoredTraining, oneshot_methods
 from ranking.store import RunStore
 from ranking.topologies import BUILTIN_SET, ground_truth_set
@@ -129,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.report_only:
         chosen = [t for t in topologies if not args.only or t.name in args.only]
         data = prepare_data(recipe, args.work)
+        prepare_feature_caches(recipe, data, args.seeds, args.work)
         for group in ([t for t in chosen if t.name in BUILTIN_SET], [t for t in chosen if t.name not in BUILTIN_SET]):
             run_missing(group, args.seeds, recipe, store, args.work, data, jobs=args.jobs)  # the built-in set first
         for proxy in proxies:

@@ -45,3 +45,15 @@ def test_two_seeds_draw_other_heads_and_feature_networks_one_seed_the_same(data,
     assert all(not torch.equal(first[k], other[k]) for k in weights), "another seed draws every conv anew"
     backbone = [k for k in first if k.startswith("backbone.")]
     assert backbone and all(torch.equal(first[k], other[k]) for k in backbone), "ImageNet's backbone, frozen"
+
+
+def test_the_harness_builds_the_recipes_feature_cache_once_before_its_runs(data, tmp_path, one_torch_thread):
+    """``bench_ranking.py`` builds the cache its runs train on before starting them (one for every seed: the
+    backbone is ImageNet's), so that runs side by side do not wait for one of them to build it on one thread."""
+    from ranking.runs import prepare_feature_caches
+
+    prepare_feature_caches(RECIPE, data, [0, 1], tmp_path)
+    caches = [path for path in (data / "train" / "feature_cache").iterdir() if path.is_dir()]
+    assert len(caches) == 1 and (caches[0] / "meta.json").exists()
+    prepare_feature_caches(bench.RECIPES["quick"], data, [0], tmp_path)  # no cache in its recipe: nothing built
+    assert [path for path in (data / "train" / "feature_cache").iterdir() if path.is_dir()] == caches

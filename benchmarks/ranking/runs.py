@@ -16,7 +16,7 @@ from typing import Any
 from ranking import RESULTS_DIR
 from ranking.recipes import Recipe
 from ranking.store import SCHEMA, RunStore, checkpoint_path, machine, project_version
-from ranking.topologies import Topology, write_specs
+from ranking.topologies import CONTROL_SPEC, Topology, write_specs
 
 VERIFY_RESULTS = RESULTS_DIR / "verify.json"
 
@@ -82,6 +82,22 @@ def prepare_data(recipe: Recipe, work: Path) -> Path:
     if not (data / "val").exists():
         make_dataset(data, **dict(recipe.dataset))
     return data
+
+
+def prepare_feature_caches(recipe: Recipe, data: Path, seeds: Sequence[int], work: Path) -> None:
+    """Build the backbone-feature caches that the recipe's runs with ``seeds`` train on (a recipe with
+    ``feature_cache``), with all of this process's threads, before the runs start: ``--jobs N`` runs, one thread
+    each, then open it instead of waiting while the first of them builds it on one thread. The cache does not
+    depend on the feature network (the control's spec stands in for every topology); a pretrained backbone gives
+    every seed the same one."""
+    if not recipe.train.get("feature_cache"):
+        return
+    import effdet_graph as eg
+    from effdet_graph.training.loop import prepare_feature_cache
+
+    for seed in seeds:
+        options = eg.TrainOptions(data=data, spec=CONTROL_SPEC, out=work, **recipe.options(seed))
+        prepare_feature_cache(options, progress=False)
 
 
 def one_thread() -> None:

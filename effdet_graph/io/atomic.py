@@ -3,7 +3,9 @@ read-only folder is one line naming the file (:class:`~effdet_graph.errors.Outpu
 
 The crash-consistency harness (``tests/faults/``) kills processes inside these writes: with the environment
 variable :data:`CRASH_AT_WRITE` set to ``N``, the process kills itself (SIGKILL) in its ``N``-th atomic write,
-after the temporary file is written and before it replaces the target.
+after the temporary file is written and before it replaces the target. The variable is taken out of the
+environment when this module is imported, so that one kill hits the process it was set for, not each of the
+processes that one starts (a Ray search's workers).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ WRITE_ADVICE = {
     errno.EPERM: f"make the folder writable or {_RETRY_ELSEWHERE}",
 }
 _writes = 0
+_crash_at_write = os.environ.pop(CRASH_AT_WRITE, None)
 
 
 @contextlib.contextmanager
@@ -87,11 +90,10 @@ def _output_error(exc: OSError, path: Path) -> OSError | OutputError:
 def _crash_here_if_asked() -> None:
     """The fault-injection hook: SIGKILL this process in its ``$EFFDET_GRAPH_CRASH_AT_WRITE``-th atomic write."""
     global _writes
-    target = os.environ.get(CRASH_AT_WRITE)
-    if target is None:
+    if _crash_at_write is None:
         return
     _writes += 1
-    if _writes == int(target):
+    if _writes == int(_crash_at_write):
         os.kill(os.getpid(), signal.SIGKILL)
 
 

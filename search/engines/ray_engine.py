@@ -29,6 +29,7 @@ import ray
 import ray.cloudpickle
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search import ConcurrencyLimiter, Searcher, SearchGenerator
 from ray.tune.search.optuna import OptunaSearch
 
 from effdet_graph import InputError, resolve_device
@@ -251,13 +252,15 @@ class RayEngine(SearchEngine):
         metric = objective.metrics[0] if not objective.multi else list(objective.metrics)
         mode = objective.directions[0][:3] if not objective.multi else [d[:3] for d in objective.directions]
         seed = space.sampler.seed if sampler_seed is None else sampler_seed
-        searcher = OptunaSearch(
+        searcher: Searcher = OptunaSearch(
             DefineByRun(str(Path(space.file).resolve())),
             metric=metric,
             mode=mode,
             seed=seed,
             sampler=make_sampler(space, objective, seed),
         )
+        if resources.max_concurrent:
+            searcher = ConcurrencyLimiter(searcher, max_concurrent=resources.max_concurrent)
         scheduler = None
         if not objective.multi:
             steps = space.proxy.steps  # rungs in training steps: the first at the first intermediate AP
@@ -267,10 +270,9 @@ class RayEngine(SearchEngine):
         return tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
-                search_alg=searcher,
+                search_alg=SavedTrialsSearch(searcher),
                 scheduler=scheduler,
                 num_samples=trials,
-                max_concurrent_trials=resources.max_concurrent,
                 metric=objective.metrics[0] if scheduler else None,
                 mode=objective.directions[0][:3] if scheduler else None,
                 reuse_actors=True,
@@ -283,6 +285,31 @@ class RayEngine(SearchEngine):
                 stop=StopOnOutputError(),
             ),
         )
+
+
+class SavedTrialsSearch(SearchGenerator):
+    """Tune's search generator, except that a restored one counts only the trials the experiment saved.
+
+    Tune saves how many trials its searcher has made (``search_gen_state-*``) apart from the trials themselves
+    (``experiment_state-*``). A kill between the two writes leaves a count above the trials saved: restored,
+    the search would end that many trials short of ``--trials`` (found by the crash harness). On restore the
+    count, and the trials a concurrency limit holds running, are set back to the trials saved."""
+
+    def restore_from_dir(self, dirpath: str) -> None:
+        super().restore_from_dir(dirpath)
+        states = sorted(Path(dirpath).glob("experiment_state-*.json"), key=lambda path: path.name)
+        if not states:
+            return
+        trial_data = json.loads(states[-1].read_text(encoding="utf-8"))["trial_data"]
+        saved = {json.loads(entry[0])["trial_id"] for entry in trial_data}
+        if self._counter > len(saved):
+            self._counter, self._finished = len(saved), False
+        searcher = self.searcher
+        while hasattr(searcher, "searcher"):
+            if isinstance(searcher, ConcurrencyLimiter):
+                searcher.live_trials &= saved
+                searcher.num_unfinished_live_trials = len(searcher.live_trials)
+            searcher = searcher.searcher
 
 
 def _state_file(experiment: str) -> tuple[pyarrow.fs.FileSystem, str]:

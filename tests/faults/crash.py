@@ -7,8 +7,10 @@ or, for ``train``, the same with ``--resume`` once a checkpoint exists)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -64,20 +66,24 @@ def python(*args: str) -> list[str]:
 
 
 def run(argv: list[str], cwd: Path, kill: Kill | None = None, timeout: float = 600) -> int:
-    """Run ``argv`` in ``cwd``; SIGKILL it as ``kill`` says. Its exit code (-9 when killed)."""
+    """Run ``argv`` in ``cwd`` in a process group of its own; SIGKILL the group (the job and every process it
+    started, as when its machine fails) as ``kill`` says. Its exit code (-9 when killed)."""
     env = dict(ENV)
     if kill is not None and kill.at_write is not None:
         env[CRASH_AT_WRITE] = str(kill.at_write)
-    process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         if kill is not None and kill.after_s is not None:
             try:
                 process.wait(timeout=kill.after_s)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
         _, err = process.communicate(timeout=timeout)
     finally:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):  # what the job left running (a killed Ray driver's workers)
+            os.killpg(process.pid, signal.SIGKILL)
     if process.returncode not in (0, -9):
         raise AssertionError(f"{' '.join(argv)} exited with {process.returncode}:\n{err[-3000:]}")
     return process.returncode
