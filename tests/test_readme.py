@@ -328,6 +328,26 @@ def _beacon_rows(
     return lambda r: [*report_rows(r), *_learned_rows(recipe)]
 
 
+def _resolvable_rows(r: dict[str, Any]) -> list[str]:
+    """What a report says its ground truth resolves: the topology effect, the separated pairs and the split-half
+    tau over all topologies and within the ``bifpn_edges`` family."""
+    every, edges = r["families"]["all"], r["families"]["bifpn_edges"]
+
+    def half(f: dict[str, Any]) -> str:
+        value, low, high = f["split_half_tau"]
+        return f"{value:.2f} [{low:.2f}, {high:.2f}]"
+
+    return [
+        f"over all {every['topologies']} topologies the topology effect is real (one-way ANOVA F {every['F']:.2f}, "
+        f"p {every['p']:.2g}, ICC {every['icc']:.2f}), but only {every['separated_pairs'][0]} of "
+        f"{every['separated_pairs'][1]} pairs are separated",
+        f"is {half(every)}",
+        f"Within the {edges['topologies']} `bifpn_edges` topologies",
+        f"(F {edges['F']:.2f}, p {edges['p']:.2g}; {edges['separated_pairs'][0]} of {edges['separated_pairs'][1]} "
+        f"pairs separated; split-half tau {half(edges)})",
+    ]
+
+
 def _verify_rows(r: dict[str, Any]) -> list[str]:
     """Each stored run made again (``bench_ranking.py --verify``), as the command printed it."""
     return [f"{v['topology']} seed {v['seed']}: stored AP {v['stored_ap']:.6f}, again {v['ap']:.6f}" for v in r["runs"]]
@@ -453,7 +473,7 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "ranking_report-warmup.json": _warmup_rows,
     "ranking_report-beacon.json": _beacon_rows("beacon"),
     "ranking_report-lr012-val1600.json": _beacon_rows("lr012-val1600"),
-    "ranking_report-fixed-init.json": _beacon_rows("fixed-init", _ranking_rows),
+    "ranking_report-fixed-init.json": lambda r: [*_beacon_rows("fixed-init", _ranking_rows)(r), *_resolvable_rows(r)],
     "variance.json": _variance_rows,
     "verify.json": _verify_rows,
     "class_agnostic.json": _class_agnostic_rows,
