@@ -32,13 +32,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
-from torchvision.ops import sigmoid_focal_loss
 
-from effdet_graph.model.anchors import AnchorConfig, feature_map_sizes, flatten_level_outputs, generate_anchors
-from effdet_graph.model.box_coding import assign_targets_batched, one_hot_targets, pad_targets
-from effdet_graph.model.losses import DetectionLoss, batch_targets
+from effdet_graph.model.anchors import AnchorConfig, feature_map_sizes, generate_anchors
+from effdet_graph.model.box_coding import assign_targets_batched, pad_targets
+from effdet_graph.model.losses import DetectionLoss, batch_targets, reference_loss
 from ranking.store import write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_step.json"
@@ -74,21 +72,6 @@ def make_batch(device: torch.device) -> tuple[list[torch.Tensor], list[torch.Ten
     return cls_out, box_out, targets
 
 
-def old_loss(cls_out, box_out, anchors, targets) -> dict[str, torch.Tensor]:
-    """The loss before batched matching (image by image, boolean indexing)."""
-    logits = flatten_level_outputs(cls_out, NUM_CLASSES).float()
-    codes = flatten_level_outputs(box_out, 4).float()
-    with torch.no_grad():
-        cls_t, box_t, num_pos = batch_targets(anchors, targets)
-        onehot, valid = one_hot_targets(cls_t, NUM_CLASSES)
-    normalizer = float(num_pos) + 1.0
-    focal = sigmoid_focal_loss(logits, onehot, alpha=0.25, gamma=1.5, reduction="none")
-    class_loss = (focal * valid.unsqueeze(-1)).sum() / normalizer
-    positive = cls_t >= 0
-    box_loss = F.huber_loss(codes[positive], box_t[positive], delta=0.1, reduction="sum") / (4.0 * normalizer)
-    return {"loss": class_loss + 50.0 * box_loss}
-
-
 def variants(device: torch.device) -> tuple[dict[str, Variant], dict[str, Callable[[], object]]]:
     """Per variant the loss forward, and its target assignment alone."""
     cls_out, box_out, targets = make_batch(device)
@@ -99,7 +82,7 @@ def variants(device: torch.device) -> tuple[dict[str, Variant], dict[str, Callab
     batch_max = pad_targets(cpu_targets, max_boxes=None, max_ignore_boxes=None).to(device)
     fixed = pad_targets(cpu_targets, max_boxes=100, max_ignore_boxes=16).to(device)
     losses: dict[str, Variant] = {
-        "old": lambda: old_loss(cls_out, box_out, anchors, targets),
+        "old": lambda: reference_loss(cls_out, box_out, anchors, targets, NUM_CLASSES),
         "new_list": lambda: loss(cls_out, box_out, anchors, targets),
         "new_padded_batch_max": lambda: loss(cls_out, box_out, anchors, batch_max),
         "new_padded_100": lambda: loss(cls_out, box_out, anchors, fixed),

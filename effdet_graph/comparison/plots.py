@@ -22,6 +22,15 @@ def pareto_front(xs: Sequence[float], ys: Sequence[float]) -> list[int]:
     return front
 
 
+def point_labels(xs: Sequence[float], ys: Sequence[float], labels: Sequence[str]) -> list[tuple[float, float, str]]:
+    """One label per distinct point: the labels of points that coincide (topologies matched to the same
+    parameters and MACs) joined into one, ``"fpn, panet"``, which would otherwise be drawn over each other."""
+    joined: dict[tuple[float, float], list[str]] = {}
+    for x, y, label in zip(xs, ys, labels):
+        joined.setdefault((x, y), []).append(label)
+    return [(x, y, ", ".join(names)) for (x, y), names in joined.items()]
+
+
 def scatter_plot(
     xs: Sequence[float],
     ys: Sequence[float],
@@ -42,7 +51,7 @@ def scatter_plot(
     figure = Figure(figsize=(6.4, 4.4), layout="constrained")
     axes = figure.add_subplot()
     axes.scatter(xs, ys, s=36, color="#4c72b0", zorder=3)
-    for x, y, label in zip(xs, ys, labels):
+    for x, y, label in point_labels(xs, ys, labels):
         axes.annotate(label, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
     if pareto and len(xs) > 1:
         front = pareto_front(xs, ys)

@@ -47,10 +47,11 @@ from effdet_graph.model.box_coding import (
     PaddedTargets,
     assign_targets,
     assign_targets_batched,
+    one_hot_targets,
     pad_targets,
 )
 
-__all__ = ["DetectionLoss", "batch_targets"]
+__all__ = ["DetectionLoss", "batch_targets", "reference_loss"]
 
 
 def batch_targets(
@@ -83,6 +84,41 @@ def batch_targets(
     classes = torch.stack([t.classes for t in per_image])
     boxes = torch.stack([t.boxes for t in per_image])
     return classes, boxes, sum(t.num_positives for t in per_image)
+
+
+def reference_loss(
+    class_outputs: Sequence[Tensor],
+    box_outputs: Sequence[Tensor],
+    anchors: Tensor,
+    targets: Sequence[Mapping[str, Tensor]],
+    num_classes: int,
+    match: MatchConfig = MatchConfig(),
+) -> dict[str, Tensor]:
+    """:class:`DetectionLoss` with its default parameters, computed the plain way: targets matched image by image
+    (:func:`batch_targets`), positives selected by boolean indexing. The reference the batched loss is tested
+    against and the baseline ``benchmarks/bench_train_step.py`` times it against; it waits for the device.
+
+    Args:
+        class_outputs: per level ``(N, A * K, H_l, W_l)``.
+        box_outputs: per level ``(N, A * 4, H_l, W_l)``.
+        anchors: ``FloatTensor[sum_l H_l * W_l * A, 4]`` xyxy pixels.
+        targets: per image ``boxes``, ``labels`` and optionally ``ignore_boxes`` (see :func:`batch_targets`).
+        num_classes: ``K``.
+
+    Returns:
+        ``loss``, ``class_loss`` and ``box_loss``, 0-dim.
+    """
+    logits = flatten_level_outputs(class_outputs, num_classes).float()
+    codes = flatten_level_outputs(box_outputs, 4).float()
+    with torch.no_grad():
+        classes, box_targets, num_positives = batch_targets(anchors, targets, match)
+        onehot, valid = one_hot_targets(classes, num_classes)
+    normalizer = float(num_positives) + 1.0
+    focal = sigmoid_focal_loss(logits, onehot, alpha=0.25, gamma=1.5, reduction="none")
+    class_loss = (focal * valid.unsqueeze(-1)).sum() / normalizer
+    positive = classes >= 0
+    box_loss = F.huber_loss(codes[positive], box_targets[positive], delta=0.1, reduction="sum") / (4.0 * normalizer)
+    return {"loss": class_loss + 50.0 * box_loss, "class_loss": class_loss, "box_loss": box_loss}
 
 
 class DetectionLoss(nn.Module):

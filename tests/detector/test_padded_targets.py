@@ -8,18 +8,16 @@ import time
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
-from torchvision.ops import sigmoid_focal_loss
 
 from effdet_graph.data.transforms import PaddedCollate, collate_detection
-from effdet_graph.model.anchors import AnchorConfig, feature_map_sizes, flatten_level_outputs, generate_anchors
+from effdet_graph.model import losses
+from effdet_graph.model.anchors import AnchorConfig, feature_map_sizes, generate_anchors
 from effdet_graph.model.box_coding import (
     IGNORE,
     MatchConfig,
     PaddedTargets,
     assign_targets_batched,
-    one_hot_targets,
     pad_targets,
 )
 from effdet_graph.model.detector import DetectorTrainer, build_detector
@@ -78,17 +76,7 @@ def random_outputs(seed: int, batch: int) -> tuple[list[torch.Tensor], list[torc
 
 def reference_loss(cls_out, box_out, targets, match=MatchConfig()) -> dict[str, torch.Tensor]:
     """The loss as it was computed before the batched matching: image by image, boolean indexing."""
-    logits = flatten_level_outputs(cls_out, K).float()
-    codes = flatten_level_outputs(box_out, 4).float()
-    with torch.no_grad():
-        cls_t, box_t, num_pos = batch_targets(ANCHORS, targets, match)
-        onehot, valid = one_hot_targets(cls_t, K)
-    normalizer = float(num_pos) + 1.0
-    focal = sigmoid_focal_loss(logits, onehot, alpha=0.25, gamma=1.5, reduction="none")
-    class_loss = (focal * valid.unsqueeze(-1)).sum() / normalizer
-    positive = cls_t >= 0
-    box_loss = F.huber_loss(codes[positive], box_t[positive], delta=0.1, reduction="sum") / (4.0 * normalizer)
-    return {"loss": class_loss + 50.0 * box_loss, "class_loss": class_loss, "box_loss": box_loss}
+    return losses.reference_loss(cls_out, box_out, ANCHORS, targets, K, match)
 
 
 # ---------------------------------------------------------------- padding
