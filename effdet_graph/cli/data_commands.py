@@ -26,6 +26,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--val-fraction", type=float, default=0.2, metavar="F", help="share of the images in val (default 0.2)"
     )
+    parser.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="share of the images in a held-out test split, after val (default 0: no test split); "
+        "evaluate on it with `eval --split test`",
+    )
     parser.set_defaults(run=run_make_dataset)
 
 
@@ -37,10 +45,12 @@ def run_make_dataset(args: argparse.Namespace) -> int:
         image_size=args.image_size,
         val_fraction=args.val_fraction,
         scene=args.scene,
+        test_fraction=args.test_fraction,
     )
+    test = f"test {summary.test_images} images / {summary.test_objects} objects, " if summary.test_images else ""
     print(
         f"wrote {summary.path}: train {summary.train_images} images / {summary.train_objects} objects, "
-        f"val {summary.val_images} images / {summary.val_objects} objects, {args.image_size}x{args.image_size}, "
-        f"classes {', '.join(summary.classes)}"
+        f"val {summary.val_images} images / {summary.val_objects} objects, {test}"
+        f"{args.image_size}x{args.image_size}, classes {', '.join(summary.classes)}"
     )
     return 0

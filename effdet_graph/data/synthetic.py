@@ -4,6 +4,7 @@
 
     out/train/images/img_00000.png ...   out/train/instances.json
     out/val/images/img_00160.png ...     out/val/instances.json
+    out/test/...                         (with ``test_fraction``: a held-out split)
 
 Five scenes (:data:`SCENES`):
 
@@ -87,6 +88,8 @@ class DatasetSummary:
     train_objects: int
     val_objects: int
     classes: tuple[str, ...] = CLASSES
+    test_images: int = 0
+    test_objects: int = 0
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -513,17 +516,21 @@ def make_dataset(
     image_size: int = 256,
     val_fraction: float = 0.2,
     scene: str = "shapes",
+    test_fraction: float = 0.0,
 ) -> DatasetSummary:
-    """Write a synthetic COCO-format data set with a ``train`` and a ``val`` split.
+    """Write a synthetic COCO-format data set with a ``train`` and a ``val`` split, and a ``test`` split when
+    ``test_fraction`` is above 0 (held out to report a search's winners on data nothing was chosen on).
 
     Args:
         out_dir: folder to create; must not exist or be empty.
-        images: total number of images (>= 2); the last ``round(images * val_fraction)``
-            (at least 1) go to ``val``.
+        images: total number of images (>= 2); ``round(images * val_fraction)`` (at least 1) go to ``val``,
+            after them ``round(images * test_fraction)`` (at least 1 when asked for) to ``test``, and the first
+            of them, the rest, to ``train``.
         seed: random seed; the same arguments give byte-identical files.
         image_size: side of the square images in pixels (>= 32).
         val_fraction: share of images in ``val``, in (0, 1).
         scene: what the images show, a name in :data:`SCENES`.
+        test_fraction: share of images in ``test``, in [0, 1); 0 writes no ``test`` split.
 
     Raises:
         DatasetError: ``out_dir`` exists and is not an empty folder, or the arguments are invalid.
@@ -540,10 +547,21 @@ def make_dataset(
         )
     if not 0.0 < val_fraction < 1.0:
         raise DatasetError(f"{out}: val fraction must be between 0 and 1, got {val_fraction}")
+    if not 0.0 <= test_fraction < 1.0 or val_fraction + test_fraction >= 1.0:
+        raise DatasetError(
+            f"{out}: test fraction must be at least 0 and leave images to train on beside the val fraction "
+            f"{val_fraction}, got {test_fraction}"
+        )
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DatasetError(f"{out}: already exists and is not an empty folder; pick another path or delete it")
-    num_val = min(images - 1, max(1, round(images * val_fraction)))
-    num_train = images - num_val
+    num_test = max(1, round(images * test_fraction)) if test_fraction > 0 else 0
+    num_val = min(images - 1 - num_test, max(1, round(images * val_fraction)))
+    num_train = images - num_val - num_test
+    if num_val < 1:
+        raise DatasetError(
+            f"{out}: {images} images are too few for a train image, a val image and {num_test} test images; "
+            "make more images or lower the test fraction"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
@@ -551,11 +569,15 @@ def make_dataset(
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)
         train_objects = _write_split(tmp, "train", range(num_train), seed, image_size, scene)
-        val_objects = _write_split(tmp, "val", range(num_train, images), seed, image_size, scene)
+        val_objects = _write_split(tmp, "val", range(num_train, num_train + num_val), seed, image_size, scene)
+        test_range = range(num_train + num_val, images)
+        test_objects = _write_split(tmp, "test", test_range, seed, image_size, scene) if num_test else 0
         if out.exists():
             out.rmdir()  # empty (checked above); rename cannot replace it on every platform
         os.rename(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return DatasetSummary(out, num_train, num_val, train_objects, val_objects, SCENES[scene].classes)
+    return DatasetSummary(
+        out, num_train, num_val, train_objects, val_objects, SCENES[scene].classes, num_test, test_objects
+    )

@@ -365,3 +365,26 @@ def test_scales_scene_deterministic_and_checked(scales_dataset, tmp_path):
     assert _files(tmp_path / "again") == _files(out)
     with pytest.raises(DatasetError, match="at least 128 pixels for the scales scene, got 96"):
         make_dataset(tmp_path / "y", images=4, image_size=96, scene="scales")
+
+
+def test_a_test_split_is_held_out_after_val_and_refused_when_nothing_is_left_to_train(tmp_path):
+    summary = make_dataset(tmp_path / "held", images=20, seed=3, image_size=64, val_fraction=0.25, test_fraction=0.2)
+    assert (summary.train_images, summary.val_images, summary.test_images) == (11, 5, 4)
+    names = {
+        split: [
+            i["file_name"] for i in json.loads((tmp_path / "held" / split / "instances.json").read_text())["images"]
+        ]
+        for split in ("train", "val", "test")
+    }
+    assert names["test"] == [f"img_{i:05d}.png" for i in range(16, 20)]  # the last images, after val
+    assert summary.test_objects == len(
+        json.loads((tmp_path / "held" / "test" / "instances.json").read_text())["annotations"]
+    )
+    plain = make_dataset(tmp_path / "plain", images=20, seed=3, image_size=64, val_fraction=0.25)
+    assert plain.test_images == 0 and not (tmp_path / "plain" / "test").exists()
+    for fraction, message in ((0.8, "leave images to train on"), (-0.1, "test fraction must be at least 0")):
+        with pytest.raises(DatasetError, match=message):
+            make_dataset(tmp_path / "bad", images=20, val_fraction=0.25, test_fraction=fraction)
+    with pytest.raises(DatasetError, match="3 images are too few for a train image, a val image and 2 test images"):
+        make_dataset(tmp_path / "bad", images=3, val_fraction=0.25, test_fraction=0.5)
+    assert not (tmp_path / "bad").exists()
