@@ -18,28 +18,29 @@ def generator() -> SavedTrialsSearch:
     return SavedTrialsSearch(ConcurrencyLimiter(searcher, max_concurrent=2))
 
 
+def restored_after(tmp_path, made: int, live: set[str], saved: list[str]) -> SavedTrialsSearch:
+    """A search of 2 trials whose searcher had made ``made`` (``live`` of them running) when Tune last saved its
+    count, and whose experiment saved the trials ``saved``, restored."""
+    killed = generator()
+    killed._counter, killed._total_samples, killed._finished = made, 2, made == 2
+    killed.searcher.live_trials, killed.searcher.num_unfinished_live_trials = set(live), len(live)
+    killed.save_to_dir(str(tmp_path), "session")
+    state = {"trial_data": [[json.dumps({"trial_id": trial}), "{}"] for trial in saved]}
+    (tmp_path / "experiment_state-session.json").write_text(json.dumps(state), encoding="utf-8")
+    restored = generator()
+    restored.restore_from_dir(str(tmp_path))
+    return restored
+
+
 def test_a_trial_made_but_not_saved_is_made_again_after_a_restore(tmp_path):
     """Killed after the searcher made trials a and b (its count saved: 2 of 2, finished) but before Tune saved
     trial b: restored, the count is 1, the search not finished, and only a holds a place of the concurrency
     limit."""
-    killed = generator()
-    killed._counter, killed._total_samples, killed._finished = 2, 2, True
-    killed.searcher.live_trials, killed.searcher.num_unfinished_live_trials = {"a", "b"}, 2
-    killed.save_to_dir(str(tmp_path), "session")
-    saved = {"trial_data": [[json.dumps({"trial_id": "a"}), "{}"]]}
-    (tmp_path / "experiment_state-session.json").write_text(json.dumps(saved), encoding="utf-8")
-    restored = generator()
-    restored.restore_from_dir(str(tmp_path))
+    restored = restored_after(tmp_path, 2, {"a", "b"}, ["a"])
     assert (restored._counter, restored.is_finished()) == (1, False)
     assert restored.searcher.live_trials == {"a"} and restored.searcher.num_unfinished_live_trials == 1
 
 
 def test_a_restore_that_lost_nothing_keeps_the_count(tmp_path):
-    finished = generator()
-    finished._counter, finished._total_samples, finished._finished = 1, 1, True
-    finished.save_to_dir(str(tmp_path), "session")
-    saved = {"trial_data": [[json.dumps({"trial_id": "a"}), "{}"]]}
-    (tmp_path / "experiment_state-session.json").write_text(json.dumps(saved), encoding="utf-8")
-    restored = generator()
-    restored.restore_from_dir(str(tmp_path))
-    assert (restored._counter, restored.is_finished()) == (1, True)
+    restored = restored_after(tmp_path, 2, set(), ["a", "b"])
+    assert (restored._counter, restored.is_finished()) == (2, True)
