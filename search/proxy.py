@@ -8,10 +8,11 @@ search). The final AP is returned, not reported: an early stop there would throw
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from effdet_graph import TrainOptions, load_checkpoint, measure_latency_ms, resolve_device
-from effdet_graph.training.loop import prepare_feature_cache
+from effdet_graph.training.loop import CHECKPOINT_NAME, prepare_feature_cache
 from effdet_graph.training.train_eval import dataset_folder, evaluate_run, train_and_evaluate
 from search.candidate import Candidate
 from search.detector import DetectorSettings
@@ -97,7 +98,9 @@ def proxy_options(
 
 
 class ProxyTask:
-    """An :class:`~search.objective.Evaluate`: ``space.proxy.steps`` training steps, then COCO AP on val."""
+    """An :class:`~search.objective.Evaluate`: ``space.proxy.steps`` training steps, then COCO AP on val. A trial
+    whose folder holds its training's checkpoint (a trial a killed Ray search runs again when restored) resumes
+    it, exactly, instead of refusing to train over it."""
 
     def __init__(
         self, space: SearchSpace, data: Path, seed: int = 0, measure_latency: bool = False, device: str | None = None
@@ -120,6 +123,8 @@ class ProxyTask:
             self.seed,
             self.device,
         )
+        checkpoint = options.out / CHECKPOINT_NAME  # a trial run again (a restored Ray trial) resumes its training
+        options = dataclasses.replace(options, resume=checkpoint if checkpoint.exists() else None)
         image_size = proxy.image_size or candidate.detector.resolution
         last_report = 0
 
