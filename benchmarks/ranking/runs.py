@@ -95,7 +95,8 @@ def prepare_feature_caches(recipe: Recipe, data: Path, seeds: Sequence[int], wor
     import effdet_graph as eg
     from effdet_graph.training.loop import prepare_feature_cache
 
-    for seed in seeds:
+    fixed = recipe.train.get("pretrained_backbone") or recipe.train.get("backbone_weights")
+    for seed in seeds[:1] if fixed else seeds:  # the weights a file gives are every seed's
         options = eg.TrainOptions(data=data, spec=CONTROL_SPEC, out=work, **recipe.options(seed))
         prepare_feature_cache(options, progress=False)
 

@@ -113,12 +113,14 @@ def reference_loss(
     with torch.no_grad():
         classes, box_targets, num_positives = batch_targets(anchors, targets, match)
         onehot, valid = one_hot_targets(classes, num_classes)
+    loss = DetectionLoss(num_classes, match=match)  # its parameters, not copies of them
     normalizer = float(num_positives) + 1.0
-    focal = sigmoid_focal_loss(logits, onehot, alpha=0.25, gamma=1.5, reduction="none")
+    focal = sigmoid_focal_loss(logits, onehot, alpha=loss.alpha, gamma=loss.gamma, reduction="none")
     class_loss = (focal * valid.unsqueeze(-1)).sum() / normalizer
     positive = classes >= 0
-    box_loss = F.huber_loss(codes[positive], box_targets[positive], delta=0.1, reduction="sum") / (4.0 * normalizer)
-    return {"loss": class_loss + 50.0 * box_loss, "class_loss": class_loss, "box_loss": box_loss}
+    huber = F.huber_loss(codes[positive], box_targets[positive], delta=loss.delta, reduction="sum")
+    box_loss = huber / (4.0 * normalizer)
+    return {"loss": class_loss + loss.box_loss_weight * box_loss, "class_loss": class_loss, "box_loss": box_loss}
 
 
 class DetectionLoss(nn.Module):
