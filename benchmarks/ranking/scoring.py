@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ranking import RESULTS_DIR
-from ranking.correlation import kendall_tau, precision_at_k, seed_to_seed_tau, spearman_rho
+from ranking.correlation import precision_at_k, seed_to_seed_tau, spearman_rho
 from ranking.methods import METHODS, Context, Method
 from ranking.recipes import Recipe
 from ranking.statistics import Interval, tau_interval
@@ -56,14 +56,18 @@ class MethodResult:
     """One method's agreement with the ground truth."""
 
     name: str
-    tau: float
+    interval: Interval  # Kendall tau with its 95% bootstrap interval over the topologies ranked
     rho: float
     precision_at_3: float
     seconds: float
     topologies: int  # how many topologies it ranked (a supernet ranks those of its space)
     ceiling: float  # the seed-to-seed tau over those topologies
-    interval: Interval  # tau with its 95% bootstrap interval over the topologies ranked
     family: str = "all"  # the family of the set it ranked (ranking.topologies.FAMILIES)
+
+    @property
+    def tau(self) -> float:
+        """Kendall tau against the ground truth."""
+        return self.interval.value
 
 
 def score_methods(
@@ -88,13 +92,12 @@ def score_methods(
         results.append(
             MethodResult(
                 name,
-                kendall_tau(target, scores),
+                tau_interval(target, scores),
                 spearman_rho(target, scores),
                 precision_at_k(target, scores),
                 seconds,
                 len(ranked),
                 ceiling,
-                tau_interval(target, scores),
                 family,
             )
         )
