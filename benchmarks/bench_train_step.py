@@ -6,7 +6,7 @@ A batch of 8 images at 512x512 (EfficientDet-D0 anchors: levels 3-7, 9 per locat
 all), 90 classes, 6-14 boxes per image (seeded), crowd boxes on two images; the head outputs are
 random. Timed: target assignment alone, and the loss forward (target assignment included), for
 
-* ``old``: the previous loss, matching image by image (:func:`effdet_graph.model.losses.batch_targets`,
+* ``old``: the previous loss, matching image by image (:func:`image_by_image.batch_targets`,
   host-side branches, boolean-mask indexing) and ``codes[positive]``;
 * ``new_list``: :class:`DetectionLoss` given the list of dicts (pads to the batch's most boxes);
 * ``new_padded_batch_max``: given :class:`PaddedTargets` padded to the batch's most boxes;
@@ -32,11 +32,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from image_by_image import batch_targets, reference_loss
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from effdet_graph.model.anchors import AnchorConfig, feature_map_sizes, generate_anchors
-from effdet_graph.model.box_coding import assign_targets_batched, pad_targets
-from effdet_graph.model.losses import DetectionLoss, batch_targets, reference_loss
+from effdet_graph.model.losses import DetectionLoss
+from effdet_graph.model.padded_targets import pad_targets
+from effdet_graph.model.target_assignment import assign_targets
 from ranking.store import write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_step.json"
@@ -89,11 +91,11 @@ def variants(device: torch.device) -> tuple[dict[str, Variant], dict[str, Callab
     }
     assignments: dict[str, Callable[[], object]] = {
         "old": lambda: batch_targets(anchors, targets),
-        "new_list": lambda: assign_targets_batched(
+        "new_list": lambda: assign_targets(
             anchors, pad_targets(targets, max_boxes=None, max_ignore_boxes=None, num_classes=NUM_CLASSES)
         ),
-        "new_padded_batch_max": lambda: assign_targets_batched(anchors, batch_max),
-        "new_padded_100": lambda: assign_targets_batched(anchors, fixed),
+        "new_padded_batch_max": lambda: assign_targets(anchors, batch_max),
+        "new_padded_100": lambda: assign_targets(anchors, fixed),
     }
     return losses, assignments
 

@@ -11,7 +11,7 @@ normalised ``FloatTensor[3, S, S]`` and the target with boxes in input pixels pl
   i.e. the ImageNet mean colour after normalisation).
 
 Batches: :func:`collate_detection` keeps one target dict per image; :class:`PaddedCollate` pads the
-boxes to a fixed number per image (:class:`~effdet_graph.model.box_coding.PaddedTargets`), on the
+boxes to a fixed number per image (:class:`~effdet_graph.model.padded_targets.PaddedTargets`), on the
 loader's CPU workers, for a training step that never waits for the device.
 """
 
@@ -27,7 +27,7 @@ from PIL import Image
 from torch import Tensor
 from torchvision.transforms import functional as TF
 
-from effdet_graph.model.box_coding import (
+from effdet_graph.model.padded_targets import (
     DEFAULT_MAX_BOXES,
     DEFAULT_MAX_IGNORE_BOXES,
     Overflow,
@@ -169,7 +169,7 @@ class PaddedCollate:
     """Collate function for training: ``[(image[3, S, S], target)] -> (images FloatTensor[N, 3, S, S],
     PaddedTargets)`` with ``boxes [N, max_boxes, 4]``, ``labels [N, max_boxes]`` (``-1`` in padding),
     ``ignore_boxes [N, max_ignore_boxes, 4]`` and their masks (see
-    :func:`~effdet_graph.model.box_coding.pad_targets`, which does the work).
+    :func:`~effdet_graph.model.padded_targets.pad_targets`, which does the work).
 
     A picklable object, so it runs in the loader's worker processes:
     ``DataLoader(dataset, collate_fn=PaddedCollate(max_boxes=100), pin_memory=True)``;

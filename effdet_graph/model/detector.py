@@ -19,9 +19,9 @@ from effdet_graph.builtin import resolve_spec_path
 from effdet_graph.fpn.compiler import compile_spec
 from effdet_graph.model.anchors import Anchors
 from effdet_graph.model.backbone import create_backbone, feature_info
-from effdet_graph.model.box_coding import PaddedTargets
 from effdet_graph.model.heads import PredictionHead
 from effdet_graph.model.losses import DetectionLoss
+from effdet_graph.model.padded_targets import PaddedTargets
 from effdet_graph.model.postprocess import PostProcessConfig, postprocess
 from effdet_graph.model.scaling import DetectorConfig, detector_config, scale_spec
 from graphspec import BatchNormStyle, Spec
@@ -101,7 +101,7 @@ class DetectorTrainer(nn.Module):
     ``targets``: either one dict per image with ``boxes`` (FloatTensor[M, 4], xyxy input pixels),
     ``labels`` (Int64Tensor[M], 0-based) and optionally ``ignore_boxes`` (crowd regions), padded
     here; or the batch already padded to a fixed number of boxes per image
-    (:class:`~effdet_graph.model.box_coding.PaddedTargets`, from
+    (:class:`~effdet_graph.model.padded_targets.PaddedTargets`, from
     :class:`~effdet_graph.data.transforms.PaddedCollate`), with which the step never waits for the
     device and can be captured in a CUDA graph. Both give the same losses.
 

@@ -13,9 +13,9 @@ target code happens to be exactly 0 gets no loss for that code); here every code
 positive anchor counts. Also unlike effdet (whose labeler gives ignored anchors the background
 target), ignored anchors are left out of the class loss.
 
-Targets come either as one dict per image (matched image by image, as always) or padded to a fixed
-number of boxes per image (:class:`~effdet_graph.model.box_coding.PaddedTargets`). Both are matched
-by :func:`~effdet_graph.model.box_coding.assign_targets_batched`, and the loss itself keeps
+Targets come either as one dict per image or padded to a fixed number of boxes per image
+(:class:`~effdet_graph.model.padded_targets.PaddedTargets`). Both are matched by
+:func:`~effdet_graph.model.target_assignment.assign_targets`, and the loss itself keeps
 ``P`` a tensor and selects positives by masks, so with padded targets the whole loss runs without
 waiting for the device (no ``nonzero``, no ``.item()``): ready for CUDA-graph capture and
 ``torch.compile(fullgraph=True)``. The list form pads on the fly and checks the labels, which
@@ -40,87 +40,11 @@ from torch import Tensor, nn
 from torchvision.ops import sigmoid_focal_loss
 
 from effdet_graph.model.anchors import flatten_level_outputs
-from effdet_graph.model.box_coding import (
-    IGNORE,
-    AnchorTargets,
-    MatchConfig,
-    PaddedTargets,
-    assign_targets,
-    assign_targets_batched,
-    one_hot_targets,
-    pad_targets,
-)
+from effdet_graph.model.matching import IGNORE, MatchConfig
+from effdet_graph.model.padded_targets import PaddedTargets, pad_targets
+from effdet_graph.model.target_assignment import assign_targets
 
-__all__ = ["DetectionLoss", "batch_targets", "reference_loss"]
-
-
-def batch_targets(
-    anchors: Tensor,
-    targets: Sequence[Mapping[str, Tensor]],
-    match: MatchConfig = MatchConfig(),
-) -> tuple[Tensor, Tensor, int]:
-    """Assign targets for a batch, image by image (the reference for
-    :func:`~effdet_graph.model.box_coding.assign_targets_batched`, which :class:`DetectionLoss` uses).
-
-    Waits for the device several times per image; use it for checks, not in a training step.
-
-    Args:
-        anchors: ``FloatTensor[A, 4]`` xyxy pixels.
-        targets: per image a dict with ``boxes`` (``FloatTensor[M, 4]`` xyxy pixels),
-            ``labels`` (``Int64Tensor[M]``, 0-based) and optionally ``ignore_boxes``
-            (``FloatTensor[C, 4]`` xyxy crowd regions).
-
-    Returns:
-        ``(classes LongTensor[N, A], box_codes FloatTensor[N, A, 4], num_positives)``.
-
-    Raises:
-        ValueError: a target lacks ``boxes`` or ``labels``.
-    """
-    per_image: list[AnchorTargets] = []
-    for i, target in enumerate(targets):
-        if "boxes" not in target or "labels" not in target:
-            raise ValueError(f"target {i} needs 'boxes' and 'labels', has {sorted(target)}")
-        per_image.append(assign_targets(anchors, target["boxes"], target["labels"], target.get("ignore_boxes"), match))
-    classes = torch.stack([t.classes for t in per_image])
-    boxes = torch.stack([t.boxes for t in per_image])
-    return classes, boxes, sum(t.num_positives for t in per_image)
-
-
-def reference_loss(
-    class_outputs: Sequence[Tensor],
-    box_outputs: Sequence[Tensor],
-    anchors: Tensor,
-    targets: Sequence[Mapping[str, Tensor]],
-    num_classes: int,
-    match: MatchConfig = MatchConfig(),
-) -> dict[str, Tensor]:
-    """:class:`DetectionLoss` with its default parameters, computed the plain way: targets matched image by image
-    (:func:`batch_targets`), positives selected by boolean indexing. The reference the batched loss is tested
-    against and the baseline ``benchmarks/bench_train_step.py`` times it against; it waits for the device.
-
-    Args:
-        class_outputs: per level ``(N, A * K, H_l, W_l)``.
-        box_outputs: per level ``(N, A * 4, H_l, W_l)``.
-        anchors: ``FloatTensor[sum_l H_l * W_l * A, 4]`` xyxy pixels.
-        targets: per image ``boxes``, ``labels`` and optionally ``ignore_boxes`` (see :func:`batch_targets`).
-        num_classes: ``K``.
-
-    Returns:
-        ``loss``, ``class_loss`` and ``box_loss``, 0-dim.
-    """
-    logits = flatten_level_outputs(class_outputs, num_classes).float()
-    codes = flatten_level_outputs(box_outputs, 4).float()
-    with torch.no_grad():
-        classes, box_targets, num_positives = batch_targets(anchors, targets, match)
-        onehot, valid = one_hot_targets(classes, num_classes)
-    loss = DetectionLoss(num_classes, match=match)  # its parameters, not copies of them
-    normalizer = float(num_positives) + 1.0
-    focal = sigmoid_focal_loss(logits, onehot, alpha=loss.alpha, gamma=loss.gamma, reduction="none")
-    class_loss = (focal * valid.unsqueeze(-1)).sum() / normalizer
-    positive = classes >= 0
-    huber = F.huber_loss(codes[positive], box_targets[positive], delta=loss.delta, reduction="sum")
-    box_loss = huber / (4.0 * normalizer)
-    return {"loss": class_loss + loss.box_loss_weight * box_loss, "class_loss": class_loss, "box_loss": box_loss}
+__all__ = ["DetectionLoss"]
 
 
 class DetectionLoss(nn.Module):
@@ -184,9 +108,11 @@ class DetectionLoss(nn.Module):
             box_outputs: per level ``(N, A * 4, H_l, W_l)`` codes ``(ty, tx, th, tw)``.
             anchors: ``FloatTensor[sum_l H_l * W_l * A, 4]`` xyxy, from
                 :func:`effdet_graph.model.anchors.generate_anchors`.
-            targets: ``N`` dicts as in :func:`batch_targets`, or :class:`PaddedTargets` of ``N``
-                images (labels must then lie in ``[0, K)``; check them when padding, with
-                :func:`~effdet_graph.model.box_coding.pad_targets`'s ``num_classes``).
+            targets: per image a dict with ``boxes`` (``Tensor[M, 4]``, ``(x1, y1, x2, y2)`` pixels),
+                ``labels`` (``Int64Tensor[M]``, 0-based) and optionally ``ignore_boxes`` (``Tensor[C, 4]``
+                crowd regions); or :class:`PaddedTargets` of ``N`` images (labels must then lie in
+                ``[0, K)``; check them when padding, with
+                :func:`~effdet_graph.model.padded_targets.pad_targets`'s ``num_classes``).
 
         Returns:
             ``{"loss", "class_loss", "box_loss"}``, scalar tensors (each multiplied by
@@ -210,7 +136,7 @@ class DetectionLoss(nn.Module):
                 f"but {anchors.shape[0]} anchors were given; check the anchor config and input size"
             )
         with torch.no_grad():
-            assigned = assign_targets_batched(anchors, targets, self.match)
+            assigned = assign_targets(anchors, targets, self.match)
             classes = assigned.classes  # (N, A)
             positive = classes >= 0
             # one-hot by comparison: background (-1) and ignored (-2) anchors get all-zero rows

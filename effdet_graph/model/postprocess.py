@@ -17,7 +17,7 @@ from torch import Tensor
 from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image
 
 from effdet_graph.model.anchors import flatten_level_outputs
-from effdet_graph.model.box_coding import decode_boxes
+from effdet_graph.model.box_coder import decode_boxes
 
 __all__ = ["PostProcessConfig", "postprocess", "soft_nms"]
 

@@ -35,8 +35,8 @@ from effdet_graph.fpn.compiler import compile_spec
 from effdet_graph.io.checkpoint import VARIANT_KEY, load_model_state, read_checkpoint, save_checkpoint
 from effdet_graph.io.recipe import ModelRecipe
 from effdet_graph.model.backbone import IMAGENET, create_backbone, weights_source
-from effdet_graph.model.box_coding import DEFAULT_MAX_BOXES, DEFAULT_MAX_IGNORE_BOXES
 from effdet_graph.model.detector import DetectorTrainer, EfficientDet
+from effdet_graph.model.padded_targets import DEFAULT_MAX_BOXES, DEFAULT_MAX_IGNORE_BOXES
 from effdet_graph.training.batchnorm import recompute_bn_statistics
 from effdet_graph.training.data import epoch_loader, open_split
 from effdet_graph.training.distributed import (

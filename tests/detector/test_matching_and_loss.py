@@ -6,19 +6,12 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from image_by_image import assign_one_image, match_one_image, one_hot_targets
 
 from effdet_graph.model.anchors import AnchorConfig, feature_map_sizes, generate_anchors
-from effdet_graph.model.box_coding import (
-    BACKGROUND,
-    IGNORE,
-    MatchConfig,
-    assign_targets,
-    decode_boxes,
-    encode_boxes,
-    match_anchors,
-    one_hot_targets,
-)
+from effdet_graph.model.box_coder import decode_boxes, encode_boxes
 from effdet_graph.model.losses import DetectionLoss
+from effdet_graph.model.matching import BACKGROUND, IGNORE, MatchConfig
 
 SIZE = (256, 256)
 CFG = AnchorConfig(3, 7)
@@ -81,11 +74,11 @@ def test_matching_thresholds_and_forced_match():
         ]
     )
     gts = torch.tensor([[0.0, 0.0, 10.0, 10.0], [100.0, 100.0, 130.0, 130.0]])
-    m = match_anchors(anchors, gts, MatchConfig())
+    m = match_one_image(anchors, gts, MatchConfig())
     assert m.tolist() == [0, 0, IGNORE, BACKGROUND, 1]
-    m = match_anchors(anchors, gts, MatchConfig(allow_low_quality_matches=False))
+    m = match_one_image(anchors, gts, MatchConfig(allow_low_quality_matches=False))
     assert m.tolist() == [0, 0, IGNORE, BACKGROUND, BACKGROUND]
-    empty = match_anchors(anchors, torch.zeros(0, 4))
+    empty = match_one_image(anchors, torch.zeros(0, 4))
     assert empty.tolist() == [BACKGROUND] * 5
 
 
@@ -93,7 +86,7 @@ def test_crowd_boxes_ignore_anchors_inside_them():
     anchors = torch.tensor(
         [[0.0, 0.0, 10.0, 10.0], [50.0, 50.0, 60.0, 60.0], [55.0, 50.0, 65.0, 60.0], [200.0, 200.0, 210.0, 210.0]]
     )
-    t = assign_targets(
+    t = assign_one_image(
         anchors,
         torch.tensor([[0.0, 0.0, 10.0, 10.0]]),
         torch.tensor([3]),
@@ -172,7 +165,7 @@ def test_loss_ignore_band_matches_effdet_assigner():
         )
         c = (c - 1).long()
         c[match.match_results == -2] = -2
-        ours = assign_targets(anchors, t["boxes"], t["labels"], config=MatchConfig(0.5, 0.4))
+        ours = assign_one_image(anchors, t["boxes"], t["labels"], config=MatchConfig(0.5, 0.4))
         assert torch.equal(ours.classes, c)
         torch.testing.assert_close(ours.boxes, b, rtol=1e-5, atol=1e-6)
         cls_list.append(c)

@@ -6,22 +6,19 @@ from __future__ import annotations
 import pickle
 import time
 
+import image_by_image
 import pytest
 import torch
+from image_by_image import batch_targets
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from effdet_graph.data.transforms import PaddedCollate, collate_detection
-from effdet_graph.model import losses
 from effdet_graph.model.anchors import AnchorConfig, feature_map_sizes, generate_anchors
-from effdet_graph.model.box_coding import (
-    IGNORE,
-    MatchConfig,
-    PaddedTargets,
-    assign_targets_batched,
-    pad_targets,
-)
 from effdet_graph.model.detector import DetectorTrainer, build_detector
-from effdet_graph.model.losses import DetectionLoss, batch_targets
+from effdet_graph.model.losses import DetectionLoss
+from effdet_graph.model.matching import IGNORE, MatchConfig
+from effdet_graph.model.padded_targets import PaddedTargets, pad_targets
+from effdet_graph.model.target_assignment import assign_targets
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -76,7 +73,7 @@ def random_outputs(seed: int, batch: int) -> tuple[list[torch.Tensor], list[torc
 
 def reference_loss(cls_out, box_out, targets, match=MatchConfig()) -> dict[str, torch.Tensor]:
     """The loss as it was computed before the batched matching: image by image, boolean indexing."""
-    return losses.reference_loss(cls_out, box_out, ANCHORS, targets, K, match)
+    return image_by_image.reference_loss(cls_out, box_out, ANCHORS, targets, K, match)
 
 
 # ---------------------------------------------------------------- padding
@@ -149,7 +146,7 @@ def test_batched_targets_equal_image_by_image(config, seed):
     classes, boxes, num_pos = batch_targets(ANCHORS, targets, config)
     assert (classes == IGNORE).any() and num_pos > 100
     for max_boxes, max_ignore in ((None, None), (160, 16), (300, 7)):
-        got = assign_targets_batched(ANCHORS, pad_targets(targets, max_boxes, max_ignore), config)
+        got = assign_targets(ANCHORS, pad_targets(targets, max_boxes, max_ignore), config)
         assert torch.equal(got.classes, classes), (max_boxes, max_ignore)
         torch.testing.assert_close(got.boxes, boxes, atol=1e-6, rtol=0)
         assert got.num_positives.dtype == torch.long and got.num_positives.dim() == 0
@@ -160,7 +157,7 @@ def test_batched_targets_of_a_batch_without_any_box():
     targets = [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}] * 2
     classes, boxes, _ = batch_targets(ANCHORS, targets)
     for max_boxes in (None, 3):  # M = 0 and M = 3 of padding only
-        got = assign_targets_batched(ANCHORS, pad_targets(targets, max_boxes, max_ignore_boxes=None))
+        got = assign_targets(ANCHORS, pad_targets(targets, max_boxes, max_ignore_boxes=None))
         assert torch.equal(got.classes, classes) and torch.equal(got.boxes, boxes) and int(got.num_positives) == 0
 
 
@@ -196,7 +193,7 @@ def test_reduce_positives_gives_the_global_batch_gradient():
     whole = DetectionLoss(K)(cls_out, box_out, ANCHORS, targets)
     whole_grads = torch.autograd.grad(whole["loss"], cls_out + box_out)
     halves = [slice(0, 3), slice(3, 6)]
-    counts = [assign_targets_batched(ANCHORS, pad_targets(targets[h], None)).num_positives for h in halves]
+    counts = [assign_targets(ANCHORS, pad_targets(targets[h], None)).num_positives for h in halves]
     total = counts[0] + counts[1]
     losses, grads = [], []
     for h in halves:

@@ -303,8 +303,10 @@ def test_scales_scene_gives_every_level_from_p3_to_p6_positives(scales_dataset):
     """Matched anchors per level (IoU >= 0.5 with a box, before the low-quality matches that give every box one)
     on the generated set: every level from P3 to P6 has positives of its own; P7's smallest anchor (362 px) is
     larger than the image."""
+    from image_by_image import match_one_image
+
     from effdet_graph.model.anchors import AnchorConfig, feature_map_sizes, generate_anchors
-    from effdet_graph.model.box_coding import MatchConfig, match_anchors
+    from effdet_graph.model.matching import MatchConfig
 
     out, _ = scales_dataset
     config = AnchorConfig()
@@ -314,7 +316,7 @@ def test_scales_scene_gives_every_level_from_p3_to_p6_positives(scales_dataset):
     for split in ("train", "val"):
         for _, anns in _annotated_images(out, split)[1]:
             boxes = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)], dtype=torch.float)
-            matched = match_anchors(anchors, boxes, MatchConfig(allow_low_quality_matches=False)) >= 0
+            matched = match_one_image(anchors, boxes, MatchConfig(allow_low_quality_matches=False)) >= 0
             per_level += np.add.reduceat(matched.numpy().astype(int), np.r_[0, ends[:-1]])
     assert all(per_level[:4] > 0) and per_level[4] == 0, per_level
 
