@@ -66,8 +66,8 @@ def supernet_options(recipe: Recipe, data: Path, out: Path) -> Any:
 
 def train(sampling: str, recipe: Recipe, data: Path, work: Path) -> tuple[str, float]:
     """Train (or resume) the ``sampling`` supernet; its checkpoint and the seconds this call took."""
-    from search.oneshot.training import train_supernet
     from search.space import load_search_space
+    from search.strategies.oneshot.training import train_supernet
 
     out = work / "supernets" / recipe.hash / f"{sampling}-seed{SEED}"
     started = time.perf_counter()
@@ -79,8 +79,8 @@ def space_topologies(topologies: Sequence[Topology], recipe: Recipe) -> list[Top
     """The topologies of the set that are points of the space."""
     from effdet_graph.fpn.subgraph import subgraph
     from graphspec import SpecError
-    from search.oneshot.union import union_spec
     from search.space import load_search_space
+    from search.strategies.oneshot.union import union_spec
 
     union = union_spec(load_search_space(SPACE), recipe.overrides)
     held = []
@@ -105,9 +105,9 @@ def measure(
     """AP and seconds of each topology with inherited weights for each K, where ``known`` (K -> name -> score)
     lacks it."""
     from effdet_graph.training.data import open_split
-    from search.oneshot.checkpoint import load_supernet
-    from search.oneshot.evaluation import evaluate_inherited
     from search.space import load_search_space
+    from search.strategies.oneshot.checkpoint import load_supernet
+    from search.strategies.oneshot.evaluation import evaluate_inherited
 
     trained = load_supernet(checkpoint, space=load_search_space(SPACE))
     train_split, val_split = open_split(data, "train"), open_split(data, "val")

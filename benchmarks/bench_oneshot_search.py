@@ -37,11 +37,11 @@ def measure(trials: int, retrain: int, retrain_seeds: int, out: Path) -> dict[st
     """Run (or resume) the search and its retraining; the results as JSON data."""
     from effdet_graph.comparison.table import ap_spread, rows_to_json
     from search.objective import OBJECTIVES
-    from search.oneshot.strategy import SUPERNET_DIR
-    from search.results import best_records
-    from search.retrain import RETRAIN_DIR
+    from search.reporting.results import best_records
+    from search.reporting.retrain import RETRAIN_DIR
     from search.run import run_search
     from search.space import load_search_space
+    from search.strategies.oneshot.strategy import SUPERNET_DIR
 
     outcome = run_search(
         SPACE,

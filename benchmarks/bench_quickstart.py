@@ -6,9 +6,9 @@ seed of its training, so that the README can say whether the leaderboard's order
 Runs the README's main job (``search/topology.py --space bifpn_edges --trials 6 --objective ap_macs``: a local
 Ray, two trials side by side with one thread each) into a fresh temporary results folder, timed from the command's
 start to its end, and keeps the leaderboard it prints. Then trains the best trial's spec again through the space's
-own proxy training (:func:`search.proxy.proxy_options`: the same data set, steps, pretrained frozen backbone and
-feature cache) with ``--seeds`` seeds, 0 being the search's own, two at a time with one thread each as in the
-search. Two single runs of one candidate differ by more than 1.96·√2·sd about one time in 20 (normal, with the sd
+own proxy training (:func:`search.strategies.proxy.proxy_options`: the same data set, steps, pretrained frozen
+backbone and feature cache) with ``--seeds`` seeds, 0 being the search's own, two at a time with one thread each as
+in the search. Two single runs of one candidate differ by more than 1.96·√2·sd about one time in 20 (normal, with the sd
 estimated from the seeds): the noise band that the leaderboard's gaps are set against.
 
 Writes ``benchmarks/results/quickstart.json`` with the machine it was measured on.
@@ -65,9 +65,9 @@ def train_seed(data: Path, spec: Path, out: Path, seed: int) -> tuple[float, flo
     import torch
 
     from effdet_graph.training.train_eval import train_and_evaluate
-    from search.oneshot.union import topology_choices
-    from search.proxy import proxy_options
     from search.space import builtin_space, load_search_space
+    from search.strategies.oneshot.union import topology_choices
+    from search.strategies.proxy import proxy_options
 
     torch.set_num_threads(1)
     space = load_search_space(builtin_space(SPACE))

@@ -34,22 +34,21 @@ from pathlib import Path
 import optuna
 import torch
 
-import search.budget
 from effdet_graph.device import resolve_device
 from effdet_graph.fpn.compiler import compile_spec
 from effdet_graph.fpn.summary import random_features
 from effdet_graph.io.atomic import atomic_output
-from effdet_graph.model.cost import count_macs, count_params, detector_cost
+from effdet_graph.model.cost import clear_cost_caches, count_macs, count_params, detector_cost
 from effdet_graph.model.detector import EfficientDet
-from search.candidate import Candidate
 from search.engines import TrialResources, engine_class
 from search.objective import OBJECTIVES, Evaluate, Report
-from search.proxy import ProxyTask, prepare_dataset
-from search.rejection import Rejected
 from search.run import smoke_space
-from search.sample import sample_point
+from search.sampling.candidate import Candidate
+from search.sampling.rejection import Rejected
+from search.sampling.sample import sample_point
+from search.sampling.stats import SampleStats
 from search.space import SearchSpace, builtin_space, load_search_space
-from search.stats import SampleStats
+from search.strategies.proxy import ProxyTask, prepare_dataset
 
 RESULTS = Path(__file__).resolve().parent / "results" / "search.json"
 SPACES = ("compound", "nasfpn_cells", "bifpn_edges")
@@ -86,7 +85,7 @@ def timed_proxy_task(space: SearchSpace, data: Path) -> Evaluate:
 def search_overhead(engine: str, space: SearchSpace, trials: int, workdir: Path) -> dict[str, float]:
     """Run a smoke-budget search with ``engine`` and split its wall time into proxy tasks and the rest."""
     results = workdir / engine / space.name
-    search.budget.clear_caches()  # every search starts cold, as a new process does
+    clear_cost_caches()  # every search starts cold, as a new process does
     start = time.perf_counter()
     data = prepare_dataset(space, results)
     one_off = {"dataset_s": time.perf_counter() - start}
@@ -149,7 +148,7 @@ def filtering_rate(name: str, points: int, peers: int) -> dict[str, float]:
     """Sample ``points`` random points of a built-in space; time the sampling, and the peer on ``peers``
     accepted candidates."""
     space = load_search_space(builtin_space(name))
-    search.budget.clear_caches()
+    clear_cost_caches()
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     stats, accepted, seconds = SampleStats(), [], 0.0
     for _ in range(points):

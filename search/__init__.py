@@ -1,34 +1,14 @@
-"""Search over feature networks and compound scaling: search spaces as data, define-by-run sampling with
-repair / rejection, and params / MACs budgets checked before any training.
+"""Search over feature networks and compound scaling, grouped by stage:
 
-Imports go one way: ``search`` uses :mod:`graphspec` and :mod:`effdet_graph`, never the reverse; it does not
-import Optuna or Ray (any object with Optuna's ``suggest_*`` calls drives :func:`sample_point`).
+- :mod:`search.space`: search spaces as data (types, loader, schema, template, feasibility, the space kinds);
+- :mod:`search.sampling`: a point of a space to a candidate (define-by-run drawing, repair, rejection, spec text);
+- :mod:`search.strategies`: how candidates are scored (proxy training, the one-shot supernet);
+- :mod:`search.engines`: the Optuna and Ray Tune engines, registered by name;
+- :mod:`search.reporting`: trial records, leaderboard, best specs, retraining;
+- :mod:`search.run` (one search, start to finish), :mod:`search.cli` (the command and the scripts),
+  :mod:`search.objective` (what is optimised).
+
+Imports go one way: ``search`` uses :mod:`graphspec` and :mod:`effdet_graph`, never the reverse. ``import search``
+imports nothing else (neither torch nor a search library); the sampling never imports Optuna or Ray (any object
+with Optuna's ``suggest_*`` calls drives :func:`search.sampling.sample_point`).
 """
-
-from search.budget import Budget, enforce_budget, feature_network_cost, whole_detector_cost
-from search.candidate import Candidate, Draft
-from search.detector import DetectorSettings
-from search.rejection import InvalidPoint, OverBudget, Rejected
-from search.sample import sample_point
-from search.space import SearchSpace, builtin_space, load_search_space
-from search.stats import SampleStats
-from search.trial import TrialLike
-
-__all__ = [
-    "Budget",
-    "Candidate",
-    "DetectorSettings",
-    "Draft",
-    "InvalidPoint",
-    "OverBudget",
-    "Rejected",
-    "SampleStats",
-    "SearchSpace",
-    "TrialLike",
-    "builtin_space",
-    "enforce_budget",
-    "feature_network_cost",
-    "load_search_space",
-    "sample_point",
-    "whole_detector_cost",
-]

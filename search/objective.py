@@ -1,6 +1,6 @@
 """What a search optimises, independent of the engine that drives it.
 
-An :class:`Evaluate` trains and evaluates one :class:`~search.candidate.Candidate` (the proxy task)
+An :class:`Evaluate` trains and evaluates one :class:`~search.sampling.candidate.Candidate` (the proxy task)
 and returns its metrics; it calls ``report(step, ap)`` with intermediate AP so that an engine can
 stop a poor trial early, unless ``report`` is ``None`` (nothing stops a multi-objective trial early: its
 intermediate AP would be measured for nobody). :data:`OBJECTIVES` names what is optimised: AP alone, or AP against MACs
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from effdet_graph import METRICS
-from search.candidate import Candidate
+from search.sampling.candidate import Candidate
 
 Report = Callable[[int, float], None]
 

@@ -14,11 +14,19 @@ from effdet_graph.comparison.text import format_table
 from graphspec.errors import escape, quote
 from search.engines import MakeEvaluate, TrialResources, engine_class
 from search.objective import OBJECTIVES
-from search.oneshot.union import TOPOLOGY_KINDS, topology_choices
-from search.proxy import ProxyTask, prepare_dataset, prepare_shared_cache
-from search.results import LEADERBOARD, RESULT_FILES, TrialRecord, best_records, leaderboard_table, write_results
-from search.retrain import RETRAIN_TABLE, check_retrain, retrain_best
-from search.space import SearchSpace, load_search_space
+from search.reporting.results import (
+    LEADERBOARD,
+    RESULT_FILES,
+    TrialRecord,
+    best_records,
+    leaderboard_table,
+    write_results,
+)
+from search.reporting.retrain import RETRAIN_TABLE, check_retrain, retrain_best
+from search.space.loader import load_search_space
+from search.space.types import SearchSpace
+from search.strategies.oneshot.union import TOPOLOGY_KINDS, topology_choices
+from search.strategies.proxy import ProxyTask, prepare_dataset, prepare_shared_cache
 
 SMOKE_STEPS = 4
 SMOKE_IMAGES = 24
@@ -91,11 +99,11 @@ def run_search(
             autoscaling cluster whose GPU workers are not up yet needs it given).
         device: the device the proxy task trains and measures latency on (default: CUDA when present).
         strategy: ``proxy`` (every trial trains its candidate) or ``oneshot`` (a supernet trained once, trials
-            measure candidates with its weights: :mod:`search.oneshot.strategy`; topology spaces only).
+            measure candidates with its weights: :mod:`search.strategies.oneshot.strategy`; topology spaces only).
         progress: show the progress bar of the supernet training or of the trials' shared feature cache (``None``:
             only when stderr is a terminal).
         retrain: after the search, train the template and this many of the best trials no larger than it
-            stand-alone (:mod:`search.retrain`; topology spaces only).
+            stand-alone (:mod:`search.reporting.retrain`; topology spaces only).
         retrain_seeds: trainings of each, seeds 0 to ``retrain_seeds - 1``.
         retrain_steps: their training steps (default: the space's ``proxy.steps``).
 
@@ -146,8 +154,8 @@ def run_search(
     latency = objective == "ap_latency"
     make_evaluate: MakeEvaluate
     if strategy == "oneshot":
-        from search.oneshot.evaluation import InheritedWeights
-        from search.oneshot.strategy import train_space_supernet
+        from search.strategies.oneshot.evaluation import InheritedWeights
+        from search.strategies.oneshot.strategy import train_space_supernet
 
         supernet = train_space_supernet(space, data, results, seed, device, progress=progress)
         make_evaluate = functools.partial(

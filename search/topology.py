@@ -16,12 +16,8 @@ Needs: this project installed (``pip install -e '.[search]'``). Results: ``runs/
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-# Run as a script, this file's folder would shadow top-level modules with search/'s own; drop it.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from search.script import main  # noqa: E402
+from search.cli import script_main
 
 if __name__ == "__main__":
-    sys.exit(main("nasfpn_cells", __doc__, spaces=("nasfpn_cells", "bifpn_edges")))
+    sys.exit(script_main("nasfpn_cells", __doc__, spaces=("nasfpn_cells", "bifpn_edges")))

@@ -339,9 +339,9 @@ def test_the_bench_search_space_is_the_surround_recipe(tmp_path):
     """``bifpn_edges_bench`` searches on the surround recipe's data and detector, and its proxy and supernet train
     as a surround run does."""
     import effdet_graph as eg
-    from search.detector import table_row
-    from search.proxy import proxy_options
+    from effdet_graph.model.scaling import detector_config
     from search.space import builtin_space, load_search_space
+    from search.strategies.proxy import proxy_options
 
     gt = bench.RECIPES["surround"]
     space = load_search_space(builtin_space("bifpn_edges_bench"))
@@ -359,7 +359,7 @@ def test_the_bench_search_space_is_the_surround_recipe(tmp_path):
     for name in ("steps", "batch_size", "image_size", "lr", "ema_decay", "scale_range", "backbone", "phi", "seed"):
         assert getattr(searched, name) == getattr(recipe, name), name
     assert searched.warmup_steps == gt.train["steps"] // 10 and recipe.warmup_steps is None  # None: a tenth
-    assert searched.head_depth == table_row(gt.train["phi"]).head.depth and recipe.head_depth is None  # the phi's
+    assert searched.head_depth == detector_config(gt.train["phi"]).head.depth and recipe.head_depth is None  # the phi's
     assert space.oneshot.steps == gt.train["steps"]
     assert (space.choices.detector.phi, space.choices.detector.backbone) == (gt.train["phi"], gt.train["backbone"])
 
@@ -512,7 +512,7 @@ def test_a_topology_is_trained_at_the_recipes_scaling_with_its_overrides(phi):
     """``trained_spec`` reads the text once and gives the spec a search candidate's parameters give (the template's
     defaults, D``phi``'s scaling, then the overrides)."""
     from graphspec import loads_spec
-    from search.detector import spec_params
+    from search.space.detector import spec_params
 
     for topology in ground_truth_set(samples=2):
         spec = trained_spec(topology, phi, {"repeats": 1})

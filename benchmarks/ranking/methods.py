@@ -97,7 +97,7 @@ METHODS: dict[str, Method] = {"params": params_score, "macs": macs_score, "synfl
 
 def context_for(recipe: Recipe) -> Context:
     """The backbone channels, image size, phi and spec overrides of ``recipe``."""
-    from search.budget import backbone_channels
+    from effdet_graph.model.cost import backbone_channels
 
     train = recipe.train
     channels = backbone_channels(train["backbone"], (3, 4, 5))
@@ -107,11 +107,12 @@ def context_for(recipe: Recipe) -> Context:
 def trained_spec(topology: Topology, phi: int, overrides: Mapping[str, Any]) -> Any:
     """``topology``'s spec as a run with ``phi`` and spec ``overrides`` trains it: EfficientDet-D``phi``'s scaling
     of the spec's parameters, then the overrides (:func:`effdet_graph.model.scaling.scale_document`)."""
-    from effdet_graph.model.scaling import scale_document
+    from effdet_graph.model.scaling import detector_config, scale_document
     from graphspec.parse import loads_spec_document
-    from search.detector import table_row
 
-    return scale_document(loads_spec_document(topology.spec_text, f"{topology.name}.yaml"), table_row(phi), overrides)
+    return scale_document(
+        loads_spec_document(topology.spec_text, f"{topology.name}.yaml"), detector_config(phi), overrides
+    )
 
 
 def build_detector(recipe: Recipe, spec: Path, num_classes: int) -> Any:

@@ -65,17 +65,17 @@ def sampled_topologies(count: int, seed: int = 0, max_draws: int = 1000) -> list
     Rejected points (invalid or over budget) and repeats of a topology already drawn are skipped; trial numbers
     count every draw, so a name (``bifpn_edges_trialNNNN``) says which draw it was.
     """
-    from search.detector import DetectorSettings
-    from search.kinds.edges import EdgeChoices
-    from search.rejection import Rejected
-    from search.sample import sample_point
+    from effdet_graph.model.scaling import detector_config
+    from search.sampling.rejection import Rejected
+    from search.sampling.sample import sample_point
+    from search.sampling.trial import SeededTrial
     from search.space import builtin_space, load_search_space
-    from search.trial import SeededTrial
+    from search.space.kinds.edges import EdgeChoices
 
     space = load_search_space(builtin_space(SEARCH_SPACE))
     choices = space.choices
     assert isinstance(choices, EdgeChoices)
-    detector = DetectorSettings.from_table(choices.detector.phi, SAMPLED_BACKBONE, choices.detector.num_classes)
+    detector = detector_config(choices.detector.phi, SAMPLED_BACKBONE, choices.detector.num_classes)
     space = dataclasses.replace(space, choices=dataclasses.replace(choices, detector=detector))
     rng = random.Random(seed)
     topologies: list[Topology] = []

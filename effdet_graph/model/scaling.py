@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from effdet_graph.builtin import specs_dir
 from effdet_graph.model.anchors import AnchorConfig
@@ -59,7 +60,9 @@ class HeadConfig:
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """One row of the scaling table, with the settings every row shares."""
+    """One EfficientDet: a row of the scaling table with the settings every row shares, the detector a search
+    candidate trains, and what a checkpoint's recipe stores. Hashable (``backbone_args`` is left out of the hash),
+    so it keys the costing caches."""
 
     name: str
     phi: int
@@ -72,7 +75,7 @@ class DetectorConfig:
     num_classes: int
     padding: str
     fusion: str | None = None
-    backbone_args: dict[str, Any] = field(default_factory=dict)
+    backbone_args: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def spec_overrides(self) -> dict[str, Any]:
         """The feature-network parameters this scaling step sets."""
@@ -81,37 +84,26 @@ class DetectorConfig:
             values["fusion"] = self.fusion
         return values
 
-
-@dataclass(frozen=True)
-class ScalingRow:
-    """One detector of the scaling table: EfficientDet-D``phi``. ``fusion`` and ``anchor_scale`` override the
-    spec's fusion parameter and the shared anchors where given."""
-
-    name: str
-    phi: int
-    resolution: int
-    backbone: str
-    width: int
-    repeats: int
-    head_depth: int
-    fusion: str | None = None
-    anchor_scale: float | None = None
+    def around(self, spec: Spec) -> DetectorConfig:
+        """This detector around ``spec``: its width, repeats, padding and fusion are the spec's (a search
+        candidate's spec sets them), so that ``EfficientDet(spec, config.around(spec))`` builds it."""
+        return replace(
+            self,
+            width=spec.width,
+            repeats=spec.repeats,
+            padding=spec.padding,
+            fusion=cast("str | None", spec.params.get("fusion")),
+            backbone_args=dict(self.backbone_args),
+        )
 
 
 @dataclass(frozen=True)
 class ScalingTable:
-    """The detector scaling table: the settings every row shares, and the rows by phi.
-
-    ``head`` holds the shared head settings; its ``depth`` is each row's ``head_depth``.
-    """
+    """The detector scaling table: EfficientDet-D``phi`` for every ``phi`` it lists (0-8: D0-D7x), each row
+    resolved with the settings the table's rows share (anchors, head, padding, classes)."""
 
     file: str
-    num_classes: int
-    padding: str
-    anchors: AnchorConfig
-    head: HeadConfig
-    rows: dict[int, ScalingRow]
-    backbone_args: dict[str, Any] = field(default_factory=dict)
+    rows: dict[int, DetectorConfig]
 
     @property
     def phis(self) -> list[int]:
@@ -137,20 +129,11 @@ class ScalingTable:
                 f"no scaling entry for phi {phi}; choose one of {self.phis} (D0-D7x; D7x is phi 8)", key="phi"
             )
         row = self.rows[phi]
-        anchors = self.anchors if row.anchor_scale is None else replace(self.anchors, anchor_scale=row.anchor_scale)
-        return DetectorConfig(
-            name=row.name,
-            phi=phi,
-            resolution=row.resolution,
+        return replace(
+            row,
             backbone=backbone or row.backbone,
-            width=row.width,
-            repeats=row.repeats,
-            head=replace(self.head, depth=row.head_depth),
-            anchors=anchors,
-            num_classes=num_classes or self.num_classes,
-            padding=self.padding,
-            fusion=row.fusion,
-            backbone_args=dict(self.backbone_args),
+            num_classes=num_classes or row.num_classes,
+            backbone_args=dict(row.backbone_args),
         )
 
 
@@ -171,22 +154,13 @@ def load_scaling(path: str | Path | None = None) -> ScalingTable:
     reader.mapping((), TABLE_KEYS, "a detector scaling table")
     reader.mapping(("anchors",), ANCHOR_KEYS)
     reader.mapping(("head",), HEAD_KEYS)
-    backbone_args = reader.mapping(("backbone_args",), None, optional=True)
-    rows: dict[int, ScalingRow] = {}
-    for i in range(len(reader.items(("models",)))):
-        row = _row(reader, ("models", i))
-        if row.phi in rows:
-            raise reader.fail(f"phi {row.phi} is listed twice (also by '{rows[row.phi].name}')", ("models", i, "phi"))
-        rows[row.phi] = row
-    return ScalingTable(
-        file=reader.file,
-        num_classes=reader.integer(("num_classes",), low=1),
-        padding=reader.choice(("padding",), PADDINGS),
-        anchors=AnchorConfig(
-            num_scales=reader.integer(("anchors", "num_scales"), low=1),
-            aspect_ratios=_aspect_ratios(reader, ("anchors", "aspect_ratios")),
-            anchor_scale=float(reader.number(("anchors", "anchor_scale"), low=0, low_open=True)),
-        ),
+    shared = DetectorConfig(
+        name="",
+        phi=0,
+        resolution=0,
+        backbone="",
+        width=0,
+        repeats=0,
         head=HeadConfig(
             depth=0,
             act=reader.choice(("head", "act"), ACTIVATIONS),
@@ -195,24 +169,41 @@ def load_scaling(path: str | Path | None = None) -> ScalingTable:
             bn_momentum=float(reader.number(("head", "bn_momentum"), 0, 1, low_open=True)),
             class_prior=float(reader.number(("head", "class_prior"), 0, 1, low_open=True, high_open=True)),
         ),
-        rows=rows,
-        backbone_args=dict(backbone_args),
+        anchors=AnchorConfig(
+            num_scales=reader.integer(("anchors", "num_scales"), low=1),
+            aspect_ratios=_aspect_ratios(reader, ("anchors", "aspect_ratios")),
+            anchor_scale=float(reader.number(("anchors", "anchor_scale"), low=0, low_open=True)),
+        ),
+        num_classes=reader.integer(("num_classes",), low=1),
+        padding=reader.choice(("padding",), PADDINGS),
+        backbone_args=dict(reader.mapping(("backbone_args",), None, optional=True)),
     )
+    rows: dict[int, DetectorConfig] = {}
+    for i in range(len(reader.items(("models",)))):
+        row = _row(reader, ("models", i), shared)
+        if row.phi in rows:
+            raise reader.fail(f"phi {row.phi} is listed twice (also by '{rows[row.phi].name}')", ("models", i, "phi"))
+        rows[row.phi] = row
+    return ScalingTable(file=reader.file, rows=rows)
 
 
-def _row(reader: Reader, path: YamlPath) -> ScalingRow:
+def _row(reader: Reader, path: YamlPath, shared: DetectorConfig) -> DetectorConfig:
+    """A model row: its own keys; the rest (and the anchors where it sets no ``anchor_scale``) from ``shared``."""
     reader.mapping(path, MODEL_KEYS, "a model row")
     anchor_scale = reader.number(path + ("anchor_scale",), low=0, low_open=True, default=None)
-    return ScalingRow(
+    anchors = shared.anchors if anchor_scale is None else replace(shared.anchors, anchor_scale=float(anchor_scale))
+    return replace(
+        shared,
         name=reader.string(path + ("name",)),
         phi=reader.integer(path + ("phi",), low=0),
         resolution=reader.integer(path + ("resolution",), low=0, low_open=True),
         backbone=reader.string(path + ("backbone",)),
         width=reader.integer(path + ("width",), low=0, low_open=True),
         repeats=reader.integer(path + ("repeats",), low=0, low_open=True),
-        head_depth=reader.integer(path + ("head_depth",), low=0, low_open=True),
+        head=replace(shared.head, depth=reader.integer(path + ("head_depth",), low=0, low_open=True)),
+        anchors=anchors,
         fusion=reader.choice(path + ("fusion",), FUSIONS, default=None),
-        anchor_scale=None if anchor_scale is None else float(anchor_scale),
+        backbone_args=dict(shared.backbone_args),
     )
 
 
@@ -244,7 +235,14 @@ def detector_config(
     Raises:
         ConfigError: The table is malformed or has no row for ``phi``.
     """
-    return load_scaling(path).config(phi, backbone, num_classes)
+    table = builtin_scaling() if path is None else load_scaling(path)
+    return table.config(phi, backbone, num_classes)
+
+
+@cache
+def builtin_scaling() -> ScalingTable:
+    """The built-in scaling table (``specs/detectors/efficientdet.yaml``), read and checked once."""
+    return load_scaling()
 
 
 def scale_spec(path: str | Path, config: DetectorConfig, overrides: Mapping[str, Any] | None = None) -> Spec:

@@ -1,10 +1,10 @@
 """The interface every search engine implements, and the registry ``effdet-graph search --engine`` picks from.
 
 An engine turns a search space, an evaluate factory and an objective into finished trials: it draws points
-(:func:`search.sample.sample_point`), writes each trial's files (:mod:`search.engines.trial_files`), trains and
-evaluates the accepted ones, and returns one :class:`~search.results.TrialRecord` per trial. The results folder
-(leaderboard, best specs, Pareto plot) is then written by :func:`search.results.write_results`, the same for
-every engine.
+(:func:`search.sampling.sample.sample_point`), writes each trial's files (:mod:`search.engines.trial_files`), trains
+and evaluates the accepted ones, and returns one :class:`~search.reporting.results.TrialRecord` per trial. The results
+folder (leaderboard, best specs, Pareto plot) is then written by :func:`search.reporting.results.write_results`, the
+same for every engine.
 
 Trial numbers count from 0 in every engine (Optuna's own trial numbers), and name the trial's folder
 ``trials/<nnnn>/``, its spec file ``<space>_trial<nnnn>.yaml`` and its leaderboard row.
@@ -26,8 +26,8 @@ from typing import ClassVar
 from effdet_graph import InputError, resolve_device
 from graphspec.errors import quote
 from search.objective import Evaluate, Objective
-from search.results import TrialRecord
-from search.space import SearchSpace
+from search.reporting.results import TrialRecord
+from search.space.types import SearchSpace
 
 MakeEvaluate = Callable[[], Evaluate]
 """A picklable callable that makes the evaluate (an engine may call it in another process or machine)."""

@@ -39,11 +39,11 @@ from search.engines.trial_files import (
     write_traceback,
 )
 from search.objective import Evaluate, Objective
-from search.rejection import Rejected
-from search.results import TrialRecord
-from search.sample import sample_point
-from search.space import SearchSpace
-from search.stats import SampleStats
+from search.reporting.results import TrialRecord
+from search.sampling.rejection import Rejected
+from search.sampling.sample import sample_point
+from search.sampling.stats import SampleStats
+from search.space.types import SearchSpace
 
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats, stale trials
 HEARTBEAT_S = 5

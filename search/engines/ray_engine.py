@@ -49,11 +49,12 @@ from search.engines.trial_files import (
     write_spec,
 )
 from search.objective import EVALUATE_METRICS, Objective
-from search.rejection import Rejected
-from search.results import TrialRecord
-from search.sample import sample_point
-from search.space import SearchSpace, load_search_space
-from search.trial import TrialLike
+from search.reporting.results import TrialRecord
+from search.sampling.rejection import Rejected
+from search.sampling.sample import sample_point
+from search.sampling.trial import TrialLike
+from search.space.loader import load_search_space
+from search.space.types import SearchSpace
 
 TUNER_STATE = "tuner.pkl"  # what Tune writes first when it makes an experiment, and restores from
 TRIAL_NUMBER = "_trial_number"

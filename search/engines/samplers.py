@@ -9,7 +9,7 @@ from typing import Any
 import optuna
 
 from search.objective import Objective
-from search.space import SearchSpace
+from search.space.types import SearchSpace
 
 _LOCKS = {type(threading.Lock()): "Lock", type(threading.RLock()): "RLock"}  # a lock's type -> its factory's name
 

@@ -1,6 +1,6 @@
 """The files of one trial, the same for every engine: ``<results>/trials/<nnnn>/`` holds the candidate's spec
 (``<space>_trial<nnnn>.yaml``), what the evaluate writes (the proxy task's ``train/``), and ``trial.json``, the
-trial's :class:`~search.results.TrialRecord` once it completed or failed.
+trial's :class:`~search.reporting.results.TrialRecord` once it completed or failed.
 
 Trial numbers count from 0 (see :mod:`search.engines.base`).
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 
 from effdet_graph import InputError, atomic_output
 from effdet_graph.errors import OutputError
-from search.candidate import Candidate
-from search.results import TrialRecord
+from search.reporting.results import TrialRecord
+from search.sampling.candidate import Candidate
 
 TRIALS = "trials"
 RECORD = "trial.json"

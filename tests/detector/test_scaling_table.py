@@ -33,8 +33,9 @@ def position(text: str, token: str) -> tuple[int, int]:
 def test_builtin_table_is_typed():
     table = load_scaling()
     assert isinstance(table, ScalingTable) and table.phis == list(range(9))
-    assert table.num_classes == 90 and table.padding == "same" and table.anchors.anchor_scale == 4.0
-    assert table.rows[7].anchor_scale == 5.0 and table.rows[6].fusion == "sum" and table.rows[0].fusion is None
+    d0 = table.rows[0]
+    assert d0.num_classes == 90 and d0.padding == "same" and d0.anchors.anchor_scale == 4.0
+    assert table.rows[7].anchors.anchor_scale == 5.0 and table.rows[6].fusion == "sum" and table.rows[0].fusion is None
     d7 = table.config(7)
     assert d7.anchors.anchor_scale == 5.0 and d7.head.depth == 5 and d7.head.bn_eps == 1e-3
     assert table.config(0, backbone="resnet18", num_classes=3).backbone == "resnet18"
@@ -71,7 +72,7 @@ def test_malformed_table_is_one_located_line(tmp_path, old, new, token, fragment
 
 def test_yaml_1_1_numbers_are_numbers_in_the_table(tmp_path):
     path, _ = variant(tmp_path, "bn_eps: 1.0e-3", "bn_eps: 1e-3")
-    assert load_scaling(path).head.bn_eps == pytest.approx(1e-3)
+    assert load_scaling(path).config(0).head.bn_eps == pytest.approx(1e-3)
 
 
 def test_unknown_phi_names_the_valid_ones():

@@ -32,8 +32,8 @@ from typing import NamedTuple
 import torch
 
 from effdet_graph.errors import OutputError
-from search.candidate import Candidate
 from search.objective import Report
+from search.sampling.candidate import Candidate
 from search.space import builtin_space
 
 FAILURES = ("raise", "nan", "oom", "full")

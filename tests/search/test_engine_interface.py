@@ -27,12 +27,12 @@ from search.cli import add_search_options
 from search.engines import SearchEngine, TrialResources, engine_class, engine_names, register_engine
 from search.engines.trial_files import RECORD, read_record, trial_dir, write_record, write_spec
 from search.objective import OBJECTIVES, Objective
-from search.proxy import ProxyTask
-from search.results import TrialRecord, best_records, write_results
+from search.reporting.results import TrialRecord, best_records, write_results
 from search.run import run_search
-from search.sample import sample_point
+from search.sampling.sample import sample_point
+from search.sampling.trial import Choice
 from search.space import SearchSpace, builtin_space, load_search_space
-from search.trial import Choice
+from search.strategies.proxy import ProxyTask
 
 pytestmark = pytest.mark.filterwarnings("ignore:All-NaN slice encountered:RuntimeWarning")  # ASHA over NaN rungs
 SLOW_ENGINES = {"ray"}

@@ -19,13 +19,13 @@ from effdet_graph.io.checkpoint import read_checkpoint
 from effdet_graph.training import TrainOptions
 from effdet_graph.training.batchnorm import BATCH_SIZE, recompute_bn_statistics
 from effdet_graph.training.data import open_split
-from search.oneshot.checkpoint import load_supernet
-from search.oneshot.evaluation import InheritedWeights, evaluate_inherited, load_inherited
-from search.oneshot.sampling import UniformSampler
-from search.oneshot.strategy import SUPERNET_DIR
-from search.oneshot.training import train_supernet
 from search.run import SMOKE_STEPS
 from search.space import builtin_space, load_search_space
+from search.strategies.oneshot.checkpoint import load_supernet
+from search.strategies.oneshot.evaluation import InheritedWeights, evaluate_inherited, load_inherited
+from search.strategies.oneshot.sampling import UniformSampler
+from search.strategies.oneshot.strategy import SUPERNET_DIR
+from search.strategies.oneshot.training import train_supernet
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -83,9 +83,9 @@ def test_proxy_backbone_weights_resolve_from_the_space_folder_and_must_exist(wri
 
 
 def test_proxy_freeze_backbone_reaches_every_trials_training_and_must_be_a_boolean(write_space, tmp_path):
-    from search.oneshot.union import topology_choices
-    from search.proxy import proxy_options
     from search.space import builtin_space
+    from search.strategies.oneshot.union import topology_choices
+    from search.strategies.proxy import proxy_options
 
     assert not load_search_space(builtin_space("nasfpn_cells")).proxy.freeze_backbone  # random init stays
     space = load_search_space(builtin_space("bifpn_edges"))
@@ -114,7 +114,7 @@ def test_the_search_scripts_help_says_which_backbone_and_weights_each_space_trai
     import sys
     from pathlib import Path
 
-    from search.script import backbone_line
+    from search.cli import backbone_line
     from search.space import builtin_space
 
     line = backbone_line(load_search_space(builtin_space("bifpn_edges")))

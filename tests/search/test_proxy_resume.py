@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import random
 
-from search.proxy import ProxyTask, prepare_dataset
-from search.rejection import Rejected
 from search.run import smoke_space
-from search.sample import sample_point
+from search.sampling.rejection import Rejected
+from search.sampling.sample import sample_point
+from search.sampling.trial import SeededTrial
 from search.space import builtin_space, load_search_space
-from search.trial import SeededTrial
+from search.strategies.proxy import ProxyTask, prepare_dataset
 
 
 def test_a_trial_run_again_resumes_its_training(tmp_path, one_torch_thread):

@@ -9,8 +9,8 @@ import pytest
 from effdet_graph.cli import main
 from graphspec.cost import Cost
 from search.objective import OBJECTIVES
-from search.results import TrialRecord
-from search.retrain import RETRAIN_DIR, RETRAIN_JSON, RETRAIN_TABLE, retrain_choice
+from search.reporting.results import TrialRecord
+from search.reporting.retrain import RETRAIN_DIR, RETRAIN_JSON, RETRAIN_TABLE, retrain_choice
 from search.run import SMOKE_STEPS
 from search.space import builtin_space
 

@@ -11,11 +11,11 @@ from search_helpers import variant_text
 from effdet_graph.model.cost import detector_cost, detector_report
 from effdet_graph.model.detector import EfficientDet
 from graphspec.cost import Cost
-from search.budget import Budget
-from search.rejection import OverBudget, Rejected
-from search.sample import sample_point
+from search.sampling.rejection import OverBudget, Rejected
+from search.sampling.sample import sample_point
+from search.sampling.stats import SampleStats
 from search.space import load_search_space
-from search.stats import SampleStats
+from search.space.budget import Budget
 
 SMALL_BIFPN = {"alpha": 1.2, "beta": 1.1, "gamma": 1.15, "phi": 0, "fusion": "softmax"}  # D0 with softmax fusion
 BIG_BIFPN = {"alpha": 1.0, "beta": 1.0, "gamma": 1.4, "phi": 3, "fusion": "sum"}  # 1408x1408 input
@@ -72,7 +72,7 @@ def test_detector_budget_matches_the_detector_report_and_rejects_large_points(sp
 def test_a_known_detector_cost_is_checked_not_counted_again(spaces, monkeypatch):
     space = spaces["compound"]
     counted = sample_point(space, FixedTrial(SMALL_BIFPN))
-    monkeypatch.setattr("search.budget.whole_detector_cost", lambda *_: pytest.fail("counted again"))
+    monkeypatch.setattr("search.space.budget.whole_detector_cost", lambda *_: pytest.fail("counted again"))
     again = sample_point(space, FixedTrial(SMALL_BIFPN), detector_cost=counted.detector_cost)
     assert again == counted
     with pytest.raises(OverBudget, match="detector over budget: params 12,000,001 > 12,000,000"):
@@ -80,12 +80,12 @@ def test_a_known_detector_cost_is_checked_not_counted_again(spaces, monkeypatch)
 
 
 def test_the_same_detector_under_another_trial_number_is_counted_once(spaces, monkeypatch):
-    import search.budget
+    import effdet_graph.model.cost
 
     counted = []
-    count = search.budget._count_detector
-    monkeypatch.setattr(search.budget, "_detector_costs", {})
-    monkeypatch.setattr(search.budget, "_count_detector", lambda *args: counted.append(args) or count(*args))
+    count = effdet_graph.model.cost._count_detector
+    monkeypatch.setattr(effdet_graph.model.cost, "_detector_costs", {})
+    monkeypatch.setattr(effdet_graph.model.cost, "_count_detector", lambda *args: counted.append(args) or count(*args))
     first = sample_point(spaces["compound"], FixedTrial(SMALL_BIFPN, number=1))
     second = sample_point(spaces["compound"], FixedTrial(SMALL_BIFPN, number=2))
     assert first.file_name != second.file_name and first.detector_cost == second.detector_cost

@@ -22,14 +22,16 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_a_smoke_search_writes_its_results(tmp_path, capsys, monkeypatch):
-    import search.proxy
+    import search.strategies.proxy
     from effdet_graph.training import feature_cache
 
     events: list[str] = []  # the space's trials share one feature cache, built before the first trial starts
-    build, train_and_evaluate = feature_cache._build, search.proxy.train_and_evaluate
+    build, train_and_evaluate = feature_cache._build, search.strategies.proxy.train_and_evaluate
     monkeypatch.setattr(feature_cache, "_build", lambda *args: (events.append("build"), build(*args)))
     monkeypatch.setattr(
-        search.proxy, "train_and_evaluate", lambda *a, **k: (events.append("trial"), train_and_evaluate(*a, **k))[1]
+        search.strategies.proxy,
+        "train_and_evaluate",
+        lambda *a, **k: (events.append("trial"), train_and_evaluate(*a, **k))[1],
     )
     out = tmp_path / "search"
     assert (

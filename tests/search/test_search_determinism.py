@@ -10,10 +10,10 @@ import optuna
 import pytest
 from search_helpers import BUILTIN_SPACES
 
-from search.rejection import Rejected
-from search.sample import sample_point
+from search.sampling.rejection import Rejected
+from search.sampling.sample import sample_point
+from search.sampling.stats import SampleStats
 from search.space import SearchSpace
-from search.stats import SampleStats
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 TRIALS = 20

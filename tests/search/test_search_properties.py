@@ -13,10 +13,10 @@ from search_helpers import BUILTIN_SPACES
 
 from graphspec import loads_spec
 from graphspec.cost import estimate_cost
-from search.rejection import InvalidPoint, OverBudget, Rejected
-from search.sample import sample_point
+from search.sampling.rejection import InvalidPoint, OverBudget, Rejected
+from search.sampling.sample import sample_point
+from search.sampling.stats import SampleStats
 from search.space import SearchSpace, load_search_space
-from search.stats import SampleStats
 
 PROPERTY = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]

@@ -6,9 +6,9 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from search.rejection import Rejected
-from search.sample import sample_point
-from search.trial import TrialLike
+from search.sampling.rejection import Rejected
+from search.sampling.sample import sample_point
+from search.sampling.trial import TrialLike
 
 OptunaSearch = pytest.importorskip("ray.tune.search.optuna").OptunaSearch
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -19,11 +19,11 @@ from effdet_graph.model.detector import EfficientDet
 from effdet_graph.model.scaling import scale_spec
 from graphspec import loads_spec
 from graphspec.cost import estimate_cost
-from search.candidate import Candidate
-from search.rejection import InvalidPoint, Rejected
-from search.sample import sample_point
+from search.sampling.candidate import Candidate
+from search.sampling.rejection import InvalidPoint, Rejected
+from search.sampling.sample import sample_point
+from search.sampling.stats import SampleStats
 from search.space import SearchSpace, load_search_space
-from search.stats import SampleStats
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -76,7 +76,7 @@ def test_detector_config_rebuilds_the_candidate_detector(fast_spaces, tmp_path):
     assert scale_spec(path, config) == loads_spec(candidate.spec_text, str(path))
     assert (config.resolution, config.head.depth, config.backbone) == (
         candidate.detector.resolution,
-        candidate.detector.head_depth,
+        candidate.detector.head.depth,
         candidate.detector.backbone,
     )
     with torch.device("meta"):
@@ -187,7 +187,7 @@ def test_compound_repairs_points_off_the_constraint_and_rejects_unreachable_ones
     on = sample_point(space, FixedTrial({"alpha": 1.2, "beta": 1.1, "gamma": 1.15, "phi": 2, "fusion": "sum"}))
     assert on.repairs == ()  # 1.2 * 1.1^2 * 1.15^2 = 1.92, within 0.1 of 2
     assert (on.overrides["width"], on.overrides["repeats"], on.overrides["fusion"]) == (80, 4, "sum")
-    assert (on.detector.head_depth, on.detector.resolution, on.detector.backbone) == (4, 640, "tf_efficientnet_b2")
+    assert (on.detector.head.depth, on.detector.resolution, on.detector.backbone) == (4, 640, "tf_efficientnet_b2")
     off = sample_point(space, FixedTrial({"alpha": 1.3, "beta": 1.2, "gamma": 1.3, "phi": 1, "fusion": "sum"}))
     assert off.repairs == ("alpha * beta^2 * gamma^2 = 3.1637 is off 2.0 by more than 0.1: gamma 1.3000 -> 1.0336",)
     assert off.detector.resolution == 512  # 512 * 1.0336 -> 529 -> nearest multiple of 128

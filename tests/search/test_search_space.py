@@ -12,11 +12,11 @@ from search_helpers import variant_text
 
 from graphspec import ConfigError
 from graphspec.reader import FloatRange, IntRange
-from search.budget import Budget
-from search.kinds.cells import CellChoices
-from search.kinds.compound import CompoundChoices, round_to
-from search.kinds.edges import EdgeChoices, OptionalEdge
 from search.space import DatasetConfig, ProxyConfig, SamplerSettings, load_search_space
+from search.space.budget import Budget
+from search.space.kinds.cells import CellChoices
+from search.space.kinds.compound_scaling import CompoundChoices, round_to
+from search.space.kinds.edges import EdgeChoices, OptionalEdge
 
 
 def test_builtin_spaces_load_into_typed_parts(spaces):

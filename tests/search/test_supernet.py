@@ -14,12 +14,12 @@ import torch
 
 from effdet_graph.fpn.compiler import FusionNode, compile_spec
 from graphspec import ConfigError, Spec, SpecError
-from search.candidate import Candidate
-from search.oneshot.supernet import Supernet
-from search.rejection import Rejected
-from search.sample import sample_point
+from search.sampling.candidate import Candidate
+from search.sampling.rejection import Rejected
+from search.sampling.sample import sample_point
+from search.sampling.trial import SeededTrial
 from search.space import SearchSpace
-from search.trial import SeededTrial
+from search.strategies.oneshot.supernet import Supernet
 
 TOPOLOGY_SPACES = ("bifpn_edges", "nasfpn_cells")
 IN_CHANNELS = (8, 12, 16)  # backbone P3-P5

@@ -19,10 +19,10 @@ from effdet_graph.io.checkpoint import model_from_checkpoint, read_checkpoint
 from effdet_graph.training import TrainOptions, train
 from effdet_graph.training.options import OptionError
 from graphspec import InputError
-from search.oneshot.checkpoint import load_supernet
-from search.oneshot.sampling import FairSampler, UniformSampler, fair_choice, make_sampler
-from search.oneshot.training import train_supernet
 from search.space import SearchSpace, builtin_space, load_search_space
+from search.strategies.oneshot.checkpoint import load_supernet
+from search.strategies.oneshot.sampling import FairSampler, UniformSampler, fair_choice, make_sampler
+from search.strategies.oneshot.training import train_supernet
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -129,7 +129,7 @@ def test_training_writes_a_checkpoint_the_supernet_and_each_candidates_weights_c
     assert ckpt["step"] == 2 and ckpt["args"]["bn_images"] == 0
     assert ckpt["variant"] == {
         "kind": "supernet",
-        "load_with": "search.oneshot.checkpoint.load_supernet",
+        "load_with": "search.strategies.oneshot.checkpoint.load_supernet",
         "space_file": space.file,
         "space_text": Path(space.file).read_text(encoding="utf-8"),
         "sampling": sampling,
@@ -183,7 +183,7 @@ def test_a_supernet_checkpoint_is_no_plain_detector_checkpoint(spaces, data, tmp
     with pytest.raises(
         CheckpointError,
         match=r"last.pt: holds a supernet, not a plain detector, and rebuilds none; "
-        r"load it with search.oneshot.checkpoint.load_supernet",
+        r"load it with search.strategies.oneshot.checkpoint.load_supernet",
     ):
         model_from_checkpoint(fair_run)
     plain = TrainOptions(

@@ -12,12 +12,12 @@ import dataclasses
 from pathlib import Path
 
 from effdet_graph import TrainOptions, load_checkpoint, measure_latency_ms, resolve_device
+from effdet_graph.model.scaling import DetectorConfig
 from effdet_graph.training.loop import CHECKPOINT_NAME, prepare_feature_cache
 from effdet_graph.training.train_eval import dataset_folder, evaluate_run, train_and_evaluate
-from search.candidate import Candidate
-from search.detector import DetectorSettings
 from search.objective import Report
-from search.space import SearchSpace
+from search.sampling.candidate import Candidate
+from search.space.types import SearchSpace
 
 
 def prepare_dataset(space: SearchSpace, results_dir: Path) -> Path:
@@ -39,7 +39,7 @@ def prepare_dataset(space: SearchSpace, results_dir: Path) -> Path:
 
 def prepare_shared_cache(
     space: SearchSpace,
-    detector: DetectorSettings,
+    detector: DetectorConfig,
     data: Path,
     results_dir: Path,
     seed: int,
@@ -61,7 +61,7 @@ def checkpoint_latency_ms(checkpoint: Path, image_size: int, device: str | None 
 
 def proxy_options(
     space: SearchSpace,
-    detector: DetectorSettings,
+    detector: DetectorConfig,
     data: Path,
     spec: Path,
     out: Path,
@@ -83,7 +83,7 @@ def proxy_options(
         lr=proxy.lr,
         image_size=proxy.image_size or detector.resolution,
         backbone=detector.backbone,
-        head_depth=detector.head_depth,
+        head_depth=detector.head.depth,
         seed=seed,
         ema_decay=proxy.ema_decay,
         scale_range=proxy.scale_range,

@@ -15,19 +15,21 @@ coefficients alpha (depth), beta (width), gamma (resolution) and phi, then deriv
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from effdet_graph.model.scaling import builtin_scaling, detector_config
 from graphspec.errors import quote
 from graphspec.model import FUSIONS
 from graphspec.reader import FloatRange, IntRange, Reader
-from search.candidate import Draft
-from search.detector import DetectorSettings, read_backbone, spec_params, table_phis
-from search.rejection import InvalidPoint
-from search.schema import CONSTRAINT_KEYS
-from search.template import Template
-from search.trial import TrialLike
+from search.sampling.candidate import Draft
+from search.sampling.rejection import InvalidPoint
+from search.sampling.trial import TrialLike
+from search.space.detector import read_backbone, spec_params
+from search.space.schema import CONSTRAINT_KEYS
+from search.space.template import Template
 
 KEYS = {
     "coefficients": True,
@@ -108,11 +110,10 @@ class CompoundChoices:
         }
         if fusion is not None:
             sampled["fusion"] = fusion
-        detector = DetectorSettings(
-            phi=phi,
-            backbone=self.backbones[phi],
-            num_classes=self.num_classes,
-            head_depth=max(1, round_half_up(self.base["head_depth"] * alpha_phi)),
+        row = detector_config(phi, self.backbones[phi], self.num_classes)
+        detector = dataclasses.replace(
+            row,
+            head=dataclasses.replace(row.head, depth=max(1, round_half_up(self.base["head_depth"] * alpha_phi))),
             resolution=round_to(self.multiples["resolution"], self.base["resolution"] * gamma_phi),
         )
         return Draft(spec_params(template.spec, phi, sampled), detector, repairs=repairs)
@@ -175,7 +176,7 @@ def read(reader: Reader, template: Template, num_classes: int) -> CompoundChoice
     coefficients = {name: reader.float_range(("coefficients", name), low=1e-9) for name in EXPONENTS}
     reader.mapping(("constraint",), CONSTRAINT_KEYS, "`constraint`")
     solve_for = reader.choice(("constraint", "solve_for"), list(EXPONENTS), default=None)
-    phis = table_phis()
+    phis = builtin_scaling().phis
     phi = reader.int_range(("phi",), phis[0], phis[-1])
     reader.mapping(("base",), {key: True for key in BASE_KEYS}, "`base`")
     base = {key: reader.integer(("base", key), low=1) for key in BASE_KEYS}

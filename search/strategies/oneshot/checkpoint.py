@@ -1,5 +1,6 @@
-"""A trained supernet read back from its checkpoint (:mod:`search.oneshot.training`), and the stand-alone weights
-of any of its candidates: the detector a candidate would be, with the supernet's backbone, heads and path weights.
+"""A trained supernet read back from its checkpoint (:mod:`search.strategies.oneshot.training`), and the stand-alone
+weights of any of its candidates: the detector a candidate would be, with the supernet's backbone, heads and path
+weights.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from effdet_graph.io.checkpoint import VARIANT_KEY, load_model_state, read_check
 from effdet_graph.io.recipe import ModelRecipe
 from effdet_graph.model.detector import EfficientDet
 from graphspec import InputError, Spec
-from search.candidate import Candidate
-from search.oneshot.supernet import Supernet, supernet_factory
-from search.oneshot.training import SUPERNET
-from search.oneshot.union import union_spec
-from search.space import SearchSpace, load_search_space
+from search.sampling.candidate import Candidate
+from search.space.loader import load_search_space
+from search.space.types import SearchSpace
+from search.strategies.oneshot.supernet import Supernet, supernet_factory
+from search.strategies.oneshot.training import SUPERNET
+from search.strategies.oneshot.union import union_spec
 
 _ENTRIES = ("space_file", "space_text", "sampling")
 """The entries of a supernet checkpoint's ``variant`` besides ``kind`` and ``load_with``."""
@@ -70,7 +72,7 @@ def load_supernet(path: str | Path, use_ema: bool = True, space: SearchSpace | N
     and ``use_ema``).
 
     Args:
-        path: the checkpoint (``OUT/last.pt`` of :func:`~search.oneshot.training.train_supernet`).
+        path: the checkpoint (``OUT/last.pt`` of :func:`~search.strategies.oneshot.training.train_supernet`).
         use_ema: load the EMA weights rather than the last step's.
         space: the search space it was trained on, where its file is no longer at the path the checkpoint
             records; its candidates (the union spec) must be those trained, its other settings may differ.
@@ -89,7 +91,7 @@ def load_supernet(path: str | Path, use_ema: bool = True, space: SearchSpace | N
     if bad:
         raise CheckpointError(
             f"{path}: entry '{VARIANT_KEY}.{bad[0]}' must be a string; the checkpoint is damaged or was not written "
-            "by search.oneshot.train_supernet"
+            "by search.strategies.oneshot.train_supernet"
         )
     space = space or _recorded_space(path, variant)
     recipe = ModelRecipe.from_dict(data)

@@ -14,17 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from effdet_graph.model.scaling import DetectorConfig
 from graphspec import level_name
 from graphspec.errors import choices_text, did_you_mean, quote
 from graphspec.model import FUSIONS
 from graphspec.reader import Reader
-from search.candidate import Draft
-from search.detector import DetectorSettings, read_detector, spec_params
-from search.rejection import InvalidPoint
-from search.repair import NodeData, drop_dead_nodes, find_cycle
-from search.schema import OPTIONAL_EDGE_KEYS
-from search.template import Template
-from search.trial import TrialLike
+from search.sampling.candidate import Draft
+from search.sampling.rejection import InvalidPoint
+from search.sampling.repair import NodeData, drop_dead_nodes, find_cycle
+from search.sampling.trial import TrialLike
+from search.space.detector import read_detector, spec_params
+from search.space.schema import OPTIONAL_EDGE_KEYS
+from search.space.template import Template
 
 KEYS = {"detector": False, "optional_edges": True, "fusions": False}
 
@@ -48,7 +49,7 @@ class EdgeChoices:
 
     edges: tuple[OptionalEdge, ...]
     fusions: tuple[str, ...]
-    detector: DetectorSettings
+    detector: DetectorConfig
 
     def draw(self, template: Template, trial: TrialLike) -> Draft:
         raw_nodes: list[NodeData] = template.data["cell"]["nodes"]

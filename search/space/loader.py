@@ -1,121 +1,44 @@
-"""Search spaces as data: load a ``specs/search/*.yaml`` file into a typed :class:`SearchSpace`.
+"""Load a ``specs/search/*.yaml`` file into a typed :class:`~search.space.types.SearchSpace`.
 
 Every file has the common keys (``COMMON_KEYS``) and the keys of its ``search`` kind: ``compound``
-(:mod:`search.kinds.compound`), ``nasfpn_cells`` (:mod:`search.kinds.cells`) or ``bifpn_edges``
-(:mod:`search.kinds.edges`).
-The sections' keys are declared in :mod:`search.schema`. Any mistake raises :class:`graphspec.ConfigError`
+(:mod:`search.space.kinds.compound_scaling`), ``nasfpn_cells`` (:mod:`search.space.kinds.cells`) or ``bifpn_edges``
+(:mod:`search.space.kinds.edges`).
+The sections' keys are declared in :mod:`search.space.schema`. Any mistake raises :class:`graphspec.ConfigError`
 naming FILE:LINE:COL and the key, with a did-you-mean for unknown keys and values; the ``proxy`` options are
 checked by the rules of :class:`~effdet_graph.training.options.TrainOptions`, when the file loads. So is what
 would make every trial fail or be rejected: a ``coco`` data set folder without its splits, a compound
-``constraint`` out of the coefficients' reach, a ``budget`` no candidate can meet (:mod:`search.feasible`).
+``constraint`` out of the coefficients' reach, a ``budget`` no candidate can meet (:mod:`search.space.feasibility`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from effdet_graph import specs_dir
 from effdet_graph.data.synthetic import SCENES
-from effdet_graph.training.options import OptionError, TrainOptions, check_options
+from effdet_graph.model.scaling import detector_config
+from effdet_graph.training.options import OptionError, check_options
 from graphspec.reader import Reader, YamlPath
 from graphspec.yaml_loader import load_yaml
-from search.budget import Budget, read_budget
-from search.detector import table_row
-from search.feasible import check_budget_reachable
-from search.kinds import cells, compound, edges
-from search.schema import COMMON_KEYS, DATASET_KEYS, ONESHOT_KEYS, PROXY_KEYS, SAMPLER_KEYS
-from search.template import Template, read_template
+from search.space.budget import read_budget
+from search.space.feasibility import check_budget_reachable
+from search.space.kinds import cells, compound_scaling, edges
+from search.space.schema import COMMON_KEYS, DATASET_KEYS, ONESHOT_KEYS, PROXY_KEYS, SAMPLER_KEYS
+from search.space.template import read_template
+from search.space.types import (
+    DATASETS,
+    PATH_SAMPLINGS,
+    SAMPLERS,
+    SPLITS,
+    DatasetConfig,
+    OneShotConfig,
+    ProxyConfig,
+    SamplerSettings,
+    SearchSpace,
+)
 
-KINDS = {"compound": compound, "nasfpn_cells": cells, "bifpn_edges": edges}
-DATASETS = ("synthetic", "coco")
-SAMPLERS = ("tpe", "random")
-PATH_SAMPLINGS = ("uniform", "fair")  # search.oneshot.sampling.SAMPLINGS, which imports torch
+KINDS = {"compound": compound_scaling, "nasfpn_cells": cells, "bifpn_edges": edges}
 SEARCH_DIR = "search"
-SPLITS = ("train", "val")  # the splits the proxy task trains and evaluates on
-
-Choices = compound.CompoundChoices | cells.CellChoices | edges.EdgeChoices
-
-
-@dataclass(frozen=True)
-class DatasetConfig:
-    """``synthetic``: the built-in synthetic data set of ``scene`` (:mod:`effdet_graph.data.synthetic`), written
-    to ``path`` or a run folder; ``coco``: a COCO-format folder at ``path`` (absolute, or relative to the space
-    file)."""
-
-    name: str = "synthetic"
-    path: Path | None = None
-    num_classes: int = len(SCENES["shapes"].classes)
-    scene: str = "shapes"
-    val_fraction: float = 0.2
-    images: int = 160
-    image_size: int = 256
-
-
-@dataclass(frozen=True)
-class ProxyConfig:
-    """Proxy training of each candidate: ``steps`` optimizer steps of ``batch_size`` images at
-    ``image_size`` (``None``: the candidate's resolution) with learning rate ``lr`` and weight EMA
-    ``ema_decay``; intermediate AP is measured up to ``reports`` times (for early stopping). The backbone
-    starts from ImageNet weights with ``pretrained_backbone`` (``efficientnet_lite0``'s from the installed weights
-    extra, offline; any other's from timm, a download), from the local file ``backbone_weights`` (timm's or
-    EfficientNet-PyTorch's layout; a relative path is read from the space file's folder) when given, else from
-    random weights; ``freeze_backbone`` trains the feature network and heads only; ``views`` and ``feature_cache``
-    as :class:`~effdet_graph.training.options.TrainOptions`' (every trial shares the cache). ``scale_range`` is the
-    training's scale jitter (``{low: a, high: b}`` in the file;
-    :class:`~effdet_graph.data.transforms.TrainTransform`)."""
-
-    steps: int
-    batch_size: int = 8
-    image_size: int | None = None
-    lr: float = 0.05
-    ema_decay: float = 0.99
-    reports: int = 3
-    scale_range: tuple[float, float] = TrainOptions.scale_range
-    pretrained_backbone: bool = False
-    backbone_weights: Path | None = None
-    freeze_backbone: bool = False
-    views: int | None = None
-    feature_cache: bool = False
-
-
-@dataclass(frozen=True)
-class SamplerSettings:
-    """Which sampler the engine should create (``tpe`` or ``random``) and its seed."""
-
-    name: str = "tpe"
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class OneShotConfig:
-    """The one-shot strategy (``--strategy oneshot``): the supernet trains ``steps`` steps with the ``proxy``
-    block's batch, input size, learning rate and EMA, drawing a path per step by ``sampling`` (``uniform`` or
-    ``fair``); each candidate is then measured with its inherited weights, BatchNorm statistics recomputed on
-    ``bn_batches`` batches of 32 training images (0: the supernet's kept), AP on the first ``val_images``
-    validation images (``None``: all)."""
-
-    steps: int = 1000
-    sampling: str = "fair"
-    bn_batches: int = 4
-    val_images: int | None = None
-
-
-@dataclass(frozen=True)
-class SearchSpace:
-    """A loaded search-space file. ``choices`` is the kind's part; ``choices.draw(template, trial)`` samples."""
-
-    name: str
-    description: str
-    file: str
-    kind: str
-    template: Template
-    choices: Choices
-    dataset: DatasetConfig
-    proxy: ProxyConfig
-    budget: Budget
-    sampler: SamplerSettings
-    oneshot: OneShotConfig = OneShotConfig()
 
 
 def builtin_space(name: str) -> Path:
@@ -176,7 +99,7 @@ def _dataset(reader: Reader, base_dir: Path) -> DatasetConfig:
     scene = reader.choice(("dataset", "scene"), list(SCENES), default=DatasetConfig.scene)
     if name == "coco" and reader.has(("dataset", "scene")):
         raise reader.fail("`scene` is a setting of the `synthetic` data set, not of `coco`", ("dataset", "scene"))
-    default_classes = len(SCENES[scene].classes) if name == "synthetic" else table_row(0).num_classes
+    default_classes = len(SCENES[scene].classes) if name == "synthetic" else detector_config(0).num_classes
     image_size = reader.integer(("dataset", "image_size"), low=32, default=DatasetConfig.image_size)
     if name == "synthetic" and image_size < SCENES[scene].min_size:
         raise reader.fail(

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from effdet_graph import DetectorConfig
+from effdet_graph.model.scaling import DetectorConfig
 from graphspec import Spec, loads_spec
 from graphspec.cost import Cost
-from search.detector import DetectorSettings
 
 
 def spec_file_name(space: str, trial_number: int) -> str:
@@ -26,7 +25,7 @@ class Draft:
     """
 
     params: dict[str, Any]
-    detector: DetectorSettings
+    detector: DetectorConfig
     cell: dict[str, Any] | None = None
     repairs: tuple[str, ...] = ()
 
@@ -47,7 +46,7 @@ class Candidate:
     suggestions: dict[str, Any]
     spec_text: str
     overrides: dict[str, Any]
-    detector: DetectorSettings
+    detector: DetectorConfig
     in_channels: tuple[int, ...]
     cost: Cost
     detector_cost: Cost | None
@@ -63,4 +62,4 @@ class Candidate:
 
     def detector_config(self) -> DetectorConfig:
         """``EfficientDet(candidate.spec(), candidate.detector_config())`` builds the candidate's detector."""
-        return self.detector.config(self.spec())
+        return self.detector.around(self.spec())

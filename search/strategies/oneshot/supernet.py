@@ -1,8 +1,8 @@
 """A supernet: every candidate of a topology search space in one feature network with shared weights.
 
-It is the compiler applied to the space's union spec (:mod:`search.oneshot.union`), not a second model definition:
-a candidate runs as a sub-graph of the union (:mod:`effdet_graph.fpn.subgraph`), and its weights come out as the
-state dict of its own compiled network. Inside a detector (:class:`~effdet_graph.model.detector.EfficientDet`,
+It is the compiler applied to the space's union spec (:mod:`search.strategies.oneshot.union`), not a second model
+definition: a candidate runs as a sub-graph of the union (:mod:`effdet_graph.fpn.subgraph`), and its weights come out
+as the state dict of its own compiled network. Inside a detector (:class:`~effdet_graph.model.detector.EfficientDet`,
 whose feature network is called with the feature maps alone) it runs the path last :meth:`~Supernet.select`-ed.
 """
 
@@ -19,9 +19,9 @@ from effdet_graph.fpn.compiler import compile_spec
 from effdet_graph.fpn.subgraph import SubGraph
 from effdet_graph.model.detector import FeatureNetworkFactory
 from graphspec import Spec, loads_spec
-from search.candidate import Candidate
-from search.oneshot.union import UnionSpec, union_spec
-from search.space import SearchSpace
+from search.sampling.candidate import Candidate
+from search.space.types import SearchSpace
+from search.strategies.oneshot.union import UnionSpec, union_spec
 
 
 class Supernet(nn.Module):

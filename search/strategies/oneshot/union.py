@@ -17,12 +17,12 @@ from typing import Any
 
 from graphspec import ConfigError, Location, Spec, level_name, loads_spec
 from graphspec.errors import quote
-from search.detector import spec_params
-from search.kinds.cells import CellChoices, cell_name, fill_name, merge_fields
-from search.kinds.edges import EdgeChoices
-from search.space import SearchSpace
-from search.spec_text import spec_text
-from search.template import Template
+from search.sampling.spec_text import spec_text
+from search.space.detector import spec_params
+from search.space.kinds.cells import CellChoices, cell_name, fill_name, merge_fields
+from search.space.kinds.edges import EdgeChoices
+from search.space.template import Template
+from search.space.types import SearchSpace
 
 TOPOLOGY_KINDS = ("bifpn_edges", "nasfpn_cells")
 Cell = dict[str, Any]  # {"nodes": [...], "outputs": {...}} as plain YAML data

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 class Rejected(Exception):
     """A sampled point that will not be trained. ``reason`` is one line; ``suggestions`` holds the
-    trial's values by name (filled in by :func:`search.sample.sample_point`)."""
+    trial's values by name (filled in by :func:`search.sampling.sample.sample_point`)."""
 
     kind: ClassVar[str] = "rejected"
 

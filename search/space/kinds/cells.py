@@ -17,14 +17,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from effdet_graph.model.scaling import DetectorConfig
 from graphspec import level_name
 from graphspec.model import FUSIONS
 from graphspec.reader import Reader
-from search.candidate import Draft
-from search.detector import DetectorSettings, read_detector, spec_params
-from search.repair import NodeData, drop_dead_nodes, nearest_level
-from search.template import Template
-from search.trial import TrialLike
+from search.sampling.candidate import Draft
+from search.sampling.repair import NodeData, drop_dead_nodes, nearest_level
+from search.sampling.trial import TrialLike
+from search.space.detector import read_detector, spec_params
+from search.space.template import Template
 
 KEYS = {"detector": False, "cells": True, "merges": True}
 ATTENTION = "global_pool_attention"
@@ -53,7 +54,7 @@ class CellChoices:
 
     cells: int
     merges: tuple[str, ...]
-    detector: DetectorSettings
+    detector: DetectorConfig
 
     def draw(self, template: Template, trial: TrialLike) -> Draft:
         pyramid = template.spec.levels

@@ -3,7 +3,7 @@ then let the engine's sampler score hundreds of candidates with the weights they
 
 The supernet trains in ``RESULTS/supernet/`` with the space's ``proxy`` settings for ``oneshot.steps`` steps
 (:func:`train_space_supernet`); a search run again resumes it from its last epoch checkpoint, or skips it when it
-is finished. Each trial then measures its candidate with :class:`~search.oneshot.evaluation.InheritedWeights`
+is finished. Each trial then measures its candidate with :class:`~search.strategies.oneshot.evaluation.InheritedWeights`
 (BatchNorm statistics recomputed, AP on val): no trial trains.
 """
 
@@ -13,10 +13,10 @@ import dataclasses
 from pathlib import Path
 
 from effdet_graph.training import CHECKPOINT_NAME
-from search.oneshot.training import train_supernet
-from search.oneshot.union import topology_choices
-from search.proxy import proxy_options
-from search.space import SearchSpace
+from search.space.types import SearchSpace
+from search.strategies.oneshot.training import train_supernet
+from search.strategies.oneshot.union import topology_choices
+from search.strategies.proxy import proxy_options
 
 __all__ = ["SUPERNET_DIR", "train_space_supernet"]
 

@@ -1,7 +1,7 @@
 """The schema of a search-space file, declared once: each section's keys and whether they are required.
 
-The file is read through :class:`graphspec.reader.Reader` (:func:`search.space.load_search_space`); the
-keys of each ``search`` kind are declared in its module (``search.kinds.<kind>.KEYS``).
+The file is read through :class:`graphspec.reader.Reader` (:func:`search.space.loader.load_search_space`); the
+keys of each ``search`` kind are declared in its module (``search.space.kinds.<kind>.KEYS``).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ Choice = None | bool | int | float | str  # what Optuna accepts as a categorical
 
 @runtime_checkable
 class TrialLike(Protocol):
-    """What :func:`search.sample.sample_point` needs of a trial: Optuna's define-by-run calls and a number."""
+    """What :func:`search.sampling.sample.sample_point` needs of a trial: Optuna's define-by-run calls and a number."""
 
     @property
     def number(self) -> int: ...

@@ -4,7 +4,7 @@ Deciding it exactly would mean costing every point; instead a few *floors* are c
 candidate of some part of the space reaches or exceeds, and together covering the space:
 
 - compound: per phi and fusion, the point with every coefficient at its low end
-  (:meth:`~search.kinds.compound.CompoundChoices.smallest_drafts`);
+  (:meth:`~search.space.kinds.compound_scaling.CompoundChoices.smallest_drafts`);
 - topology kinds with the budget on the whole detector: the backbone and heads alone (the detector's cost without
   its feature network; the topology changes neither);
 - topology kinds with the budget on the feature network: nothing cheap is sound (any edge or cell may be dropped),
@@ -20,17 +20,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from effdet_graph.model.cost import feature_network_cost, whole_detector_cost
+from effdet_graph.model.scaling import DetectorConfig
 from graphspec import Spec, SpecError, loads_spec
 from graphspec.cost import Cost
 from graphspec.reader import Reader
-from search.budget import Budget, feature_network_cost, whole_detector_cost
-from search.candidate import Draft
-from search.detector import DetectorSettings, spec_params
-from search.kinds.compound import CompoundChoices
-from search.spec_text import spec_text
+from search.sampling.candidate import Draft
+from search.sampling.spec_text import spec_text
+from search.space.budget import Budget
+from search.space.detector import spec_params
+from search.space.kinds.compound_scaling import CompoundChoices
 
 if TYPE_CHECKING:
-    from search.space import SearchSpace
+    from search.space.types import SearchSpace
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class Floor:
 def floors(space: SearchSpace) -> Iterator[Floor | None]:
     """The floors of ``space``'s budget scope (see the module docstring); none where nothing cheap is sound, and
     ``None`` for a part that cannot be costed (then nothing may be decided)."""
-    scope = space.budget.scope
+    whole_detector = space.budget.whole_detector
     if isinstance(space.choices, CompoundChoices):
         fixed: dict[int, Cost] = {}  # per phi: the detector's cost but its feature network's (the same for any fusion)
         for shown, draft in space.choices.smallest_drafts(space.template):
@@ -54,13 +56,13 @@ def floors(space: SearchSpace) -> Iterator[Floor | None]:
                 yield None
                 return
             cost, _ = feature_network_cost(spec, draft.detector)
-            if scope == "detector":
+            if whole_detector:
                 phi = draft.detector.phi
                 if phi not in fixed:
                     fixed[phi] = _without_network(spec, draft.detector, cost)
                 cost = Cost(fixed[phi].params + cost.params, fixed[phi].macs + cost.macs)
             yield Floor(f"at {shown} with every coefficient at its low end", cost)
-    elif scope == "detector":
+    elif whole_detector:
         draft = Draft(spec_params(space.template.spec, space.choices.detector.phi, {}), space.choices.detector)
         spec = _spec(space, draft)
         if spec is not None:
@@ -71,7 +73,7 @@ def floors(space: SearchSpace) -> Iterator[Floor | None]:
             )
 
 
-def _without_network(spec: Spec, detector: DetectorSettings, network: Cost) -> Cost:
+def _without_network(spec: Spec, detector: DetectorConfig, network: Cost) -> Cost:
     """The whole detector's cost less its feature network's (``network``): the backbone and heads."""
     whole = whole_detector_cost(spec, detector)
     return Cost(whole.params - network.params, whole.macs - network.macs)

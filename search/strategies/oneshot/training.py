@@ -3,13 +3,13 @@ training loop (:func:`effdet_graph.training.loop.train`) with one candidate's pa
 
 The run is ``effdet-graph train``'s: the same data sets, schedule, EMA, logs, progress bar, atomic checkpoints
 at every epoch end and exact resumption. Its detector is the space's (backbone and heads as every candidate's),
-its feature network the supernet (:class:`~search.oneshot.supernet.Supernet`); before each step the sampler
-(:mod:`search.oneshot.sampling`, ``uniform`` or ``fair``) picks the candidate the step trains. The candidates
+its feature network the supernet (:class:`~search.strategies.oneshot.supernet.Supernet`); before each step the sampler
+(:mod:`search.strategies.oneshot.sampling`, ``uniform`` or ``fair``) picks the candidate the step trains. The candidates
 of step ``s`` depend on the run's seed and ``s`` alone, so a resumed run trains the ones an uninterrupted run does.
 
 The checkpoint is a model variant's (:mod:`effdet_graph.training.variant`): its recipe is the union spec's (the
 text written to ``OUT/<space>_union.yaml``), and its ``variant`` entry records the search space file (path and
-text) and the sampling. :func:`search.oneshot.checkpoint.load_supernet` reads it back; plain detector loaders
+text) and the sampling. :func:`search.strategies.oneshot.checkpoint.load_supernet` reads it back; plain detector loaders
 refuse it.
 """
 
@@ -27,14 +27,14 @@ from effdet_graph.model.detector import EfficientDet
 from effdet_graph.training.loop import TrainResult, train
 from effdet_graph.training.options import OptionError, TrainOptions
 from graphspec import Spec
-from search.oneshot.sampling import make_sampler
-from search.oneshot.supernet import Supernet, supernet_factory
-from search.oneshot.union import UnionSpec, topology_choices, union_spec
-from search.space import SearchSpace
+from search.space.types import SearchSpace
+from search.strategies.oneshot.sampling import make_sampler
+from search.strategies.oneshot.supernet import Supernet, supernet_factory
+from search.strategies.oneshot.union import UnionSpec, topology_choices, union_spec
 
 SUPERNET = "supernet"
 """The ``kind`` of a supernet checkpoint's ``variant`` entry."""
-LOAD_WITH = "search.oneshot.checkpoint.load_supernet"
+LOAD_WITH = "search.strategies.oneshot.checkpoint.load_supernet"
 
 
 class SupernetVariant:
@@ -100,7 +100,7 @@ def train_supernet(
         options: the run, as for ``effdet-graph train``; ``spec`` is replaced by the union spec (written to
             ``OUT/<space>_union.yaml``), ``phi`` must be the space's, ``backbone`` and ``head_depth`` default to
             the space's, ``overrides`` apply to the union and every candidate, ``seed`` also seeds the sampler.
-        sampling: ``uniform`` (single path, SPOS) or ``fair`` (FairNAS), see :mod:`search.oneshot.sampling`.
+        sampling: ``uniform`` (single path, SPOS) or ``fair`` (FairNAS), see :mod:`search.strategies.oneshot.sampling`.
         progress: show a progress bar (``None``: only when stderr is a terminal).
 
     Returns:
@@ -123,6 +123,6 @@ def train_supernet(
         options,
         spec=union_file,
         backbone=options.backbone or detector.backbone,
-        head_depth=detector.head_depth if options.head_depth is None else options.head_depth,
+        head_depth=detector.head.depth if options.head_depth is None else options.head_depth,
     )
     return train(run, progress, variant=variant)

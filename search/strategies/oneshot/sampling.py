@@ -22,15 +22,14 @@ from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
 from graphspec import ConfigError, InputError, Location
-from search.budget import Budget
-from search.candidate import Candidate
-from search.rejection import Rejected
-from search.sample import sample_point
-from search.space import PATH_SAMPLINGS, SearchSpace
-from search.trial import Choice, SeededTrial
+from search.sampling.candidate import Candidate
+from search.sampling.rejection import Rejected
+from search.sampling.sample import sample_point
+from search.sampling.trial import Choice, SeededTrial
+from search.space.budget import Budget
+from search.space.types import PATH_SAMPLINGS, SearchSpace
 
 T = TypeVar("T")
-SAMPLINGS = PATH_SAMPLINGS  # declared with the space file schema, which imports no torch
 MAX_DRAWS = 1000
 """Invalid points a uniform draw skips before it gives up on the space."""
 
@@ -44,16 +43,16 @@ class PathSampler(Protocol):
 
 
 def make_sampler(space: SearchSpace, sampling: str, seed: int) -> PathSampler:
-    """The ``sampling`` sampler (one of :data:`SAMPLINGS`) of ``space``, seeded with ``seed``.
+    """The ``sampling`` sampler (one of :data:`~search.space.types.PATH_SAMPLINGS`) of ``space``, seeded with ``seed``.
 
     Raises:
-        InputError: ``sampling`` is none of :data:`SAMPLINGS`.
+        InputError: ``sampling`` is none of :data:`~search.space.types.PATH_SAMPLINGS`.
     """
     if sampling == "uniform":
         return UniformSampler(space, seed)
     if sampling == "fair":
         return FairSampler(space, seed)
-    raise InputError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
+    raise InputError(f"sampling must be one of {', '.join(PATH_SAMPLINGS)}, got {sampling!r}")
 
 
 def unbudgeted(space: SearchSpace) -> SearchSpace:

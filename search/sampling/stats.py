@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 @dataclass
 class SampleStats:
-    """Running counts over calls of :func:`search.sample.sample_point`.
+    """Running counts over calls of :func:`search.sampling.sample.sample_point`.
 
     ``repaired`` counts points that became valid specs only after a deterministic repair (they may
     still be rejected over budget); ``rejected_invalid`` points had no repair; ``rejected_budget``

@@ -20,16 +20,16 @@ from typing import Any
 from effdet_graph import InputError, atomic_output
 from effdet_graph.comparison.table import CompareRow, compare_specs, rows_to_json
 from effdet_graph.comparison.text import format_table
+from effdet_graph.model.scaling import DetectorConfig
 from effdet_graph.training import CHECKPOINT_NAME
 from effdet_graph.training.train_eval import train_and_evaluate
 from graphspec import Spec, loads_spec
 from graphspec.cost import Cost
-from search.budget import feature_network_cost, whole_detector_cost
-from search.detector import DetectorSettings, spec_params
 from search.objective import Objective
-from search.proxy import proxy_options
-from search.results import TrialRecord, ranked
-from search.space import SearchSpace
+from search.reporting.results import TrialRecord, ranked
+from search.space.detector import spec_params
+from search.space.types import SearchSpace
+from search.strategies.proxy import proxy_options
 
 __all__ = ["RETRAIN_DIR", "RETRAIN_JSON", "RETRAIN_TABLE", "SpaceTrainer", "retrain_best", "retrain_choice"]
 
@@ -45,7 +45,7 @@ class SpaceTrainer:
     def __init__(
         self,
         space: SearchSpace,
-        detector: DetectorSettings,
+        detector: DetectorConfig,
         data: Path,
         out: Path,
         steps: int,
@@ -71,19 +71,12 @@ class SpaceTrainer:
         return dict(train_and_evaluate(options, progress=self.progress).metrics)
 
 
-def template_spec(space: SearchSpace, detector: DetectorSettings) -> Spec:
+def template_spec(space: SearchSpace, detector: DetectorConfig) -> Spec:
     """The space's template with the parameters its candidates get (EfficientDet-D``phi``'s width and repeats)."""
     template = space.template
     return loads_spec(
         template.path.read_text(encoding="utf-8"), str(template.path), spec_params(template.spec, detector.phi, {})
     )
-
-
-def budget_cost(space: SearchSpace, spec: Spec, detector: DetectorSettings) -> Cost:
-    """``spec``'s params and MACs on the space's budget scope, as a trial's record counts them."""
-    if space.budget.scope == "detector":
-        return whole_detector_cost(spec, detector)
-    return feature_network_cost(spec, detector)[0]
 
 
 def retrain_choice(records: Sequence[TrialRecord], objective: Objective, top_k: int, limit: Cost) -> list[TrialRecord]:
@@ -102,7 +95,7 @@ def retrain_choice(records: Sequence[TrialRecord], objective: Objective, top_k: 
 
 def retrain_best(
     space: SearchSpace,
-    detector: DetectorSettings,
+    detector: DetectorConfig,
     records: Sequence[TrialRecord],
     objective: Objective,
     data: Path,
@@ -133,7 +126,7 @@ def retrain_best(
         The rows: the template first, then the trials best first.
     """
     template = template_spec(space, detector)
-    chosen = retrain_choice(records, objective, top_k, budget_cost(space, template, detector))
+    chosen = retrain_choice(records, objective, top_k, space.budget.cost(template, detector))
     trainer = SpaceTrainer(space, detector, data, results_dir / RETRAIN_DIR, steps, device, progress)
     rows = compare_specs(
         [space.template.path, *(Path(str(record.spec_file)) for record in chosen)],
@@ -142,7 +135,7 @@ def retrain_best(
         image_size=space.proxy.image_size or detector.resolution,
         train=trainer,
         seeds=seeds,
-        head_depth=detector.head_depth,
+        head_depth=detector.head.depth,
         latency_runs=1,
     )
     with atomic_output(results_dir / RETRAIN_JSON) as tmp:

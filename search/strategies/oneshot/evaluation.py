@@ -1,7 +1,7 @@
 """A candidate measured with the weights it inherits from a trained supernet: no training of its own.
 
 The candidate's own detector is built with its weights taken out of the supernet
-(:meth:`~search.oneshot.checkpoint.TrainedSupernet.candidate_detector`). Its BatchNorm statistics are then
+(:meth:`~search.strategies.oneshot.checkpoint.TrainedSupernet.candidate_detector`). Its BatchNorm statistics are then
 recomputed on ``bn_batches`` batches of training images (the same images for every candidate, prepared as for
 evaluation; :func:`~effdet_graph.training.batchnorm.recompute_bn_statistics`): the supernet's running
 statistics average over every path it trained, and a path's own features have other ones (SPOS). With
@@ -31,10 +31,11 @@ from effdet_graph.model.postprocess import PostProcessConfig
 from effdet_graph.training.batchnorm import BATCH_SIZE, recompute_bn_statistics
 from effdet_graph.training.data import open_split
 from graphspec import Spec
-from search.candidate import Candidate
 from search.objective import Report
-from search.oneshot.checkpoint import TrainedSupernet, load_supernet
-from search.space import OneShotConfig, SearchSpace, load_search_space
+from search.sampling.candidate import Candidate
+from search.space.loader import load_search_space
+from search.space.types import OneShotConfig, SearchSpace
+from search.strategies.oneshot.checkpoint import TrainedSupernet, load_supernet
 
 #: The seed of the BatchNorm recomputation's random draws (stochastic depth in train mode).
 BN_SEED = 0
@@ -101,7 +102,7 @@ def load_inherited(
     train and val splits of ``data``, loaded once per process: a Ray worker keeps them for its next trials.
 
     Raises:
-        CheckpointError: as :func:`~search.oneshot.checkpoint.load_supernet`.
+        CheckpointError: as :func:`~search.strategies.oneshot.checkpoint.load_supernet`.
         DatasetError: a split is missing or broken, or val has no annotated object.
     """
     val = open_split(data, "val")

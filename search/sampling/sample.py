@@ -7,16 +7,20 @@ search library: the engine maps a rejection to its own notion (``optuna.TrialPru
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from effdet_graph.builtin import shown_path
 from graphspec import SpecError, loads_spec
 from graphspec.cost import Cost
-from search.budget import enforce_budget, feature_network_cost
-from search.candidate import Candidate, Draft, spec_file_name
-from search.rejection import InvalidPoint, OverBudget, Rejected
-from search.space import SearchSpace
-from search.spec_text import spec_text, with_header
-from search.stats import SampleStats
-from search.trial import RecordingTrial, TrialLike
+from search.sampling.candidate import Candidate, Draft, spec_file_name
+from search.sampling.rejection import InvalidPoint, OverBudget, Rejected
+from search.sampling.spec_text import spec_text, with_header
+from search.sampling.stats import SampleStats
+from search.sampling.trial import RecordingTrial, TrialLike
+
+if TYPE_CHECKING:
+    from search.space.types import SearchSpace
+from effdet_graph.model.cost import feature_network_cost
 
 
 def sample_point(
@@ -55,7 +59,7 @@ def _sample(space: SearchSpace, trial: RecordingTrial, stats: SampleStats, known
     if draft.repairs:
         stats.repaired += 1
     cost, channels = feature_network_cost(spec, draft.detector)
-    detector_cost = enforce_budget(space.budget, spec, draft.detector, cost, known_cost)
+    detector_cost = space.budget.enforce(spec, draft.detector, cost, known_cost)
     header = _header(space, trial, draft, channels, cost)
     return Candidate(
         space=space.name,
@@ -82,7 +86,7 @@ def _header(
     """The comment lines at the top of a candidate's spec file."""
     d = draft.detector
     size = f"{d.resolution}x{d.resolution}"
-    detector = f"phi {d.phi}, {d.backbone}, head depth {d.head_depth}, {size} input, {d.num_classes} classes"
+    detector = f"phi {d.phi}, {d.backbone}, head depth {d.head.depth}, {size} input, {d.num_classes} classes"
     values = ", ".join(f"{name}={value}" for name, value in trial.values.items())
     costed = f"{cost.params:,} params, {cost.macs / 1e9:.4f} GMACs (analytic)"
     rebuild = f"effdet-graph build FILE --input-size {d.resolution} --in-channels {','.join(map(str, channels))}"

@@ -1,4 +1,0 @@
-"""One-shot (weight-sharing) search over feature-network topologies: a supernet holds every node, edge and merge
-of a topology search space, and runs one candidate's path at a time (:mod:`search.oneshot.supernet`); it is trained
-inside EfficientDet by the training loop, one sampled candidate per step (:mod:`search.oneshot.training`,
-:mod:`search.oneshot.sampling`), and read back with its candidates' weights (:mod:`search.oneshot.checkpoint`)."""
