@@ -22,6 +22,7 @@ import json
 import re
 import runpy
 import shlex
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -884,3 +885,18 @@ def test_every_link_leads_to_a_page_and_heading():
             elif anchor and anchor not in {_anchor(h) for h in re.findall(r"^#+ (.*)$", PAGES.get(name, ""), re.M)}:
                 broken.append(f"{page}: {target}")
     assert broken == []
+
+
+def test_the_package_map_names_every_folder():
+    """Every top-level folder of the repository, and every subpackage of ``search/``, is in the package map."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=False)
+    if tracked.returncode:
+        pytest.skip("not a git checkout")
+    folders = {line.split("/")[0] for line in tracked.stdout.splitlines() if "/" in line}
+    search = {path.parent.name for path in (ROOT / "search").glob("*/__init__.py")}
+    package_map = TEXT[TEXT.index("## Package map") : TEXT.index("## Documentation")]
+    assert sorted(f"{name}/" for name in folders | search if f"`{name}/`" not in package_map) == []
+
+
+def test_every_docs_page_is_linked_from_the_readme():
+    assert [page for page in PAGES if page != "README.md" and f"]({page})" not in TEXT] == []
