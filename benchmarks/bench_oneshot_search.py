@@ -39,18 +39,21 @@ def measure(trials: int, retrain: int, retrain_seeds: int, out: Path) -> dict[st
     from search.objective import OBJECTIVES
     from search.reporting.results import best_records
     from search.reporting.retrain import RETRAIN_DIR
+    from search.request import SearchRequest
     from search.run import run_search
     from search.space import load_search_space
     from search.strategies.oneshot.strategy import SUPERNET_DIR
 
     outcome = run_search(
-        SPACE,
-        strategy="oneshot",
-        trials=trials,
-        results_dir=out,
-        progress=False,
-        retrain=retrain,
-        retrain_seeds=retrain_seeds,
+        SearchRequest(
+            SPACE,
+            strategy="oneshot",
+            trials=trials,
+            results_dir=out,
+            progress=False,
+            retrain=retrain,
+            retrain_seeds=retrain_seeds,
+        )
     )
     complete = [r for r in outcome.records if r.state == "complete"]
     batch_size = load_search_space(SPACE).proxy.batch_size

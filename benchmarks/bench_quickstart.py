@@ -66,7 +66,7 @@ def train_seed(data: Path, spec: Path, out: Path, seed: int) -> tuple[float, flo
 
     from effdet_graph.training.train_eval import train_and_evaluate
     from search.space import builtin_space, load_search_space
-    from search.strategies.oneshot.union import topology_choices
+    from search.space.types import topology_choices
     from search.strategies.proxy import proxy_options
 
     torch.set_num_threads(1)

@@ -24,6 +24,7 @@ Writes ``benchmarks/results/search.json``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import tempfile
@@ -40,8 +41,9 @@ from effdet_graph.fpn.summary import random_features
 from effdet_graph.io.atomic import atomic_output
 from effdet_graph.model.cost import clear_cost_caches, count_macs, count_params, detector_cost
 from effdet_graph.model.detector import EfficientDet
-from search.engines import TrialResources, engine_class
-from search.objective import OBJECTIVES, Evaluate, Report
+from search.engines import ENGINES
+from search.objective import Evaluate, Report
+from search.request import SearchRequest, TrialResources
 from search.run import smoke_space
 from search.sampling.candidate import Candidate
 from search.sampling.rejection import Rejected
@@ -89,7 +91,7 @@ def search_overhead(engine: str, space: SearchSpace, trials: int, workdir: Path)
     start = time.perf_counter()
     data = prepare_dataset(space, results)
     one_off = {"dataset_s": time.perf_counter() - start}
-    objective = OBJECTIVES["ap"]
+    request = SearchRequest(space.file, engine=engine, trials=trials, objective="ap")
     if engine == "ray":
         import ray
 
@@ -97,20 +99,14 @@ def search_overhead(engine: str, space: SearchSpace, trials: int, workdir: Path)
         ray.init(include_dashboard=False, log_to_driver=False, num_cpus=2)
         one_off["ray_init_s"] = time.perf_counter() - start
         began = time.time()
-        records = engine_class("ray")().run(
-            space,
-            functools.partial(timed_proxy_task, space, data),
-            objective,
-            results,
-            trials=trials,
-            resources=TrialResources(max_concurrent=1),
-        )
+        request = dataclasses.replace(request, resources=TrialResources(max_concurrent=1))
+        records = ENGINES.load("ray")().run(space, functools.partial(timed_proxy_task, space, data), results, request)
         ended = time.time()
         ray.shutdown()
     else:
         began = time.time()
-        records = engine_class("optuna")().run(
-            space, functools.partial(timed_proxy_task, space, data), objective, results, trials=trials
+        records = ENGINES.load("optuna")().run(
+            space, functools.partial(timed_proxy_task, space, data), results, request
         )
         ended = time.time()
     proxies = [json.loads(path.read_text()) for path in (results / "trials").glob(f"*/{PROXY_RECORD}")]

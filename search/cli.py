@@ -11,11 +11,13 @@ from collections.abc import Sequence
 from effdet_graph import InputError
 from effdet_graph.cli import run_command
 from effdet_graph.device import DEVICE_HELP
-from search.engines import engine_names
+from search.engines import ENGINES
 from search.objective import OBJECTIVES
-from search.run import DEFAULT_OBJECTIVE, DEFAULT_TRIALS, STRATEGIES, failure, run_search, summary
+from search.request import SearchRequest, TrialResources
+from search.run import failure, run_search, summary
 from search.space.loader import builtin_space, load_search_space
 from search.space.types import SearchSpace
+from search.strategies import STRATEGIES
 
 
 def add_search_options(parser: argparse.ArgumentParser, engine: str) -> None:
@@ -27,14 +29,14 @@ def add_search_options(parser: argparse.ArgumentParser, engine: str) -> None:
     """
     parser.add_argument(
         "--engine",
-        choices=engine_names(),
+        choices=ENGINES.names(),
         default=engine,
         help=f"the search engine (default {engine})",
     )
     parser.add_argument(
         "--strategy",
-        choices=STRATEGIES,
-        default=STRATEGIES[0],
+        choices=STRATEGIES.names(),
+        default=STRATEGIES.names()[0],
         help="proxy: each trial trains its candidate briefly; oneshot: a weight-sharing supernet of the (topology) "
         "space trains once, and each trial measures a candidate with the weights it inherits",
     )
@@ -42,14 +44,14 @@ def add_search_options(parser: argparse.ArgumentParser, engine: str) -> None:
         "--trials",
         type=int,
         help="trials to finish in all (a resumed search counts the finished ones; default "
-        + ", ".join(f"{n} with {s}" for s, n in DEFAULT_TRIALS.items())
+        + ", ".join(f"{STRATEGIES.load(s).default_trials} with {s}" for s in STRATEGIES.names())
         + "; --smoke-test: 2)",
     )
     parser.add_argument(
         "--objective",
         choices=list(OBJECTIVES),
         help="ap: AP alone; ap_macs / ap_latency: the Pareto front of AP against cost (default "
-        + ", ".join(f"{o} with {s}" for s, o in DEFAULT_OBJECTIVE.items())
+        + ", ".join(f"{STRATEGIES.load(s).default_objective} with {s}" for s in STRATEGIES.names())
         + ")",
     )
     parser.add_argument(
@@ -104,16 +106,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the search ``args`` describe and print its leaderboard.
-
-    Raises:
-        InputError: bad input (nothing is written), or no trial completed (one line naming the first error,
-            after the leaderboard was written and printed): the command exits 2.
-    """
-    outcome = run_search(
+def request_of(args: argparse.Namespace) -> SearchRequest:
+    """The search the command line's options ask for (:func:`add_search_options`)."""
+    return SearchRequest(
         args.space,
         engine=args.engine,
+        strategy=args.strategy,
         trials=2 if args.smoke_test else args.trials,
         objective=args.objective,
         results_dir=args.out,
@@ -121,16 +119,24 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         smoke_test=args.smoke_test,
         seed=args.seed,
-        proxy_steps=args.steps,
-        gpus_per_trial=args.gpus_per_trial,
+        steps=args.steps,
+        resources=TrialResources(gpus=args.gpus_per_trial),
         device=args.device,
-        strategy=args.strategy,
-        progress=None,
         retrain=args.retrain,
         retrain_seeds=args.retrain_seeds,
         retrain_steps=args.retrain_steps,
     )
-    print(summary(outcome, args.objective or DEFAULT_OBJECTIVE[args.strategy]))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the search ``args`` describe and print its leaderboard.
+
+    Raises:
+        InputError: bad input (nothing is written), or no trial completed (one line naming the first error,
+            after the leaderboard was written and printed): the command exits 2.
+    """
+    outcome = run_search(request_of(args))
+    print(summary(outcome))
     failed = failure(outcome)
     if failed:
         raise InputError(failed)

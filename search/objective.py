@@ -31,6 +31,10 @@ class Evaluate(Protocol):
         ``report`` ``None`` no intermediate AP is measured."""
 
 
+MakeEvaluate = Callable[[], Evaluate]
+"""A picklable callable that makes the evaluate (an engine may call it in another process or machine)."""
+
+
 @dataclass(frozen=True)
 class Objective:
     """Metric names with their directions; the first is the one single-objective engines use."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import importlib
 import io
 import json
 import re
@@ -144,18 +143,11 @@ def test_cli_commands_parse(argv, where, capsys):
     assert callable(args.run)
 
 
-def _script_module() -> str:
-    """The module whose ``run_command`` the runnable scripts call once they have parsed their command line."""
-    cli = importlib.import_module("search.cli")
-    return "search.cli" if hasattr(cli, "script_main") else "search.script"
-
-
 @pytest.mark.parametrize("argv, where", SCRIPTS, ids=[where for _, where in SCRIPTS])
 def test_search_script_commands_parse(argv, where, monkeypatch, capsys):
     parsed = []
-    monkeypatch.setattr(f"{_script_module()}.run_command", lambda run, args: parsed.append(args) or 0)
+    monkeypatch.setattr("search.cli.run_command", lambda run, args: parsed.append(args) or 0)
     monkeypatch.setattr(sys, "argv", argv[1:])
-    monkeypatch.setattr(sys, "path", list(sys.path))  # a script may change it
     with pytest.raises(SystemExit) as exit_:
         runpy.run_path(str(ROOT / argv[1]), run_name="__main__")
     where = f"{where}: {shlex.join(argv)}"

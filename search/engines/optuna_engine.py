@@ -27,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 from effdet_graph import InputError
 from effdet_graph.errors import OutputError
 from graphspec.errors import escape, quote
-from search.engines.base import MakeEvaluate, SearchEngine, TrialResources
+from search.engines.base import SearchEngine
 from search.engines.samplers import make_sampler
 from search.engines.trial_files import (
     error_line,
@@ -38,8 +38,9 @@ from search.engines.trial_files import (
     write_spec,
     write_traceback,
 )
-from search.objective import Evaluate, Objective
+from search.objective import Evaluate, MakeEvaluate, Objective
 from search.reporting.results import TrialRecord
+from search.request import SearchRequest
 from search.sampling.rejection import Rejected
 from search.sampling.sample import sample_point
 from search.sampling.stats import SampleStats
@@ -151,18 +152,16 @@ def open_study(
     storage: str,
     study_name: str,
     must_exist: bool = False,
-    seed: int | None = None,
     results_dir: Path | None = None,
 ) -> optuna.Study:
     """Create the study, or load it when it exists (how a killed search resumes).
 
     Args:
-        space: the search space (its sampler).
+        space: the search space (its sampler and the sampler's seed).
         objective: the study's directions.
         storage: a database URL.
         study_name: the study's name in ``storage``.
         must_exist: fail when there is no such study.
-        seed: the sampler's seed (default: the space's ``sampler.seed``).
         results_dir: the search's results folder; a new study is refused while it holds an earlier search's trials.
 
     Raises:
@@ -177,8 +176,7 @@ def open_study(
             refuse_new_search_over_trials(
                 results_dir, f"the database {escape(storage)} holds no study {quote(study_name)}"
             )
-    seed = space.sampler.seed if seed is None else seed
-    sampler = PerTrialSeed(lambda trial_seed: make_sampler(space, objective, trial_seed), seed)
+    sampler = PerTrialSeed(lambda trial_seed: make_sampler(space, objective, trial_seed), space.sampler.seed)
     return optuna.create_study(
         study_name=study_name,
         storage=rdb,
@@ -251,31 +249,26 @@ class OptunaEngine(SearchEngine):
 
     name = "optuna"
 
-    def check(self, storage: str | None, device: str | None, resources: TrialResources | None = None) -> None:
-        """Open ``storage`` (a bad URL fails here, before anything is written) and check ``device`` here."""
-        super().check(storage, device, resources)
-        if storage is not None:
-            open_storage(storage)
+    def check(self, request: SearchRequest) -> None:
+        """Open ``request.storage`` (a bad URL fails here, before anything is written) and check the device here."""
+        super().check(request)
+        if request.storage is not None:
+            open_storage(request.storage)
 
     def run(
-        self,
-        space: SearchSpace,
-        make_evaluate: MakeEvaluate,
-        objective: Objective,
-        results_dir: Path,
-        *,
-        trials: int,
-        storage: str | None = None,
-        name: str | None = None,
-        resume: bool = False,
-        sampler_seed: int | None = None,
-        resources: TrialResources | None = None,
+        self, space: SearchSpace, make_evaluate: MakeEvaluate, results_dir: Path, request: SearchRequest
     ) -> list[TrialRecord]:
-        """Run (or continue) the study until ``trials`` trials have finished; see :meth:`SearchEngine.run`."""
+        """Run (or continue) the study until ``request.trials`` trials have finished; see :meth:`SearchEngine.run`."""
         results_dir.mkdir(parents=True, exist_ok=True)
-        storage = storage or f"sqlite:///{(results_dir / 'study.db').resolve()}"
+        storage = request.storage or f"sqlite:///{(results_dir / 'study.db').resolve()}"
+        objective, trials = request.goal, request.trial_count
         study = open_study(
-            space, objective, storage, name or space.name, must_exist=resume, seed=sampler_seed, results_dir=results_dir
+            space,
+            objective,
+            storage,
+            request.study_name or space.name,
+            must_exist=request.resume,
+            results_dir=results_dir,
         )
         optuna.storages.fail_stale_trials(study)
         if len(study.get_trials(deepcopy=False, states=FINISHED)) >= trials:

@@ -35,7 +35,7 @@ from ray.tune.search.optuna import OptunaSearch
 from effdet_graph import InputError, resolve_device
 from effdet_graph.errors import OutputError
 from graphspec.cost import Cost
-from search.engines.base import MakeEvaluate, SearchEngine, TrialResources
+from search.engines.base import SearchEngine
 from search.engines.samplers import make_sampler
 from search.engines.trial_files import (
     ERROR_CHARS,
@@ -48,8 +48,9 @@ from search.engines.trial_files import (
     write_record,
     write_spec,
 )
-from search.objective import EVALUATE_METRICS, Objective
+from search.objective import EVALUATE_METRICS, MakeEvaluate, Objective
 from search.reporting.results import TrialRecord
+from search.request import SearchRequest, TrialResources
 from search.sampling.rejection import Rejected
 from search.sampling.sample import sample_point
 from search.sampling.trial import TrialLike
@@ -178,13 +179,14 @@ class RayEngine(SearchEngine):
 
     name = "ray"
 
-    def check(self, storage: str | None, device: str | None, resources: TrialResources | None = None) -> None:
-        """Check ``device`` where the trials run: a CUDA device must be one of the GPUs each trial reserves (on a
+    def check(self, request: SearchRequest) -> None:
+        """Check the device where the trials run: a CUDA device must be one of the GPUs each trial reserves (on a
         cluster the driver may have none), any other device on this machine."""
+        device = request.device
         if device is None or not device.startswith("cuda"):
             resolve_device(device)
             return
-        gpus = gpus_per_trial(resources)
+        gpus = gpus_per_trial(request.resources)
         if gpus <= 0:
             raise InputError(f"--device {device}: the Ray trials reserve no GPU; give --gpus-per-trial N (N > 0)")
         visible = max(1, math.floor(gpus))
@@ -195,41 +197,30 @@ class RayEngine(SearchEngine):
             )
 
     def run(
-        self,
-        space: SearchSpace,
-        make_evaluate: MakeEvaluate,
-        objective: Objective,
-        results_dir: Path,
-        *,
-        trials: int,
-        storage: str | None = None,
-        name: str | None = None,
-        resume: bool = False,
-        sampler_seed: int | None = None,
-        resources: TrialResources | None = None,
+        self, space: SearchSpace, make_evaluate: MakeEvaluate, results_dir: Path, request: SearchRequest
     ) -> list[TrialRecord]:
-        """Run the search with Ray Tune, restoring it when ``storage/name`` holds an earlier run; see
+        """Run the search with Ray Tune, restoring it when ``storage/study_name`` holds an earlier run; see
         :meth:`SearchEngine.run`."""
-        resources = resources or TrialResources()
+        objective = request.goal
         results_dir = results_dir.resolve()
-        name = name or results_dir.name
-        storage = storage or str(results_dir.parent)
+        name = request.study_name or results_dir.name
+        storage = request.storage or str(results_dir.parent)
         experiment = f"{storage.rstrip('/')}/{name}"
         restore = experiment_restores(experiment, results_dir)
-        if resume and not restore:
+        if request.resume and not restore:
             raise InputError(f"--resume: no Ray Tune experiment at {experiment}; drop --resume to start it")
         if not restore:
             refuse_new_search_over_trials(results_dir, f"there is no Ray Tune experiment at {experiment}")
         connect()
         trainable = tune.with_resources(
             make_trainable(str(Path(space.file).resolve()), make_evaluate, objective, results_dir, space.proxy.steps),
-            {"cpu": 1, "gpu": gpus_per_trial(resources)},
+            {"cpu": 1, "gpu": gpus_per_trial(request.resources)},
         )
         if restore:
             tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, restart_errored=False)
         else:
             try:
-                tuner = self._new_tuner(space, objective, trainable, trials, storage, name, sampler_seed, resources)
+                tuner = self._new_tuner(space, objective, trainable, storage, name, request)
             except BaseException:  # Tune opens tuner.pkl before it pickles into it: a failure leaves it empty
                 remove_state(experiment)
                 raise
@@ -244,15 +235,13 @@ class RayEngine(SearchEngine):
         space: SearchSpace,
         objective: Objective,
         trainable: Any,
-        trials: int,
         storage: str,
         name: str,
-        sampler_seed: int | None,
-        resources: TrialResources,
+        request: SearchRequest,
     ) -> tune.Tuner:
         metric = objective.metrics[0] if not objective.multi else list(objective.metrics)
         mode = objective.directions[0][:3] if not objective.multi else [d[:3] for d in objective.directions]
-        seed = space.sampler.seed if sampler_seed is None else sampler_seed
+        seed = space.sampler.seed
         searcher: Searcher = OptunaSearch(
             DefineByRun(str(Path(space.file).resolve())),
             metric=metric,
@@ -260,8 +249,8 @@ class RayEngine(SearchEngine):
             seed=seed,
             sampler=make_sampler(space, objective, seed),
         )
-        if resources.max_concurrent:
-            searcher = ConcurrencyLimiter(searcher, max_concurrent=resources.max_concurrent)
+        if request.resources.max_concurrent:
+            searcher = ConcurrencyLimiter(searcher, max_concurrent=request.resources.max_concurrent)
         scheduler = None
         if not objective.multi:
             steps = space.proxy.steps  # rungs in training steps: the first at the first intermediate AP
@@ -273,7 +262,7 @@ class RayEngine(SearchEngine):
             tune_config=tune.TuneConfig(
                 search_alg=SavedTrialsSearch(searcher),
                 scheduler=scheduler,
-                num_samples=trials,
+                num_samples=request.trial_count,
                 metric=objective.metrics[0] if scheduler else None,
                 mode=objective.directions[0][:3] if scheduler else None,
                 reuse_actors=True,

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from effdet_graph import InputError, atomic_output
+from effdet_graph import atomic_output
 from effdet_graph.comparison.table import CompareRow, compare_specs, rows_to_json
 from effdet_graph.comparison.text import format_table
 from effdet_graph.model.scaling import DetectorConfig
@@ -27,6 +27,7 @@ from graphspec import Spec, loads_spec
 from graphspec.cost import Cost
 from search.objective import Objective
 from search.reporting.results import TrialRecord, ranked
+from search.request import SearchRequest
 from search.space.detector import spec_params
 from search.space.types import SearchSpace
 from search.strategies.proxy import proxy_options
@@ -97,37 +98,32 @@ def retrain_best(
     space: SearchSpace,
     detector: DetectorConfig,
     records: Sequence[TrialRecord],
-    objective: Objective,
+    request: SearchRequest,
     data: Path,
     results_dir: Path,
-    top_k: int,
-    seeds: int,
     steps: int,
-    device: str | None = None,
-    progress: bool | None = None,
 ) -> list[CompareRow]:
-    """Train the template and the ``top_k`` best trials no larger than it stand-alone, ``seeds`` times each.
+    """Train the template and the ``request.retrain`` best trials no larger than it stand-alone,
+    ``request.retrain_seeds`` times each.
 
     Args:
         space: a topology search space (one detector for every candidate).
         detector: its candidates' detector.
         records: the search's trials.
-        objective: ranks them (its first metric).
+        request: the search: its objective ranks the trials (its first metric); ``retrain`` trials are retrained,
+            ``retrain_seeds`` times each, on its ``device``, showing each training's progress bar by ``progress``.
         data: the data set folder the search used.
         results_dir: the search's results folder: runs in ``retrain/``, the table in ``retrain.txt``, the rows
             (with each seed's metrics) in ``retrain.json``.
-        top_k: trials to retrain.
-        seeds: trainings per spec, seeds 0 to ``seeds - 1``.
         steps: training steps of each (the space's ``proxy`` training otherwise).
-        device: where they train (default: CUDA when present).
-        progress: show each training's progress bar (``None``: only when stderr is a terminal).
 
     Returns:
         The rows: the template first, then the trials best first.
     """
     template = template_spec(space, detector)
-    chosen = retrain_choice(records, objective, top_k, space.budget.cost(template, detector))
-    trainer = SpaceTrainer(space, detector, data, results_dir / RETRAIN_DIR, steps, device, progress)
+    chosen = retrain_choice(records, request.goal, request.retrain, space.budget.cost(template, detector))
+    seeds = request.retrain_seeds
+    trainer = SpaceTrainer(space, detector, data, results_dir / RETRAIN_DIR, steps, request.device, request.progress)
     rows = compare_specs(
         [space.template.path, *(Path(str(record.spec_file)) for record in chosen)],
         phi=detector.phi,
@@ -143,14 +139,3 @@ def retrain_best(
     with atomic_output(results_dir / RETRAIN_TABLE) as tmp:
         tmp.write_text(format_table(rows) + "\n")
     return rows
-
-
-def check_retrain(top_k: int, seeds: int, steps: int | None) -> None:
-    """Fail on a retraining option out of range.
-
-    Raises:
-        InputError: one line naming the option.
-    """
-    for option, value, low in (("--retrain", top_k, 0), ("--retrain-seeds", seeds, 1), ("--retrain-steps", steps, 1)):
-        if value is not None and value < low:
-            raise InputError(f"{option} must be at least {low}, got {value}")

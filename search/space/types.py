@@ -8,6 +8,7 @@ from pathlib import Path
 
 from effdet_graph.data.synthetic import SCENES
 from effdet_graph.training.options import TrainOptions
+from graphspec.errors import ConfigError, Location, quote
 from search.space.budget import Budget
 from search.space.kinds import cells, compound_scaling, edges
 from search.space.template import Template
@@ -17,6 +18,9 @@ SAMPLERS = ("tpe", "random")
 PATH_SAMPLINGS = ("uniform", "fair")
 """How the one-shot supernet draws its training paths (:mod:`search.strategies.oneshot.sampling`)."""
 SPLITS = ("train", "val")  # the splits the proxy task trains and evaluates on
+
+TOPOLOGY_KINDS = ("bifpn_edges", "nasfpn_cells")
+"""The kinds whose candidates differ in their topology only (one detector for all)."""
 
 Choices = compound_scaling.CompoundChoices | cells.CellChoices | edges.EdgeChoices
 
@@ -100,3 +104,18 @@ class SearchSpace:
     budget: Budget
     sampler: SamplerSettings
     oneshot: OneShotConfig = OneShotConfig()
+
+
+def topology_choices(space: SearchSpace) -> edges.EdgeChoices | cells.CellChoices:
+    """The choices of a topology search space.
+
+    Raises:
+        ConfigError: ``space`` searches no topology (a ``compound`` space).
+    """
+    if isinstance(space.choices, (edges.EdgeChoices, cells.CellChoices)):
+        return space.choices
+    raise ConfigError(
+        f"a supernet needs a topology search space ({', '.join(TOPOLOGY_KINDS)}); {space.name} is a "
+        f"{quote(space.kind)} space, whose candidates share one topology",
+        Location(space.file),
+    )

@@ -1,4 +1,5 @@
-"""The proxy task: train a candidate detector briefly on a dataset and measure its COCO AP.
+"""The ``proxy`` strategy: every trial trains its candidate detector briefly on a dataset and measures its COCO AP
+(:class:`ProxyTask`).
 
 Intermediate AP is measured at epoch ends (at most ``proxy.reports`` times, the first after at least
 ``steps / reports`` steps, never at the last step) and handed to the engine's ``report``, which may
@@ -9,15 +10,18 @@ search). The final AP is returned, not reported: an early stop there would throw
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 from effdet_graph import TrainOptions, load_checkpoint, measure_latency_ms, resolve_device
 from effdet_graph.model.scaling import DetectorConfig
 from effdet_graph.training.loop import CHECKPOINT_NAME, prepare_feature_cache
 from effdet_graph.training.train_eval import dataset_folder, evaluate_run, train_and_evaluate
-from search.objective import Report
+from search.objective import MakeEvaluate, Report
+from search.request import SearchRequest
 from search.sampling.candidate import Candidate
-from search.space.types import SearchSpace
+from search.space.types import TOPOLOGY_KINDS, SearchSpace, topology_choices
+from search.strategies.base import SearchStrategy
 
 
 def prepare_dataset(space: SearchSpace, results_dir: Path) -> Path:
@@ -139,3 +143,22 @@ class ProxyTask:
         if self.measure_latency:
             metrics["latency_ms"] = checkpoint_latency_ms(trained.checkpoint, image_size, self.device)
         return metrics
+
+
+class ProxyStrategy(SearchStrategy):
+    """Each trial trains its candidate for the space's ``proxy.steps`` and measures it (:class:`ProxyTask`); a
+    topology space's trials share one backbone-feature cache, built before the first trial."""
+
+    name = "proxy"
+    default_objective = "ap"
+    default_trials = 8
+
+    def with_steps(self, space: SearchSpace, steps: int) -> SearchSpace:
+        return dataclasses.replace(space, proxy=dataclasses.replace(space.proxy, steps=steps))
+
+    def prepare(self, space: SearchSpace, request: SearchRequest, data: Path, results_dir: Path) -> MakeEvaluate:
+        if space.proxy.feature_cache and space.kind in TOPOLOGY_KINDS:  # one detector: every trial shares one cache
+            detector = topology_choices(space).detector
+            prepare_shared_cache(space, detector, data, results_dir, request.seed, request.device, request.progress)
+        latency = request.objective == "ap_latency"
+        return functools.partial(ProxyTask, space, data, request.seed, measure_latency=latency, device=request.device)

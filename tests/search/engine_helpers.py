@@ -195,7 +195,7 @@ config = json.loads(sys.argv[1])
 import optuna
 
 from search.engines import optuna_engine
-from search.objective import OBJECTIVES
+from search.request import SearchRequest
 from search.space import load_search_space
 
 from engine_helpers import CheapEvaluateFactory
@@ -210,12 +210,13 @@ if "barrier" in config:  # several workers: start searching together, not as eac
     (barrier / f"ready-{{os.getpid()}}").touch()
     while not (barrier / "go").exists():
         time.sleep(0.05)
+request = SearchRequest(config["space"], trials=config["n_trials"], objective=config.get("objective", "ap"),
+                        storage=config.get("storage"), study_name=config.get("study_name"))
 records = optuna_engine.OptunaEngine().run(
     load_search_space(config["space"]),
     CheapEvaluateFactory(log=config["log"], sleep_s=config["sleep_s"],
                          fail={{int(k): v for k, v in config.get("fail", {{}}).items()}}),
-    OBJECTIVES[config.get("objective", "ap")], Path(config["results_dir"]), trials=config["n_trials"],
-    storage=config.get("storage"), name=config.get("study_name"))
+    Path(config["results_dir"]), request)
 print("RECORDS", json.dumps([[r.number, r.state] for r in records]), flush=True)
 '''
 
@@ -258,21 +259,22 @@ from pathlib import Path
 sys.path.insert(0, {helpers_dir!r})
 config = json.loads(sys.argv[1])
 
-from search.engines import TrialResources
 from search.engines.ray_engine import RayEngine
-from search.objective import OBJECTIVES
+from search.request import SearchRequest, TrialResources
 from search.space import load_search_space
 
 from engine_helpers import CheapEvaluateFactory, ship_to_ray
 
 ship_to_ray()
+request = SearchRequest(config["space"], engine="ray", trials=config["n_trials"],
+                        objective=config.get("objective", "ap"), storage=config["storage_path"],
+                        study_name=config["name"],
+                        resources=TrialResources(max_concurrent=config.get("max_concurrent")))
 records = RayEngine().run(
     load_search_space(config["space"]),
     CheapEvaluateFactory(log=config["log"], sleep_s=config["sleep_s"],
                          fail={{int(k): v for k, v in config.get("fail", {{}}).items()}}),
-    OBJECTIVES[config.get("objective", "ap")], Path(config["results_dir"]), trials=config["n_trials"],
-    storage=config["storage_path"], name=config["name"],
-    resources=TrialResources(max_concurrent=config.get("max_concurrent")))
+    Path(config["results_dir"]), request)
 print("RECORDS", json.dumps([[r.number, r.state, r.error] for r in records]), flush=True)
 '''
 

@@ -24,14 +24,17 @@ from effdet_graph import InputError
 from graphspec import loads_spec
 from search import run as run_module
 from search.cli import add_search_options
-from search.engines import SearchEngine, TrialResources, engine_class, engine_names, register_engine
+from search.engines import ENGINES, SearchEngine
 from search.engines.trial_files import RECORD, read_record, trial_dir, write_record, write_spec
-from search.objective import OBJECTIVES, Objective
+from search.objective import OBJECTIVES
+from search.registry import Registry
 from search.reporting.results import TrialRecord, best_records, write_results
+from search.request import SearchRequest, TrialResources
 from search.run import run_search
 from search.sampling.sample import sample_point
 from search.sampling.trial import Choice
 from search.space import SearchSpace, builtin_space, load_search_space
+from search.strategies import proxy as proxy_module
 from search.strategies.proxy import ProxyTask
 
 pytestmark = pytest.mark.filterwarnings("ignore:All-NaN slice encountered:RuntimeWarning")  # ASHA over NaN rungs
@@ -42,7 +45,7 @@ FAIL = {1: "raise", 3: "nan", 4: "oom"}
 
 
 def engine_params() -> list[object]:
-    return [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_ENGINES else name for name in engine_names()]
+    return [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_ENGINES else name for name in ENGINES.names()]
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +61,7 @@ def engine(request: pytest.FixtureRequest) -> SearchEngine:
     """Each registered engine, ready to run (Ray: started)."""
     if request.param == "ray":
         request.getfixturevalue("local_ray")
-    return engine_class(request.param)()
+    return ENGINES.load(request.param)()
 
 
 def search(
@@ -66,16 +69,17 @@ def search(
 ) -> list[TrialRecord]:
     """A search with the cheap evaluate, its results in ``folder/results``, the engine's state in ``folder``."""
     fail = kwargs.pop("fail", {})
-    return engine.run(
-        space,
-        CheapEvaluateFactory(log=str(folder / "evaluate.log"), fail=fail),
-        OBJECTIVES[objective],
-        folder / "results",
+    request = SearchRequest(
+        space.file,
+        engine=engine.name,
         trials=trials,
-        name=kwargs.pop("name", "search"),
+        objective=objective,
+        study_name=str(kwargs.pop("name", "search")),
         resources=TrialResources(max_concurrent=2),
         **kwargs,
     )
+    evaluate = CheapEvaluateFactory(log=str(folder / "evaluate.log"), fail=fail)
+    return engine.run(space, evaluate, folder / "results", request)
 
 
 def test_trials_are_numbered_from_0_and_write_the_same_files_and_failures_are_recorded(engine, tmp_path):
@@ -172,10 +176,10 @@ def test_the_same_call_again_continues_the_search_without_running_trials_again(e
     assert [r.state for r in sorted(first, key=lambda r: r.number)] == ["complete", "complete", "failed"]
 
 
-@pytest.mark.parametrize("name", engine_names())
+@pytest.mark.parametrize("name", ENGINES.names())
 def test_resume_without_a_search_to_continue_fails_before_any_trial(name, tmp_path):
     space = load_search_space(space_file(tmp_path, "bifpn_edges", **NO_BUDGET))
-    engine = engine_class(name)()
+    engine = ENGINES.load(name)()
     with pytest.raises(InputError, match=r"^--resume: no .*nothing.*; drop --resume to start it$"):
         search(engine, space, tmp_path, 2, name="nothing", resume=True)
     assert read_log(tmp_path / "evaluate.log") == []
@@ -262,17 +266,17 @@ def test_a_state_file_cut_short_after_trials_ran_is_one_line_naming_it_and_the_t
 
 
 def test_every_registered_engine_is_a_search_engine_and_the_command_line_offers_them_all():
-    names = engine_names()
+    names = ENGINES.names()
     assert {"optuna", "ray"} <= set(names)
     for name in names:
-        engine = engine_class(name)
+        engine = ENGINES.load(name)
         assert issubclass(engine, SearchEngine) and engine.name == name
     parser = argparse.ArgumentParser()
     add_search_options(parser, engine="optuna")
     (action,) = [a for a in parser._actions if a.dest == "engine"]
     assert tuple(action.choices) == names
     with pytest.raises(InputError, match=r"^unknown engine 'nope'; choose one of optuna, ray"):
-        engine_class("nope")
+        ENGINES.load("nope")
 
 
 class OneShotStandIn(SearchEngine):
@@ -282,24 +286,14 @@ class OneShotStandIn(SearchEngine):
     name = "one_shot_stand_in"
     calls: list[tuple[str, object]] = []
 
-    def check(self, storage: str | None, device: str | None, resources: TrialResources | None = None) -> None:
-        self.calls.append(("check", (storage, device, resources)))
-        super().check(storage, device, resources)
+    def check(self, request: SearchRequest) -> None:
+        self.calls.append(("check", (request.storage, request.device, request.resources)))
+        super().check(request)
 
     def run(
-        self,
-        space: SearchSpace,
-        make_evaluate: Callable[[], object],
-        objective: Objective,
-        results_dir: Path,
-        *,
-        trials: int,
-        storage: str | None = None,
-        name: str | None = None,
-        resume: bool = False,
-        sampler_seed: int | None = None,
-        resources: TrialResources | None = None,
+        self, space: SearchSpace, make_evaluate: Callable[[], object], results_dir: Path, request: SearchRequest
     ) -> list[TrialRecord]:
+        trials, storage, resume, resources = request.trial_count, request.storage, request.resume, request.resources
         self.calls.append(("run", (make_evaluate(), trials, storage, resume, resources, results_dir.is_dir())))
         records = []
         for number in range(trials):
@@ -333,11 +327,13 @@ class _Defaults:
 def test_the_search_command_runs_any_registered_engine_through_the_interface(tmp_path, monkeypatch):
     monkeypatch.setattr(run_module, "prepare_dataset", lambda space, results: tmp_path / "data")
     caches: list[Path] = []  # the space's trials share a feature cache, built before the engine runs
-    monkeypatch.setattr(run_module, "prepare_shared_cache", lambda space, detector, data, *rest: caches.append(data))
+    monkeypatch.setattr(proxy_module, "prepare_shared_cache", lambda space, detector, data, *rest: caches.append(data))
     monkeypatch.setattr(OneShotStandIn, "calls", [])
-    register_engine(OneShotStandIn.name, OneShotStandIn)
-    try:
-        outcome = run_search(
+    engines: Registry[SearchEngine] = Registry("engine", "--engine")
+    engines.register(OneShotStandIn.name, OneShotStandIn)
+    monkeypatch.setattr(run_module, "ENGINES", engines)
+    outcome = run_search(
+        SearchRequest(
             builtin_space("bifpn_edges"),
             engine=OneShotStandIn.name,
             trials=2,
@@ -345,12 +341,9 @@ def test_the_search_command_runs_any_registered_engine_through_the_interface(tmp
             smoke_test=True,
             seed=3,
             device="cpu",
-            gpus_per_trial=0,
+            resources=TrialResources(gpus=0),
         )
-    finally:
-        from search.engines import base
-
-        base._REGISTRY.pop(OneShotStandIn.name)
+    )
     (check, checked), (run, ran) = OneShotStandIn.calls
     assert (check, checked) == ("check", (None, "cpu", TrialResources(gpus=0)))
     evaluate, trials, storage, resume, resources, made = ran
@@ -364,7 +357,7 @@ def test_the_search_command_runs_any_registered_engine_through_the_interface(tmp
 
 def test_a_bad_device_fails_before_the_results_folder_is_made(tmp_path):
     with pytest.raises(InputError, match=r"^--device 'gpu' is not a device; use cpu, cuda or cuda:N"):
-        run_search(builtin_space("bifpn_edges"), device="gpu", results_dir=tmp_path / "out")
+        run_search(SearchRequest(builtin_space("bifpn_edges"), device="gpu", results_dir=tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
 

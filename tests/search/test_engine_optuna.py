@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 from effdet_graph.errors import OutputError
 from search.engines.optuna_engine import OptunaEngine
 from search.engines.trial_files import trial_dir
-from search.objective import OBJECTIVES
+from search.request import SearchRequest
 from search.space import builtin_space, load_search_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -130,14 +130,8 @@ def test_same_seed_same_sequence_of_specs(tmp_path, fast_sqlite, monkeypatch, sa
     space = load_search_space(builtin_space("bifpn_edges"))  # some points are over budget: rejected ones too
 
     def sequence(folder: str) -> list[tuple[str, str, float | None]]:
-        records = OptunaEngine().run(
-            space,
-            CheapEvaluateFactory(),
-            OBJECTIVES[objective_name],
-            tmp_path / folder,
-            trials=n_trials,
-            storage=fast_sqlite(folder),
-        )
+        request = SearchRequest(space.file, trials=n_trials, objective=objective_name, storage=fast_sqlite(folder))
+        records = OptunaEngine().run(space, CheapEvaluateFactory(), tmp_path / folder, request)
         return [
             (r.state, Path(r.spec_file).read_text() if r.spec_file else r.error, r.metrics.get("AP"))
             for r in sorted(records, key=lambda r: r.number)
@@ -155,9 +149,8 @@ def test_only_a_single_objective_study_hands_its_trials_a_report(tmp_path, fast_
     measures no intermediate AP that nobody would read."""
     space = load_search_space(space_file(tmp_path, "bifpn_edges", max_params=10**9, max_macs=10**12))
     out = tmp_path / "results"
-    records = OptunaEngine().run(
-        space, CheapEvaluateFactory(), OBJECTIVES[objective], out, trials=2, storage=fast_sqlite(objective)
-    )
+    request = SearchRequest(space.file, trials=2, objective=objective, storage=fast_sqlite(objective))
+    records = OptunaEngine().run(space, CheapEvaluateFactory(), out, request)
     assert [r.state for r in records] == ["complete", "complete"]
     assert [(trial_dir(out, r.number) / "report.txt").read_text() for r in records] == [listened, listened]
 
@@ -171,7 +164,9 @@ def test_a_trial_that_finds_the_disk_full_stops_the_search_and_a_rerun_continues
     def search(**fail: str) -> list:
         failures = {int(number): how for number, how in fail.items()}
         evaluate = CheapEvaluateFactory(str(log), fail=failures)
-        return OptunaEngine().run(space, evaluate, OBJECTIVES["ap"], out, trials=4, storage=storage)
+        return OptunaEngine().run(
+            space, evaluate, out, SearchRequest(space.file, trials=4, objective="ap", storage=storage)
+        )
 
     stopped = r"^no space left on device while writing \S*last\.pt; .*\(trial 1: the search stopped; run the same"
     with pytest.raises(OutputError, match=stopped):

@@ -32,15 +32,14 @@ from engine_helpers import (
 )
 from engine_helpers import local_ray as local_ray_session
 
-from search.objective import OBJECTIVES
 from search.space import load_search_space
 
 ray = pytest.importorskip("ray")
 
 from effdet_graph.errors import OutputError  # noqa: E402
-from search.engines import TrialResources  # noqa: E402
 from search.engines.ray_engine import TRIAL_NUMBER, RayEngine  # noqa: E402
 from search.engines.trial_files import trial_dir  # noqa: E402
+from search.request import SearchRequest, TrialResources  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,  # ASHA's cutoff over a rung of rejected trials only (NaN placeholders):
@@ -58,16 +57,16 @@ def local_ray():
 def _local_search(tmp_path, evaluate, objective: str, trials: int, space=None) -> list:
     """A search of ``bifpn_edges`` (no budget) in this process, one trial at a time, results in ``tmp_path/results``."""
     space = space or load_search_space(space_file(tmp_path, "bifpn_edges", max_params=10**9, max_macs=10**12))
-    return RayEngine().run(
-        space,
-        evaluate,
-        OBJECTIVES[objective],
-        tmp_path / "results",
+    request = SearchRequest(
+        space.file,
+        engine="ray",
         trials=trials,
+        objective=objective,
         storage=str(tmp_path / "ray"),
-        name=objective,
+        study_name=objective,
         resources=TrialResources(max_concurrent=1),
     )
+    return RayEngine().run(space, evaluate, tmp_path / "results", request)
 
 
 class TestLocalSearch:

@@ -84,7 +84,7 @@ def test_proxy_backbone_weights_resolve_from_the_space_folder_and_must_exist(wri
 
 def test_proxy_freeze_backbone_reaches_every_trials_training_and_must_be_a_boolean(write_space, tmp_path):
     from search.space import builtin_space
-    from search.strategies.oneshot.union import topology_choices
+    from search.space.types import topology_choices
     from search.strategies.proxy import proxy_options
 
     assert not load_search_space(builtin_space("nasfpn_cells")).proxy.freeze_backbone  # random init stays

@@ -11,6 +11,7 @@ from engine_helpers import CheapEvaluate
 from search_helpers import variant_text
 
 import search.run as run_module
+import search.strategies.proxy as proxy_module
 from effdet_graph import specs_dir
 from effdet_graph.cli import main
 from graphspec import ConfigError
@@ -134,8 +135,8 @@ def _cheap_search(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fail: dict[in
     """Make ``effdet-graph search`` evaluate with :class:`CheapEvaluate` (no data set, no feature cache, no
     training)."""
     monkeypatch.setattr(run_module, "prepare_dataset", lambda space, results: tmp_path / "data")
-    monkeypatch.setattr(run_module, "prepare_shared_cache", lambda *args: None)
-    monkeypatch.setattr(run_module, "ProxyTask", lambda *args, **kwargs: CheapEvaluate(fail=fail))
+    monkeypatch.setattr(proxy_module, "prepare_shared_cache", lambda *args: None)
+    monkeypatch.setattr(proxy_module, "ProxyTask", lambda *args, **kwargs: CheapEvaluate(fail=fail))
 
 
 def test_a_search_whose_every_trial_failed_exits_2_after_writing_its_leaderboard(tmp_path, capsys, monkeypatch):

@@ -10,15 +10,19 @@ is finished. Each trial then measures its candidate with :class:`~search.strateg
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 from effdet_graph.training import CHECKPOINT_NAME
-from search.space.types import SearchSpace
+from search.objective import MakeEvaluate
+from search.request import SearchRequest
+from search.space.types import SearchSpace, topology_choices
+from search.strategies.base import SearchStrategy
+from search.strategies.oneshot.evaluation import InheritedWeights
 from search.strategies.oneshot.training import train_supernet
-from search.strategies.oneshot.union import topology_choices
 from search.strategies.proxy import proxy_options
 
-__all__ = ["SUPERNET_DIR", "train_space_supernet"]
+__all__ = ["SUPERNET_DIR", "OneShotStrategy", "train_space_supernet"]
 
 SUPERNET_DIR = "supernet"
 """The results folder's subfolder the supernet trains in."""
@@ -58,3 +62,30 @@ def train_space_supernet(
     options = proxy_options(space, detector, data, Path(space.file), out, steps, seed, device)
     options = dataclasses.replace(options, bn_images=0, resume=checkpoint if checkpoint.exists() else None)
     return train_supernet(space, options, space.oneshot.sampling, progress).checkpoint
+
+
+class OneShotStrategy(SearchStrategy):
+    """The space's supernet trains once (:func:`train_space_supernet`); each trial scores a candidate with the
+    weights it inherits (:class:`~search.strategies.oneshot.evaluation.InheritedWeights`). A trial costs an
+    evaluation, not a training, so a search scores many candidates, AP against MACs (NSGA-II). Topology spaces
+    only."""
+
+    name = "oneshot"
+    default_objective = "ap_macs"
+    default_trials = 100
+    results_suffix = "-oneshot"  # its trials are not the proxy's
+
+    def check(self, space: SearchSpace) -> None:
+        topology_choices(space)  # a supernet holds topology spaces only
+
+    def with_steps(self, space: SearchSpace, steps: int) -> SearchSpace:
+        return dataclasses.replace(space, oneshot=dataclasses.replace(space.oneshot, steps=steps))
+
+    def prepare(self, space: SearchSpace, request: SearchRequest, data: Path, results_dir: Path) -> MakeEvaluate:
+        supernet = train_space_supernet(
+            space, data, results_dir, request.seed, request.device, progress=request.progress
+        )
+        latency = request.objective == "ap_latency"
+        return functools.partial(
+            InheritedWeights, space, supernet, data, measure_latency=latency, device=request.device
+        )

@@ -27,10 +27,10 @@ from effdet_graph.model.detector import EfficientDet
 from effdet_graph.training.loop import TrainResult, train
 from effdet_graph.training.options import OptionError, TrainOptions
 from graphspec import Spec
-from search.space.types import SearchSpace
+from search.space.types import SearchSpace, topology_choices
 from search.strategies.oneshot.sampling import make_sampler
 from search.strategies.oneshot.supernet import Supernet, supernet_factory
-from search.strategies.oneshot.union import UnionSpec, topology_choices, union_spec
+from search.strategies.oneshot.union import UnionSpec, union_spec
 
 SUPERNET = "supernet"
 """The ``kind`` of a supernet checkpoint's ``variant`` entry."""

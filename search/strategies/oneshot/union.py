@@ -15,16 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from graphspec import ConfigError, Location, Spec, level_name, loads_spec
-from graphspec.errors import quote
+from graphspec import Spec, level_name, loads_spec
 from search.sampling.spec_text import spec_text
 from search.space.detector import spec_params
 from search.space.kinds.cells import CellChoices, cell_name, fill_name, merge_fields
 from search.space.kinds.edges import EdgeChoices
 from search.space.template import Template
-from search.space.types import SearchSpace
+from search.space.types import SearchSpace, topology_choices
 
-TOPOLOGY_KINDS = ("bifpn_edges", "nasfpn_cells")
 Cell = dict[str, Any]  # {"nodes": [...], "outputs": {...}} as plain YAML data
 Merges = dict[str, tuple[str, ...]]  # union node id -> the merges it may run
 
@@ -70,21 +68,6 @@ def union_spec(space: SearchSpace, overrides: Mapping[str, Any] | None = None) -
     params = spec_params(space.template.spec, choices.detector.phi, {})
     text = spec_text(space.template.data, name, description, params, cell)
     return UnionSpec(space.kind, loads_spec(text, f"{name}.yaml", overrides), merges, text)
-
-
-def topology_choices(space: SearchSpace) -> EdgeChoices | CellChoices:
-    """The choices of a topology search space.
-
-    Raises:
-        ConfigError: ``space`` searches no topology (a ``compound`` space).
-    """
-    if isinstance(space.choices, (EdgeChoices, CellChoices)):
-        return space.choices
-    raise ConfigError(
-        f"a supernet needs a topology search space ({', '.join(TOPOLOGY_KINDS)}); {space.name} is a "
-        f"{quote(space.kind)} space, whose candidates share one topology",
-        Location(space.file),
-    )
 
 
 def _edges_union(template: Template, choices: EdgeChoices) -> tuple[Cell, Merges]:
