@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from timm.scheduler import CosineLRScheduler
 from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from effdet_graph.builtin import resolve_spec_path
@@ -36,7 +38,7 @@ from effdet_graph.io.checkpoint import VARIANT_KEY, load_model_state, read_check
 from effdet_graph.io.recipe import ModelRecipe
 from effdet_graph.model.backbone import IMAGENET, create_backbone, weights_source
 from effdet_graph.model.detector import DetectorTrainer, EfficientDet
-from effdet_graph.model.padded_targets import DEFAULT_MAX_BOXES, DEFAULT_MAX_IGNORE_BOXES
+from effdet_graph.model.padded_targets import DEFAULT_MAX_BOXES, DEFAULT_MAX_IGNORE_BOXES, PaddedTargets
 from effdet_graph.training.batchnorm import recompute_bn_statistics
 from effdet_graph.training.data import epoch_loader, open_split
 from effdet_graph.training.distributed import (
@@ -52,7 +54,7 @@ from effdet_graph.training.optim import build_optimizer, build_scheduler
 from effdet_graph.training.options import RESUME_MUST_MATCH, TrainOptions
 from effdet_graph.training.readout import LossReadout
 from effdet_graph.training.seeding import kernel_settings, restore_rng_state, rng_state, seed_everything
-from effdet_graph.training.step_log import open_step_log
+from effdet_graph.training.step_log import StepLog, open_step_log
 from effdet_graph.training.variant import ModelVariant
 from graphspec import InputError
 
@@ -284,6 +286,46 @@ def prepare_feature_cache(options: TrainOptions, progress: bool | None = True) -
     return feature_cache(dataset, backbone, recipe.backbone, transform, views, device, progress).path
 
 
+@dataclass
+class _Run:
+    """A run's parts that stay put from its first step to its last: what each step, each log row and each
+    checkpoint use."""
+
+    options: TrainOptions
+    recipe: ModelRecipe
+    dataset: CocoDetection
+    model: EfficientDet
+    step_fn: torch.nn.Module  # images, targets -> losses: the trainer, in DDP and compiled where asked
+    optimizer: torch.optim.Optimizer
+    scheduler: CosineLRScheduler
+    ema: DetectorEma
+    scaler: torch.amp.GradScaler
+    amp_dtype: torch.dtype | None
+    device: torch.device
+    group: ProcessGroup
+    variant: ModelVariant | None
+    variant_entry: dict[str, Any] | None
+    backbone_source: str
+    steps_per_epoch: int
+    total_steps: int
+    params: list[torch.nn.Parameter]  # clipped every step; the list is made once
+
+    @property
+    def checkpoint(self) -> Path:
+        """``OUT/last.pt``."""
+        return self.options.out / CHECKPOINT_NAME
+
+
+@dataclass
+class _Reporting:
+    """Where the losses go: their running readout, the step log (rank 0 only) and the progress bar."""
+
+    readout: LossReadout
+    log: StepLog | None
+    bar: tqdm
+    check_finite: bool  # a loss scaler skips non-finite steps itself; without one the readout checks
+
+
 def _train(
     options: TrainOptions,
     resumed: dict[str, Any] | None,
@@ -293,7 +335,22 @@ def _train(
     device: torch.device,
     variant: ModelVariant | None,
 ) -> TrainResult:
-    checkpoint = options.out / CHECKPOINT_NAME
+    """:func:`train` once the process group is joined: build the run, restore a resumed one's state, loop."""
+    run, items = _build_run(options, resumed, progress, group, device, variant)
+    step = 0 if resumed is None or options.resume is None else _restore(run, resumed, options.resume)
+    return _loop(run, items, step, progress, on_epoch_end)
+
+
+def _build_run(
+    options: TrainOptions,
+    resumed: dict[str, Any] | None,
+    progress: bool | None,
+    group: ProcessGroup,
+    device: torch.device,
+    variant: ModelVariant | None,
+) -> tuple[_Run, CocoDetection | CachedViews]:
+    """The run (its model on ``device``, step module, optimizer, schedule, EMA and loss scaler) and what its
+    loader draws from."""
     amp_dtype = _amp_dtype(device)
     dataset, recipe, transform, model = _start(options, resumed is not None, variant)
     steps_per_epoch = len(dataset) // options.batch_size
@@ -304,13 +361,62 @@ def _train(
     if options.sync_bn and group.distributed:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(device).to(memory_format=torch.channels_last).train()  # faster convs, CPU and GPU
-    items: CocoDetection | CachedViews = dataset
-    if options.feature_cache:
-        shown = None if progress is None else progress and group.is_main
-        cache = feature_cache(
-            dataset, model.backbone, recipe.backbone, transform, options.view_count or 1, device, shown
-        )
-        items = CachedViews(cache, options.order_seed)
+    items = _loader_items(options, dataset, model, recipe, transform, device, group, progress)
+    step_fn = _step_module(model, recipe, options, group, device, variant)
+    optimizer = build_optimizer(model, options.lr, options.momentum, options.weight_decay, device)
+    total_steps = options.total_steps(steps_per_epoch)
+    run = _Run(
+        options=options,
+        recipe=recipe,
+        dataset=dataset,
+        model=model,
+        step_fn=step_fn,
+        optimizer=optimizer,
+        scheduler=build_scheduler(optimizer, total_steps, options.warmup(total_steps)),
+        ema=DetectorEma(model, decay=options.ema_decay, use_warmup=True, foreach=True),
+        scaler=torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16),
+        amp_dtype=amp_dtype,
+        device=device,
+        group=group,
+        variant=variant,
+        variant_entry=variant_entry,
+        backbone_source=source,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total_steps,
+        params=list(model.parameters()),
+    )
+    return run, items
+
+
+def _loader_items(
+    options: TrainOptions,
+    dataset: CocoDetection,
+    model: EfficientDet,
+    recipe: ModelRecipe,
+    transform: TrainTransform,
+    device: torch.device,
+    group: ProcessGroup,
+    progress: bool | None,
+) -> CocoDetection | CachedViews:
+    """What the loader draws from: the split's images, or with ``feature_cache`` the backbone's maps of their
+    views (built by ``model``'s backbone where not stored yet)."""
+    if not options.feature_cache:
+        return dataset
+    shown = None if progress is None else progress and group.is_main
+    cache = feature_cache(dataset, model.backbone, recipe.backbone, transform, options.view_count or 1, device, shown)
+    return CachedViews(cache, options.order_seed)
+
+
+def _step_module(
+    model: EfficientDet,
+    recipe: ModelRecipe,
+    options: TrainOptions,
+    group: ProcessGroup,
+    device: torch.device,
+    variant: ModelVariant | None,
+) -> torch.nn.Module:
+    """``images, targets -> losses``: the detector's :class:`DetectorTrainer`, wrapped in
+    ``DistributedDataParallel`` under torchrun and compiled with ``--compile``."""
     # Under torchrun the loss is normalised by the positives of the global batch, as one process would.
     reduce_positives = all_reduce_sum if group.distributed else None
     trainer = DetectorTrainer(model, recipe.image_size, reduce_positives, group.world_size).to(device)
@@ -323,120 +429,173 @@ def _train(
         )
     if options.compile:
         step_fn = torch.compile(step_fn, mode="reduce-overhead" if device.type == "cuda" else None)  # type: ignore[assignment]
-    optimizer = build_optimizer(model, options.lr, options.momentum, options.weight_decay, device)
-    total_steps = options.total_steps(steps_per_epoch)
-    scheduler = build_scheduler(optimizer, total_steps, options.warmup(total_steps))
-    ema = DetectorEma(model, decay=options.ema_decay, use_warmup=True, foreach=True)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    return step_fn
 
-    step = 0
-    if resumed is not None and options.resume is not None:
-        _check_resumable(options.resume, resumed, recipe, options, len(dataset), variant_entry)
-        load_model_state(model, resumed["model"], str(options.resume))
-        load_model_state(ema.module, resumed["ema"], str(options.resume))
-        optimizer.load_state_dict(resumed["optimizer"])
-        scheduler.load_state_dict(resumed["scheduler"])
-        scaler.load_state_dict(resumed["scaler"])
-        restore_rng_state(resumed["rng"])
-        step = int(resumed["step"])
 
-    def save() -> None:
-        save_checkpoint(
-            checkpoint,
-            recipe,
-            model.state_dict(),
-            ema=ema.module.state_dict(),
-            optimizer=optimizer.state_dict(),
-            scheduler=scheduler.state_dict(),
-            scaler=scaler.state_dict(),
-            step=step,
-            epoch=step // steps_per_epoch,
-            rng=rng_state(),
-            args=options.to_dict(),
-            train_images=len(dataset),
-            backbone_weights=source,
-            **({} if variant_entry is None else {VARIANT_KEY: variant_entry}),
-        )
+def _restore(run: _Run, resumed: dict[str, Any], path: Path) -> int:
+    """Check that ``resumed`` (the checkpoint read from ``path``) is this run's, load its state, and return the
+    steps it had done."""
+    _check_resumable(path, resumed, run.recipe, run.options, len(run.dataset), run.variant_entry)
+    load_model_state(run.model, resumed["model"], str(path))
+    load_model_state(run.ema.module, resumed["ema"], str(path))
+    run.optimizer.load_state_dict(resumed["optimizer"])
+    run.scheduler.load_state_dict(resumed["scheduler"])
+    run.scaler.load_state_dict(resumed["scaler"])
+    restore_rng_state(resumed["rng"])
+    return int(resumed["step"])
 
-    log = open_step_log(options.log, options.out, step) if group.is_main else None
-    bar = tqdm(
-        total=total_steps,
-        initial=step,
-        desc="train",
-        unit="step",
-        disable=(None if progress is None else not progress) if group.is_main else True,
-        dynamic_ncols=True,
+
+def _save(run: _Run, step: int) -> None:
+    """Write the run's checkpoint after ``step`` steps."""
+    save_checkpoint(
+        run.checkpoint,
+        run.recipe,
+        run.model.state_dict(),
+        ema=run.ema.module.state_dict(),
+        optimizer=run.optimizer.state_dict(),
+        scheduler=run.scheduler.state_dict(),
+        scaler=run.scaler.state_dict(),
+        step=step,
+        epoch=step // run.steps_per_epoch,
+        rng=rng_state(),
+        args=run.options.to_dict(),
+        train_images=len(run.dataset),
+        backbone_weights=run.backbone_source,
+        **({} if run.variant_entry is None else {VARIANT_KEY: run.variant_entry}),
     )
-    # Targets padded to a fixed box count on a GPU or for a compiled step (static shapes: no recompiles, CUDA
-    # graphs; an image with more boxes keeps its largest, where effdet keeps its first); to the batch's largest
-    # count on the CPU, where padding rows cost real time.
-    static = device.type == "cuda" or options.compile
-    collate = PaddedCollate(
+
+
+def _collate(run: _Run) -> PaddedCollate:
+    """The loader's collate function: targets padded to a fixed box count on a GPU or for a compiled step
+    (static shapes: no recompiles, CUDA graphs; an image with more boxes keeps its largest, where effdet keeps
+    its first); to the batch's largest count on the CPU, where padding rows cost real time."""
+    static = run.device.type == "cuda" or run.options.compile
+    return PaddedCollate(
         DEFAULT_MAX_BOXES if static else None,
         DEFAULT_MAX_IGNORE_BOXES if static else None,
         overflow="largest",
-        num_classes=recipe.num_classes,
+        num_classes=run.recipe.num_classes,
     )
-    readout = LossReadout(options.batch_size, group.world_size)
-    params = list(model.parameters())  # clipped every step; the list is made once
-    check_finite = not scaler.is_enabled()  # a loss scaler skips non-finite steps itself
+
+
+def _open_reporting(run: _Run, step: int, progress: bool | None) -> _Reporting:
+    """The readout, and on rank 0 the step log and the progress bar, continuing after ``step``."""
+    is_main = run.group.is_main
+    log = open_step_log(run.options.log, run.options.out, step) if is_main else None
+    bar = tqdm(
+        total=run.total_steps,
+        initial=step,
+        desc="train",
+        unit="step",
+        disable=(None if progress is None else not progress) if is_main else True,
+        dynamic_ncols=True,
+    )
+    readout = LossReadout(run.options.batch_size, run.group.world_size)
+    return _Reporting(readout, log, bar, check_finite=not run.scaler.is_enabled())
+
+
+def _loop(
+    run: _Run,
+    items: CocoDetection | CachedViews,
+    step: int,
+    progress: bool | None,
+    on_epoch_end: Callable[[int, int, Path], None] | None,
+) -> TrainResult:
+    """Train from ``step`` to the run's last step, epoch by epoch, a checkpoint at each epoch's end."""
+    reporting = _open_reporting(run, step, progress)
+    collate = _collate(run)
     start_step = step
     try:
-        for epoch in range(step // steps_per_epoch, math.ceil(total_steps / steps_per_epoch)):
-            loader = epoch_loader(
-                items,
-                epoch,
-                options.batch_size,
-                options.order_seed,
-                first_batch=step - epoch * steps_per_epoch,
-                end_batch=total_steps - epoch * steps_per_epoch,
-                workers=options.workers,
-                rank=group.rank,
-                world_size=group.world_size,
-                pin_memory=device.type == "cuda",
-                collate=collate,
-            )
-            readout.start()
+        for epoch in range(step // run.steps_per_epoch, math.ceil(run.total_steps / run.steps_per_epoch)):
+            loader = _epoch_loader(run, items, collate, epoch, step)
+            reporting.readout.start()
             for images, targets in reraise_worker_errors(loader):
-                scheduler.step_update(step)
-                images = to_device(images, device)
-                targets = targets.to(device, non_blocking=True)
-                if variant is not None:
-                    variant.before_step(model, step)
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    losses = step_fn(images, targets)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(losses["loss"]).backward()
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(params, options.clip_norm, foreach=True)
-                scaler.step(optimizer)
-                scaler.update()
+                losses = _optimizer_step(run, images, targets, step)
                 step += 1
-                ema.update(model, step=step)
-                readout.add(losses)
-                if step % options.log_every == 0 or step == total_steps or step % steps_per_epoch == 0:
-                    lr = optimizer.param_groups[0]["lr"]
-                    row = readout.read(step, epoch, lr, check_finite=check_finite)
-                    if log is not None:
-                        log.write(row)
-                    bar.set_postfix(
-                        loss=f"{row['loss']:.3f}", lr=f"{lr:.3g}", img_s=f"{row['images_per_s']:.1f}", refresh=False
-                    )
-                bar.update()
-            if step == total_steps and options.bn_images:  # every process: SyncBatchNorm's collectives must meet
-                recompute_bn_statistics(
-                    ema.module, dataset, recipe.image_size, options.bn_images, options.workers, device
-                )
-            if group.is_main:
-                save()
-                if on_epoch_end is not None:
-                    on_epoch_end(step, total_steps, checkpoint)
-            barrier()
+                run.ema.update(run.model, step=step)
+                _report(run, reporting, losses, step, epoch)
+            _end_epoch(run, step, on_epoch_end)
     finally:
-        bar.close()
-        if log is not None:
-            log.close()
-    run = step - start_step
+        reporting.bar.close()
+        if reporting.log is not None:
+            reporting.log.close()
+    steps_run = step - start_step
+    readout = reporting.readout
     return TrainResult(
-        checkpoint, run, total_steps, readout.images_per_s(run), readout.last_loss, main_process=group.is_main
+        run.checkpoint,
+        steps_run,
+        run.total_steps,
+        readout.images_per_s(steps_run),
+        readout.last_loss,
+        main_process=run.group.is_main,
     )
+
+
+def _epoch_loader(
+    run: _Run, items: CocoDetection | CachedViews, collate: PaddedCollate, epoch: int, step: int
+) -> DataLoader:
+    """The batches of ``epoch`` this process loads, from the one after ``step`` to the run's last."""
+    return epoch_loader(
+        items,
+        epoch,
+        run.options.batch_size,
+        run.options.order_seed,
+        first_batch=step - epoch * run.steps_per_epoch,
+        end_batch=run.total_steps - epoch * run.steps_per_epoch,
+        workers=run.options.workers,
+        rank=run.group.rank,
+        world_size=run.group.world_size,
+        pin_memory=run.device.type == "cuda",
+        collate=collate,
+    )
+
+
+def _optimizer_step(
+    run: _Run, images: torch.Tensor | list[torch.Tensor], targets: PaddedTargets, step: int
+) -> dict[str, torch.Tensor]:
+    """Optimizer step ``step`` (0-based) on one batch: forward under autocast, scaled backward, clipped
+    gradients, update; returns the losses (on the device, not read back)."""
+    run.scheduler.step_update(step)
+    images = to_device(images, run.device)
+    targets = targets.to(run.device, non_blocking=True)
+    if run.variant is not None:
+        run.variant.before_step(run.model, step)
+    with torch.autocast(run.device.type, dtype=run.amp_dtype, enabled=run.amp_dtype is not None):
+        losses = run.step_fn(images, targets)
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(losses["loss"]).backward()
+    run.scaler.unscale_(run.optimizer)
+    torch.nn.utils.clip_grad_norm_(run.params, run.options.clip_norm, foreach=True)
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    return losses
+
+
+def _report(run: _Run, reporting: _Reporting, losses: dict[str, torch.Tensor], step: int, epoch: int) -> None:
+    """Add a step's losses to the readout; every ``--log-every`` steps, at each epoch's end and at the last step
+    read them back, log their mean and show it on the bar."""
+    reporting.readout.add(losses)
+    if step % run.options.log_every == 0 or step == run.total_steps or step % run.steps_per_epoch == 0:
+        lr = run.optimizer.param_groups[0]["lr"]
+        row = reporting.readout.read(step, epoch, lr, check_finite=reporting.check_finite)
+        if reporting.log is not None:
+            reporting.log.write(row)
+        reporting.bar.set_postfix(
+            loss=f"{row['loss']:.3f}", lr=f"{lr:.3g}", img_s=f"{row['images_per_s']:.1f}", refresh=False
+        )
+    reporting.bar.update()
+
+
+def _end_epoch(run: _Run, step: int, on_epoch_end: Callable[[int, int, Path], None] | None) -> None:
+    """After an epoch: the final BatchNorm statistics at the last step, then rank 0's checkpoint and
+    ``on_epoch_end``; every process waits for them."""
+    if step == run.total_steps and run.options.bn_images:  # every process: SyncBatchNorm's collectives must meet
+        options = run.options
+        recompute_bn_statistics(
+            run.ema.module, run.dataset, run.recipe.image_size, options.bn_images, options.workers, run.device
+        )
+    if run.group.is_main:
+        _save(run, step)
+        if on_epoch_end is not None:
+            on_epoch_end(step, run.total_steps, run.checkpoint)
+    barrier()
