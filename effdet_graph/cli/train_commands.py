@@ -38,7 +38,28 @@ def _option(parser: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup, 
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train``, ``eval`` and ``predict`` commands."""
+    _add_train_command(subparsers)
+    _add_eval_command(subparsers)
+    _add_predict_command(subparsers)
+
+
+def _add_train_command(subparsers: argparse._SubParsersAction) -> None:
+    """``train``: one flag per :class:`TrainOptions` field (:data:`FLAGS`), its default from the class."""
     train = subparsers.add_parser("train", help="train an EfficientDet with a spec's feature network")
+    _add_inputs(train)
+    _add_schedule(train)
+    _add_model(train)
+    _add_augmentation(train)
+    _add_run(train)
+    _add_execution(train)
+    _add_backbone(train)
+    _add_checks(train)
+    train.set_defaults(run=run_train)
+
+
+def _add_inputs(train: argparse.ArgumentParser) -> None:
+    """What to train: the data set, the feature-network spec and the compound coefficient."""
     _option(
         train,
         "data",
@@ -49,6 +70,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _option(train, "spec", required=True, help="feature-network spec file or built-in name (e.g. bifpn)")
     _option(train, "phi", type=int, required=True, help="compound coefficient: 0-7 for D0-D7, 8 for D7x")
+
+
+def _add_schedule(train: argparse.ArgumentParser) -> None:
+    """How long and how fast: steps or epochs, batch size, learning rate and its warmup."""
     length = train.add_mutually_exclusive_group()
     _option(length, "steps", type=int, metavar="N", help="optimizer steps in all")
     _option(length, "epochs", type=int, metavar="N", help=f"epochs in all (default {DEFAULT_EPOCHS})")
@@ -57,6 +82,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _option(
         train, "warmup_steps", type=int, metavar="N", help="linear warmup (default 10%% of the steps, at most 1000)"
     )
+
+
+def _add_model(train: argparse.ArgumentParser) -> None:
+    """The detector beyond the phi's defaults: input size, backbone, head depth, spec parameters."""
     _option(train, "image_size", type=int, metavar="N", help="square input side (default: the phi's resolution)")
     _option(train, "backbone", help="timm backbone instead of the phi's EfficientNet (random weights)")
     _option(
@@ -74,6 +103,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override a spec parameter, e.g. --set width=48 (repeatable)",
     )
+
+
+def _add_augmentation(train: argparse.ArgumentParser) -> None:
+    """The scale jitter of the training augmentation, and the images of the final BatchNorm statistics."""
     scale_range = ",".join(str(v) for v in DEFAULTS["scale_range"])
     _option(
         train,
@@ -90,6 +123,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train images to recompute the final BatchNorm statistics from (0: keep the running "
         f"averages; default {DEFAULTS['bn_images']})",
     )
+
+
+def _add_run(train: argparse.ArgumentParser) -> None:
+    """The run's folder, the checkpoint it resumes, its seeds and its weight average."""
     _option(
         train,
         "out",
@@ -110,6 +147,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="F",
         help=f"decay of the weight average (default {DEFAULTS['ema_decay']}, warmed up from 0)",
     )
+
+
+def _add_execution(train: argparse.ArgumentParser) -> None:
+    """How the steps run and are logged: log kind, loader processes, device, kernels, compilation, SyncBatchNorm."""
     _option(train, "log", choices=LOG_KINDS, help="per-step log: OUT/log.csv or OUT/tensorboard")
     _option(train, "workers", type=int, metavar="N", help=f"data loading processes (default {DEFAULTS['workers']})")
     _option(train, "device", help=DEVICE_HELP + "; under torchrun: cpu, or cuda for cuda:LOCAL_RANK")
@@ -134,6 +175,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"read the losses back from the device and log their mean every N steps (default {DEFAULTS['log_every']})",
     )
     _option(train, "sync_bn", action="store_true", help="SyncBatchNorm over torchrun's GPU processes")
+
+
+def _add_backbone(train: argparse.ArgumentParser) -> None:
+    """The backbone's starting weights, freezing it, and the fixed views and feature cache a frozen one allows."""
     backbone_init = train.add_mutually_exclusive_group()
     _option(
         backbone_init,
@@ -173,6 +218,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "set (DATA/train/feature_cache/), and train the rest on them; every run with the same data, backbone, "
         "weights, input size, augmentation and views reuses them",
     )
+
+
+def _add_checks(train: argparse.ArgumentParser) -> None:
+    """Checks around the run: every training image opened before it, the final AP after it."""
     train.add_argument(
         "--eval",
         action="store_true",
@@ -186,8 +235,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "size with the annotations, about 3 ms per COCO image per core); a broken image then stops the run "
         "when it is reached",
     )
-    train.set_defaults(run=run_train)
 
+
+def _add_eval_command(subparsers: argparse._SubParsersAction) -> None:
+    """``eval``: COCO AP of a checkpoint on a split, with a bootstrap interval and the class-agnostic AP."""
     evaluate = subparsers.add_parser("eval", help="COCO AP of a checkpoint on a data set split")
     evaluate.add_argument("--data", type=Path, required=True, metavar="DIR")
     evaluate.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT")
@@ -215,6 +266,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--device", help=DEVICE_HELP)
     evaluate.set_defaults(run=run_eval)
 
+
+def _add_predict_command(subparsers: argparse._SubParsersAction) -> None:
+    """``predict``: a checkpoint's detections drawn onto images."""
     predict = subparsers.add_parser("predict", help="draw a checkpoint's detections onto images")
     predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     predict.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT")
