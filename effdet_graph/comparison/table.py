@@ -204,15 +204,7 @@ def compare_specs(
     Raises:
         InputError: ``num_classes`` differs from the class count of ``train``'s data set, or ``seeds`` is below 1.
     """
-    if seeds < 1:
-        raise InputError(f"seeds must be at least 1, got {seeds}")
-    if train is not None:
-        if num_classes is not None and num_classes != train.num_classes:
-            raise InputError(
-                f"--num-classes {num_classes} does not match the {train.num_classes} classes of the data set "
-                "--train-steps trains on; leave --num-classes out"
-            )
-        num_classes = train.num_classes
+    num_classes = _class_count(num_classes, train, seeds)
     config = detector_config(phi, backbone=backbone, num_classes=num_classes)
     if head_depth is not None:
         config = dataclasses.replace(config, head=dataclasses.replace(config.head, depth=head_depth))
@@ -221,36 +213,69 @@ def compare_specs(
     first = load_spec(spec_paths[0])
     torch.manual_seed(0)
     shared_backbone = create_backbone(config.backbone, first.backbone_levels, **config.backbone_args)
-    info = feature_info(shared_backbone)
+    channels = feature_info(shared_backbone).channels()
     reference = None
     if match_params is not None:
-        reference = estimate_cost(scale_spec(match_params, config), info.channels(), size).total.params
+        reference = estimate_cost(scale_spec(match_params, config), channels, size).total.params
     rows = []
     for path in spec_paths:
         overrides: dict[str, Any] = {}
         if reference is not None:
-            overrides["repeats"] = matched_repeats(path, reference, config, info.channels())
-        spec = scale_spec(path, config, overrides)
-        model = EfficientDet(spec, config, backbone=shared_backbone)
-        cost = detector_cost(model, size)
-        row = CompareRow(
-            spec=spec.name,
-            file=str(path),
-            width=spec.width,
-            repeats=spec.repeats,
-            params=cost["params"],
-            macs=cost["macs"],
-            fpn_params=cost["parts"]["feature_network"]["params"],
-            fpn_macs=cost["parts"]["feature_network"]["macs"],
-            latency_ms=measure_latency_ms(model, size, device, latency_runs),
-            device=device.type,
-            num_classes=config.num_classes,
-        )
+            overrides["repeats"] = matched_repeats(path, reference, config, channels)
+        row = _measure(path, overrides, config, shared_backbone, size, device, latency_runs)
         if train is not None:
             row.seed_metrics = [train(path, overrides, seed=seed) for seed in range(seeds)]
             row.metrics = mean_metrics(row.seed_metrics)
         rows.append(row)
     return rows
+
+
+def _class_count(num_classes: int | None, train: Trainer | None, seeds: int) -> int | None:
+    """The detectors' class count: ``train``'s data set's with training, else ``num_classes`` (``None``: the
+    default).
+
+    Raises:
+        InputError: ``num_classes`` differs from the class count of ``train``'s data set, or ``seeds`` is below 1.
+    """
+    if seeds < 1:
+        raise InputError(f"seeds must be at least 1, got {seeds}")
+    if train is None:
+        return num_classes
+    if num_classes is not None and num_classes != train.num_classes:
+        raise InputError(
+            f"--num-classes {num_classes} does not match the {train.num_classes} classes of the data set "
+            "--train-steps trains on; leave --num-classes out"
+        )
+    return train.num_classes
+
+
+def _measure(
+    path: str | Path,
+    overrides: dict[str, Any],
+    config: DetectorConfig,
+    backbone: torch.nn.Module,
+    size: int,
+    device: torch.device,
+    latency_runs: int,
+) -> CompareRow:
+    """The row of spec ``path`` (with ``overrides``) inside ``backbone`` and ``config``'s heads: its cost at
+    ``size`` and its latency on ``device``, without training."""
+    spec = scale_spec(path, config, overrides)
+    model = EfficientDet(spec, config, backbone=backbone)
+    cost = detector_cost(model, size)
+    return CompareRow(
+        spec=spec.name,
+        file=str(path),
+        width=spec.width,
+        repeats=spec.repeats,
+        params=cost["params"],
+        macs=cost["macs"],
+        fpn_params=cost["parts"]["feature_network"]["params"],
+        fpn_macs=cost["parts"]["feature_network"]["macs"],
+        latency_ms=measure_latency_ms(model, size, device, latency_runs),
+        device=device.type,
+        num_classes=config.num_classes,
+    )
 
 
 def rows_to_json(rows: Sequence[CompareRow]) -> list[dict[str, Any]]:
