@@ -370,20 +370,20 @@ def _build_run(
         recipe=recipe,
         dataset=dataset,
         model=model,
-        step_fn=step_fn,
-        optimizer=optimizer,
         scheduler=build_scheduler(optimizer, total_steps, options.warmup(total_steps)),
         ema=DetectorEma(model, decay=options.ema_decay, use_warmup=True, foreach=True),
         scaler=torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16),
+        optimizer=optimizer,
+        step_fn=step_fn,
         amp_dtype=amp_dtype,
         device=device,
+        params=list(model.parameters()),
         group=group,
         variant=variant,
         variant_entry=variant_entry,
         backbone_source=source,
         steps_per_epoch=steps_per_epoch,
         total_steps=total_steps,
-        params=list(model.parameters()),
     )
     return run, items
 
