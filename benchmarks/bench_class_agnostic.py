@@ -1,15 +1,15 @@
 """Boxes or classes: how much of each stored ranking run's AP, and of its seed-to-seed spread, comes from finding
 and placing boxes rather than from naming their class.
 
-    python benchmarks/bench_class_agnostic.py [--recipe no-jitter] [--work runs/ranking]
+    python -m benchmarks.bench_class_agnostic [--recipe no-jitter] [--work runs/ranking]
 
 For every run of the recipe stored in ``benchmarks/results/ranking.json`` (the built-in topologies and the control
 first), the class-agnostic AP of its checkpoint (``effdet-graph eval --class-agnostic``: the same detections with
-the classes ignored) is measured next to its AP; runs made since ``bench_ranking.py`` stores it carry it already.
-A run whose checkpoint is gone (``--work`` is where ``bench_ranking.py`` left it) is skipped; a run measured once
-is kept in ``benchmarks/results/class_agnostic.json`` (keyed as in ``ranking.json``) and not measured again. Per
-topology the report gives both means and both seed standard deviations; when AP follows class-agnostic AP run by
-run, the spread is in the boxes, not the classes.
+the classes ignored) is measured next to its AP; runs made since ``benchmarks.bench_ranking`` stores it carry it
+already. A run whose checkpoint is gone (``--work`` is where ``benchmarks.bench_ranking`` left it) is skipped; a run
+measured once is kept in ``benchmarks/results/class_agnostic.json`` (keyed as in ``ranking.json``) and not measured
+again. Per topology the report gives both means and both seed standard deviations; when AP follows class-agnostic
+AP run by run, the spread is in the boxes, not the classes.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import bench_ranking as br
 import numpy as np
 
-from ranking import RESULTS_DIR, ROOT
-from ranking.runs import prepare_data
-from ranking.store import RunStore, checkpoint_path, machine
-from ranking.topologies import BUILTIN_SET
+from benchmarks import bench_ranking as br
+from benchmarks.ranking import RESULTS_DIR, ROOT
+from benchmarks.ranking.runs import prepare_data
+from benchmarks.ranking.store import RunStore, checkpoint_path, machine
+from benchmarks.ranking.topologies import BUILTIN_SET
 
 RESULTS = RESULTS_DIR / "class_agnostic.json"
 
@@ -90,9 +90,11 @@ def overall_figures(rows: Sequence[dict[str, Any]], summary: Sequence[dict[str, 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The command line (see the module docstring)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_class_agnostic", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--recipe", choices=sorted(br.RECIPES), default="no-jitter")
-    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "ranking", help="as bench_ranking.py's")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "ranking", help="as benchmarks.bench_ranking's")
     args = parser.parse_args(argv)
 
     recipe = br.RECIPES[args.recipe]

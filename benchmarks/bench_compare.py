@@ -1,7 +1,7 @@
 """``effdet-graph compare --seeds``, recorded: the no-fusion control, FPN and BiFPN trained three times each on the
 ranking benchmark's data set, with their mean AP, spread and what is within noise.
 
-    python benchmarks/bench_compare.py
+    python -m benchmarks.bench_compare
 
 Makes the surround data set as the ranking benchmark's ground truth does (``make-dataset --scene surround
 --images 1600 --image-size 128 --val-fraction 0.25``, seed 0: the same bytes) in ``runs/compare-seeds/data``, runs
@@ -16,13 +16,14 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
-import bench_ranking as br
-
-from ranking import RESULTS_DIR, ROOT
-from ranking.store import machine
+from benchmarks import bench_ranking as br
+from benchmarks.ranking import RESULTS_DIR, ROOT
+from benchmarks.ranking.store import machine
 
 RESULTS = RESULTS_DIR / "compare_seeds.json"
 DATA = ROOT / "runs" / "compare-seeds" / "data"
@@ -32,9 +33,22 @@ COMMAND = (
 )
 
 
+@contextlib.contextmanager
+def inside(folder: Path) -> Iterator[None]:
+    """Run in ``folder`` as the current directory, and back (``contextlib.chdir`` needs Python 3.11)."""
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """The command line: no options (``--help`` says what it runs)."""
-    argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=f"runs: {COMMAND}").parse_args(argv)
+    argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_compare", description=__doc__.split("\n\n")[0], epilog=f"runs: {COMMAND}"
+    ).parse_args(argv)
     from effdet_graph.cli import main as cli
     from effdet_graph.data.synthetic import make_dataset
 
@@ -44,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = COMMAND.replace("DATA", str(DATA)).split()[1:] + ["--json"]
     started = time.perf_counter()
     printed = io.StringIO()
-    with contextlib.chdir(ROOT), contextlib.redirect_stdout(printed):
+    with inside(ROOT), contextlib.redirect_stdout(printed):
         code = cli(args)
     if code != 0:
         raise SystemExit(code)

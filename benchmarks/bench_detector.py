@@ -1,7 +1,7 @@
 """Detector benchmark: the compiled EfficientDet-D0 (BiFPN spec) against the effdet package's
 ``tf_efficientdet_d0`` at the same configuration and weights, in one process.
 
-    python benchmarks/bench_detector.py [--quick]
+    python -m benchmarks.bench_detector [--quick]
 
 Always, on the CPU with 2 threads, 512x512: eval forward latency at batch 1, and a training step
 (forward, a loss on every output, backward, SGD step) at batch 4, fp32.
@@ -23,15 +23,16 @@ import platform
 import statistics
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from benchmarks.ranking.store import write_results
 from effdet_graph.io.convert import convert_effdet_state_dict
 from effdet_graph.model.detector import build_detector
-from ranking.store import write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "detector.json"
 IMAGE_SIZE = 512
@@ -82,7 +83,9 @@ def amp(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractC
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
-def forward(model: torch.nn.Module, images: torch.Tensor, autocast: torch.dtype | None) -> Callable[[], None]:
+def forward(
+    model: Callable[[torch.Tensor], object], images: torch.Tensor, autocast: torch.dtype | None
+) -> Callable[[], None]:
     """An inference-mode eval forward of ``images`` (under ``autocast`` when given)."""
 
     def run() -> None:
@@ -161,7 +164,7 @@ CUDA_ROWS = (
 )
 
 
-def markdown(section: dict[str, object], rows: tuple[tuple[str, str], ...], title: str) -> str:
+def markdown(section: Mapping[str, Any], rows: tuple[tuple[str, str], ...], title: str) -> str:
     """One section of the results as a markdown table."""
     lines = [f"| what ({title}) | ours ms | effdet ms | ratio | target |", "|---|---:|---:|---:|---:|"]
     for key, label in rows:
@@ -172,7 +175,7 @@ def markdown(section: dict[str, object], rows: tuple[tuple[str, str], ...], titl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_detector", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -185,7 +188,7 @@ def main() -> None:
     ours.load_state_dict(convert_effdet_state_dict(theirs.state_dict(), ours), strict=False)
     params = [sum(p.numel() for p in m.parameters()) for m in (ours, theirs)]
     runs = 5 if args.quick else 20
-    results: dict[str, object] = {
+    results: dict[str, Any] = {
         "environment": {
             "torch": torch.__version__,
             "effdet": version("effdet"),

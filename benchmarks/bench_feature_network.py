@@ -1,7 +1,7 @@
 """Feature-network benchmarks: compile time, cost-model throughput, and CPU forward latency of the
 compiled BiFPN against the effdet package's BiFPN (a benchmark peer, imported here only).
 
-    python benchmarks/bench_feature_network.py [--quick]
+    python -m benchmarks.bench_feature_network [--quick]
 
 Prints markdown tables and writes ``benchmarks/results/feature_network.json``. All timings run on
 the CPU with ``torch.set_num_threads(2)``; latencies are medians of interleaved runs.
@@ -18,14 +18,15 @@ import warnings
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from benchmarks.ranking.store import write_results
 from effdet_graph.builtin import builtin_specs, specs_dir
 from effdet_graph.fpn.compiler import compile_spec
 from graphspec import load_spec
 from graphspec.cost import estimate_cost
-from ranking.store import write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "feature_network.json"
 B0_CHANNELS = (40, 112, 320)  # EfficientNet-B0 at strides 8, 16, 32
@@ -52,11 +53,15 @@ def feature_specs() -> dict[str, Path]:
 
 def bench_compile(paths: dict[str, Path], runs: int) -> list[dict]:
     """load_spec + compile_spec per spec at its defaults, and BiFPN at width 384 x 8 repeats."""
-    cases = [(name, path, {}) for name, path in paths.items()]
+    cases: list[tuple[str, Path, dict[str, Any]]] = [(name, path, {}) for name, path in paths.items()]
     cases.append(("bifpn w384 x8", specs_dir() / "bifpn.yaml", {"width": 384, "repeats": 8}))
     rows = []
     for name, path, overrides in cases:
-        first, median = median_ms(lambda p=path, o=overrides: compile_spec(load_spec(p, o), B0_CHANNELS), runs)
+
+        def compile_case(p: Path = path, o: dict[str, Any] = overrides) -> object:
+            return compile_spec(load_spec(p, o), B0_CHANNELS)
+
+        first, median = median_ms(compile_case, runs)
         rows.append(
             {
                 "spec": name,
@@ -138,7 +143,7 @@ def bench_latency(iterations: int, warmup: int) -> dict:
                 model(list(features))  # effdet's forward appends to its input list: a fresh list each call
                 if i >= warmup:
                     times[key].append(1e3 * (time.perf_counter() - start))
-    rows = {
+    rows: dict[str, dict[str, Any]] = {
         key: {
             "config": label,
             "params": sum(p.numel() for p in model.parameters()),
@@ -213,7 +218,9 @@ def markdown(results: dict) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_feature_network", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--quick", action="store_true", help="fewer runs (about 30 s)")
     args = parser.parse_args()
     torch.set_num_threads(THREADS)

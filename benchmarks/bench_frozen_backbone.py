@@ -1,6 +1,6 @@
 """Training throughput with the ImageNet EfficientNet-Lite0 backbone trained, frozen, and frozen on the feature cache.
 
-    python benchmarks/bench_frozen_backbone.py [--steps 40] [--sizes 128 256]
+    python -m benchmarks.bench_frozen_backbone [--steps 40] [--sizes 128 256]
 
 EfficientDet-D0's BiFPN and heads on ``efficientnet_lite0`` with its packaged ImageNet weights (the ``weights``
 extra), batch 8, one CPU thread, the built-in synthetic shapes (made in a temporary folder), at each input size
@@ -21,24 +21,27 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
-from bench_train_loop import images_per_s
 
+from benchmarks.bench_train_loop import images_per_s
+from benchmarks.ranking import RESULTS_DIR
+from benchmarks.ranking.store import machine, write_results
 from effdet_graph import TrainOptions, make_dataset, specs_dir
 from effdet_graph.data.coco import CocoDetection
 from effdet_graph.data.transforms import TrainTransform
 from effdet_graph.model.backbone import IMAGENET, create_backbone
 from effdet_graph.training.feature_cache import feature_cache
 from effdet_graph.training.options import DEFAULT_CACHED_VIEWS
-from ranking import RESULTS_DIR
-from ranking.store import machine, write_results
 
 RESULTS = RESULTS_DIR / "frozen_backbone.json"
 THREADS = 1
 TARGET = 4.0
-RECIPE = dict(phi=0, backbone="efficientnet_lite0", batch_size=8, lr=0.05, bn_images=0, pretrained_backbone=True)
-MODES = {
+RECIPE: dict[str, Any] = dict(
+    phi=0, backbone="efficientnet_lite0", batch_size=8, lr=0.05, bn_images=0, pretrained_backbone=True
+)
+MODES: dict[str, dict[str, Any]] = {
     "trained": {},
     "frozen": {"freeze_backbone": True},
     "cached": {"freeze_backbone": True, "feature_cache": True},
@@ -57,7 +60,9 @@ def build_cache(data: Path, size: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_frozen_backbone", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--steps", type=int, default=40, help="timed steps per configuration (default 40)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256], help="input sizes (default 128 256)")
     args = parser.parse_args()

@@ -1,7 +1,7 @@
 """One-shot ranking: how a weight-sharing supernet ranks the ranking benchmark's topologies with inherited
-weights, for ``bench_ranking.py``'s supernet rows.
+weights, for ``benchmarks.bench_ranking``'s supernet rows.
 
-    python benchmarks/bench_oneshot.py [--samplings uniform fair] [--bn-batches 0 1 2 4 8] [--jobs 2]
+    python -m benchmarks.bench_oneshot [--samplings uniform fair] [--bn-batches 0 1 2 4 8] [--jobs 2]
                                        [--recipe surround|fixed-init|quick]
 
 For each sampling (``uniform``: single path, SPOS; ``fair``: FairNAS) the supernet of the ``bifpn_edges_bench``
@@ -16,7 +16,7 @@ statistics), AP on the whole val split.
 Results go to ``benchmarks/results/oneshot.json``: per sampling, the training seconds, per K each topology's AP
 and seconds, and the BatchNorm study (per K: mean AP, seconds a candidate, Kendall tau of its ranking against
 the one with the most batches). A supernet trained or a score measured once is reused; the file only grows.
-``bench_ranking.py`` turns them into rows (``supernet <sampling>, BN K``) whose cost is the training plus the
+``benchmarks.bench_ranking`` turns them into rows (``supernet <sampling>, BN K``) whose cost is the training plus the
 measurements.
 """
 
@@ -30,14 +30,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import bench_ranking as br
-
-from ranking import RESULTS_DIR, ROOT
-from ranking.correlation import kendall_tau
-from ranking.methods import trained_spec
-from ranking.recipes import Recipe
-from ranking.runs import one_thread, prepare_data
-from ranking.topologies import Topology, ground_truth_set, shown
+from benchmarks import bench_ranking as br
+from benchmarks.ranking import RESULTS_DIR, ROOT
+from benchmarks.ranking.correlation import kendall_tau
+from benchmarks.ranking.methods import trained_spec
+from benchmarks.ranking.recipes import Recipe
+from benchmarks.ranking.runs import one_thread, prepare_data
+from benchmarks.ranking.topologies import Topology, ground_truth_set, shown
 
 RESULTS = RESULTS_DIR / "oneshot.json"
 SPACE = ROOT / "specs" / "search" / "bifpn_edges_bench.yaml"
@@ -146,7 +145,7 @@ def bn_study(scores: dict[str, dict[str, dict[str, float]]]) -> list[dict[str, A
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_oneshot", description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", choices=sorted(br.RECIPES), default="surround")
     parser.add_argument("--samplings", nargs="+", choices=SAMPLINGS, default=list(SAMPLINGS))
     parser.add_argument("--bn-batches", type=int, nargs="+", default=list(BN_BATCHES), metavar="K")

@@ -1,6 +1,6 @@
 """The one-shot search end to end on the ranking benchmark's space, and its winners retrained stand-alone.
 
-    python benchmarks/bench_oneshot_search.py [--trials 300] [--retrain 3] [--retrain-seeds 2]
+    python -m benchmarks.bench_oneshot_search [--trials 300] [--retrain 3] [--retrain-seeds 2]
 
 Runs ``effdet-graph search specs/search/bifpn_edges_bench.yaml --strategy oneshot --trials N --retrain K`` (Optuna,
 NSGA-II for AP against MACs; the supernet and its candidates on the surround recipe's data, detector and
@@ -21,12 +21,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import bench_ranking as br
-
-from ranking import RESULTS_DIR, ROOT
-from ranking.runs import log_rows, training_seconds
-from ranking.store import RunStore, machine
-from ranking.topologies import ground_truth_set, shown
+from benchmarks import bench_ranking as br
+from benchmarks.ranking import RESULTS_DIR, ROOT
+from benchmarks.ranking.runs import log_rows, training_seconds
+from benchmarks.ranking.store import RunStore, machine
+from benchmarks.ranking.topologies import ground_truth_set, shown
 
 RESULTS = RESULTS_DIR / "oneshot_search.json"
 SPACE = ROOT / "specs" / "search" / "bifpn_edges_bench.yaml"
@@ -62,6 +61,7 @@ def measure(trials: int, retrain: int, retrain_seeds: int, out: Path) -> dict[st
     front = sorted(best_records(outcome.records, OBJECTIVES["ap_macs"]), key=lambda r: r.macs or 0)
     spreads = {row.spec: ap_spread(row) for row in outcome.retrained}
     template = outcome.retrained[0].spec
+    template_spread = spreads[template]
     trained = {name: s.mean for name, s in spreads.items() if s is not None and name != template}
     best = max(trained, key=lambda name: trained[name]) if trained else None
     run_seconds = RunStore(br.RESULTS).mean_seconds(br.RECIPES["surround"], ground_truth_set())
@@ -87,7 +87,7 @@ def measure(trials: int, retrain: int, retrain_seeds: int, out: Path) -> dict[st
             "ground_truth_run_seconds": round(run_seconds, 1),
             "search_in_trainings": round((supernet_seconds + trial_seconds) / run_seconds, 2),
             "template": template,
-            "template_mean_ap": round(spreads[template].mean, 4) if spreads[template] else None,
+            "template_mean_ap": round(template_spread.mean, 4) if template_spread else None,
             "best_trial": best,
             "best_trial_mean_ap": round(trained[best], 4) if best else None,
         },
@@ -95,7 +95,9 @@ def measure(trials: int, retrain: int, retrain_seeds: int, out: Path) -> dict[st
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_oneshot_search", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--trials", type=int, default=300)
     parser.add_argument("--retrain", type=int, default=3, metavar="K")
     parser.add_argument("--retrain-seeds", type=int, default=2, metavar="N")

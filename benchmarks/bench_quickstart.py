@@ -1,7 +1,7 @@
 """The Quick start's main job, measured: its wall time, its leaderboard, and how far one trial's AP moves with the
 seed of its training, so that the README can say whether the leaderboard's order is within noise.
 
-    python benchmarks/bench_quickstart.py [--seeds 5]
+    python -m benchmarks.bench_quickstart [--seeds 5]
 
 Runs the README's main job (``search/topology.py --space bifpn_edges --trials 6 --objective ap_macs``: a local
 Ray, two trials side by side with one thread each) into a fresh temporary results folder, timed from the command's
@@ -28,8 +28,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from ranking import RESULTS_DIR, ROOT
-from ranking.store import machine, write_results
+from benchmarks.ranking import RESULTS_DIR, ROOT
+from benchmarks.ranking.store import machine, write_results
 
 RESULTS = RESULTS_DIR / "quickstart.json"
 SPACE = "bifpn_edges"
@@ -78,7 +78,7 @@ def train_seed(data: Path, spec: Path, out: Path, seed: int) -> tuple[float, flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_quickstart", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5, help="trainings of the best trial (default 5: seeds 0-4)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

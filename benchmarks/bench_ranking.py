@@ -2,7 +2,7 @@
 order feature-network topologies the way fully trained detectors' COCO AP does, on a benchmark where the
 topology matters.
 
-    python benchmarks/bench_ranking.py [--recipe NAME] [--seeds 0 1 2] [--jobs 2] [--samples 10]
+    python -m benchmarks.bench_ranking [--recipe NAME] [--seeds 0 1 2] [--jobs 2] [--samples 10]
                                        [--proxies 100 200] [--only NAME ...] [--report-only] [--list]
                                        [--verify NAME SEED]
 
@@ -36,7 +36,7 @@ FPN's and BiFPN's mean AP lie above the control's, in seed standard deviations. 
 -> callable; add entries to plug in more) is scored against the mean AP over seeds: Kendall tau (tau-b),
 Spearman rho and precision@3, with the seconds it took. The search's from-scratch proxy (its ``proxy``
 settings at ``--proxies`` step budgets, seed 0, on the same data and detector) is a method whose cost is its
-runs' seconds. The one-shot supernet's rows (``bench_oneshot.py``'s results, :func:`oneshot_methods`) rank the
+runs' seconds. The one-shot supernet's rows (``benchmarks.bench_oneshot``'s results, :func:`oneshot_methods`) rank the
 topologies of their search space only; each row gives how many it ranked and the seed-to-seed tau over those.
 A recipe's report goes to ``benchmarks/results/ranking_report-RECIPE.json``.
 """
@@ -49,12 +49,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from graphspec import InputError
-from ranking import RESULTS_DIR, ROOT
-from ranking.methods import METHODS, Method
-from ranking.recipes import PROXY_BUDGETS, load_recipes, search_proxy_recipe
-from ranking.reports import build_report, report_path
-from ranking.runs import (
+from benchmarks.ranking import RESULTS_DIR, ROOT
+from benchmarks.ranking.methods import METHODS, Method
+from benchmarks.ranking.recipes import PROXY_BUDGETS, load_recipes, search_proxy_recipe
+from benchmarks.ranking.reports import build_report, report_path
+from benchmarks.ranking.runs import (
     VERIFY_RESULTS,
     prepare_data,
     prepare_feature_caches,
@@ -62,9 +61,10 @@ from ranking.runs import (
     run_missing,
     verify,
 )
-from ranking.scoring import StoredTraining, oneshot_methods
-from ranking.store import RunStore
-from ranking.topologies import BUILTIN_SET, ground_truth_set
+from benchmarks.ranking.scoring import StoredTraining, oneshot_methods
+from benchmarks.ranking.store import RunStore
+from benchmarks.ranking.topologies import BUILTIN_SET, ground_truth_set
+from graphspec import InputError
 
 #: The stored runs of every recipe.
 RESULTS = RESULTS_DIR / "ranking.json"
@@ -81,7 +81,7 @@ GROUND_TRUTH = RECIPE_BOOK.ground_truth
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The command line (see the module docstring)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_ranking", description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", choices=sorted(RECIPES), default=GROUND_TRUTH)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--samples", type=int, default=10, help="topologies sampled from bifpn_edges")

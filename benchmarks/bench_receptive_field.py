@@ -1,13 +1,13 @@
 """How far each output level of a detector sees: the receptive field of the class head's centre cell at every level,
 for the ranking benchmark's built-in topologies and the no-fusion control, measured from input gradients.
 
-    python benchmarks/bench_receptive_field.py [--recipe no-jitter] [--work runs/ranking]
+    python -m benchmarks.bench_receptive_field [--recipe no-jitter] [--work runs/ranking]
 
 For each level, the gradient of the centre cell's class outputs (summed magnitudes) with respect to the input image
 gives two sizes: the **extent**, the side of the box of input pixels with any gradient (the theoretical receptive
 field, clipped by the image), and **r90**, the radius around the cell's centre that holds 90% of the gradient
 (how far the weights actually look). Detectors are built as the recipe trains them (its phi, backbone and classes),
-with seed-0 random weights; where ``bench_ranking.py`` left a topology's seed-0 checkpoint in ``--work``, r90 of
+with seed-0 random weights; where ``benchmarks.bench_ranking`` left a topology's seed-0 checkpoint in ``--work``, r90 of
 the trained weights is measured too (and kept: a later run without the checkpoint reuses it). A context benchmark
 can separate the control from the fusing topologies only where the context lies beyond the control's reach at the
 levels its objects are assigned to. Inputs have the recipe's side. Results go to
@@ -22,12 +22,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import bench_ranking as br
-
-from ranking import RESULTS_DIR, ROOT
-from ranking.methods import build_detector
-from ranking.store import RunStore, checkpoint_path, machine
-from ranking.topologies import BUILTIN_SET, ground_truth_set, write_specs
+from benchmarks import bench_ranking as br
+from benchmarks.ranking import RESULTS_DIR, ROOT
+from benchmarks.ranking.methods import build_detector
+from benchmarks.ranking.store import RunStore, checkpoint_path, machine
+from benchmarks.ranking.topologies import BUILTIN_SET, ground_truth_set, write_specs
 
 RESULTS = RESULTS_DIR / "receptive_field.json"
 DEFAULT_RECIPE = "no-jitter"
@@ -71,9 +70,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     import effdet_graph as eg
     from effdet_graph.data.synthetic import SCENES
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_receptive_field", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--recipe", choices=sorted(br.RECIPES), default=DEFAULT_RECIPE)
-    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "ranking", help="as bench_ranking.py's")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "ranking", help="as benchmarks.bench_ranking's")
     args = parser.parse_args(argv)
 
     recipe = br.RECIPES[args.recipe]

@@ -1,7 +1,7 @@
 """Search benchmarks: framework overhead per trial on local Optuna and local Ray Tune, and the rate at
 which the analytic cost model filters sampled specs against a budget.
 
-    python benchmarks/bench_search.py [--trials 8] [--spaces compound bifpn_edges] [--quick]
+    python -m benchmarks.bench_search [--trials 8] [--spaces compound bifpn_edges] [--quick]
 
 **Overhead.** A smoke-budget search (``--smoke-test``'s proxy task) runs once per engine, one
 trial at a time. Every proxy task (training and evaluation, the part a search exists to run)
@@ -31,6 +31,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import optuna
 import torch
@@ -45,10 +46,7 @@ from search.engines import ENGINES
 from search.objective import Evaluate, Report
 from search.request import SearchRequest, TrialResources
 from search.run import smoke_space
-from search.sampling.candidate import Candidate
-from search.sampling.rejection import Rejected
-from search.sampling.sample import sample_point
-from search.sampling.stats import SampleStats
+from search.sampling import Candidate, Rejected, SampleStats, sample_point
 from search.space import SearchSpace, builtin_space, load_search_space
 from search.strategies.proxy import ProxyTask, prepare_dataset
 
@@ -71,7 +69,8 @@ class TimedEvaluate:
 
         def timed_report(step: int, ap: float) -> None:
             record.write_text(json.dumps([started, time.perf_counter() - start]))
-            report(step, ap)
+            if report is not None:
+                report(step, ap)
 
         try:
             return self.inner(candidate, trial_dir, timed_report)
@@ -140,7 +139,7 @@ def instantiate_cost(candidate: Candidate) -> tuple[int, int]:
         return count_params(network), count_macs(lambda: network(features))
 
 
-def filtering_rate(name: str, points: int, peers: int) -> dict[str, float]:
+def filtering_rate(name: str, points: int, peers: int) -> dict[str, Any]:
     """Sample ``points`` random points of a built-in space; time the sampling, and the peer on ``peers``
     accepted candidates."""
     space = load_search_space(builtin_space(name))
@@ -178,7 +177,7 @@ def filtering_rate(name: str, points: int, peers: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_search", description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=8, help="trials a search")
     parser.add_argument(
         "--spaces",

@@ -1,6 +1,6 @@
 """Training-loop throughput through the real ``effdet_graph.train`` (data loading, step, EMA, log reads).
 
-    python benchmarks/bench_train_loop.py [--steps 60]
+    python -m benchmarks.bench_train_loop [--steps 60]
 
 The recipe is the CPU example's (``examples/train_synthetic.py``): EfficientDet-D0's BiFPN and heads on
 MobileNetV3-Small, 256x256, batch 8, lr 0.15, the built-in synthetic shapes (made in a temporary folder).
@@ -25,15 +25,18 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from benchmarks.ranking.store import machine, write_results
 from effdet_graph import TrainOptions, make_dataset, specs_dir, train
-from ranking.store import machine, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_loop.json"
 CPU_THREADS = 2
-RECIPE = dict(phi=0, backbone="mobilenetv3_small_100", image_size=256, batch_size=8, lr=0.15, bn_images=0)
+RECIPE: dict[str, Any] = dict(
+    phi=0, backbone="mobilenetv3_small_100", image_size=256, batch_size=8, lr=0.15, bn_images=0
+)
 
 
 def images_per_s(options: TrainOptions, steps: int) -> float:
@@ -61,7 +64,7 @@ def gpu_busy_fraction(options: TrainOptions, steps: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_train_loop", description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=60, help="timed steps per configuration (default 60)")
     args = parser.parse_args()
     torch.set_num_threads(CPU_THREADS)

@@ -1,12 +1,12 @@
 """Training-step micro-benchmark: anchor matching + detection loss, image by image against batched.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_train_step.py [--runs N]
+    OMP_NUM_THREADS=1 python -m benchmarks.bench_train_step [--runs N]
 
 A batch of 8 images at 512x512 (EfficientDet-D0 anchors: levels 3-7, 9 per location, 49,104 in
 all), 90 classes, 6-14 boxes per image (seeded), crowd boxes on two images; the head outputs are
 random. Timed: target assignment alone, and the loss forward (target assignment included), for
 
-* ``old``: the previous loss, matching image by image (:func:`image_by_image.batch_targets`,
+* ``old``: the previous loss, matching image by image (:func:`benchmarks.image_by_image.batch_targets`,
   host-side branches, boolean-mask indexing) and ``codes[positive]``;
 * ``new_list``: :class:`DetectionLoss` given the list of dicts (pads to the batch's most boxes);
 * ``new_padded_batch_max``: given :class:`PaddedTargets` padded to the batch's most boxes;
@@ -32,14 +32,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from image_by_image import batch_targets, reference_loss
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from benchmarks.image_by_image import batch_targets, reference_loss
+from benchmarks.ranking.store import write_results
 from effdet_graph.model.anchors import AnchorConfig, feature_map_sizes, generate_anchors
 from effdet_graph.model.losses import DetectionLoss
 from effdet_graph.model.padded_targets import pad_targets
 from effdet_graph.model.target_assignment import assign_targets
-from ranking.store import write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_step.json"
 SIZE = (512, 512)
@@ -176,7 +176,7 @@ def measure(device: torch.device, target_runs: int, loss_runs: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_train_step", description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=2, help="timed rounds of the CPU loss (default 2; targets: 5x)")
     args = parser.parse_args()
     results: dict = {

@@ -1,10 +1,10 @@
 """Where the run-to-run variance of AP comes from, on a recipe of the ranking benchmark (by default ``surround``).
 
-    python benchmarks/bench_variance.py [--recipe surround] [--topology bifpn] [--seeds 0 1 2] [--jobs 2]
+    python -m benchmarks.bench_variance [--recipe surround] [--topology bifpn] [--seeds 0 1 2] [--jobs 2]
                                         [--report-only]
 
 One topology is trained several times per factor, each factor varying one source of randomness or one
-setting with everything else as in the recipe (``--recipe``, a name in ``bench_ranking.RECIPES``; by default
+setting with everything else as in the recipe (``--recipe``, a name in ``benchmarks.bench_ranking.RECIPES``; by default
 ``surround``, the first ground truth, on which the study was made):
 
 - ``seed``: the run's seed (weights, data order and augmentation together), the recipe's own runs;
@@ -14,7 +14,7 @@ setting with everything else as in the recipe (``--recipe``, a name in ``bench_r
 - ``half lr``: the seed, at half the learning rate.
 
 Runs are stored with the recipe's in ``benchmarks/results/ranking.json`` (a run made once is reused,
-also by ``bench_ranking.py``). Two more sources need no training, measured on the ``seed`` runs' checkpoints:
+also by ``benchmarks.bench_ranking``). Two more sources need no training, measured on the ``seed`` runs' checkpoints:
 
 - ``BatchNorm statistics``: each checkpoint's statistics recomputed from disjoint sets of training images;
 - ``AP estimate``: the bootstrap standard deviation of AP over the val images (``eval --bootstrap``).
@@ -31,14 +31,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import bench_ranking as br
 import numpy as np
 
-from ranking import RESULTS_DIR, ROOT
-from ranking.recipes import Recipe
-from ranking.runs import prepare_data, run_missing
-from ranking.store import RunStore, checkpoint_path
-from ranking.topologies import ground_truth_set
+from benchmarks import bench_ranking as br
+from benchmarks.ranking import RESULTS_DIR, ROOT
+from benchmarks.ranking.recipes import Recipe
+from benchmarks.ranking.runs import prepare_data, run_missing
+from benchmarks.ranking.store import RunStore, checkpoint_path
+from benchmarks.ranking.topologies import ground_truth_set
 
 RESULTS = RESULTS_DIR / "variance.json"
 BOOTSTRAP = 200
@@ -96,7 +96,7 @@ def bootstrap_sd(checkpoint: Path, data: Path) -> tuple[float, float, float]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The command line (see the module docstring)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_variance", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--recipe", choices=sorted(br.RECIPES), default="surround", help="the recipe whose variance is measured"
     )
@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes, one torch thread each")
     parser.add_argument("--only", nargs="+", help="train only these factors")
-    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "ranking", help="as bench_ranking.py's")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "ranking", help="as benchmarks.bench_ranking's")
     parser.add_argument("--report-only", action="store_true", help="make no runs")
     args = parser.parse_args(argv)
 

@@ -4,7 +4,7 @@ matching (:mod:`effdet_graph.model.target_assignment`), and now its oracle.
 Each image's boxes are matched as they come (any number of them), deciding with host-side branches
 (``if positive.any()``, boolean-mask indexing): simple, and a reference the batched code must equal
 (same class targets, bitwise same box codes, same number of positives, same loss). The tests check the
-library against it (``tests/`` imports this folder's modules by name), and ``bench_train_step.py``
+library against it (``tests/`` imports it as ``benchmarks.image_by_image``), and ``benchmarks.bench_train_step``
 times it as the ``old`` baseline. It waits for the device several times per image: for checks, not for
 training.
 """

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from benchmark_modules import load_benchmark
 from torch import nn
 
-load_benchmark("bench_ranking")  # the scripts import it by name
-receptive = load_benchmark("bench_receptive_field")
-agnostic = load_benchmark("bench_class_agnostic")
+from benchmarks import bench_class_agnostic as agnostic
+from benchmarks import bench_receptive_field as receptive
 
 
 def _levels(*convs: nn.Module):

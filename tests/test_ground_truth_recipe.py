@@ -3,10 +3,10 @@ trains, whatever the topology; the frozen backbone is ImageNet's in every run.""
 
 from __future__ import annotations
 
-import bench_ranking as bench
 import pytest
 import torch
 
+from benchmarks import bench_ranking as bench
 from effdet_graph.builtin import specs_dir
 from effdet_graph.data.synthetic import make_dataset
 from effdet_graph.training.loop import initial_model
@@ -48,9 +48,9 @@ def test_two_seeds_draw_other_heads_and_feature_networks_one_seed_the_same(data,
 
 
 def test_the_harness_builds_the_recipes_feature_cache_once_before_its_runs(data, tmp_path, one_torch_thread):
-    """``bench_ranking.py`` builds the cache its runs train on before starting them (one for every seed: the
+    """``benchmarks.bench_ranking`` builds the cache its runs train on before starting them (one for every seed: the
     backbone is ImageNet's), so that runs side by side do not wait for one of them to build it on one thread."""
-    from ranking.runs import prepare_feature_caches
+    from benchmarks.ranking.runs import prepare_feature_caches
 
     prepare_feature_caches(RECIPE, data, [0, 1], tmp_path)
     caches = [path for path in (data / "train" / "feature_cache").iterdir() if path.is_dir()]

@@ -1,4 +1,4 @@
-"""The ranking-fidelity harness (``benchmarks/ranking/``, run by ``benchmarks/bench_ranking.py``): rank statistics
+"""The ranking-fidelity harness (``benchmarks/ranking/``, run by ``benchmarks.bench_ranking``): rank statistics
 on hand examples, storage that only adds and keeps recipes apart (fake runs, no training), SynFlow, and the
 no-fusion control spec."""
 
@@ -16,14 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from benchmark_modules import load_benchmark
 
-from effdet_graph.builtin import specs_dir
-from effdet_graph.cli import main
-from graphspec import InputError
-from ranking import ROOT
-from ranking.correlation import kendall_tau, precision_at_k, seed_to_seed_tau, spearman_rho
-from ranking.methods import (
+from benchmarks import bench_oneshot as oneshot
+from benchmarks import bench_ranking as bench
+from benchmarks.ranking import ROOT
+from benchmarks.ranking.correlation import kendall_tau, precision_at_k, seed_to_seed_tau, spearman_rho
+from benchmarks.ranking.methods import (
     Context,
     build_detector,
     context_for,
@@ -33,14 +31,15 @@ from ranking.methods import (
     synflow_score,
     trained_spec,
 )
-from ranking.recipes import RECIPE_FILE, load_recipes, search_proxy_recipe
-from ranking.reports import build_report, report_path
-from ranking.runs import log_rows, record_verification, run_missing, timed_run, training_seconds, verify
-from ranking.scoring import StoredTraining, oneshot_methods, score_methods
-from ranking.store import RunStore, checkpoint_path, cpu_model, machine, project_version
-from ranking.topologies import CONTROL_SPEC, Topology, ground_truth_set, sampled_topologies, write_specs
-
-bench = load_benchmark("bench_ranking")
+from benchmarks.ranking.recipes import RECIPE_FILE, load_recipes, search_proxy_recipe
+from benchmarks.ranking.reports import build_report, report_path
+from benchmarks.ranking.runs import log_rows, record_verification, run_missing, timed_run, training_seconds, verify
+from benchmarks.ranking.scoring import StoredTraining, oneshot_methods, score_methods
+from benchmarks.ranking.store import RunStore, checkpoint_path, cpu_model, machine, project_version
+from benchmarks.ranking.topologies import CONTROL_SPEC, Topology, ground_truth_set, sampled_topologies, write_specs
+from effdet_graph.builtin import specs_dir
+from effdet_graph.cli import main
+from graphspec import InputError
 
 # -- rank statistics -------------------------------------------------------------------------------
 
@@ -451,7 +450,6 @@ def test_report_ceilings_control_gap_and_json(tmp_path):
 
 
 def test_the_batchnorm_study_compares_each_k_with_the_most_batches():
-    oneshot = load_benchmark("bench_oneshot")
 
     def scores(aps, seconds):
         return {name: {"AP": ap, "seconds": seconds} for name, ap in zip("abc", aps)}
@@ -470,7 +468,6 @@ def test_the_batchnorm_study_compares_each_k_with_the_most_batches():
 def test_the_supernets_space_holds_bifpn_and_the_sampled_topologies_at_the_recipes_repeats(recipe):
     """The union is made with the recipe's spec overrides (the beacon's one cell), as the supernet trains it; a
     union of D0's three cells held none of the one-cell topologies."""
-    oneshot = load_benchmark("bench_oneshot")
     held = {t.name for t in oneshot.space_topologies(ground_truth_set(), bench.RECIPES[recipe])}
     assert held == {"bifpn"} | {t.name for t in sampled_topologies(10)}
 
@@ -567,9 +564,10 @@ def test_a_sampled_topology_is_the_same_text_wherever_the_clone_lies(tmp_path):
     shutil.copytree(
         ROOT / "benchmarks" / "ranking", clone / "benchmarks" / "ranking", ignore=shutil.ignore_patterns("__pycache__")
     )
+    shutil.copy(ROOT / "benchmarks" / "__init__.py", clone / "benchmarks" / "__init__.py")
     script = (
-        "import json, sys; sys.path.insert(0, 'benchmarks'); import effdet_graph; "
-        "from ranking.topologies import sampled_topologies; "
+        "import json; import effdet_graph; "
+        "from benchmarks.ranking.topologies import sampled_topologies; "
         "print(json.dumps([effdet_graph.__file__, [t.spec_text for t in sampled_topologies(3)]]))"
     )
     env = {**os.environ, "PYTHONPATH": str(clone)}

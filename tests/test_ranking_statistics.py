@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from ranking.statistics import halvings, separated_pairs, split_half_tau, tau_interval, topology_effect
+from benchmarks.ranking.statistics import halvings, separated_pairs, split_half_tau, tau_interval, topology_effect
 
 #: Three topologies x three seeds: a's runs lie well above b's and c's, b and c overlap.
 TABLE = {

@@ -1,4 +1,4 @@
-"""The variance study (benchmarks/bench_variance.py): each factor varies one source of randomness or one setting
+"""The variance study (benchmarks.bench_variance): each factor varies one source of randomness or one setting
 of the surround recipe, and the BatchNorm factor recomputes statistics from disjoint image sets."""
 
 from __future__ import annotations
@@ -7,13 +7,11 @@ import math
 from pathlib import Path
 
 import pytest
-from benchmark_modules import load_benchmark
 
 import effdet_graph as eg
+from benchmarks import bench_ranking
+from benchmarks import bench_variance as variance
 from effdet_graph.data.synthetic import make_dataset
-
-bench_ranking = load_benchmark("bench_ranking")
-variance = load_benchmark("bench_variance")
 
 
 def test_each_factor_changes_one_thing_of_the_ground_truth():

@@ -1,8 +1,8 @@
-"""The ranking-fidelity harness behind ``benchmarks/bench_ranking.py``, one idea a module: the training
-recipes (:mod:`ranking.recipes`), the ground-truth set of topologies (:mod:`ranking.topologies`), the store of runs
-that only grows (:mod:`ranking.store`), making runs (:mod:`ranking.runs`), rank agreement (:mod:`ranking.correlation`),
-the ranking methods (:mod:`ranking.methods`) and their scores (:mod:`ranking.scoring`), and the report
-(:mod:`ranking.reports`)."""
+"""The ranking-fidelity harness behind ``benchmarks.bench_ranking``, one idea a module: the training recipes
+(:mod:`benchmarks.ranking.recipes`), the ground-truth set of topologies (:mod:`benchmarks.ranking.topologies`), the
+store of runs that only grows (:mod:`benchmarks.ranking.store`), making runs (:mod:`benchmarks.ranking.runs`), rank
+agreement (:mod:`benchmarks.ranking.correlation`), the ranking methods (:mod:`benchmarks.ranking.methods`) and their
+scores (:mod:`benchmarks.ranking.scoring`), and the report (:mod:`benchmarks.ranking.reports`)."""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ranking.recipes import Recipe
-from ranking.topologies import Topology
+from benchmarks.ranking.recipes import Recipe
+from benchmarks.ranking.topologies import Topology
 
 
 @dataclass

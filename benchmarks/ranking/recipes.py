@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.ranking import ROOT
 from graphspec.errors import did_you_mean
-from ranking import ROOT
 
 #: Step budgets of the search-proxy rows (the search's default is 200).
 PROXY_BUDGETS = (100, 200)

@@ -10,14 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from ranking import RESULTS_DIR
-from ranking.correlation import seed_to_seed_tau
-from ranking.methods import Method, context_for
-from ranking.recipes import Recipe
-from ranking.scoring import MethodResult, score_methods
-from ranking.statistics import Anova, Interval, separated_pairs, split_half_tau, topology_effect
-from ranking.store import RunStore
-from ranking.topologies import BUILTIN_SET, CONTROL_NAME, FAMILIES, Topology
+from benchmarks.ranking import RESULTS_DIR
+from benchmarks.ranking.correlation import seed_to_seed_tau
+from benchmarks.ranking.methods import Method, context_for
+from benchmarks.ranking.recipes import Recipe
+from benchmarks.ranking.scoring import MethodResult, score_methods
+from benchmarks.ranking.statistics import Anova, Interval, separated_pairs, split_half_tau, topology_effect
+from benchmarks.ranking.store import RunStore
+from benchmarks.ranking.topologies import BUILTIN_SET, CONTROL_NAME, FAMILIES, Topology
 
 #: The ANOVA's p below which a family's topology effect is significant; the ranking methods are scored within
 #: the families where it is.

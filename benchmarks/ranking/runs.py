@@ -13,10 +13,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from ranking import RESULTS_DIR
-from ranking.recipes import Recipe
-from ranking.store import SCHEMA, RunStore, checkpoint_path, machine, project_version
-from ranking.topologies import CONTROL_SPEC, Topology, write_specs
+from benchmarks.ranking import RESULTS_DIR
+from benchmarks.ranking.recipes import Recipe
+from benchmarks.ranking.store import SCHEMA, RunStore, checkpoint_path, machine, project_version
+from benchmarks.ranking.topologies import CONTROL_SPEC, Topology, write_specs
 
 VERIFY_RESULTS = RESULTS_DIR / "verify.json"
 
@@ -30,7 +30,7 @@ def train_and_evaluate(
     topology: Topology, spec: Path, seed: int, recipe: Recipe, data: Path, work: Path
 ) -> dict[str, float]:
     """One real run: :func:`effdet_graph.train` (resuming a killed one), then :func:`effdet_graph.evaluate` on
-    val (with the class-agnostic AP, which ``bench_class_agnostic.py`` reports)."""
+    val (with the class-agnostic AP, which ``benchmarks.bench_class_agnostic`` reports)."""
     import effdet_graph as eg
 
     checkpoint = checkpoint_path(work, RunStore.key(topology, seed, recipe))

@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from ranking import RESULTS_DIR
-from ranking.correlation import precision_at_k, seed_to_seed_tau, spearman_rho
-from ranking.methods import METHODS, Context, Method
-from ranking.recipes import Recipe
-from ranking.statistics import Interval, tau_interval
-from ranking.store import RunStore
-from ranking.topologies import Topology
+from benchmarks.ranking import RESULTS_DIR
+from benchmarks.ranking.correlation import precision_at_k, seed_to_seed_tau, spearman_rho
+from benchmarks.ranking.methods import METHODS, Context, Method
+from benchmarks.ranking.recipes import Recipe
+from benchmarks.ranking.statistics import Interval, tau_interval
+from benchmarks.ranking.store import RunStore
+from benchmarks.ranking.topologies import Topology
 
 ONESHOT_RESULTS = RESULTS_DIR / "oneshot.json"
 
@@ -106,7 +106,7 @@ def score_methods(
 
 @dataclass(frozen=True)
 class StoredInherited:
-    """A ranking method from ``bench_oneshot.py``'s results: each topology's AP with the weights it inherits
+    """A ranking method from ``benchmarks.bench_oneshot``'s results: each topology's AP with the weights it inherits
     from the supernet trained with ``sampling``, BatchNorm statistics recomputed on ``bn_batches`` batches (0:
     the supernet's own). It covers the topologies of the supernet's space; its cost is the supernet's training
     plus the measurements."""
@@ -131,7 +131,7 @@ class StoredInherited:
 
 
 def oneshot_methods(recipe: Recipe, path: Path = ONESHOT_RESULTS) -> dict[str, Method]:
-    """The supernet rows of ``bench_oneshot.py``'s results for ``recipe``: each sampling, without and with
+    """The supernet rows of ``benchmarks.bench_oneshot``'s results for ``recipe``: each sampling, without and with
     BatchNorm recalibration (on the search's default number of batches, else the most measured)."""
     from search.space import OneShotConfig
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from ranking.correlation import kendall_tau
+from benchmarks.ranking.correlation import kendall_tau
 
 Table = Mapping[str, Mapping[int, float]]
 

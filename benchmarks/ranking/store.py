@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.ranking.recipes import Recipe
+from benchmarks.ranking.topologies import Topology
 from graphspec import InputError
-from ranking.recipes import Recipe
-from ranking.topologies import Topology
 
 SCHEMA = 1
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ranking import ROOT
+from benchmarks.ranking import ROOT
 
 CONTROL_SPEC = ROOT / "benchmarks" / "specs" / "nofusion.yaml"
 CONTROL_NAME = CONTROL_SPEC.stem
@@ -66,8 +66,7 @@ def sampled_topologies(count: int, seed: int = 0, max_draws: int = 1000) -> list
     count every draw, so a name (``bifpn_edges_trialNNNN``) says which draw it was.
     """
     from effdet_graph.model.scaling import detector_config
-    from search.sampling.rejection import Rejected
-    from search.sampling.sample import sample_point
+    from search.sampling import Rejected, sample_point
     from search.sampling.trial import SeededTrial
     from search.space import builtin_space, load_search_space
     from search.space.kinds.edges import EdgeChoices

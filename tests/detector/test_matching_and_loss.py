@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from image_by_image import assign_one_image, match_one_image, one_hot_targets
 
+from benchmarks.image_by_image import assign_one_image, match_one_image, one_hot_targets
 from effdet_graph.model.anchors import AnchorConfig, feature_map_sizes, generate_anchors
 from effdet_graph.model.box_coder import decode_boxes, encode_boxes
 from effdet_graph.model.losses import DetectionLoss

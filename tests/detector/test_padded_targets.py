@@ -6,12 +6,12 @@ from __future__ import annotations
 import pickle
 import time
 
-import image_by_image
 import pytest
 import torch
-from image_by_image import batch_targets
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from benchmarks import image_by_image
+from benchmarks.image_by_image import batch_targets
 from effdet_graph.data.transforms import PaddedCollate, collate_detection
 from effdet_graph.model.anchors import AnchorConfig, feature_map_sizes, generate_anchors
 from effdet_graph.model.detector import DetectorTrainer, build_detector

@@ -303,8 +303,7 @@ def test_scales_scene_gives_every_level_from_p3_to_p6_positives(scales_dataset):
     """Matched anchors per level (IoU >= 0.5 with a box, before the low-quality matches that give every box one)
     on the generated set: every level from P3 to P6 has positives of its own; P7's smallest anchor (362 px) is
     larger than the image."""
-    from image_by_image import match_one_image
-
+    from benchmarks.image_by_image import match_one_image
     from effdet_graph.model.anchors import AnchorConfig, feature_map_sizes, generate_anchors
     from effdet_graph.model.matching import MatchConfig
 

@@ -18,10 +18,10 @@ import torch
 from crash import Job, draw_kills, kill_and_finish, python, timed
 from tiny_training import train_flags
 
+from benchmarks.ranking.store import RunStore
 from effdet_graph.builtin import specs_dir
 from effdet_graph.data.synthetic import make_dataset
 from effdet_graph.io.checkpoint import read_checkpoint
-from ranking.store import RunStore
 from search.engines.trial_files import read_record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,7 +134,7 @@ def ranking_job() -> Job:
     def command(out: Path) -> list[str]:
         flags = ["--recipe", "quick", "--seeds", "0", "1", "--only", "nofusion", "fpn", "--proxies"]
         paths = ["--work", str(out / "work"), "--results", str(out / "ranking.json")]
-        return python(str(ROOT / "benchmarks" / "bench_ranking.py"), *flags, *paths)
+        return python("-m", "benchmarks.bench_ranking", *flags, *paths)  # run in ROOT
 
     return Job("ranking benchmark", command)
 
