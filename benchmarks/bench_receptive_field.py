@@ -24,7 +24,7 @@ from typing import Any
 
 from benchmarks import bench_ranking as br
 from benchmarks.ranking import RESULTS_DIR, ROOT
-from benchmarks.ranking.methods import build_detector
+from benchmarks.ranking.methods import recipe_detector
 from benchmarks.ranking.store import RunStore, checkpoint_path, machine
 from benchmarks.ranking.topologies import BUILTIN_SET, ground_truth_set, write_specs
 
@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = []
     for topology in topologies:
         torch.manual_seed(0)
-        model = build_detector(recipe, specs[topology.name], num_classes)
+        model = recipe_detector(recipe, specs[topology.name], num_classes)
         with torch.no_grad():
             levels = range(len(class_outputs(model)(torch.zeros(1, 3, size, size))))
         at_init = [receptive_field(class_outputs(model), size, level) for level in levels]

@@ -23,10 +23,10 @@ from benchmarks.ranking import ROOT
 from benchmarks.ranking.correlation import kendall_tau, precision_at_k, seed_to_seed_tau, spearman_rho
 from benchmarks.ranking.methods import (
     Context,
-    build_detector,
     context_for,
     macs_score,
     params_score,
+    recipe_detector,
     synflow,
     synflow_score,
     trained_spec,
@@ -253,7 +253,7 @@ def test_the_beacon_lies_beyond_the_controls_p3_reach_and_within_fpns(one_torch_
     share = {}
     for name, path in specs.items():
         torch.manual_seed(0)
-        model = build_detector(recipe, path, len(SCENES["beacon"].classes))
+        model = recipe_detector(recipe, path, len(SCENES["beacon"].classes))
         model.eval()
         image = (0.1 * torch.randn(1, 3, size, size)).requires_grad_(True)
         model(image)[0][0][0, :, :, first_cell:].abs().sum().backward()

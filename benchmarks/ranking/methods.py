@@ -6,10 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.ranking.recipes import Recipe
 from benchmarks.ranking.topologies import Topology
+
+if TYPE_CHECKING:
+    from effdet_graph.model.detector import EfficientDet
 
 
 @dataclass
@@ -115,9 +118,10 @@ def trained_spec(topology: Topology, phi: int, overrides: Mapping[str, Any]) -> 
     )
 
 
-def build_detector(recipe: Recipe, spec: Path, num_classes: int) -> Any:
+def recipe_detector(recipe: Recipe, spec: Path, num_classes: int) -> EfficientDet:
     """The detector ``recipe``'s runs train around ``spec`` (its phi, backbone, ``overrides`` and
-    ``head_depth``), with fresh weights, in train mode."""
+    ``head_depth``), with fresh weights, in train mode: the :class:`~effdet_graph.io.recipe.ModelRecipe` that
+    training makes, built (:func:`effdet_graph.build_detector` takes no head depth)."""
     from effdet_graph.io.recipe import ModelRecipe
 
     train = recipe.train
