@@ -335,7 +335,7 @@ def _warmup_rows(r: dict[str, Any]) -> list[str]:
 
 def _learned_rows(recipe: str) -> list[str]:
     """Which of a beacon recipe's runs learned the beacon: those that name nearly every box they find right
-    (AP / class-agnostic AP at least 0.95, ``bench_class_agnostic.py``)."""
+    (AP / class-agnostic AP at least 0.95, ``benchmarks.bench_class_agnostic``)."""
     runs = {row["topology"]: row for row in _load("class_agnostic.json")["reports"][recipe]["topologies"]}
     control = runs.pop("nofusion")
     fusing = [(ap, agnostic) for row in runs.values() for ap, agnostic in zip(row["AP"], row["AP_agnostic"])]
@@ -387,7 +387,7 @@ def _resolvable_rows(r: dict[str, Any]) -> list[str]:
 
 
 def _verify_rows(r: dict[str, Any]) -> list[str]:
-    """Each stored run made again (``bench_ranking.py --verify``), as the command printed it."""
+    """Each stored run made again (``python -m benchmarks.bench_ranking --verify``), as the command printed it."""
     return [f"{v['topology']} seed {v['seed']}: stored AP {v['stored_ap']:.6f}, again {v['ap']:.6f}" for v in r["runs"]]
 
 

@@ -32,8 +32,8 @@ five sixteenths of the side along one side of the image tinted warm or cool (the
 ``warm`` or ``cool``); pale circles or squares, 12 px to 16% of the side, that do not touch (4-9 tried, about
 5 placed), lie in the strip of the far side, 28% of the side wide. At 128 px an object's centre is at least
 58 px from the beacon: beyond the whole receptive field of P3 features that see only their own level in a
-detector of one feature-network cell and one-layer heads (D0's widths, ``bench_ranking.py --recipe beacon``),
-within reach of features fused from the coarse levels.
+detector of one feature-network cell and one-layer heads (D0's widths,
+``python -m benchmarks.bench_ranking --recipe beacon``), within reach of features fused from the coarse levels.
 
 ``scales``: a scene whose objects span the levels P3 to P6 (at 256 px), with a class that needs another level's
 features at either end. Grey texture; 2-6 small pale circles or squares (16-48 px: P3 and P4) that do not touch,
