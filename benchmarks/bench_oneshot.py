@@ -103,7 +103,7 @@ def measure(
 ) -> dict[str, dict[str, dict[str, float]]]:
     """AP and seconds of each topology with inherited weights for each K, where ``known`` (K -> name -> score)
     lacks it."""
-    from effdet_graph.training.data import open_split
+    from effdet_graph.data.checks import open_split
     from search.space import load_search_space
     from search.strategies.oneshot.checkpoint import load_supernet
     from search.strategies.oneshot.evaluation import evaluate_inherited

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Subset
 from torchvision.transforms.functional import pil_to_tensor
 from torchvision.utils import draw_bounding_boxes
 
+from effdet_graph.data.checks import open_split
 from effdet_graph.data.coco import CocoDetection
 from effdet_graph.data.images import open_image
 from effdet_graph.data.loading import reraise_worker_errors
@@ -31,7 +32,6 @@ from effdet_graph.io.checkpoint import model_from_checkpoint
 from effdet_graph.io.recipe import ModelRecipe
 from effdet_graph.model.detector import DetectorPredictor
 from effdet_graph.model.postprocess import PostProcessConfig
-from effdet_graph.training.data import open_split
 from graphspec import InputError
 
 __all__ = ["Detections", "evaluate_checkpoint", "load_predictor", "predict_images"]

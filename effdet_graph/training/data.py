@@ -15,13 +15,12 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from effdet_graph.data.checks import open_split
 from effdet_graph.data.coco import CocoDetection
 from effdet_graph.data.transforms import collate_detection
 from effdet_graph.training.feature_cache import CachedViews
 from effdet_graph.training.seeding import derive_seed, seed_worker
 
-__all__ = ["epoch_loader", "open_split"]
+__all__ = ["epoch_loader"]
 
 
 def epoch_loader(

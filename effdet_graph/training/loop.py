@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from effdet_graph.builtin import resolve_spec_path
-from effdet_graph.data.checks import check_split
+from effdet_graph.data.checks import check_split, open_split
 from effdet_graph.data.coco import CocoDetection
 from effdet_graph.data.loading import reraise_worker_errors
 from effdet_graph.data.transforms import PaddedCollate, TrainTransform
@@ -40,7 +40,7 @@ from effdet_graph.model.backbone import IMAGENET, create_backbone, weights_sourc
 from effdet_graph.model.detector import DetectorTrainer, EfficientDet
 from effdet_graph.model.padded_targets import DEFAULT_MAX_BOXES, DEFAULT_MAX_IGNORE_BOXES, PaddedTargets
 from effdet_graph.training.batchnorm import recompute_bn_statistics
-from effdet_graph.training.data import epoch_loader, open_split
+from effdet_graph.training.data import epoch_loader
 from effdet_graph.training.distributed import (
     ProcessGroup,
     all_reduce_sum,

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from effdet_graph.data.checks import open_split
 from effdet_graph.data.synthetic import make_dataset
 from effdet_graph.device import resolve_device
 from effdet_graph.inference.predict import evaluate_checkpoint
-from effdet_graph.training.data import open_split
 from effdet_graph.training.loop import TrainResult, train
 from effdet_graph.training.options import TrainOptions
 

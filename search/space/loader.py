@@ -123,7 +123,7 @@ def coco_folder_problem(path: Path) -> str | None:
     """What keeps ``path`` from being a COCO-format data set folder as the proxy task opens it, or ``None``.
 
     The proxy task trains on ``train/`` and evaluates on ``val/``, each ``SPLIT/images/`` and
-    ``SPLIT/instances.json`` (:func:`effdet_graph.training.data.open_split`). Only this layout is checked: it is
+    ``SPLIT/instances.json`` (:func:`effdet_graph.data.checks.open_split`). Only this layout is checked: it is
     cheap whatever the size of the data set; the annotations are checked when a trial opens them.
 
     Args:

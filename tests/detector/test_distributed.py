@@ -22,11 +22,12 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from effdet_graph.data.checks import open_split
 from effdet_graph.data.synthetic import make_dataset
 from effdet_graph.data.transforms import ResizePad
 from effdet_graph.io.recipe import ModelRecipe
 from effdet_graph.model.detector import DetectorTrainer
-from effdet_graph.training.data import epoch_loader, open_split
+from effdet_graph.training.data import epoch_loader
 from effdet_graph.training.distributed import all_reduce_sum
 from effdet_graph.training.seeding import seed_everything
 

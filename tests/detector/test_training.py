@@ -14,13 +14,14 @@ import pytest
 import torch
 from tiny_training import TINY_TRAINING
 
+from effdet_graph.data.checks import open_split
 from effdet_graph.data.synthetic import make_dataset
 from effdet_graph.data.transforms import ResizePad
 from effdet_graph.errors import CheckpointError, DatasetError, InputError
 from effdet_graph.io.checkpoint import FORMAT, model_from_checkpoint, read_checkpoint
 from effdet_graph.io.recipe import ModelRecipe
 from effdet_graph.training import TrainOptions, loop, train
-from effdet_graph.training.data import epoch_loader, open_split
+from effdet_graph.training.data import epoch_loader
 from effdet_graph.training.optim import build_optimizer, build_scheduler
 from effdet_graph.training.seeding import restore_rng_state, rng_state
 

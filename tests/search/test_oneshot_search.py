@@ -13,12 +13,12 @@ import torch
 from search_helpers import TINY_TRAINING
 
 from effdet_graph.cli import main
+from effdet_graph.data.checks import open_split
 from effdet_graph.data.synthetic import make_dataset
 from effdet_graph.inference import predict
 from effdet_graph.io.checkpoint import read_checkpoint
 from effdet_graph.training import TrainOptions
 from effdet_graph.training.batchnorm import BATCH_SIZE, recompute_bn_statistics
-from effdet_graph.training.data import open_split
 from search.run import SMOKE_STEPS
 from search.space import builtin_space, load_search_space
 from search.strategies.oneshot.checkpoint import load_supernet

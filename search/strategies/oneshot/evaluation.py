@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from effdet_graph import measure_latency_ms
+from effdet_graph.data.checks import open_split
 from effdet_graph.data.coco import CocoDetection
 from effdet_graph.device import resolve_device
 from effdet_graph.errors import DatasetError
@@ -29,7 +30,6 @@ from effdet_graph.inference.predict import evaluate_predictor
 from effdet_graph.model.detector import DetectorPredictor
 from effdet_graph.model.postprocess import PostProcessConfig
 from effdet_graph.training.batchnorm import BATCH_SIZE, recompute_bn_statistics
-from effdet_graph.training.data import open_split
 from graphspec import Spec
 from search.objective import Report
 from search.sampling.candidate import Candidate
