@@ -133,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"mean seed sd: AP {shown['mean_sd_AP']}, class-agnostic AP {shown['mean_sd_AP_agnostic']}; "
         f"AP / class-agnostic AP over the runs: median {shown['median_ratio']}, lowest {shown['lowest_ratio']}"
     )
-    from effdet_graph.io.atomic import atomic_output
+    from effdet_graph.atomic import atomic_output
 
     with atomic_output(RESULTS) as tmp:
         report = {"machine": machine(), "runs": measured, "reports": stored.get("reports", {})}

@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"trained {trained}",
             flush=True,
         )
-    from effdet_graph.io.atomic import atomic_output
+    from effdet_graph.atomic import atomic_output
 
     with atomic_output(results) as tmp:
         report = {"machine": machine(), "recipe": recipe.as_json(), "image_size": size, "mass": MASS, "rows": rows}

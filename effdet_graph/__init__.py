@@ -41,6 +41,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from effdet_graph.atomic import atomic_output
     from effdet_graph.builtin import builtin_specs as list_specs
     from effdet_graph.builtin import resolve_spec_path, specs_dir
     from effdet_graph.comparison.plots import pareto_front, scatter_plot
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
     from effdet_graph.inference.evaluate import METRICS
     from effdet_graph.inference.predict import evaluate_checkpoint as evaluate
     from effdet_graph.inference.predict import predict_images
-    from effdet_graph.io.atomic import atomic_output
     from effdet_graph.io.checkpoint import model_from_checkpoint as load_checkpoint
     from effdet_graph.io.checkpoint import save_checkpoint
     from effdet_graph.io.convert import load_effdet_checkpoint
@@ -76,7 +76,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "ModelRecipe": ("effdet_graph.io.recipe", "ModelRecipe"),
     "TrainOptions": ("effdet_graph.training.options", "TrainOptions"),
     "TrainResult": ("effdet_graph.training.loop", "TrainResult"),
-    "atomic_output": ("effdet_graph.io.atomic", "atomic_output"),
+    "atomic_output": ("effdet_graph.atomic", "atomic_output"),
     "backbone_cost": ("effdet_graph.model.cost", "backbone_cost"),
     "build_detector": ("effdet_graph.model.detector", "build_detector"),
     "compare_specs": ("effdet_graph.comparison.table", "compare_specs"),

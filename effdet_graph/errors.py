@@ -30,7 +30,7 @@ class CheckpointError(InputError):
 
 class OutputError(InputError):
     """An output could not be written: a full disk, a quota, a read-only or unwritable folder. What was there
-    before is left as it was (:func:`effdet_graph.io.atomic.atomic_output`).
+    before is left as it was (:func:`effdet_graph.atomic.atomic_output`).
 
     Example message: ``no space left on device while writing runs/a/last.pt; free space on that device or
     choose another output folder``.

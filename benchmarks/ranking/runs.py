@@ -179,7 +179,7 @@ def verify(
 
 def record_verification(outcome: Mapping[str, Any], path: Path = VERIFY_RESULTS) -> None:
     """Add ``outcome`` (:func:`verify`) to the verifications stored at ``path`` (a file that only grows)."""
-    from effdet_graph.io.atomic import atomic_output
+    from effdet_graph.atomic import atomic_output
 
     runs = json.loads(path.read_text(encoding="utf-8"))["runs"] if path.exists() else []
     data = {"schema": SCHEMA, "runs": [*runs, dict(outcome)]}

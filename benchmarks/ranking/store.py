@@ -35,7 +35,7 @@ def machine() -> dict[str, Any]:
 
 def write_results(path: Path, results: Mapping[str, Any]) -> None:
     """Write a benchmark's results file (indented JSON) atomically, and say where."""
-    from effdet_graph.io.atomic import atomic_output
+    from effdet_graph.atomic import atomic_output
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(path) as tmp:
@@ -129,7 +129,7 @@ class RunStore:
 
     def save(self) -> None:
         """Write the file."""
-        from effdet_graph.io.atomic import atomic_output
+        from effdet_graph.atomic import atomic_output
 
         with atomic_output(self.path) as tmp:
             tmp.write_text(json.dumps({"schema": SCHEMA, "runs": self.runs}, indent=1) + "\n", encoding="utf-8")

@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from effdet_graph.atomic import check_output_folder
 from effdet_graph.device import DEVICE_HELP
 from effdet_graph.inference.bootstrap import CI_LEVEL, DEFAULT_RESAMPLES
 from effdet_graph.inference.evaluate import AGNOSTIC_KEY, METRICS
-from effdet_graph.io.atomic import check_output_folder
 from effdet_graph.training.options import DEFAULT_EPOCHS, LOG_KINDS, OptionError, TrainOptions
 from graphspec import InputError, parse_assignments
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from effdet_graph.io.atomic import atomic_output
+from effdet_graph.atomic import atomic_output
 from graphspec import InputError
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")

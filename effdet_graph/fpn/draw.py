@@ -23,7 +23,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 from matplotlib.path import Path as MplPath
 
-from effdet_graph.io.atomic import atomic_output
+from effdet_graph.atomic import atomic_output
 from graphspec import Spec, level_name, node_depths
 from graphspec.errors import InputError
 

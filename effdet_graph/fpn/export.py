@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from effdet_graph.io.atomic import atomic_output
+from effdet_graph.atomic import atomic_output
 from graphspec import InputError
 
 EXPORT_SUFFIXES = (".onnx", ".pt2")

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Subset
 from torchvision.transforms.functional import pil_to_tensor
 from torchvision.utils import draw_bounding_boxes
 
+from effdet_graph.atomic import atomic_output, check_output_folder
 from effdet_graph.data.checks import open_split
 from effdet_graph.data.coco import CocoDetection
 from effdet_graph.data.images import open_image
@@ -27,7 +28,6 @@ from effdet_graph.data.transforms import ResizePad, collate_detection
 from effdet_graph.device import resolve_device
 from effdet_graph.errors import DatasetError
 from effdet_graph.inference.evaluate import coco_evaluate
-from effdet_graph.io.atomic import atomic_output, check_output_folder
 from effdet_graph.io.checkpoint import model_from_checkpoint
 from effdet_graph.io.recipe import ModelRecipe
 from effdet_graph.model.detector import DetectorPredictor

@@ -24,8 +24,8 @@ from typing import Any
 
 import torch
 
+from effdet_graph.atomic import atomic_output
 from effdet_graph.errors import CheckpointError
-from effdet_graph.io.atomic import atomic_output
 from effdet_graph.io.recipe import ModelRecipe
 from effdet_graph.io.validation import VARIANT_KEY, check_checkpoint_dict
 from effdet_graph.model.detector import EfficientDet

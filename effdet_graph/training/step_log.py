@@ -13,7 +13,7 @@ import csv
 from pathlib import Path
 from typing import Any, Protocol
 
-from effdet_graph.io.atomic import atomic_output
+from effdet_graph.atomic import atomic_output
 
 __all__ = ["FIELDS", "StepLog", "open_step_log"]
 

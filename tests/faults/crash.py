@@ -1,5 +1,5 @@
 """The crash-consistency harness: run a long job's command, SIGKILL it at a seeded random moment (a time into
-the run, or inside its N-th atomic write through the hook of :mod:`effdet_graph.io.atomic`), then run the
+the run, or inside its N-th atomic write through the hook of :mod:`effdet_graph.atomic`), then run the
 command again, as a user would, until it finishes. The tests compare what it left with an uninterrupted run's.
 
 A job is a :class:`Job`: its command for a folder, and the command that continues it there (the same command,
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from effdet_graph.io.atomic import CRASH_AT_WRITE
+from effdet_graph.atomic import CRASH_AT_WRITE
 
 #: Every process of the harness runs on one thread: the CPU's results are then bit-equal run to run.
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from tiny_training import train_flags
 
+from effdet_graph.atomic import atomic_output
 from effdet_graph.cli import main
 from effdet_graph.data.synthetic import make_dataset
 from effdet_graph.errors import OutputError
-from effdet_graph.io.atomic import atomic_output
 from effdet_graph.io.checkpoint import read_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -22,7 +22,7 @@ from typing import Any, cast
 
 from torch import nn
 
-from effdet_graph.io.atomic import atomic_output
+from effdet_graph.atomic import atomic_output
 from effdet_graph.model.detector import EfficientDet
 from effdet_graph.training.loop import TrainResult, train
 from effdet_graph.training.options import OptionError, TrainOptions
