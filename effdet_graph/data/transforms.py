@@ -27,6 +27,7 @@ from PIL import Image
 from torch import Tensor
 from torchvision.transforms import functional as TF
 
+from effdet_graph.model.backbone_weights import IMAGENET_MEAN, IMAGENET_STD
 from effdet_graph.model.padded_targets import (
     DEFAULT_MAX_BOXES,
     DEFAULT_MAX_IGNORE_BOXES,
@@ -36,8 +37,6 @@ from effdet_graph.model.padded_targets import (
 )
 
 __all__ = [
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "ResizePad",
     "TrainTransform",
     "hflip",
@@ -45,9 +44,6 @@ __all__ = [
     "collate_detection",
     "PaddedCollate",
 ]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def hflip(image: Image.Image, target: dict[str, Any]) -> tuple[Image.Image, dict[str, Any]]:

@@ -21,7 +21,6 @@ import timm
 import torch
 from torch import nn
 
-from effdet_graph.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from graphspec import InputError
 
 Normalisation = tuple[tuple[float, float, float], tuple[float, float, float]]
@@ -29,6 +28,10 @@ Normalisation = tuple[tuple[float, float, float], tuple[float, float, float]]
 
 #: The Lite ports' normalisation, TensorFlow's ``(x - 127) / 128`` for EfficientNet-Lite.
 HALF: Normalisation = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+#: ImageNet's per-channel mean and std, which the data pipeline normalises images with
+#: (:func:`~effdet_graph.data.transforms.to_normalized_tensor`).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 #: What the data pipeline feeds the detector: ImageNet's mean and std.
 IMAGENET_NORMALISATION: Normalisation = (IMAGENET_MEAN, IMAGENET_STD)
 

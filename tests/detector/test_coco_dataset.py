@@ -12,14 +12,13 @@ from PIL import Image
 
 from effdet_graph.data.coco import CocoDetection
 from effdet_graph.data.transforms import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     ResizePad,
     TrainTransform,
     collate_detection,
     hflip,
 )
 from effdet_graph.errors import DatasetError
+from effdet_graph.model.backbone_weights import IMAGENET_MEAN, IMAGENET_STD
 
 
 def make_split(root, images=3, mutate=None):
