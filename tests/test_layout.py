@@ -1,6 +1,6 @@
 """The layout of the code: imports run one way (``search`` -> ``effdet_graph`` -> ``graphspec``) with no circle
-between modules, ``import search`` loads neither torch nor a search library, and the runnable search scripts'
-folder holds no module that would shadow an installed one when a script runs from it."""
+between modules nor between subpackages, ``import search`` loads neither torch nor a search library, and the runnable
+search scripts' folder holds no module that would shadow an installed one when a script runs from it."""
 
 from __future__ import annotations
 
@@ -60,6 +60,23 @@ def import_graph() -> nx.DiGraph:
 def test_no_module_imports_itself_through_a_circle():
     cycles = list(nx.simple_cycles(import_graph()))
     assert cycles == [], "import circles: " + "; ".join(" -> ".join([*c, c[0]]) for c in cycles[:5])
+
+
+def subpackage(module: str) -> str:
+    """The subpackage a module belongs to: its first two name parts (``effdet_graph.model.detector`` ->
+    ``effdet_graph.model``, ``search.space.kinds.edges`` -> ``search.space``); a top-level module is itself."""
+    return ".".join(module.split(".")[:2])
+
+
+def test_no_subpackage_imports_itself_through_a_circle():
+    """Modules may import each other one way and their subpackages still go round (``a.x -> b.y``, ``b.z -> a.w``):
+    then neither subpackage can be read, tested or imported without the other."""
+    graph = nx.DiGraph()
+    for a, b in import_graph().edges:
+        if subpackage(a) != subpackage(b):
+            graph.add_edge(subpackage(a), subpackage(b))
+    cycles = list(nx.simple_cycles(graph))
+    assert cycles == [], "subpackage circles: " + "; ".join(" -> ".join([*c, c[0]]) for c in cycles[:5])
 
 
 def test_imports_run_one_way():
