@@ -32,7 +32,7 @@ from effdet_graph import TrainOptions, make_dataset, specs_dir
 from effdet_graph.data.coco import CocoDetection
 from effdet_graph.data.transforms import TrainTransform
 from effdet_graph.model.backbone import IMAGENET, create_backbone
-from effdet_graph.training.feature_cache import feature_cache
+from effdet_graph.training.feature_cache import open_feature_cache
 from effdet_graph.training.options import DEFAULT_CACHED_VIEWS
 
 RESULTS = RESULTS_DIR / "frozen_backbone.json"
@@ -54,7 +54,8 @@ def build_cache(data: Path, size: int) -> dict[str, float]:
     transform = TrainTransform(size, TrainOptions.scale_range)
     backbone = create_backbone("efficientnet_lite0", [3, 4, 5], IMAGENET).eval()
     start = time.perf_counter()
-    cache = feature_cache(dataset, backbone, "efficientnet_lite0", transform, DEFAULT_CACHED_VIEWS, torch.device("cpu"))
+    cpu = torch.device("cpu")
+    cache = open_feature_cache(dataset, backbone, "efficientnet_lite0", transform, DEFAULT_CACHED_VIEWS, cpu)
     seconds = time.perf_counter() - start
     return {"build_s": round(seconds, 1), "megabytes": round(cache.bytes / 2**20, 1), "views": DEFAULT_CACHED_VIEWS}
 

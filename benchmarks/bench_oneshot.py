@@ -76,7 +76,7 @@ def train(sampling: str, recipe: Recipe, data: Path, work: Path) -> tuple[str, f
 
 def space_topologies(topologies: Sequence[Topology], recipe: Recipe) -> list[Topology]:
     """The topologies of the set that are points of the space."""
-    from effdet_graph.fpn.subgraph import subgraph
+    from effdet_graph.fpn.subgraph import build_subgraph
     from graphspec import SpecError
     from search.space import load_search_space
     from search.strategies.oneshot.union import union_spec
@@ -86,7 +86,7 @@ def space_topologies(topologies: Sequence[Topology], recipe: Recipe) -> list[Top
     for topology in topologies:
         spec = trained_spec(topology, recipe.train["phi"], recipe.overrides)
         try:
-            subgraph(union.spec, union.merges, spec, union.names(spec))
+            build_subgraph(union.spec, union.merges, spec, union.names(spec))
         except SpecError:
             continue
         held.append(topology)

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from effdet_graph.inference.evaluate import METRICS
     from effdet_graph.inference.predict import evaluate_checkpoint as evaluate
     from effdet_graph.inference.predict import predict_images
-    from effdet_graph.io.checkpoint import model_from_checkpoint as load_checkpoint
+    from effdet_graph.io.checkpoint import load_checkpoint as load_checkpoint
     from effdet_graph.io.checkpoint import save_checkpoint
     from effdet_graph.io.convert import load_effdet_checkpoint
     from effdet_graph.io.recipe import ModelRecipe
@@ -88,7 +88,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "feature_info": ("effdet_graph.model.backbone", "feature_info"),
     "heads_cost": ("effdet_graph.model.cost", "heads_cost"),
     "list_specs": ("effdet_graph.builtin", "builtin_specs"),
-    "load_checkpoint": ("effdet_graph.io.checkpoint", "model_from_checkpoint"),
+    "load_checkpoint": ("effdet_graph.io.checkpoint", "load_checkpoint"),
     "load_effdet_checkpoint": ("effdet_graph.io.convert", "load_effdet_checkpoint"),
     "load_scaling": ("effdet_graph.model.scaling", "load_scaling"),
     "make_dataset": ("effdet_graph.data.synthetic", "make_dataset"),

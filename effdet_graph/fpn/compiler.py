@@ -21,7 +21,7 @@ from torch import nn
 from effdet_graph.fpn.fusion import GlobalPoolAttention, MergeChoice, WeightedSum, coarser_index
 from effdet_graph.fpn.ops import make_activation, make_op
 from effdet_graph.fpn.resample import Resample, projection
-from effdet_graph.fpn.subgraph import ActiveNode, SubGraph, merge_name, node_merge_options, subgraph
+from effdet_graph.fpn.subgraph import ActiveNode, SubGraph, build_subgraph, merge_name, node_merge_options
 from graphspec import EdgeStyle, Node, Spec, SpecError, level_name, schedule
 from graphspec.errors import Location, quote
 from graphspec.model import reserved_ids
@@ -258,7 +258,7 @@ class FeatureNetwork(nn.Module):
         return features
 
     def subgraph(self, sub: Spec, names: Mapping[str, str] | None = None) -> SubGraph:
-        """The path that runs ``sub``, a spec that fits in this network's union spec (:func:`.subgraph.subgraph`);
+        """The path that runs ``sub``, a spec that fits in this network's union spec (:func:`.subgraph.build_subgraph`);
         ``names`` maps sub node ids to union node ids where they differ.
 
         Raises:
@@ -267,7 +267,7 @@ class FeatureNetwork(nn.Module):
         """
         if self.merge_options is None:
             raise ValueError(f"{self.spec.name}: compile with merge_options (maybe empty) to run sub-graphs")
-        return subgraph(self.spec, self.merge_options, sub, names)
+        return build_subgraph(self.spec, self.merge_options, sub, names)
 
     def sub_state_dict(self, path: SubGraph) -> dict[str, torch.Tensor]:
         """The weights ``path`` runs with, as the state dict of ``compile_spec(sub, in_channels)`` for its sub spec:

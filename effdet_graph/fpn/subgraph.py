@@ -79,7 +79,7 @@ def node_merge_options(spec: Spec, extra: Mapping[str, Sequence[str]]) -> dict[s
     return {node_id: tuple(dict.fromkeys((name, *extra.get(node_id, ())))) for node_id, name in own.items()}
 
 
-def subgraph(
+def build_subgraph(
     union: Spec, options: Mapping[str, Sequence[str]], sub: Spec, names: Mapping[str, str] | None = None
 ) -> SubGraph:
     """The sub-graph of ``union`` that runs ``sub`` (see the module docstring).

@@ -1,6 +1,6 @@
 """Detection with a checkpoint: COCO box AP on a data set split, and boxes drawn onto image files.
 
-The detector is rebuilt from the checkpoint alone (:func:`effdet_graph.io.checkpoint.model_from_checkpoint`,
+The detector is rebuilt from the checkpoint alone (:func:`effdet_graph.io.checkpoint.load_checkpoint`,
 EMA weights where present) and fed images resized so the longer side is the trained image size,
 padded to a square (:class:`~effdet_graph.data.transforms.ResizePad`); boxes are mapped back to
 the original pixels.
@@ -28,7 +28,7 @@ from effdet_graph.data.transforms import ResizePad, collate_detection
 from effdet_graph.device import resolve_device
 from effdet_graph.errors import DatasetError
 from effdet_graph.inference.evaluate import coco_evaluate
-from effdet_graph.io.checkpoint import model_from_checkpoint
+from effdet_graph.io.checkpoint import load_checkpoint
 from effdet_graph.io.recipe import ModelRecipe
 from effdet_graph.model.detector import DetectorPredictor
 from effdet_graph.model.postprocess import PostProcessConfig
@@ -52,7 +52,7 @@ def load_predictor(
     checkpoint: str | Path, config: PostProcessConfig, device: torch.device | None = None
 ) -> tuple[DetectorPredictor, ModelRecipe]:
     """The checkpoint's detector wrapped for inference, on ``device`` (default: CUDA if available)."""
-    model, recipe = model_from_checkpoint(checkpoint)
+    model, recipe = load_checkpoint(checkpoint)
     device = device or resolve_device()
     return DetectorPredictor(model, recipe.image_size, config).to(device).eval(), recipe
 

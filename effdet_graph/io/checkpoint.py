@@ -6,7 +6,7 @@ reads it) with ``format`` :data:`FORMAT` and the keys of :meth:`ModelRecipe.to_d
 (state_dict), optionally ``ema`` (state_dict of the averaged weights) and, when written by
 training, the state needed to resume (see :mod:`effdet_graph.training.loop`). A model variant's checkpoint
 (:mod:`effdet_graph.training.variant`) also holds its entry :data:`VARIANT_KEY`; it rebuilds no plain detector,
-and :func:`model_from_checkpoint` refuses it.
+and :func:`load_checkpoint` refuses it.
 
 Reading one checks it as data from outside (:mod:`effdet_graph.io.validation`): every entry the loader
 uses must be there, of its type and range, and the stored spec must parse; the first problem is a
@@ -38,7 +38,7 @@ __all__ = [
     "build_from_checkpoint",
     "load_model_state",
     "load_safely",
-    "model_from_checkpoint",
+    "load_checkpoint",
     "read_checkpoint",
     "save_checkpoint",
 ]
@@ -187,7 +187,7 @@ def load_model_state(model: torch.nn.Module, state: Mapping[str, torch.Tensor], 
     model.load_state_dict(state)
 
 
-def model_from_checkpoint(path: str | Path, use_ema: bool = True) -> tuple[EfficientDet, ModelRecipe]:
+def load_checkpoint(path: str | Path, use_ema: bool = True) -> tuple[EfficientDet, ModelRecipe]:
     """Rebuild the detector of a checkpoint and load its weights (the EMA weights where present and
     ``use_ema``), in eval mode on the CPU.
 

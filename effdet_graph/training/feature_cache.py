@@ -40,7 +40,7 @@ from effdet_graph.data.coco import CocoDetection, view_of, view_rng
 from effdet_graph.data.transforms import TrainTransform
 from effdet_graph.errors import InputError
 
-__all__ = ["CachedViews", "FeatureCache", "feature_cache"]
+__all__ = ["CachedViews", "FeatureCache", "open_feature_cache"]
 
 FORMAT = 1
 FOLDER = "feature_cache"
@@ -122,7 +122,7 @@ def cache_key(
     return digest.hexdigest()[:16]
 
 
-def feature_cache(
+def open_feature_cache(
     dataset: CocoDetection,
     backbone: nn.Module,
     backbone_name: str,

@@ -49,7 +49,7 @@ from effdet_graph.training.distributed import (
     leave_process_group,
 )
 from effdet_graph.training.ema import DetectorEma
-from effdet_graph.training.feature_cache import CachedViews, feature_cache
+from effdet_graph.training.feature_cache import CachedViews, open_feature_cache
 from effdet_graph.training.optim import build_optimizer, build_scheduler
 from effdet_graph.training.options import RESUME_MUST_MATCH, TrainOptions
 from effdet_graph.training.readout import LossReadout
@@ -283,7 +283,7 @@ def prepare_feature_cache(options: TrainOptions, progress: bool | None = True) -
         seed_everything(options.seed)
         backbone = _build_model(recipe, options, False, None).backbone.to(device).to(memory_format=torch.channels_last)
     views = options.view_count or 1
-    return feature_cache(dataset, backbone, recipe.backbone, transform, views, device, progress).path
+    return open_feature_cache(dataset, backbone, recipe.backbone, transform, views, device, progress).path
 
 
 @dataclass
@@ -403,7 +403,8 @@ def _loader_items(
     if not options.feature_cache:
         return dataset
     shown = None if progress is None else progress and group.is_main
-    cache = feature_cache(dataset, model.backbone, recipe.backbone, transform, options.view_count or 1, device, shown)
+    views = options.view_count or 1
+    cache = open_feature_cache(dataset, model.backbone, recipe.backbone, transform, views, device, shown)
     return CachedViews(cache, options.order_seed)
 
 

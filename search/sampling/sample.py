@@ -14,7 +14,7 @@ from graphspec import SpecError, loads_spec
 from graphspec.cost import Cost
 from search.sampling.candidate import Candidate, Draft, spec_file_name
 from search.sampling.rejection import InvalidPoint, OverBudget, Rejected
-from search.sampling.spec_text import spec_text, with_header
+from search.sampling.spec_text import render_spec_text, with_header
 from search.sampling.stats import SampleStats
 from search.sampling.trial import RecordingTrial, TrialLike
 
@@ -49,7 +49,7 @@ def sample_point(
 def _sample(space: SearchSpace, trial: RecordingTrial, stats: SampleStats, known_cost: Cost | None) -> Candidate:
     draft = space.choices.draw(space.template, trial)
     file_name = spec_file_name(space.name, trial.number)
-    body = spec_text(
+    body = render_spec_text(
         space.template.data, file_name.removesuffix(".yaml"), _description(space), draft.params, draft.cell
     )
     try:

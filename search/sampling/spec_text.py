@@ -50,7 +50,7 @@ def _styled(value: Any, in_list: bool = False) -> Any:
     return value
 
 
-def spec_text(
+def render_spec_text(
     template: Mapping[str, Any], name: str, description: str, params: Mapping[str, Any], cell: Mapping[str, Any] | None
 ) -> str:
     """The spec file text: ``template`` (raw YAML data, ``$name`` references kept) with ``name``,

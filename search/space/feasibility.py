@@ -26,7 +26,7 @@ from graphspec import Spec, SpecError, loads_spec
 from graphspec.cost import Cost
 from graphspec.reader import Reader
 from search.sampling.candidate import Draft
-from search.sampling.spec_text import spec_text
+from search.sampling.spec_text import render_spec_text
 from search.space.budget import Budget
 from search.space.detector import spec_params
 from search.space.kinds.compound_scaling import CompoundChoices
@@ -82,7 +82,8 @@ def _without_network(spec: Spec, detector: DetectorConfig, network: Cost) -> Cos
 def _spec(space: SearchSpace, draft: Draft) -> Spec | None:
     """The spec of ``draft`` (the template's cell), or ``None`` where it does not load."""
     try:
-        return loads_spec(spec_text(space.template.data, f"{space.name}_floor", "", draft.params, None), "floor.yaml")
+        text = render_spec_text(space.template.data, f"{space.name}_floor", "", draft.params, None)
+        return loads_spec(text, "floor.yaml")
     except SpecError:
         return None
 

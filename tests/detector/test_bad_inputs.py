@@ -21,7 +21,7 @@ from effdet_graph.data.loading import reraise_worker_errors
 from effdet_graph.data.synthetic import make_dataset
 from effdet_graph.data.transforms import collate_detection
 from effdet_graph.errors import CheckpointError, DatasetError
-from effdet_graph.io.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
+from effdet_graph.io.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from effdet_graph.io.recipe import ModelRecipe
 from effdet_graph.training.step_log import open_step_log
 
@@ -220,7 +220,7 @@ def test_stored_spec_errors_are_located_in_the_checkpoint(checkpoint, tmp_path):
 
     path = _mutated(checkpoint, tmp_path, tagged)
     with pytest.raises(CheckpointError) as info:
-        model_from_checkpoint(path)
+        load_checkpoint(path)
     message = str(info.value)
     assert message.startswith(f"{path}: stored spec (copy of specs/bifpn.yaml): line 4:"), message
     assert "\n" not in message

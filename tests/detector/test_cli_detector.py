@@ -21,7 +21,7 @@ from effdet_graph.cli import main
 from effdet_graph.data.coco import CocoDetection
 from effdet_graph.data.synthetic import make_dataset
 from effdet_graph.inference.evaluate import METRICS
-from effdet_graph.io.checkpoint import model_from_checkpoint
+from effdet_graph.io.checkpoint import load_checkpoint
 from effdet_graph.model.detector import build_detector
 
 TINY = train_flags()
@@ -238,9 +238,9 @@ def test_convert_effdet_checkpoint_then_eval(data, tmp_path, capsys):
         == 0
     )
     assert capsys.readouterr().out.startswith(f"wrote {converted}: EfficientDet-D0")
-    from effdet_graph.io.checkpoint import model_from_checkpoint
+    from effdet_graph.io.checkpoint import load_checkpoint
 
-    model, recipe = model_from_checkpoint(converted)
+    model, recipe = load_checkpoint(converted)
     assert recipe.num_classes == 90 and recipe.class_names[:2] == ["person", "2"]
     ours = {k: v for k, v in model.state_dict().items() if k.startswith("backbone.")}
     assert all(torch.equal(v, reference.state_dict()[k]) for k, v in ours.items())
@@ -280,7 +280,7 @@ def test_compare_trains_and_reports_the_same_detector(compare_data, tmp_path, mo
         built = build_detector(row["file"], 0, backbone="mobilenetv3_small_100", num_classes=classes)
         assert row["params"] == _params(built)
         (checkpoint,) = (tmp_path / "runs" / "compare" / "runs").glob(f"{row['spec']}_d0_2steps_seed0_*/last.pt")
-        trained, recipe = model_from_checkpoint(checkpoint)
+        trained, recipe = load_checkpoint(checkpoint)
         assert _params(trained) == row["params"] and recipe.num_classes == classes
         assert set(row["metrics"]) == set(METRICS) and row["seed_metrics"] == [row["metrics"]]
         assert row["AP_spread"]["seeds"] == 1 and row["AP_spread"]["std"] is None and row["within_noise_of"] == []

@@ -18,7 +18,7 @@ from effdet_graph.data.synthetic import make_dataset
 from effdet_graph.data.transforms import TrainTransform
 from effdet_graph.model.backbone import create_backbone
 from effdet_graph.training import feature_cache as cache_module
-from effdet_graph.training.feature_cache import CachedViews, feature_cache
+from effdet_graph.training.feature_cache import CachedViews, open_feature_cache
 from effdet_graph.training.options import OptionError, TrainOptions
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -65,7 +65,7 @@ def test_a_cached_view_is_the_backbone_of_the_view_the_on_the_fly_run_picks(data
     transform = TrainTransform(128, (0.5, 1.5))
     dataset.transform, dataset.views = transform, 3
     backbone = create_backbone(BACKBONE, [3, 4, 5]).eval()
-    cache = feature_cache(dataset, backbone, BACKBONE, transform, 3, torch.device("cpu"), progress=False)
+    cache = open_feature_cache(dataset, backbone, BACKBONE, transform, 3, torch.device("cpu"), progress=False)
     items = CachedViews(cache, seed=3)
     assert len(items) == len(dataset) and [a.shape[0] for a in cache.levels] == [3 * len(dataset)] * 3
     for epoch in (0, 1):
@@ -95,7 +95,8 @@ def test_two_processes_wanting_the_cache_at_once_build_it_once(data, monkeypatch
 
     monkeypatch.setattr(cache_module, "_build", counted)
     results: list[cache_module.FeatureCache] = []
-    run = lambda: results.append(feature_cache(dataset, backbone, BACKBONE, transform, 1, torch.device("cpu"), False))  # noqa: E731
+    cpu = torch.device("cpu")
+    run = lambda: results.append(open_feature_cache(dataset, backbone, BACKBONE, transform, 1, cpu, False))  # noqa: E731
     threads = [threading.Thread(target=run) for _ in range(2)]
     for thread in threads:
         thread.start()

@@ -18,7 +18,7 @@ from effdet_graph.data.checks import open_split
 from effdet_graph.data.synthetic import make_dataset
 from effdet_graph.data.transforms import ResizePad
 from effdet_graph.errors import CheckpointError, DatasetError, InputError
-from effdet_graph.io.checkpoint import FORMAT, model_from_checkpoint, read_checkpoint
+from effdet_graph.io.checkpoint import FORMAT, load_checkpoint, read_checkpoint
 from effdet_graph.io.recipe import ModelRecipe
 from effdet_graph.training import TrainOptions, loop, train
 from effdet_graph.training.data import epoch_loader
@@ -81,7 +81,7 @@ def test_two_steps_write_a_complete_checkpoint(data, tmp_path):
     assert "bifpn" in ckpt["spec_text"] and ckpt["args"]["steps"] == 2
     assert [int(r["step"]) for r in _rows(tmp_path / "run" / "log.csv")] == [1, 2]
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.startswith(".")]  # no temporary files left
-    model, recipe = model_from_checkpoint(result.checkpoint)  # rebuilt from the checkpoint alone
+    model, recipe = load_checkpoint(result.checkpoint)  # rebuilt from the checkpoint alone
     assert not model.training and recipe.backbone == "mobilenetv3_small_050"
     assert torch.equal(
         model.state_dict()["class_head.predict.conv_pw.bias"], ckpt["ema"]["class_head.predict.conv_pw.bias"]
@@ -139,7 +139,7 @@ def test_weights_that_do_not_fit_are_named(data, tmp_path):
         match=r"broken.pt: weights do not fit the model .*shape mismatches: "
         r"fpn\..*checkpoint \[24",
     ):
-        model_from_checkpoint(tmp_path / "broken.pt", use_ema=False)
+        load_checkpoint(tmp_path / "broken.pt", use_ema=False)
 
 
 def test_refused_inputs(data, tmp_path):
@@ -249,7 +249,7 @@ def test_data_seed_seeds_the_data_apart_from_the_weights(data, tmp_path, monkeyp
 
     def weights(**changes):
         result = train(options(data, tmp_path / str(changes), steps=2, bn_images=0, **changes), progress=False)
-        return model_from_checkpoint(result.checkpoint)[0].state_dict()
+        return load_checkpoint(result.checkpoint)[0].state_dict()
 
     default, same = weights(seed=1), weights(seed=1, data_seed=1)
     assert seen == {"weights": [1, 1], "data": [1, 1]}

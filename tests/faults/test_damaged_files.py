@@ -13,7 +13,7 @@ from effdet_graph.data.coco import CocoDetection
 from effdet_graph.data.synthetic import make_dataset
 from effdet_graph.data.transforms import TrainTransform
 from effdet_graph.model.backbone import create_backbone
-from effdet_graph.training.feature_cache import FeatureCache, feature_cache
+from effdet_graph.training.feature_cache import FeatureCache, open_feature_cache
 from graphspec import InputError
 from search.engines.trial_files import RECORD, read_record, trial_dir
 
@@ -35,7 +35,8 @@ def test_a_damaged_feature_cache_is_one_line_naming_its_folder(tmp_path, damage,
     make_dataset(data, images=4, seed=0, image_size=64)
     dataset = CocoDetection.from_split(data / "train")
     backbone = create_backbone("mobilenetv3_small_050", [3, 4, 5]).eval()
-    built = feature_cache(dataset, backbone, "mobilenetv3_small_050", TrainTransform(64), 1, torch.device("cpu"), False)
+    cpu = torch.device("cpu")
+    built = open_feature_cache(dataset, backbone, "mobilenetv3_small_050", TrainTransform(64), 1, cpu, False)
     file = built.path / damage
     file.write_bytes(file.read_bytes()[: len(file.read_bytes()) // 3])
     with pytest.raises(InputError, match=rf"^{built.path}: a damaged feature cache \(.*\); delete the folder and"):

@@ -15,7 +15,7 @@ from search_helpers import TINY_TRAINING
 
 from effdet_graph.data.synthetic import make_dataset
 from effdet_graph.errors import CheckpointError
-from effdet_graph.io.checkpoint import model_from_checkpoint, read_checkpoint
+from effdet_graph.io.checkpoint import load_checkpoint, read_checkpoint
 from effdet_graph.training import TrainOptions, train
 from effdet_graph.training.options import OptionError
 from graphspec import InputError
@@ -185,7 +185,7 @@ def test_a_supernet_checkpoint_is_no_plain_detector_checkpoint(spaces, data, tmp
         match=r"last.pt: holds a supernet, not a plain detector, and rebuilds none; "
         r"load it with search.strategies.oneshot.checkpoint.load_supernet",
     ):
-        model_from_checkpoint(fair_run)
+        load_checkpoint(fair_run)
     plain = TrainOptions(
         data=data, spec=Path("bifpn"), out=tmp_path / "plain", steps=2, resume=fair_run, **TINY_TRAINING
     )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphspec import Spec, level_name, loads_spec
-from search.sampling.spec_text import spec_text
+from search.sampling.spec_text import render_spec_text
 from search.space.detector import spec_params
 from search.space.kinds.cells import CellChoices, cell_name, fill_name, merge_fields
 from search.space.kinds.edges import EdgeChoices
@@ -66,7 +66,7 @@ def union_spec(space: SearchSpace, overrides: Mapping[str, Any] | None = None) -
     name = f"{space.name}_union"
     description = f"every node and edge of search space {space.name}"
     params = spec_params(space.template.spec, choices.detector.phi, {})
-    text = spec_text(space.template.data, name, description, params, cell)
+    text = render_spec_text(space.template.data, name, description, params, cell)
     return UnionSpec(space.kind, loads_spec(text, f"{name}.yaml", overrides), merges, text)
 
 
