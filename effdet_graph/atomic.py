@@ -20,6 +20,9 @@ from pathlib import Path
 
 from effdet_graph.errors import InputError, OutputError
 
+__all__ = ["CRASH_AT_WRITE", "WRITE_ADVICE", "atomic_output", "check_output_folder"]
+
+
 #: The environment variable of the fault-injection hook (see the module docstring); unset in normal use.
 CRASH_AT_WRITE = "EFFDET_GRAPH_CRASH_AT_WRITE"
 

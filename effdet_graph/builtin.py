@@ -9,6 +9,8 @@ from pathlib import Path
 from graphspec import InputError
 from graphspec.errors import did_you_mean
 
+__all__ = ["builtin_specs", "resolve_spec_path", "specs_dir", "shown_path"]
+
 
 def specs_dir() -> Path:
     """The folder that holds the built-in specs."""

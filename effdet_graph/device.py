@@ -8,6 +8,9 @@ import torch
 
 from graphspec import InputError
 
+__all__ = ["DEVICE_HELP", "resolve_device"]
+
+
 DEVICE_HELP = "cpu, cuda or cuda:N (default: cuda when a GPU is present, else cpu)"
 _DEVICE = re.compile(r"cpu|cuda(:[0-9]+)?")
 

@@ -16,6 +16,8 @@ from effdet_graph.cli import compare_commands, convert_commands, data_commands, 
 from graphspec import InputError
 from graphspec.errors import escape
 
+__all__ = ["main", "make_parser", "run_command"]
+
 COMMAND_MODULES = (spec_commands, compare_commands, data_commands, train_commands, convert_commands)
 EXIT_INPUT_ERROR = 2
 PLUGIN_GROUP = "effdet_graph.commands"
