@@ -40,7 +40,7 @@ def measure(checkpoint: Path, data: Path) -> dict[str, float]:
     """``AP`` and ``AP_agnostic`` of ``checkpoint`` on ``data``'s val split."""
     import effdet_graph as eg
 
-    metrics = eg.evaluate(checkpoint, data, "val", class_agnostic=True)
+    metrics = eg.evaluate_checkpoint(checkpoint, data, "val", class_agnostic=True)
     return {"AP": float(metrics["AP"]), "AP_agnostic": float(metrics["AP_agnostic"])}
 
 

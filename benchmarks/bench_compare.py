@@ -49,8 +49,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     argparse.ArgumentParser(
         prog="python -m benchmarks.bench_compare", description=__doc__.split("\n\n")[0], epilog=f"runs: {COMMAND}"
     ).parse_args(argv)
+    from effdet_graph import make_dataset
     from effdet_graph.cli import main as cli
-    from effdet_graph.data.synthetic import make_dataset
 
     dataset = br.RECIPES["surround"].dataset
     if not (DATA / "val").exists():

@@ -31,8 +31,8 @@ from typing import Any
 import torch
 
 from benchmarks.ranking.store import write_results
-from effdet_graph.io.convert import convert_effdet_state_dict
-from effdet_graph.model.detector import build_detector
+from effdet_graph import build_detector
+from effdet_graph.io import convert_effdet_state_dict
 
 RESULTS = Path(__file__).resolve().parent / "results" / "detector.json"
 IMAGE_SIZE = 512

@@ -23,8 +23,8 @@ from typing import Any
 import torch
 
 from benchmarks.ranking.store import write_results
+from effdet_graph import compile_spec
 from effdet_graph.builtin import builtin_specs, specs_dir
-from effdet_graph.fpn.compiler import compile_spec
 from graphspec import load_spec
 from graphspec.cost import estimate_cost
 

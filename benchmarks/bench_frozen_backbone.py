@@ -28,12 +28,11 @@ import torch
 from benchmarks.bench_train_loop import images_per_s
 from benchmarks.ranking import RESULTS_DIR
 from benchmarks.ranking.store import machine, write_results
-from effdet_graph import TrainOptions, make_dataset, specs_dir
-from effdet_graph.data.coco import CocoDetection
-from effdet_graph.data.transforms import TrainTransform
-from effdet_graph.model.backbone import IMAGENET, create_backbone
-from effdet_graph.training.feature_cache import open_feature_cache
-from effdet_graph.training.options import DEFAULT_CACHED_VIEWS
+from effdet_graph import TrainOptions, make_dataset
+from effdet_graph.builtin import specs_dir
+from effdet_graph.data import CocoDetection, TrainTransform
+from effdet_graph.model import IMAGENET, create_backbone
+from effdet_graph.training import DEFAULT_CACHED_VIEWS, open_feature_cache
 
 RESULTS = RESULTS_DIR / "frozen_backbone.json"
 THREADS = 1

@@ -76,7 +76,7 @@ def train(sampling: str, recipe: Recipe, data: Path, work: Path) -> tuple[str, f
 
 def space_topologies(topologies: Sequence[Topology], recipe: Recipe) -> list[Topology]:
     """The topologies of the set that are points of the space."""
-    from effdet_graph.fpn.subgraph import build_subgraph
+    from effdet_graph.fpn import build_subgraph
     from graphspec import SpecError
     from search.space import load_search_space
     from search.strategies.oneshot.union import union_spec
@@ -103,7 +103,7 @@ def measure(
 ) -> dict[str, dict[str, dict[str, float]]]:
     """AP and seconds of each topology with inherited weights for each K, where ``known`` (K -> name -> score)
     lacks it."""
-    from effdet_graph.data.checks import open_split
+    from effdet_graph.data import open_split
     from search.space import load_search_space
     from search.strategies.oneshot.checkpoint import load_supernet
     from search.strategies.oneshot.evaluation import evaluate_inherited

@@ -34,7 +34,7 @@ OUT = ROOT / "runs" / "ranking" / "oneshot-search"
 
 def measure(trials: int, retrain: int, retrain_seeds: int, out: Path) -> dict[str, Any]:
     """Run (or resume) the search and its retraining; the results as JSON data."""
-    from effdet_graph.comparison.table import ap_spread, rows_to_json
+    from effdet_graph.comparison import ap_spread, rows_to_json
     from search.objective import OBJECTIVES
     from search.reporting.results import best_records
     from search.reporting.retrain import RETRAIN_DIR

@@ -64,7 +64,7 @@ def train_seed(data: Path, spec: Path, out: Path, seed: int) -> tuple[float, flo
     """Train ``spec`` as a trial of the space does, with ``seed``; its AP on val and the seconds it took."""
     import torch
 
-    from effdet_graph.training.train_eval import train_and_evaluate
+    from effdet_graph.training import train_and_evaluate
     from search.space import builtin_space, load_search_space
     from search.space.types import topology_choices
     from search.strategies.proxy import proxy_options

@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     import torch
 
     import effdet_graph as eg
-    from effdet_graph.data.synthetic import SCENES
+    from effdet_graph.data import SCENES
 
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench_receptive_field", description=__doc__.split("\n\n")[0]

@@ -36,12 +36,11 @@ from typing import Any
 import optuna
 import torch
 
+from effdet_graph import EfficientDet, compile_spec
 from effdet_graph.atomic import atomic_output
 from effdet_graph.device import resolve_device
-from effdet_graph.fpn.compiler import compile_spec
-from effdet_graph.fpn.summary import random_features
-from effdet_graph.model.cost import clear_cost_caches, count_macs, count_params, detector_cost
-from effdet_graph.model.detector import EfficientDet
+from effdet_graph.fpn import random_features
+from effdet_graph.model import clear_cost_caches, count_macs, count_params, detector_cost
 from search.engines import ENGINES
 from search.objective import Evaluate, Report
 from search.request import SearchRequest, TrialResources

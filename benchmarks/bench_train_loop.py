@@ -30,7 +30,8 @@ from typing import Any
 import torch
 
 from benchmarks.ranking.store import machine, write_results
-from effdet_graph import TrainOptions, make_dataset, specs_dir, train
+from effdet_graph import TrainOptions, make_dataset, train
+from effdet_graph.builtin import specs_dir
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_loop.json"
 CPU_THREADS = 2

@@ -36,10 +36,14 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from benchmarks.image_by_image import batch_targets, reference_loss
 from benchmarks.ranking.store import write_results
-from effdet_graph.model.anchors import AnchorConfig, feature_map_sizes, generate_anchors
-from effdet_graph.model.losses import DetectionLoss
-from effdet_graph.model.padded_targets import pad_targets
-from effdet_graph.model.target_assignment import assign_targets
+from effdet_graph.model import (
+    AnchorConfig,
+    DetectionLoss,
+    assign_targets,
+    feature_map_sizes,
+    generate_anchors,
+    pad_targets,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_step.json"
 SIZE = (512, 512)

@@ -64,10 +64,9 @@ def bn_statistics_aps(checkpoint: Path, data: Path, images: int, sets: int = BN_
     from torch.utils.data import DataLoader, Subset
 
     import effdet_graph as eg
-    from effdet_graph.data.checks import open_split
-    from effdet_graph.data.transforms import ResizePad, collate_detection
-    from effdet_graph.io.checkpoint import save_checkpoint
-    from effdet_graph.training.batchnorm import BATCH_SIZE
+    from effdet_graph import save_checkpoint
+    from effdet_graph.data import ResizePad, collate_detection, open_split
+    from effdet_graph.training import BATCH_SIZE
 
     model, recipe = eg.load_checkpoint(checkpoint)
     train = open_split(data, "train")
@@ -82,7 +81,7 @@ def bn_statistics_aps(checkpoint: Path, data: Path, images: int, sets: int = BN_
             update_bn(loader, model, torch.device("cpu"))
             path = Path(tmp) / f"bn{k}.pt"
             save_checkpoint(path, recipe, model.state_dict())
-            aps.append(float(eg.evaluate(path, data, "val")["AP"]))
+            aps.append(float(eg.evaluate_checkpoint(path, data, "val")["AP"]))
     return aps
 
 
@@ -90,7 +89,7 @@ def bootstrap_sd(checkpoint: Path, data: Path) -> tuple[float, float, float]:
     """``(AP, interval low, interval high)`` of ``checkpoint`` on val, :data:`BOOTSTRAP` resamples."""
     import effdet_graph as eg
 
-    metrics = eg.evaluate(checkpoint, data, "val", bootstrap=BOOTSTRAP)
+    metrics = eg.evaluate_checkpoint(checkpoint, data, "val", bootstrap=BOOTSTRAP)
     return float(metrics["AP"]), float(metrics["AP_low"]), float(metrics["AP_high"])
 
 

@@ -19,10 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import box_iou, sigmoid_focal_loss
 
-from effdet_graph.model.anchors import flatten_level_outputs
-from effdet_graph.model.box_coder import EPS, encode_boxes
-from effdet_graph.model.losses import DetectionLoss
-from effdet_graph.model.matching import BACKGROUND, IGNORE, MatchConfig
+from effdet_graph.model import BACKGROUND, EPS, IGNORE, DetectionLoss, MatchConfig, encode_boxes, flatten_level_outputs
 
 __all__ = ["ImageTargets", "match_one_image", "assign_one_image", "one_hot_targets", "batch_targets", "reference_loss"]
 

@@ -26,9 +26,8 @@ from pathlib import Path
 
 import torch
 
+from effdet_graph import evaluate_checkpoint, make_dataset
 from effdet_graph.builtin import specs_dir
-from effdet_graph.data.synthetic import make_dataset
-from effdet_graph.inference.predict import evaluate_checkpoint
 from effdet_graph.training import CHECKPOINT_NAME, TrainOptions, train
 
 IMAGES = 600  # 480 train, 120 val

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from effdet_graph import METRICS
+from effdet_graph.inference import METRICS
 from search.sampling.candidate import Candidate
 
 Report = Callable[[int, float], None]

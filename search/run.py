@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from effdet_graph import InputError
-from effdet_graph.comparison.table import CompareRow
-from effdet_graph.comparison.text import format_table
+from effdet_graph.comparison import CompareRow, format_table
 from graphspec.errors import escape, quote
 from search.engines import ENGINES
 from search.objective import Objective

@@ -12,7 +12,7 @@ from benchmarks.ranking.recipes import Recipe
 from benchmarks.ranking.topologies import Topology
 
 if TYPE_CHECKING:
-    from effdet_graph.model.detector import EfficientDet
+    from effdet_graph import EfficientDet
 
 
 @dataclass
@@ -82,7 +82,7 @@ def synflow_score(topology: Topology, context: Context) -> float:
     """SynFlow of the compiled feature network in float64 at the recipe's image size, all-ones inputs."""
     import torch
 
-    from effdet_graph.fpn.compiler import compile_spec
+    from effdet_graph import compile_spec
 
     spec = context.spec(topology)
     torch.manual_seed(0)
@@ -100,7 +100,7 @@ METHODS: dict[str, Method] = {"params": params_score, "macs": macs_score, "synfl
 
 def context_for(recipe: Recipe) -> Context:
     """The backbone channels, image size, phi and spec overrides of ``recipe``."""
-    from effdet_graph.model.cost import backbone_channels
+    from effdet_graph.model import backbone_channels
 
     train = recipe.train
     channels = backbone_channels(train["backbone"], (3, 4, 5))
@@ -110,7 +110,8 @@ def context_for(recipe: Recipe) -> Context:
 def trained_spec(topology: Topology, phi: int, overrides: Mapping[str, Any]) -> Any:
     """``topology``'s spec as a run with ``phi`` and spec ``overrides`` trains it: EfficientDet-D``phi``'s scaling
     of the spec's parameters, then the overrides (:func:`effdet_graph.model.scaling.scale_document`)."""
-    from effdet_graph.model.scaling import detector_config, scale_document
+    from effdet_graph import detector_config
+    from effdet_graph.model import scale_document
     from graphspec.parse import loads_spec_document
 
     return scale_document(
@@ -122,7 +123,7 @@ def recipe_detector(recipe: Recipe, spec: Path, num_classes: int) -> EfficientDe
     """The detector ``recipe``'s runs train around ``spec`` (its phi, backbone, ``overrides`` and
     ``head_depth``), with fresh weights, in train mode: the :class:`~effdet_graph.io.recipe.ModelRecipe` that
     training makes, built (:func:`effdet_graph.build_detector` takes no head depth)."""
-    from effdet_graph.io.recipe import ModelRecipe
+    from effdet_graph import ModelRecipe
 
     train = recipe.train
     classes = tuple(f"class{i}" for i in range(num_classes))

@@ -84,7 +84,7 @@ def load_recipes(path: Path = RECIPE_FILE) -> Recipes:
     Raises:
         ConfigError: One line ``FILE:LINE:COL: ...`` naming the recipe and the key.
     """
-    from effdet_graph.training.options import OptionError, check_options
+    from effdet_graph.training import OptionError, check_options
     from graphspec import ConfigError
     from graphspec.reader import Reader
     from graphspec.yaml_loader import load_yaml
@@ -145,8 +145,8 @@ def check_recipe(recipe: Recipe, where: Callable[..., Any]) -> None:
     import dataclasses
     import inspect
 
-    from effdet_graph.data.synthetic import make_dataset
-    from effdet_graph.training.options import OptionError, TrainOptions, check_options
+    from effdet_graph import TrainOptions, make_dataset
+    from effdet_graph.training import OptionError, check_options
     from graphspec import ConfigError
 
     def refuse(message: str, *keys: str) -> ConfigError:

@@ -29,15 +29,16 @@ RunFn = Callable[[Topology, Path, int, Recipe, Path, Path], Mapping[str, float]]
 def train_and_evaluate(
     topology: Topology, spec: Path, seed: int, recipe: Recipe, data: Path, work: Path
 ) -> dict[str, float]:
-    """One real run: :func:`effdet_graph.train` (resuming a killed one), then :func:`effdet_graph.evaluate` on
-    val (with the class-agnostic AP, which ``benchmarks.bench_class_agnostic`` reports)."""
+    """One real run: :func:`effdet_graph.train` (resuming a killed one), then
+    :func:`effdet_graph.evaluate_checkpoint` on val (with the class-agnostic AP, which
+    ``benchmarks.bench_class_agnostic`` reports)."""
     import effdet_graph as eg
 
     checkpoint = checkpoint_path(work, RunStore.key(topology, seed, recipe))
     resume = checkpoint if checkpoint.exists() else None  # a killed run resumes where its last epoch ended, exactly
     options = eg.TrainOptions(data=data, spec=spec, out=checkpoint.parent, resume=resume, **recipe.options(seed))
     result = eg.train(options, progress=False)
-    return dict(eg.evaluate(result.checkpoint, data, "val", class_agnostic=True))
+    return dict(eg.evaluate_checkpoint(result.checkpoint, data, "val", class_agnostic=True))
 
 
 def log_rows(run: Path) -> list[dict[str, str]]:
@@ -75,7 +76,7 @@ def timed_run(run: RunFn, topology: Topology, spec: Path, seed: int, recipe: Rec
 
 def prepare_data(recipe: Recipe, work: Path) -> Path:
     """The recipe's synthetic data set under ``work`` (made once; recipes with the same data set share it)."""
-    from effdet_graph.data.synthetic import make_dataset
+    from effdet_graph import make_dataset
 
     key = hashlib.sha256(json.dumps(dict(recipe.dataset), sort_keys=True).encode()).hexdigest()[:16]
     data = work / "data" / key
@@ -93,7 +94,7 @@ def prepare_feature_caches(recipe: Recipe, data: Path, seeds: Sequence[int], wor
     if not recipe.train.get("feature_cache"):
         return
     import effdet_graph as eg
-    from effdet_graph.training.loop import prepare_feature_cache
+    from effdet_graph.training import prepare_feature_cache
 
     fixed = recipe.train.get("pretrained_backbone") or recipe.train.get("backbone_weights")
     for seed in seeds[:1] if fixed else seeds:  # the weights a file gives are every seed's

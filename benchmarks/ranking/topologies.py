@@ -65,7 +65,7 @@ def sampled_topologies(count: int, seed: int = 0, max_draws: int = 1000) -> list
     Rejected points (invalid or over budget) and repeats of a topology already drawn are skipped; trial numbers
     count every draw, so a name (``bifpn_edges_trialNNNN``) says which draw it was.
     """
-    from effdet_graph.model.scaling import detector_config
+    from effdet_graph import detector_config
     from search.sampling import Rejected, sample_point
     from search.sampling.trial import SeededTrial
     from search.space import builtin_space, load_search_space

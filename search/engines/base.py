@@ -21,7 +21,7 @@ import abc
 from pathlib import Path
 from typing import ClassVar
 
-from effdet_graph import resolve_device
+from effdet_graph.device import resolve_device
 from search.objective import MakeEvaluate
 from search.reporting.results import TrialRecord
 from search.request import SearchRequest

@@ -32,7 +32,8 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher, SearchGenerator
 from ray.tune.search.optuna import OptunaSearch
 
-from effdet_graph import InputError, resolve_device
+from effdet_graph import InputError
+from effdet_graph.device import resolve_device
 from effdet_graph.errors import OutputError
 from graphspec.cost import Cost
 from search.engines.base import SearchEngine

@@ -13,7 +13,8 @@ import json
 import traceback
 from pathlib import Path
 
-from effdet_graph import InputError, atomic_output
+from effdet_graph import InputError
+from effdet_graph.atomic import atomic_output
 from effdet_graph.errors import OutputError
 from search.reporting.results import TrialRecord
 from search.sampling.candidate import Candidate

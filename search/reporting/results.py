@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from effdet_graph import atomic_output, pareto_front, scatter_plot
+from effdet_graph.atomic import atomic_output
+from effdet_graph.comparison import pareto_front, scatter_plot
 from search.objective import Objective
 
 LEADERBOARD = "leaderboard.csv"

@@ -17,12 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from effdet_graph import atomic_output
-from effdet_graph.comparison.table import CompareRow, compare_specs, rows_to_json
-from effdet_graph.comparison.text import format_table
-from effdet_graph.model.scaling import DetectorConfig
-from effdet_graph.training import CHECKPOINT_NAME
-from effdet_graph.training.train_eval import train_and_evaluate
+from effdet_graph import DetectorConfig, compare_specs
+from effdet_graph.atomic import atomic_output
+from effdet_graph.comparison import CompareRow, format_table, rows_to_json
+from effdet_graph.training import CHECKPOINT_NAME, train_and_evaluate
 from graphspec import Spec, loads_spec
 from graphspec.cost import Cost
 from search.objective import Objective

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from effdet_graph.model.scaling import DetectorConfig
+from effdet_graph import DetectorConfig
 from graphspec import Spec, loads_spec
 from graphspec.cost import Cost
 

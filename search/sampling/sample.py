@@ -20,7 +20,7 @@ from search.sampling.trial import RecordingTrial, TrialLike
 
 if TYPE_CHECKING:
     from search.space.types import SearchSpace
-from effdet_graph.model.cost import feature_network_cost
+from effdet_graph.model import feature_network_cost
 
 
 def sample_point(

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from effdet_graph.model.cost import feature_network_cost, whole_detector_cost
-from effdet_graph.model.scaling import DetectorConfig
+from effdet_graph import DetectorConfig
+from effdet_graph.model import feature_network_cost, whole_detector_cost
 from graphspec import Spec
 from graphspec.cost import Cost
 from graphspec.reader import Reader

@@ -12,7 +12,8 @@ from typing import Any
 
 import timm
 
-from effdet_graph.model.scaling import DetectorConfig, builtin_scaling, detector_config
+from effdet_graph import DetectorConfig, detector_config
+from effdet_graph.model import builtin_scaling
 from graphspec import Spec
 from graphspec.errors import did_you_mean, quote
 from graphspec.reader import Reader, key_text

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from effdet_graph.model.cost import feature_network_cost, whole_detector_cost
-from effdet_graph.model.scaling import DetectorConfig
+from effdet_graph import DetectorConfig
+from effdet_graph.model import feature_network_cost, whole_detector_cost
 from graphspec import Spec, SpecError, loads_spec
 from graphspec.cost import Cost
 from graphspec.reader import Reader

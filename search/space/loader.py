@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from effdet_graph import specs_dir
-from effdet_graph.data.synthetic import SCENES
-from effdet_graph.model.scaling import detector_config
-from effdet_graph.training.options import OptionError, check_options
+from effdet_graph import detector_config
+from effdet_graph.builtin import specs_dir
+from effdet_graph.data import SCENES
+from effdet_graph.training import OptionError, check_options
 from graphspec.reader import Reader, YamlPath
 from graphspec.yaml_loader import load_yaml
 from search.space.budget import read_budget

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from effdet_graph import list_specs, specs_dir
+from effdet_graph.builtin import builtin_specs, specs_dir
 from graphspec import Spec, build_spec, load_spec_document
 from graphspec.errors import choices_text, did_you_mean, quote
 from graphspec.reader import Reader
@@ -37,7 +37,7 @@ def read_template(reader: Reader, base_dir: Path) -> Template:
                 path_key,
             )
     else:
-        names = [spec.stem for spec in list_specs()]
+        names = [spec.stem for spec in builtin_specs()]
         if value not in names:
             raise reader.fail(
                 f"unknown built-in template {quote(value)}{did_you_mean(value, names)} {choices_text(names)}", path_key

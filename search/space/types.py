@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from effdet_graph.data.synthetic import SCENES
-from effdet_graph.training.options import TrainOptions
+from effdet_graph import TrainOptions
+from effdet_graph.data import SCENES
 from graphspec.errors import ConfigError, Location, quote
 from search.space.budget import Budget
 from search.space.kinds import cells, compound_scaling, edges

@@ -13,10 +13,16 @@ import dataclasses
 import functools
 from pathlib import Path
 
-from effdet_graph import TrainOptions, load_checkpoint, measure_latency_ms, resolve_device
-from effdet_graph.model.scaling import DetectorConfig
-from effdet_graph.training.loop import CHECKPOINT_NAME, prepare_feature_cache
-from effdet_graph.training.train_eval import dataset_folder, evaluate_run, train_and_evaluate
+from effdet_graph import DetectorConfig, TrainOptions, load_checkpoint
+from effdet_graph.comparison import measure_latency_ms
+from effdet_graph.device import resolve_device
+from effdet_graph.training import (
+    CHECKPOINT_NAME,
+    dataset_folder,
+    evaluate_run,
+    prepare_feature_cache,
+    train_and_evaluate,
+)
 from search.objective import MakeEvaluate, Report
 from search.request import SearchRequest
 from search.sampling.candidate import Candidate

@@ -12,7 +12,7 @@ from search_helpers import variant_text
 
 import search.run as run_module
 import search.strategies.proxy as proxy_module
-from effdet_graph import specs_dir
+from effdet_graph.builtin import specs_dir
 from effdet_graph.cli import main
 from graphspec import ConfigError
 from search.space import load_search_space

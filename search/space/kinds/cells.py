@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from effdet_graph.model.scaling import DetectorConfig
+from effdet_graph import DetectorConfig
 from graphspec import level_name
 from graphspec.model import FUSIONS
 from graphspec.reader import Reader

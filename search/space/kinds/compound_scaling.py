@@ -20,7 +20,8 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from effdet_graph.model.scaling import builtin_scaling, detector_config
+from effdet_graph import detector_config
+from effdet_graph.model import builtin_scaling
 from graphspec.errors import quote
 from graphspec.model import FUSIONS
 from graphspec.reader import FloatRange, IntRange, Reader

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from effdet_graph.model.scaling import DetectorConfig
+from effdet_graph import DetectorConfig
 from graphspec import level_name
 from graphspec.errors import choices_text, did_you_mean, quote
 from graphspec.model import FUSIONS

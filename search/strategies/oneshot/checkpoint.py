@@ -11,10 +11,9 @@ from typing import Any, cast
 
 import torch
 
+from effdet_graph import EfficientDet, ModelRecipe
 from effdet_graph.errors import CheckpointError
-from effdet_graph.io.checkpoint import VARIANT_KEY, load_model_state, read_checkpoint
-from effdet_graph.io.recipe import ModelRecipe
-from effdet_graph.model.detector import EfficientDet
+from effdet_graph.io import VARIANT_KEY, load_model_state, read_checkpoint
 from graphspec import InputError, Spec
 from search.sampling.candidate import Candidate
 from search.space.loader import load_search_space

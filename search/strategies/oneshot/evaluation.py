@@ -21,15 +21,13 @@ from pathlib import Path
 
 import torch
 
-from effdet_graph import measure_latency_ms
-from effdet_graph.data.checks import open_split
-from effdet_graph.data.coco import CocoDetection
+from effdet_graph.comparison import measure_latency_ms
+from effdet_graph.data import CocoDetection, open_split
 from effdet_graph.device import resolve_device
 from effdet_graph.errors import DatasetError
-from effdet_graph.inference.predict import evaluate_predictor
-from effdet_graph.model.detector import DetectorPredictor
-from effdet_graph.model.postprocess import PostProcessConfig
-from effdet_graph.training.batchnorm import BATCH_SIZE, recompute_bn_statistics
+from effdet_graph.inference import evaluate_predictor
+from effdet_graph.model import DetectorPredictor, PostProcessConfig
+from effdet_graph.training import BATCH_SIZE, recompute_bn_statistics
 from graphspec import Spec
 from search.objective import Report
 from search.sampling.candidate import Candidate

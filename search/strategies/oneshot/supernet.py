@@ -15,9 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from effdet_graph.fpn.compiler import compile_spec
-from effdet_graph.fpn.subgraph import SubGraph
-from effdet_graph.model.detector import FeatureNetworkFactory
+from effdet_graph import compile_spec
+from effdet_graph.fpn import SubGraph
+from effdet_graph.model import FeatureNetworkFactory
 from graphspec import Spec, loads_spec
 from search.sampling.candidate import Candidate
 from search.space.types import SearchSpace

@@ -22,10 +22,9 @@ from typing import Any, cast
 
 from torch import nn
 
+from effdet_graph import EfficientDet, TrainOptions, TrainResult, train
 from effdet_graph.atomic import atomic_output
-from effdet_graph.model.detector import EfficientDet
-from effdet_graph.training.loop import TrainResult, train
-from effdet_graph.training.options import OptionError, TrainOptions
+from effdet_graph.training import OptionError
 from graphspec import Spec
 from search.space.types import SearchSpace, topology_choices
 from search.strategies.oneshot.sampling import make_sampler
