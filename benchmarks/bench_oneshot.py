@@ -66,7 +66,7 @@ def supernet_options(recipe: Recipe, data: Path, out: Path) -> Any:
 def train(sampling: str, recipe: Recipe, data: Path, work: Path) -> tuple[str, float]:
     """Train (or resume) the ``sampling`` supernet; its checkpoint and the seconds this call took."""
     from search.space import load_search_space
-    from search.strategies.oneshot.training import train_supernet
+    from search.strategies.oneshot import train_supernet
 
     out = work / "supernets" / recipe.hash / f"{sampling}-seed{SEED}"
     started = time.perf_counter()
@@ -79,7 +79,7 @@ def space_topologies(topologies: Sequence[Topology], recipe: Recipe) -> list[Top
     from effdet_graph.fpn import build_subgraph
     from graphspec import SpecError
     from search.space import load_search_space
-    from search.strategies.oneshot.union import union_spec
+    from search.strategies.oneshot import union_spec
 
     union = union_spec(load_search_space(SPACE), recipe.overrides)
     held = []
@@ -105,8 +105,7 @@ def measure(
     lacks it."""
     from effdet_graph.data import open_split
     from search.space import load_search_space
-    from search.strategies.oneshot.checkpoint import load_supernet
-    from search.strategies.oneshot.evaluation import evaluate_inherited
+    from search.strategies.oneshot import evaluate_inherited, load_supernet
 
     trained = load_supernet(checkpoint, space=load_search_space(SPACE))
     train_split, val_split = open_split(data, "train"), open_split(data, "val")

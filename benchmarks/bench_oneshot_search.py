@@ -36,12 +36,11 @@ def measure(trials: int, retrain: int, retrain_seeds: int, out: Path) -> dict[st
     """Run (or resume) the search and its retraining; the results as JSON data."""
     from effdet_graph.comparison import ap_spread, rows_to_json
     from search.objective import OBJECTIVES
-    from search.reporting.results import best_records
-    from search.reporting.retrain import RETRAIN_DIR
+    from search.reporting import RETRAIN_DIR, best_records
     from search.request import SearchRequest
     from search.run import run_search
     from search.space import load_search_space
-    from search.strategies.oneshot.strategy import SUPERNET_DIR
+    from search.strategies.oneshot import SUPERNET_DIR
 
     outcome = run_search(
         SearchRequest(

@@ -65,9 +65,8 @@ def train_seed(data: Path, spec: Path, out: Path, seed: int) -> tuple[float, flo
     import torch
 
     from effdet_graph.training import train_and_evaluate
-    from search.space import builtin_space, load_search_space
-    from search.space.types import topology_choices
-    from search.strategies.proxy import proxy_options
+    from search.space import builtin_space, load_search_space, topology_choices
+    from search.strategies import proxy_options
 
     torch.set_num_threads(1)
     space = load_search_space(builtin_space(SPACE))

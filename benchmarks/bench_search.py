@@ -47,7 +47,7 @@ from search.request import SearchRequest, TrialResources
 from search.run import smoke_space
 from search.sampling import Candidate, Rejected, SampleStats, sample_point
 from search.space import SearchSpace, builtin_space, load_search_space
-from search.strategies.proxy import ProxyTask, prepare_dataset
+from search.strategies import ProxyTask, prepare_dataset
 
 RESULTS = Path(__file__).resolve().parent / "results" / "search.json"
 SPACES = ("compound", "nasfpn_cells", "bifpn_edges")

@@ -66,10 +66,9 @@ def sampled_topologies(count: int, seed: int = 0, max_draws: int = 1000) -> list
     count every draw, so a name (``bifpn_edges_trialNNNN``) says which draw it was.
     """
     from effdet_graph import detector_config
-    from search.sampling import Rejected, sample_point
-    from search.sampling.trial import SeededTrial
+    from search.sampling import Rejected, SeededTrial, sample_point
     from search.space import builtin_space, load_search_space
-    from search.space.kinds.edges import EdgeChoices
+    from search.space.kinds import EdgeChoices
 
     space = load_search_space(builtin_space(SEARCH_SPACE))
     choices = space.choices

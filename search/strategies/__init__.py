@@ -5,10 +5,11 @@ registered by name in :data:`STRATEGIES`: ``proxy`` trains each one briefly (:mo
 
 from search.registry import Registry
 from search.strategies.base import SearchStrategy
+from search.strategies.proxy import ProxyTask, prepare_dataset, proxy_options
 
 STRATEGIES: Registry[SearchStrategy] = Registry("strategy", "--strategy")
 """The strategies ``--strategy`` picks from; another registers with ``STRATEGIES.register(name, "module:Class")``."""
 STRATEGIES.register("proxy", "search.strategies.proxy:ProxyStrategy")
 STRATEGIES.register("oneshot", "search.strategies.oneshot.strategy:OneShotStrategy")
 
-__all__ = ["STRATEGIES", "SearchStrategy"]
+__all__ = ["STRATEGIES", "SearchStrategy", "ProxyTask", "proxy_options", "prepare_dataset"]
