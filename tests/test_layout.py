@@ -79,6 +79,60 @@ def test_no_subpackage_imports_itself_through_a_circle():
     assert cycles == [], "subpackage circles: " + "; ".join(" -> ".join([*c, c[0]]) for c in cycles[:5])
 
 
+def _all_of(module: str) -> set[str] | None:
+    """The names of ``module``'s ``__all__`` (a literal list), or ``None`` where it has none."""
+    path = ROOT / module.replace(".", "/")
+    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+            return set(ast.literal_eval(node.value))
+    return None
+
+
+def _imported_names(folders: tuple[str, ...]) -> Iterator[tuple[str, str, str]]:
+    """``(importer, module, name)`` of every ``from effdet_graph... / search... import name`` in ``folders``, at any
+    depth (in functions and ``if TYPE_CHECKING`` too), ``name`` a submodule left out."""
+    files = {_module_name(path): path for package in PACKAGES for path in (ROOT / package).rglob("*.py")}
+    for folder in folders:
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and not node.level and node.module in files:
+                    for alias in node.names:
+                        if f"{node.module}.{alias.name}" not in files:
+                            yield _module_name(path), node.module, alias.name
+
+
+def _is_package(module: str) -> bool:
+    return (ROOT / module.replace(".", "/") / "__init__.py").is_file()
+
+
+def test_code_outside_a_package_uses_its_public_api():
+    """What the project's code (effdet_graph, search, benchmarks, examples) imports from a subpackage other than its
+    own, or from another package's top-level module, is named in its ``__all__``; code outside ``effdet_graph``
+    imports it through the facade, a subpackage or a top-level module, never a module inside a subpackage; and
+    nothing, tests included, imports a private name."""
+    everywhere = _imported_names((*PACKAGES, "benchmarks", "examples", "tests"))
+    assert [f"{who}: {module}.{name}" for who, module, name in everywhere if name.startswith("_")] == []
+    hidden, deep = [], []
+    for who, module, name in _imported_names((*PACKAGES, "benchmarks", "examples")):
+        if module.count(".") > 1 and module.startswith("effdet_graph.") and not who.startswith("effdet_graph"):
+            deep.append(f"{who}: {module}")
+        package = module if _is_package(module) else module.rsplit(".", 1)[0]
+        if package in PACKAGES:  # a top-level module: public to the other packages where it has an __all__
+            outside, api = who.split(".")[0] != package, module
+        else:  # a subpackage: public outside it
+            outside, api = who != package and not who.startswith(package + "."), package
+        if module in PACKAGES or not outside:  # the facade (an import checks its names), or inside the package
+            continue
+        public = _all_of(api)
+        if public is None and api == module:  # a top-level module without __all__ (search.run, say)
+            public = {name}
+        if name not in (public or set()):
+            hidden.append(f"{who}: {module}.{name}")
+    assert hidden == [], "used outside its package, missing from the package's __all__"
+    assert deep == [], "imported from a module inside an effdet_graph subpackage"
+
+
 def test_imports_run_one_way():
     upward = [
         f"{a} imports {b}"
