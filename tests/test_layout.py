@@ -1,6 +1,7 @@
 """The layout of the code: imports run one way (``search`` -> ``effdet_graph`` -> ``graphspec``) with no circle
-between modules nor between subpackages, ``import search`` loads neither torch nor a search library, and the runnable
-search scripts' folder holds no module that would shadow an installed one when a script runs from it."""
+between modules nor between subpackages, code outside a package uses its public API, ``import search`` loads neither
+torch nor a search library, and the runnable search scripts' folder holds no module that would shadow an installed
+one when a script runs from it."""
 
 from __future__ import annotations
 
