@@ -15,8 +15,7 @@ from search.engines import ENGINES
 from search.objective import OBJECTIVES
 from search.request import SearchRequest, TrialResources
 from search.run import failure, run_search, summary
-from search.space.loader import builtin_space, load_search_space
-from search.space.types import SearchSpace
+from search.space import SearchSpace, builtin_space, load_search_space
 from search.strategies import STRATEGIES
 
 

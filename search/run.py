@@ -13,20 +13,20 @@ from effdet_graph.comparison import CompareRow, format_table
 from graphspec.errors import escape, quote
 from search.engines import ENGINES
 from search.objective import Objective
-from search.reporting.results import (
+from search.reporting import (
     LEADERBOARD,
     RESULT_FILES,
+    RETRAIN_TABLE,
     TrialRecord,
     best_records,
     leaderboard_table,
+    retrain_best,
     write_results,
 )
-from search.reporting.retrain import RETRAIN_TABLE, retrain_best
 from search.request import SearchRequest
 from search.space.loader import load_search_space
 from search.space.types import TOPOLOGY_KINDS, SearchSpace, topology_choices
-from search.strategies import STRATEGIES, SearchStrategy
-from search.strategies.proxy import prepare_dataset
+from search.strategies import STRATEGIES, SearchStrategy, prepare_dataset
 
 SMOKE_STEPS = 4
 SMOKE_IMAGES = 24
