@@ -169,3 +169,12 @@ def test_a_search_script_shadows_no_installed_module(script):
     installed = {m.name for m in pkgutil.iter_modules() if Path(str(getattr(m.module_finder, "path", ""))) != ROOT}
     assert here & (installed | set(sys.stdlib_module_names)) == set()
     assert script in here
+
+
+def test_the_tests_mirror_the_packages():
+    """A package's tests are in ``tests/<package>/``; the project-wide ones (the README, this layout, the
+    crash-consistency harness in ``tests/faults/``) at the top."""
+    folders = sorted(p.name for p in (ROOT / "tests").iterdir() if p.is_dir() and p.name != "__pycache__")
+    assert folders == sorted([*PACKAGES, "benchmarks", "faults"])
+    loose = sorted(p.name for p in (ROOT / "tests").glob("test_*.py"))
+    assert loose == ["test_layout.py", "test_readme.py"]

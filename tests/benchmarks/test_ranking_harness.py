@@ -239,7 +239,7 @@ def test_control_spec_validates_builds_and_has_no_fusion(capsys, one_torch_threa
 def test_the_beacon_lies_beyond_the_controls_p3_reach_and_within_fpns(one_torch_thread, tmp_path):
     """The beacon recipe's detector (one cell, one-layer heads) on 128 px: the class outputs of every P3 cell an
     object's centre can fall in (centres lie at least 58 px from the 40 px band,
-    tests/detector/test_synthetic_dataset.py) have no gradient at all from the band in the no-fusion control, and
+    tests/effdet_graph/test_synthetic_dataset.py) have no gradient at all from the band in the no-fusion control, and
     some in FPN, whose P3 is fused from the coarse levels."""
     import torch
 
