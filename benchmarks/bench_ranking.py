@@ -23,8 +23,8 @@ variance study were made; ``frame`` the first recipe of all (the context scene);
 and ``lr012-val1600``, the beacon with each run's own initial weights. ``quick`` only checks the machinery.
 
 **Runs.** Each (topology, seed) is trained with ``effdet_graph.train`` and evaluated with
-``effdet_graph.evaluate``; the built-in set first, seed by seed. ``--jobs N`` runs N at once, one torch thread
-each (two two-thread runs would oversubscribe 2 cores). Runs are kept in ``benchmarks/results/ranking.json``,
+``effdet_graph.evaluate_checkpoint``; the built-in set first, seed by seed. ``--jobs N`` runs N at once, one torch
+thread each (two two-thread runs would oversubscribe 2 cores). Runs are kept in ``benchmarks/results/ranking.json``,
 keyed by topology name, spec text hash, seed and recipe hash, with the recipe and the project version; the file
 only grows: a run already stored is skipped, and runs of another recipe are never mixed into a report.
 ``--verify NAME SEED`` trains a stored run again and compares its AP (the training is deterministic for a seed on
