@@ -94,7 +94,9 @@ def complete_trials(folder: Path, database: bool = True) -> tuple[int, dict[str,
 
 def assert_same_search(run: Path, reference: Path, database: bool = True) -> None:
     (finished, got), (finished_reference, want) = (complete_trials(f, database) for f in (run, reference))
-    assert finished == finished_reference  # a trial killed while it ran is not finished: another one is run
+    # a trial killed while it ran is not finished: another one is run; on failure, the leaderboards say which
+    leaderboards = "\n".join((folder / "leaderboard.csv").read_text(encoding="utf-8") for folder in (run, reference))
+    assert finished == finished_reference, f"finished trials differ; killed run, then reference:\n{leaderboards}"
     shared = got.keys() & want.keys()
     assert shared, "no trial in common with the uninterrupted search"
     for graph in shared:  # trained the same: the same weights, step for step
