@@ -852,11 +852,7 @@ def _unbacked_figures(page: str, text: str, backed: tuple[str, ...]) -> list[str
 def test_every_figure_is_backed():
     """Every measured figure of the README and docs/ is a figure a check here takes from a results file or a
     command it runs (or a setting, :data:`STATED`)."""
-    unbacked = [
-        finding
-        for page, text in PAGES.items()
-        for finding in _unbacked_figures(page, text, _backed(page))
-    ]
+    unbacked = [finding for page, text in PAGES.items() for finding in _unbacked_figures(page, text, _backed(page))]
     assert unbacked == [], "figures that no results file or command backs:\n" + "\n".join(unbacked)
 
 
