@@ -196,3 +196,14 @@ def reference_loss(
     huber = F.huber_loss(codes[positive], box_targets[positive], delta=loss.delta, reduction="sum")
     box_loss = huber / (4.0 * normalizer)
     return {"loss": class_loss + loss.box_loss_weight * box_loss, "class_loss": class_loss, "box_loss": box_loss}
+
+
+def random_boxes(gen: torch.Generator, n: int, size: tuple[int, int] = (256, 256)) -> torch.Tensor:
+    """``n`` random boxes (Tensor[n, 4], ``(x1, y1, x2, y2)``) inside an image of ``size`` (H, W), sides from
+    4 px to most of the image (log-uniform): the inputs the oracle and the library are compared on."""
+    h, w = size
+    side = torch.exp(torch.empty(n, 2).uniform_(1.4, 5.3, generator=gen))
+    side = torch.minimum(side, torch.tensor([w - 1.0, h - 1.0]))
+    x1 = torch.rand(n, generator=gen) * (w - side[:, 0])
+    y1 = torch.rand(n, generator=gen) * (h - side[:, 1])
+    return torch.stack([x1, y1, x1 + side[:, 0], y1 + side[:, 1]], dim=1)

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from benchmarks.image_by_image import assign_one_image, match_one_image, one_hot_targets
+from benchmarks.image_by_image import assign_one_image, match_one_image, one_hot_targets, random_boxes
 from effdet_graph.model.anchors import AnchorConfig, feature_map_sizes, generate_anchors
 from effdet_graph.model.box_coder import decode_boxes, encode_boxes
 from effdet_graph.model.losses import DetectionLoss
@@ -16,16 +16,6 @@ from effdet_graph.model.matching import BACKGROUND, IGNORE, MatchConfig
 SIZE = (256, 256)
 CFG = AnchorConfig(3, 7)
 K = 4
-
-
-def random_boxes(gen: torch.Generator, n: int, size=SIZE) -> torch.Tensor:
-    """``n`` xyxy boxes inside ``size``, sides 4 px .. most of the image (log-uniform)."""
-    h, w = size
-    side = torch.exp(torch.empty(n, 2).uniform_(1.4, 5.3, generator=gen))
-    side = torch.minimum(side, torch.tensor([w - 1.0, h - 1.0]))
-    x1 = torch.rand(n, generator=gen) * (w - side[:, 0])
-    y1 = torch.rand(n, generator=gen) * (h - side[:, 1])
-    return torch.stack([x1, y1, x1 + side[:, 0], y1 + side[:, 1]], dim=1)
 
 
 def random_batch(seed: int, counts=(5, 0, 12)):

@@ -11,7 +11,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from benchmarks import image_by_image
-from benchmarks.image_by_image import batch_targets
+from benchmarks.image_by_image import batch_targets, random_boxes
 from effdet_graph.data.transforms import PaddedCollate, collate_detection
 from effdet_graph.model.anchors import AnchorConfig, feature_map_sizes, generate_anchors
 from effdet_graph.model.detector import DetectorTrainer, build_detector
@@ -27,16 +27,6 @@ CFG = AnchorConfig(3, 7)
 K = 5
 ANCHORS = generate_anchors(SIZE, CFG)
 CONFIGS = [MatchConfig(), MatchConfig(0.5, 0.5), MatchConfig(allow_low_quality_matches=False), MatchConfig(0.6, 0.3)]
-
-
-def random_boxes(gen: torch.Generator, n: int) -> torch.Tensor:
-    """``n`` xyxy boxes inside ``SIZE``, sides 4 px .. most of the image (log-uniform)."""
-    h, w = SIZE
-    side = torch.exp(torch.empty(n, 2).uniform_(1.4, 5.3, generator=gen))
-    side = torch.minimum(side, torch.tensor([w - 1.0, h - 1.0]))
-    x1 = torch.rand(n, generator=gen) * (w - side[:, 0])
-    y1 = torch.rand(n, generator=gen) * (h - side[:, 1])
-    return torch.stack([x1, y1, x1 + side[:, 0], y1 + side[:, 1]], dim=1)
 
 
 def hard_targets(seed: int) -> list[dict[str, torch.Tensor]]:
